@@ -1,0 +1,41 @@
+"""``python -m training <command> ...``: one entry point, one module per command.
+
+Each command module has ``main(argv: list[str]) -> int`` and is imported only
+when its command runs, so ``synth`` does not pay for importing Lightning.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+COMMANDS = {
+    'synth': ('training.data.synth.cli', 'write procedural scenes in KITTI, NYU or rosbag format'),
+    'fit': ('training.cli', 'train a recipe: fit --config training/configs/<recipe>.yaml'),
+    'validate': ('training.cli', 'validate a checkpoint with the project metrics'),
+    'export': ('training.export', 'export a checkpoint to ONNX with its model card'),
+    'card': ('training.export', 'print the model card of an exported ONNX model'),
+}
+
+
+def usage() -> str:
+    width = max(map(len, COMMANDS))
+    lines = [f'  {name:<{width}}  {help_}' for name, (_, help_) in COMMANDS.items()]
+    return 'usage: python -m training <command> [options]\n\ncommands:\n' + '\n'.join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if not argv or argv[0] in ('-h', '--help'):
+        print(usage())
+        return 0
+    command, rest = argv[0], argv[1:]
+    if command not in COMMANDS:
+        print(f'unknown command {command!r}\n\n{usage()}', file=sys.stderr)
+        return 2
+    module = importlib.import_module(COMMANDS[command][0])
+    return int(module.main([command, *rest]) or 0)
+
+
+if __name__ == '__main__':
+    sys.exit(main())
