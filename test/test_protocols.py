@@ -1,0 +1,167 @@
+"""Benchmark protocols: crops, caps, missing predictions, median scaling, flip TTA."""
+
+import math
+
+import numpy as np
+import pytest
+
+from mtdepth_ros.metrics import depth_metrics
+from mtdepth_ros.protocols import (
+    KB_CROP_SIZE,
+    clamp_prediction,
+    crop_box,
+    crop_mask,
+    devkit_fill,
+    flip_average,
+    get_protocol,
+    kb_crop_origin,
+    prepare_depth,
+    prepare_labels,
+    resize_depth,
+)
+
+NAN = np.nan
+KITTI_SHAPE = (375, 1242)
+
+
+def test_garg_crop_bounds_are_truncated_fractions():
+    # 0.40810811 * 375 = 153.04, 0.99189189 * 375 = 371.96,
+    # 0.03594771 * 1242 = 44.65, 0.96405229 * 1242 = 1197.35.
+    assert crop_box(KITTI_SHAPE, 'garg') == (153, 371, 44, 1197)
+
+
+def test_kitti_eigen_crop_bounds():
+    # 0.3324324 * 375 = 124.66, 0.91351351 * 375 = 342.57.
+    assert crop_box(KITTI_SHAPE, 'eigen') == (124, 342, 44, 1197)
+
+
+def test_nyu_eigen_crop_is_exact_at_480x640_and_scales():
+    assert crop_box((480, 640), 'nyu_eigen') == (45, 471, 41, 601)
+    assert crop_box((960, 1280), 'nyu_eigen') == (90, 942, 82, 1202)
+    mask = crop_mask((480, 640), 'nyu_eigen')
+    assert mask.sum() == (471 - 45) * (601 - 41)
+    assert mask[45, 41] and not mask[44, 41] and not mask[45, 601]
+
+
+def test_kb_crop_origin_is_bottom_centre():
+    assert kb_crop_origin(*KITTI_SHAPE) == (375 - 352, (1242 - 1216) // 2)
+    with pytest.raises(ValueError, match='smaller than'):
+        kb_crop_origin(300, 1242)
+
+
+def test_clamp_maps_non_finite_to_the_range_ends():
+    pred = np.array([NAN, np.inf, -np.inf, 100.0, 0.0, 5.0])
+    np.testing.assert_allclose(clamp_prediction(pred, 1e-3, 80.0),
+                               [1e-3, 80.0, 1e-3, 80.0, 1e-3, 5.0], rtol=1e-6)
+
+
+def test_kitti_eigen_masks_crop_and_cap():
+    gt = np.full(KITTI_SHAPE, 10.0, dtype=np.float32)
+    gt[200, 600] = 85.0  # beyond the 80 m cap
+    gt[201, 600] = 0.0  # no measurement
+    prepared = prepare_depth(np.full(KITTI_SHAPE, 12.0), gt, get_protocol('kitti_eigen'))
+    expected = crop_mask(KITTI_SHAPE, 'garg')
+    expected[200, 600] = expected[201, 600] = False
+    np.testing.assert_array_equal(prepared.mask, expected)
+
+
+def test_kitti_eigen_clamps_predictions_to_the_cap():
+    gt = np.full((4, 4), 50.0, dtype=np.float32)
+    pred = np.full((4, 4), 200.0, dtype=np.float32)
+    pred[0, 0] = NAN
+    protocol = get_protocol('kitti_eigen', crop='none')
+    prepared = prepare_depth(pred, gt, protocol)
+    assert prepared.pred[1, 1] == 80.0 and prepared.pred[0, 0] == pytest.approx(1e-3)
+
+
+def test_kb_sized_prediction_goes_into_the_kb_crop_of_full_ground_truth():
+    gt = np.full(KITTI_SHAPE, 10.0, dtype=np.float32)
+    pred = np.full(KB_CROP_SIZE, 7.0, dtype=np.float32)
+    prepared = prepare_depth(pred, gt, get_protocol('raw'))
+    top, left = kb_crop_origin(*KITTI_SHAPE)
+    assert prepared.pred.shape == KITTI_SHAPE
+    assert np.isnan(prepared.pred[top - 1, left]) and prepared.pred[top, left] == 7.0
+
+
+def test_gt_frame_kb_crop_cuts_ground_truth_first():
+    gt = np.zeros(KITTI_SHAPE, dtype=np.float32)
+    prepared = prepare_depth(np.ones((88, 304)), gt, get_protocol('raw', gt_frame='kb_crop'))
+    assert prepared.gt.shape == KB_CROP_SIZE == prepared.pred.shape
+
+
+def test_devkit_fill_rows_take_the_nearer_neighbour_and_copy_at_ends():
+    row = np.array([[NAN, 5.0, NAN, 0.0, 3.0, NAN]], dtype=np.float32)
+    np.testing.assert_array_equal(devkit_fill(row), [[5, 5, 3, 3, 3, 3]])
+
+
+def test_devkit_fill_copies_whole_missing_rows_from_neighbours():
+    depth = np.array([[NAN, NAN], [4.0, 2.0], [NAN, NAN], [6.0, 1.0]], dtype=np.float32)
+    np.testing.assert_array_equal(devkit_fill(depth), [[4, 2], [4, 2], [4, 1], [6, 1]])
+
+
+def test_devkit_fill_of_nothing_stays_missing():
+    assert np.isnan(devkit_fill(np.full((2, 3), NAN))).all()
+
+
+def test_kitti_benchmark_scores_every_gt_pixel_after_filling():
+    gt = np.array([[2.0, 4.0, 8.0]], dtype=np.float32)
+    pred = np.array([[2.0, NAN, 8.0]], dtype=np.float32)
+    prepared = prepare_depth(pred, gt, get_protocol('kitti_benchmark'))
+    assert prepared.pred[0, 1] == 2.0 and prepared.mask.all()
+
+
+def test_median_scaling_recovers_a_scaled_prediction():
+    gt = np.linspace(2, 30, 24, dtype=np.float32).reshape(4, 6)
+    prepared = prepare_depth(gt / 3, gt, get_protocol('raw', median_scaling=True))
+    assert prepared.scale == pytest.approx(3.0)
+    assert depth_metrics(prepared.pred, prepared.gt, prepared.mask)['abs_rel'] == \
+        pytest.approx(0.0, abs=1e-6)
+
+
+def test_resize_depth_does_not_spread_missing_values():
+    depth = np.array([[2.0, NAN], [2.0, 2.0]], dtype=np.float32)
+    resized = resize_depth(depth, (4, 4))
+    # The corner that samples only the missing pixel stays missing; its
+    # neighbours average the valid pixels only, so nothing else becomes NaN.
+    expected = np.full((4, 4), 2.0)
+    expected[0, 3] = NAN
+    np.testing.assert_allclose(resized, expected)
+    assert np.isnan(resize_depth(np.full((2, 2), NAN), (4, 4))).all()
+
+
+def test_prepare_labels_resizes_by_nearest_neighbour():
+    pred = np.array([[1, 2], [3, 4]], dtype=np.uint8)
+    aligned, gt = prepare_labels(pred, np.zeros((4, 4), np.uint8), get_protocol('raw'))
+    np.testing.assert_array_equal(aligned[:2, :2], 1)
+    assert set(np.unique(aligned)) == {1, 2, 3, 4}
+
+
+def test_flip_average_flips_the_second_pass_back():
+    rgb = np.arange(2 * 3 * 3, dtype=np.uint8).reshape(2, 3, 3)
+
+    def depth_of(image):
+        # Depth grows to the right; the left column is missing.
+        depth = np.tile(np.arange(1, 4, dtype=np.float32), (2, 1)) + image[..., 0] * 0
+        depth[:, 0] = NAN
+        return depth
+
+    averaged = flip_average(depth_of, rgb)
+    # Column 0: only the mirrored pass (its value 3); column 2: only the first (3);
+    # column 1: both passes say 2.
+    np.testing.assert_allclose(averaged, [[3, 2, 3], [3, 2, 3]])
+
+
+def test_protocol_describes_its_choices():
+    text = '\n'.join(get_protocol('kitti_eigen', crop='eigen', median_scaling=True).describe())
+    assert '0.001 m < gt < 80 m' in text and 'crop: eigen' in text
+    assert 'median scaling: per image' in text and '652' in text
+
+
+def test_unknown_protocol_and_bad_choice_are_refused():
+    with pytest.raises(ValueError, match='unknown protocol'):
+        get_protocol('kitti_eigne')
+    with pytest.raises(ValueError, match='crop must be one of'):
+        get_protocol('kitti_eigen', crop='garg_crop')
+    with pytest.raises(ValueError, match='clamping needs a max_depth'):
+        get_protocol('raw', missing='clamp')
+    assert math.isclose(get_protocol('nyu_eigen').max_depth or 0, 10.0)
