@@ -1,0 +1,55 @@
+"""Training targets from metric depth, in torch, matching :class:`DepthCoding` exactly.
+
+The module derives ``depth_log`` and ``intervals`` from the batch's metric
+``depth`` with the recipe's coding, so the coding lives in one place (the
+recipe, then the model card) whatever coding the dataset was built with.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor
+
+from mtdepth_ros.depth_coding import IGNORE_INDEX, DepthCoding
+
+
+def valid_depth(depth: Tensor) -> Tensor:
+    """(N, 1, H, W) bool: measured pixels (finite and > 0)."""
+    return torch.isfinite(depth) & (depth > 0)
+
+
+def encode_depth(depth: Tensor, coding: DepthCoding) -> Tensor:
+    """Metres -> normalised log depth in [0, 1] (clipped to the range); invalid -> 0."""
+    valid = valid_depth(depth)
+    clipped = torch.where(valid, depth, torch.full_like(depth, coding.d_min))
+    clipped = clipped.clamp(coding.d_min, coding.d_max)
+    span = math.log(coding.d_max - coding.d_min + 1.0)
+    coded = torch.log(clipped - coding.d_min + 1.0) / span
+    return torch.where(valid, coded, torch.zeros_like(coded))
+
+
+def decode_depth(coded: Tensor, coding: DepthCoding) -> Tensor:
+    """Normalised log depth -> metres (the inverse of :func:`encode_depth` on [0, 1])."""
+    span = math.log(coding.d_max - coding.d_min + 1.0)
+    return torch.exp(coded.clamp(0.0, 1.0) * span) + coding.d_min - 1.0
+
+
+def coded_interval_range(coding: DepthCoding) -> tuple[float, float]:
+    edges = coding.coded_bin_edges()
+    return float(edges[0]), float(edges[-1])
+
+
+def coded_to_intervals(coded: Tensor, coding: DepthCoding) -> Tensor:
+    """Normalised log depth -> int64 interval index in [0, num_intervals)."""
+    lo, hi = coded_interval_range(coding)
+    scaled = (coded - lo) / (hi - lo) * coding.num_intervals
+    return torch.floor(scaled).clamp(0, coding.num_intervals - 1).long()
+
+
+def depth_to_intervals(depth: Tensor, coding: DepthCoding) -> Tensor:
+    """(N, 1, H, W) metres -> (N, H, W) int64 interval labels, IGNORE_INDEX where invalid."""
+    labels = coded_to_intervals(encode_depth(depth, coding), coding)
+    labels = torch.where(valid_depth(depth), labels, torch.full_like(labels, IGNORE_INDEX))
+    return labels[:, 0]
