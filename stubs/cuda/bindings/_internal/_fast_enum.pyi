@@ -1,0 +1,6 @@
+# cuda-bindings' own int-based enum type, as far as mtdepth_ros needs it.
+class FastEnumMetaclass(type): ...
+
+class FastEnum(int, metaclass=FastEnumMetaclass):
+    @property
+    def name(self) -> str: ...
