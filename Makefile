@@ -6,6 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 DEPS := $(VENV)/.deps-installed
 PKG := $(VENV)/.package-installed
+TRT_STUBS := $(VENV)/mypy-stubs/.repaired
 
 # Keep discovery on this machine and load the large-message transport profile
 # (README, "Fast DDS and large messages").
@@ -35,7 +36,12 @@ $(PKG): $(DEPS) setup.py setup.cfg package.xml \
 
 test: typecheck pytest
 
-typecheck: $(PKG)
+# tensorrt-stubs as published do not parse; mypy.ini reads this repaired copy.
+$(TRT_STUBS): $(DEPS) scripts/repair_tensorrt_stubs.py
+	$(BIN)/python scripts/repair_tensorrt_stubs.py $(VENV)/mypy-stubs
+	touch $@
+
+typecheck: $(PKG) $(TRT_STUBS)
 	$(BIN)/mypy
 
 pytest: $(PKG)
