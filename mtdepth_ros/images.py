@@ -129,7 +129,7 @@ def array_to_image(array_in: np.ndarray, encoding: str, header: Any = None) -> A
     fmt = _format(encoding)
     pixels = _check_array(np.asarray(array_in), encoding, fmt)
     height, width = pixels.shape[:2]
-    msg = Image()
+    msg = new_message(Image)
     if header is not None:
         msg.header = copy_header(header)
     msg.height = height
@@ -139,6 +139,20 @@ def array_to_image(array_in: np.ndarray, encoding: str, header: Any = None) -> A
     msg.step = width * fmt.channels * fmt.dtype.itemsize
     msg.data = bytes_to_message_array(pixels)
     return msg
+
+
+def new_message(message_class: Any) -> Any:
+    """An empty message whose ``data`` setter keeps an ``array.array('B')`` without copying.
+
+    Since Jazzy, generated messages skip field checks by default, and that
+    path copies every assigned sequence into a new ``array.array``; the
+    checked path (``check_fields=True``) keeps an ``array.array`` as it is.
+    Humble's messages have no such switch and always keep it.
+    """
+    try:
+        return message_class(check_fields=True)
+    except AssertionError:  # a distribution without check_fields
+        return message_class()
 
 
 def bytes_to_message_array(values: np.ndarray) -> array.array:
