@@ -8,7 +8,8 @@ holding ``bytes`` all convert the same way.
 
 Encodings are the ``sensor_msgs/image_encodings`` names. The YUV 4:2:2 names
 follow that header: ``uyvy`` (deprecated alias ``yuv422``) and ``yuyv``
-(deprecated alias ``yuv422_yuy2``) are packed 2 bytes per pixel.
+(deprecated alias ``yuv422_yuy2``) are packed 2 bytes per pixel. 8-bit Bayer
+frames are demosaiced by OpenCV (bilinear) in :func:`image_to_rgb`.
 """
 
 from __future__ import annotations
@@ -54,6 +55,11 @@ _FORMATS: dict[str, _Format] = {
     'yuv422': _Format(_U8, 2),
     'yuyv': _Format(_U8, 2),
     'yuv422_yuy2': _Format(_U8, 2),
+    # raw colour-filter-array frames (GMSL/industrial cameras), one byte per pixel
+    'bayer_rggb8': _Format(_U8, 1),
+    'bayer_bggr8': _Format(_U8, 1),
+    'bayer_gbrg8': _Format(_U8, 1),
+    'bayer_grbg8': _Format(_U8, 1),
 }
 SUPPORTED_ENCODINGS: frozenset[str] = frozenset(_FORMATS)
 _YUV422 = frozenset({'uyvy', 'yuv422', 'yuyv', 'yuv422_yuy2'})
@@ -73,6 +79,12 @@ _TO_RGB: dict[str, int] = {
     'yuv422': cv2.COLOR_YUV2RGB_UYVY,
     'yuyv': cv2.COLOR_YUV2RGB_YUYV,
     'yuv422_yuy2': cv2.COLOR_YUV2RGB_YUYV,
+    # OpenCV names a Bayer pattern by the second row's first two pixels, so
+    # ROS's rggb is OpenCV's BG (the mapping cv_bridge uses)
+    'bayer_rggb8': cv2.COLOR_BayerBG2RGB,
+    'bayer_bggr8': cv2.COLOR_BayerRG2RGB,
+    'bayer_gbrg8': cv2.COLOR_BayerGR2RGB,
+    'bayer_grbg8': cv2.COLOR_BayerGB2RGB,
 }
 _U16_TO_U8_SHIFT = 8  # 16-bit intensities keep their top byte: 65535 -> 255
 _FLOAT_WHITE = 255.0  # float images are intensities in [0, 1] (OpenCV's convention)
@@ -212,10 +224,13 @@ def _check_message(msg: Any) -> tuple[int, int, int, _Format]:
 
 
 def _as_bytes(data: Any) -> np.ndarray:
-    """``msg.data`` as a flat uint8 array without copying."""
+    """``msg.data`` as a flat uint8 array, without copying where it is a buffer."""
     if isinstance(data, np.ndarray):
         return data.reshape(-1).view(np.uint8)
-    return np.frombuffer(data, dtype=np.uint8)
+    try:
+        return np.frombuffer(data, dtype=np.uint8)
+    except TypeError:  # a list of ints, built by hand: copied
+        return np.asarray(data, dtype=np.uint8)
 
 
 def _check_array(pixels: np.ndarray, encoding: str, fmt: _Format) -> np.ndarray:

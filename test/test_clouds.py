@@ -252,3 +252,13 @@ def test_reader_refuses_short_data() -> None:
     cloud.height = HEIGHT + 1
     with pytest.raises(CloudError, match='cloud data has 320 bytes'):
         cloud_to_points(cloud)
+
+
+def test_cloud_survives_rclpy_serialization() -> None:
+    from rclpy.serialization import deserialize_message, serialize_message
+
+    labels = np.arange(HEIGHT * WIDTH, dtype=np.uint8).reshape(HEIGHT, WIDTH)
+    sent = points_to_cloud(points(), header(), labels=labels)
+    read = cloud_to_points(deserialize_message(serialize_message(sent), PointCloud2))
+    np.testing.assert_array_equal(read['z'], points()[:, :, 2])
+    np.testing.assert_array_equal(read['label'], labels)
