@@ -1,0 +1,181 @@
+"""Talking to a real ``mtdepth_node`` over real topics, from a second node.
+
+``RosHarness`` owns an rclpy context and an executor spinning on its own
+thread; ``Probe`` is the camera and the listener: it publishes images with
+their camera_info and records what comes back. Tests wait with deadlines,
+never with fixed sleeps.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import numpy as np
+import rclpy
+from builtin_interfaces.msg import Time
+from diagnostic_msgs.msg import DiagnosticArray
+from rclpy.context import Context
+from rclpy._rclpy_pybind11 import InvalidHandle
+from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor, ShutdownException
+from rclpy.node import Node
+from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
+from sensor_msgs.msg import CameraInfo, Image, PointCloud2
+from std_msgs.msg import Float32MultiArray, Header
+
+from mtdepth_ros.camera import PinholeCamera
+from mtdepth_ros.images import array_to_image
+
+FRAME_ID = 'camera_optical_frame'
+DEADLINE_S = 10.0  # generous: the machine is shared; tests normally finish far sooner
+SPIN_TIMEOUT_S = 0.1
+RESEND_S = 0.2  # input is best effort: send again until an answer comes
+OUTPUT_TYPES = {
+    'depth': Image, 'depth/camera_info': CameraInfo, 'intervals': Image,
+    'intervals/color': Image, 'segmentation': Image, 'segmentation/color': Image,
+    'confidence': Image, 'points': PointCloud2,
+}
+RELIABLE = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
+LATCHED = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
+                     durability=DurabilityPolicy.TRANSIENT_LOCAL)
+_namespaces = itertools.count()
+
+
+def unique_namespace() -> str:
+    return f'/mtdepth_test_{next(_namespaces)}'
+
+
+def wait_until(condition: Callable[[], Any], timeout: float = DEADLINE_S,
+               what: str = 'condition', raise_on_timeout: bool = True) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value or time.monotonic() > deadline:
+            break
+        time.sleep(0.01)
+    if not value and raise_on_timeout:
+        raise AssertionError(f'timed out after {timeout} s waiting for {what}')
+    return value
+
+
+class RosHarness:
+    def __init__(self) -> None:
+        self.context = Context()
+        rclpy.init(context=self.context)
+        self.executor = MultiThreadedExecutor(num_threads=4, context=self.context)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._spin, daemon=True)
+        self._thread.start()
+
+    def _spin(self) -> None:
+        # A node destroyed while the executor builds its wait set raises
+        # InvalidHandle once; keep spinning for the other nodes.
+        while not self._stop.is_set():
+            try:
+                self.executor.spin_once(timeout_sec=SPIN_TIMEOUT_S)
+            except (ExternalShutdownException, ShutdownException):
+                return
+            except InvalidHandle:
+                continue
+
+    def add(self, node: Node) -> Node:
+        self.executor.add_node(node)
+        return node
+
+    def remove(self, node: Node) -> None:
+        self.executor.remove_node(node)
+        node.destroy_node()
+
+    def shutdown(self) -> None:
+        self._stop.set()
+        self._thread.join(DEADLINE_S)
+        self.executor.shutdown()
+        rclpy.try_shutdown(context=self.context)
+
+
+def camera_info(camera: PinholeCamera, header: Header) -> CameraInfo:
+    return camera.to_camera_info(header)
+
+
+class Probe(Node):
+    """Camera and listener in one node, under the node's namespace."""
+
+    def __init__(self, context: Context, namespace: str, listen: Iterable[str] = OUTPUT_TYPES,
+                 input_qos: QoSProfile = RELIABLE) -> None:
+        super().__init__('probe', namespace=namespace, context=context)
+        self.image_pub = self.create_publisher(Image, 'image', input_qos)
+        self.info_pub = self.create_publisher(CameraInfo, 'camera_info', input_qos)
+        self.received: dict[str, list[tuple[float, Any]]] = defaultdict(list)
+        self._lock = threading.Lock()
+        for topic in listen:
+            self.listen(topic)
+        self.sent: list[tuple[int, int]] = []  # (sec, nanosec) of every frame sent
+
+    def listen(self, topic: str, kind: Any = None, qos: QoSProfile = RELIABLE) -> None:
+        kind = kind or OUTPUT_TYPES[topic]
+
+        def store(msg: Any, topic: str = topic) -> None:
+            with self._lock:
+                self.received[topic].append((time.monotonic(), msg))
+
+        self.create_subscription(kind, topic, store, qos)
+
+    def messages(self, topic: str) -> list[Any]:
+        with self._lock:
+            return [msg for _, msg in self.received[topic]]
+
+    def send(self, image: Image | np.ndarray, camera: PinholeCamera | None = None,
+             info_stamp: Time | None = None) -> Header:
+        """Publish a frame stamped now (camera_info first when given); returns its header."""
+        header = Header(stamp=self.get_clock().now().to_msg(), frame_id=FRAME_ID)
+        self.sent.append((header.stamp.sec, header.stamp.nanosec))
+        msg = array_to_image(image, 'rgb8', header) if isinstance(image, np.ndarray) else image
+        msg.header = header
+        if camera is not None:
+            info = camera_info(camera, header)
+            if info_stamp is not None:
+                info.header.stamp = info_stamp
+            self.info_pub.publish(info)
+        self.image_pub.publish(msg)
+        return header
+
+    def send_while_not(self, condition: Callable[[], Any], image: Image | np.ndarray,
+                       camera: PinholeCamera | None = None, what: str = 'condition',
+                       timeout: float = DEADLINE_S) -> None:
+        """Send a frame every RESEND_S until ``condition()`` holds (best effort may lose some)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self.send(image, camera)
+            if wait_until(condition, min(RESEND_S, deadline - time.monotonic()), what,
+                          raise_on_timeout=False):
+                return
+        raise AssertionError(f'timed out after {timeout} s waiting for {what}')
+
+    def send_until(self, topic: str, image: Image | np.ndarray,
+                   camera: PinholeCamera | None = None, count: int = 1,
+                   timeout: float = DEADLINE_S, **kwargs: Any) -> list[Any]:
+        """Send frames every RESEND_S until ``count`` messages arrived on ``topic``."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self.send(image, camera, **kwargs)
+            until = min(time.monotonic() + RESEND_S, deadline)
+            while time.monotonic() < until:
+                if len(self.messages(topic)) >= count:
+                    return self.messages(topic)
+                time.sleep(0.01)
+        raise AssertionError(f'no {count} messages on {topic} within {timeout} s')
+
+    def diagnostics(self, name: str) -> list[Any]:
+        """DiagnosticStatus entries named ``name`` received so far."""
+        return [s for array in self.messages('/diagnostics') for s in array.status
+                if s.name == name]
+
+    def listen_diagnostics(self) -> None:
+        self.listen('/diagnostics', DiagnosticArray)
+
+    def listen_bin_edges(self) -> None:
+        self.listen('intervals/bin_edges', Float32MultiArray, LATCHED)

@@ -1,0 +1,323 @@
+"""mtdepth_node in this process, on real topics: outputs, geometry, switches, bad input.
+
+The tiny model (test/model_fixtures.py) has a 32x24 input and known outputs;
+the probe sends 64x48 images, so outputs at network resolution are half the
+image size and a camera with fx 60 at the image is the training camera's 30
+at the network (focal ratio 1).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from rclpy.parameter import Parameter
+
+import model_fixtures as mf
+from mtdepth_ros.camera import PinholeCamera
+from mtdepth_ros.clouds import cloud_to_points
+from mtdepth_ros.images import array_to_image, image_to_array
+from mtdepth_ros.node import MtDepthNode, StartupError
+from node_harness import FRAME_ID, Probe, RosHarness, unique_namespace, wait_until
+
+IMAGE_W, IMAGE_H = 2 * mf.WIDTH, 2 * mf.HEIGHT
+CAMERA = PinholeCamera(width=IMAGE_W, height=IMAGE_H, fx=2 * mf.FOCAL_PX, fy=2 * mf.FOCAL_PX,
+                       cx=31.5, cy=23.5)
+RGB = np.full((IMAGE_H, IMAGE_W, 3), (200, 120, 40), np.uint8)
+
+NodeFactory = Callable[..., tuple[MtDepthNode, Probe]]
+
+
+@pytest.fixture(scope='module')
+def harness() -> Iterator[RosHarness]:
+    ros = RosHarness()
+    yield ros
+    ros.shutdown()
+
+
+@pytest.fixture(scope='module')
+def model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return mf.write_model(tmp_path_factory.mktemp('model') / 'tiny.onnx')
+
+
+@pytest.fixture
+def start(harness: RosHarness, model: Path) -> Iterator[NodeFactory]:
+    """start(listen=topics, **parameters) -> (node, probe) in a fresh namespace."""
+    started: list[Any] = []
+
+    def factory(listen: Any = None, probe_args: dict[str, Any] | None = None,
+                **parameters: Any) -> tuple[MtDepthNode, Probe]:
+        namespace = unique_namespace()
+        values = {'model_path': str(model), 'diagnostics.period': 0.2, **parameters}
+        node = MtDepthNode(
+            context=harness.context, namespace=namespace,
+            parameter_overrides=[Parameter(k.replace('__', '.'), value=v) for k, v in values.items()])
+        started.append(harness.add(node))
+        kwargs = {} if listen is None else {'listen': listen}
+        probe = Probe(harness.context, namespace, **kwargs, **(probe_args or {}))
+        started.append(harness.add(probe))
+        return node, probe
+
+    yield factory
+    for node in reversed(started):
+        harness.remove(node)
+
+
+def test_every_output_arrives_with_encoding_size_stamp_and_frame(start: NodeFactory) -> None:
+    node, probe = start()
+    probe.send_until('points', RGB, CAMERA)
+    expected = {'depth': '32FC1', 'intervals': 'mono8', 'intervals/color': 'rgb8',
+                'segmentation': 'mono8', 'segmentation/color': 'rgb8', 'confidence': '32FC1'}
+    sent = set(probe.sent)
+    for topic, encoding in expected.items():
+        msg = wait_until(lambda t=topic: probe.messages(t), what=topic)[0]
+        assert msg.encoding == encoding, topic
+        assert (msg.width, msg.height) == (mf.WIDTH, mf.HEIGHT), topic
+        assert (msg.header.stamp.sec, msg.header.stamp.nanosec) in sent, topic
+        assert msg.header.frame_id == FRAME_ID, topic
+    for topic in ('points', 'depth/camera_info'):
+        msg = wait_until(lambda t=topic: probe.messages(t), what=topic)[0]
+        assert msg.header.frame_id == FRAME_ID and (msg.width, msg.height) == (mf.WIDTH, mf.HEIGHT)
+
+
+def test_depth_is_the_models_depth_in_metres(start: NodeFactory) -> None:
+    node, probe = start(listen=['depth'])
+    depth = image_to_array(probe.send_until('depth', RGB, CAMERA)[0])
+    np.testing.assert_allclose(depth, mf.expected_depth(), rtol=1e-6)
+
+
+def test_maps_match_the_model(start: NodeFactory) -> None:
+    node, probe = start(listen=['intervals', 'segmentation', 'confidence'])
+    probe.send_until('confidence', RGB, CAMERA)
+    intervals = wait_until(lambda: probe.messages('intervals'))[0]
+    segmentation = wait_until(lambda: probe.messages('segmentation'))[0]
+    np.testing.assert_array_equal(image_to_array(intervals), mf.expected_intervals())
+    np.testing.assert_array_equal(image_to_array(segmentation), mf.expected_segmentation())
+    np.testing.assert_array_equal(image_to_array(probe.messages('confidence')[0]),
+                                  mf.expected_confidence())
+
+
+def test_depth_camera_info_is_scaled_to_the_network(start: NodeFactory) -> None:
+    node, probe = start(listen=['depth', 'depth/camera_info'])
+    info = probe.send_until('depth/camera_info', RGB, CAMERA)[0]
+    camera = PinholeCamera.from_camera_info(info)
+    assert (camera.width, camera.height) == (mf.WIDTH, mf.HEIGHT)
+    assert camera.fx == pytest.approx(CAMERA.fx / 2) and camera.cx == pytest.approx(CAMERA.cx / 2)
+
+
+def test_cloud_points_back_project_onto_the_depth_image(start: NodeFactory) -> None:
+    node, probe = start(listen=['points', 'depth/camera_info'])
+    cloud = cloud_to_points(probe.send_until('points', RGB, CAMERA)[0])
+    camera = PinholeCamera.from_camera_info(wait_until(lambda: probe.messages('depth/camera_info'))[0])
+    x, y, z = cloud['x'], cloud['y'], cloud['z']
+    rows, cols = np.indices(z.shape)
+    np.testing.assert_allclose(z, mf.expected_depth(), rtol=1e-6)
+    np.testing.assert_allclose(x * camera.fx / z + camera.cx, cols, atol=1e-3)
+    np.testing.assert_allclose(y * camera.fy / z + camera.cy, rows, atol=1e-3)
+    assert set(cloud) == {'x', 'y', 'z', 'rgb', 'label', 'confidence'}
+    np.testing.assert_array_equal(cloud['label'], mf.expected_segmentation())
+    np.testing.assert_array_equal(cloud['rgb'][0, 0], (200, 120, 40))
+
+
+def test_focal_correction_scales_depth_with_the_live_camera(start: NodeFactory) -> None:
+    node, probe = start(listen=['depth'])
+    wide = PinholeCamera(width=IMAGE_W, height=IMAGE_H, fx=4 * mf.FOCAL_PX, fy=4 * mf.FOCAL_PX,
+                         cx=31.5, cy=23.5)  # twice the training focal length
+    depth = image_to_array(probe.send_until('depth', RGB, wide)[0])
+    np.testing.assert_allclose(depth, 2 * mf.expected_depth(), rtol=1e-6)
+
+
+def test_focal_correction_can_be_switched_off(start: NodeFactory) -> None:
+    node, probe = start(listen=['depth'], focal_correction=False)
+    wide = PinholeCamera(width=IMAGE_W, height=IMAGE_H, fx=4 * mf.FOCAL_PX, fy=4 * mf.FOCAL_PX,
+                         cx=31.5, cy=23.5)
+    depth = image_to_array(probe.send_until('depth', RGB, wide)[0])
+    np.testing.assert_allclose(depth, mf.expected_depth(), rtol=1e-6)
+
+
+def test_input_resolution_outputs_keep_the_image_size(start: NodeFactory) -> None:
+    node, probe = start(listen=['depth', 'depth/camera_info'], output_resolution='input')
+    depth = probe.send_until('depth', RGB, CAMERA)[0]
+    info = wait_until(lambda: probe.messages('depth/camera_info'))[0]
+    assert (depth.width, depth.height) == (IMAGE_W, IMAGE_H)
+    assert PinholeCamera.from_camera_info(info) == CAMERA
+
+
+def test_bin_edges_are_latched(start: NodeFactory) -> None:
+    node, probe = start(listen=[])
+    probe.listen_bin_edges()  # subscribes after the node published them
+    edges = wait_until(lambda: probe.messages('intervals/bin_edges'))[0]
+    np.testing.assert_allclose(edges.data, mf.CODING.bin_edges(), rtol=1e-6)
+
+
+def test_switched_off_output_has_no_publisher(start: NodeFactory) -> None:
+    node, probe = start(listen=['depth', 'segmentation'], outputs__segmentation=False)
+    probe.send_until('depth', RGB, CAMERA)
+    assert node.count_publishers(f'{node.get_namespace()}/segmentation') == 0
+    assert probe.messages('segmentation') == []
+
+
+def test_only_subscribed_heads_are_run(start: NodeFactory) -> None:
+    node, probe = start(listen=['depth'])
+    asked: list[list[str]] = []
+    run = node.predictor.backend.run
+    node.predictor.backend.run = lambda image, outputs: asked.append(list(outputs)) or run(  # type: ignore[method-assign]
+        image, outputs)
+    probe.send_until('depth', RGB, CAMERA)
+    assert asked and all(outputs == ['depth_out'] for outputs in asked)
+
+
+def test_nothing_runs_without_subscribers(start: NodeFactory) -> None:
+    node, probe = start(listen=[])
+    asked: list[Any] = []
+    node.predictor.backend.run = lambda image, outputs: asked.append(outputs)  # type: ignore[method-assign,assignment]
+    probe.send_while_not(lambda: node.stats.snapshot().handled, RGB, CAMERA, 'a handled frame')
+    assert asked == []
+
+
+def test_unorganized_cloud_keeps_only_confident_near_points(start: NodeFactory) -> None:
+    max_depth = float(np.median(mf.expected_depth()))
+    node, probe = start(listen=['points'], points__organized=False,
+                        points__min_confidence=0.5, points__max_depth=max_depth)
+    msg = probe.send_until('points', RGB, CAMERA)[0]
+    kept = (mf.expected_confidence() >= 0.5) & (mf.expected_depth() <= max_depth)
+    assert (msg.height, msg.width) == (1, int(kept.sum())) and msg.is_dense
+    assert np.all(cloud_to_points(msg)['z'] <= max_depth)
+
+
+def test_cloud_decimation(start: NodeFactory) -> None:
+    node, probe = start(listen=['points'], points__decimation=2)
+    msg = probe.send_until('points', RGB, CAMERA)[0]
+    assert (msg.width, msg.height) == (mf.WIDTH // 2, mf.HEIGHT // 2)
+
+
+def test_cloud_settings_change_at_runtime(start: NodeFactory) -> None:
+    node, probe = start(listen=['points'])
+    result = node.set_parameters([Parameter('points.organized', value=False)])[0]
+    assert result.successful
+    assert probe.send_until('points', RGB, CAMERA)[0].height == 1
+
+
+def test_bad_runtime_choice_is_rejected(start: NodeFactory) -> None:
+    node, probe = start(listen=[])
+    result = node.set_parameters([Parameter('output_resolution', value='huge')])[0]
+    assert not result.successful and 'output_resolution' in result.reason
+
+
+def test_model_is_read_only_at_runtime(start: NodeFactory) -> None:
+    node, probe = start(listen=[])
+    result = node.set_parameters([Parameter('model_path', value='/elsewhere.onnx')])[0]
+    assert not result.successful
+
+
+# -- bad input -----------------------------------------------------------------------
+
+
+def drops(node: MtDepthNode, reason: str) -> int:
+    return node.stats.drops_total().get(reason, 0)
+
+
+def test_unsupported_encoding_is_dropped_and_counted(start: NodeFactory) -> None:
+    node, probe = start(listen=['depth'])
+    strange = array_to_image(RGB[..., 0], 'mono8')
+    strange.encoding = 'x-unknown-encoding'
+    probe.send_while_not(lambda: drops(node, 'encoding'), strange, CAMERA, 'an encoding drop')
+    probe.send_until('depth', RGB, CAMERA)  # and the node keeps going
+
+
+def test_step_that_does_not_match_the_data_is_dropped(start: NodeFactory) -> None:
+    node, probe = start(listen=['depth'])
+    broken = array_to_image(RGB, 'rgb8')
+    broken.step += 7
+    probe.send_while_not(lambda: drops(node, 'layout'), broken, CAMERA, 'a layout drop')
+    probe.send_until('depth', RGB, CAMERA)
+
+
+def test_short_data_is_dropped(start: NodeFactory) -> None:
+    node, probe = start(listen=['depth'])
+    broken = array_to_image(RGB, 'rgb8')
+    broken.data = broken.data[:100]
+    probe.send_while_not(lambda: drops(node, 'layout'), broken, CAMERA, 'a layout drop')
+    probe.send_until('depth', RGB, CAMERA)
+
+
+def test_zero_sized_image_is_dropped(start: NodeFactory) -> None:
+    node, probe = start(listen=['depth'])
+    empty = array_to_image(RGB, 'rgb8')
+    empty.width = empty.height = empty.step = 0
+    empty.data = []
+    probe.send_while_not(lambda: drops(node, 'empty'), empty, None, 'an empty drop')
+    probe.send_until('depth', RGB, CAMERA)
+
+
+def test_camera_info_of_another_size_drops_the_frame(start: NodeFactory) -> None:
+    node, probe = start(listen=['depth'])
+    other = CAMERA.scaled(IMAGE_W * 2, IMAGE_H * 2)
+    probe.send_while_not(lambda: drops(node, 'size_mismatch'), RGB, other, 'a size_mismatch drop')
+    assert probe.messages('depth') == []
+    probe.send_until('depth', RGB, CAMERA)
+
+
+def test_without_camera_info_depth_comes_but_no_cloud(start: NodeFactory) -> None:
+    node, probe = start(listen=['depth', 'points'])
+    probe.send_until('depth', RGB, None, count=2)
+    assert probe.messages('points') == []
+    totals = node.stats.snapshot().notes_total
+    assert totals.get('points skipped: no camera_info', 0) >= 1
+
+
+def test_camera_info_with_another_stamp_pairs_when_cached(start: NodeFactory) -> None:
+    node, probe = start(listen=['points'], cache_camera_info=True)
+    probe.send_until('points', RGB, CAMERA, info_stamp=mf_stamp())
+
+
+def test_camera_info_with_another_stamp_is_not_paired_by_default(start: NodeFactory) -> None:
+    node, probe = start(listen=['depth', 'points'], camera_info_wait=0.0)
+    probe.send_until('depth', RGB, CAMERA, count=2, info_stamp=mf_stamp())
+    assert probe.messages('points') == []
+
+
+def mf_stamp() -> Any:
+    from builtin_interfaces.msg import Time  # noqa: PLC0415
+
+    return Time(sec=1, nanosec=0)  # no image has this stamp
+
+
+# -- refusing to start -----------------------------------------------------------------
+
+
+def refuse(harness: RosHarness, **parameters: Any) -> str:
+    overrides = [Parameter(k.replace('__', '.'), value=v) for k, v in parameters.items()]
+    with pytest.raises(StartupError) as error:
+        MtDepthNode(context=harness.context, namespace=unique_namespace(),
+                    parameter_overrides=overrides)
+    return str(error.value)
+
+
+def test_refuses_a_card_naming_a_missing_output(harness: RosHarness, tmp_path: Path) -> None:
+    path = mf.write_model_with_missing_output(tmp_path / 'broken.onnx')
+    assert "'nowhere'" in refuse(harness, model_path=str(path))
+
+
+def test_refuses_a_missing_model_file(harness: RosHarness, tmp_path: Path) -> None:
+    assert 'no such file' in refuse(harness, model_path=str(tmp_path / 'absent.onnx'))
+
+
+def test_refuses_an_unknown_backend(harness: RosHarness, model: Path) -> None:
+    assert 'unknown backend' in refuse(harness, model_path=str(model), backend='magic')
+
+
+def test_refuses_an_unavailable_backend_with_its_reason(harness: RosHarness, model: Path) -> None:
+    message = refuse(harness, model_path=str(model), backend='onnxruntime:tensorrt')
+    assert 'TensorrtExecutionProvider' in message
+
+
+def test_refuses_a_bad_choice(harness: RosHarness, model: Path) -> None:
+    assert 'qos.input' in refuse(harness, model_path=str(model), qos__input='fast')
+
+
+def test_refuses_a_value_out_of_range(harness: RosHarness, model: Path) -> None:
+    assert 'points.decimation' in refuse(harness, model_path=str(model), points__decimation=0)
