@@ -115,14 +115,15 @@ def points_to_cloud(points: np.ndarray, header: Any, rgb: np.ndarray | None = No
     if organized:
         count, select = height * width, None
     else:
-        select = valid.reshape(-1)
-        count = int(np.count_nonzero(select))
+        # indices, not the mask: np.take beats boolean indexing ~5x on scattered masks
+        select = np.flatnonzero(valid)
+        count = int(select.size)
     data = _zeroed_bytes(count * point_step)
     words = np.frombuffer(data, dtype='<f4').reshape(count, point_step // _FLOAT_BYTES)
 
     def column(values: np.ndarray) -> np.ndarray:  # (H, W[, C]) -> (count[, C])
         flat = values.reshape(height * width, *values.shape[2:])
-        return flat if select is None else flat[select]
+        return flat if select is None else np.take(flat, select, axis=0)
 
     words[:, 0:3] = column(points)
     if organized:
