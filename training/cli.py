@@ -1,0 +1,139 @@
+"""``python -m training fit|validate --config training/configs/<recipe>.yaml [--resume]``.
+
+A LightningCLI over :class:`MultiTaskModule` and :class:`MultiTaskDataModule`;
+every Trainer option works from the config or the command line (DDP:
+``trainer.strategy: ddp``, ``trainer.devices``, ``trainer.num_nodes``; mixed
+precision: ``trainer.precision: 16-mixed`` or ``bf16-mixed``).
+
+What this adds to a plain LightningCLI:
+
+- ``checkpoint.*`` (a ModelCheckpoint): every ``every_n_train_steps`` steps
+  and at each validation into ``<trainer.default_root_dir>/checkpoints/``,
+  with ``last.ckpt``; ``best_checkpoint.*`` keeps the best by ``val/silog``.
+  Writes are atomic (:class:`AtomicCheckpointIO`).
+- ``--resume``: continue from that run's ``last.ckpt`` (a kill loses at most
+  one checkpoint interval); ``--resume PATH`` from a given checkpoint.
+- TensorBoard and CSV loggers under the run directory unless the config
+  names others; the resolved config is saved as ``config.yaml`` beside the
+  checkpoints and inside every checkpoint (the exporter puts it in the card).
+"""
+
+from __future__ import annotations
+
+import sys
+import warnings
+from pathlib import Path
+from typing import Any
+
+import yaml
+from lightning.pytorch import Trainer
+from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.cli import LightningArgumentParser, LightningCLI, SaveConfigCallback
+from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
+from lightning.pytorch.plugins.io import CheckpointIO
+
+from training.checkpoints import CONFIG_NAME, AtomicCheckpointIO, checkpoint_dir
+from training.datamodule import MultiTaskDataModule
+from training.module import MultiTaskModule
+
+SUBCOMMANDS = ('fit', 'validate')
+RESUME_FLAG = '--resume'
+DEFAULT_ROOT = 'runs/default'
+CHECKPOINT_EVERY_N_STEPS = 200
+MONITOR = 'val/silog'
+
+
+class RunConfigCallback(SaveConfigCallback):
+    """Saves the resolved config beside the checkpoints too (log dir: Lightning's default)."""
+
+    def save_config(self, trainer: Trainer, pl_module: Any, stage: str) -> None:
+        directory = checkpoint_dir(trainer.default_root_dir)
+        directory.mkdir(parents=True, exist_ok=True)
+        self.parser.save(self.config, str(directory / CONFIG_NAME), skip_none=False,
+                         overwrite=True, multifile=False)
+
+
+class TrainingCLI(LightningCLI):
+    def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
+        parser.add_lightning_class_args(ModelCheckpoint, 'checkpoint')
+        parser.set_defaults({
+            'checkpoint.save_last': True,
+            'checkpoint.every_n_train_steps': CHECKPOINT_EVERY_N_STEPS,
+            'checkpoint.save_top_k': 1,  # no monitor: keep the newest periodic one
+            'checkpoint.filename': 'step{step:07d}',
+            'checkpoint.auto_insert_metric_name': False,
+        })
+        parser.add_lightning_class_args(ModelCheckpoint, 'best_checkpoint')
+        parser.set_defaults({
+            'best_checkpoint.monitor': MONITOR, 'best_checkpoint.mode': 'min',
+            'best_checkpoint.save_top_k': 1, 'best_checkpoint.filename': 'best',
+            'best_checkpoint.enable_version_counter': False,
+        })
+        for key in ('checkpoint', 'best_checkpoint'):
+            parser.link_arguments('trainer.default_root_dir', f'{key}.dirpath',
+                                  compute_fn=lambda root: str(checkpoint_dir(root or DEFAULT_ROOT)))
+
+    def instantiate_trainer(self, **kwargs: Any) -> Trainer:
+        trainer_config = self._get(self.config_init, 'trainer', default={})
+        root = trainer_config.get('default_root_dir') or DEFAULT_ROOT
+        if trainer_config.get('logger') in (None, True):
+            kwargs['logger'] = [TensorBoardLogger(root, name='tensorboard'),
+                                CSVLogger(root, name='csv')]
+        plugins = trainer_config.get('plugins') or []
+        plugins = plugins if isinstance(plugins, list) else [plugins]
+        if not any(isinstance(p, CheckpointIO) for p in plugins):
+            kwargs['plugins'] = [*plugins, AtomicCheckpointIO()]
+        return super().instantiate_trainer(**kwargs)
+
+    def after_instantiate_classes(self) -> None:
+        # The resolved config, as plain YAML types, goes into every checkpoint.
+        parser = self._parser(self.subcommand)
+        config = self.config.get(str(self.subcommand), self.config)
+        sources = config.get('config') or []
+        recipe = Path(str(sources[-1])).stem if sources else self.model.hparams['net']
+        self.model.run_config = {'recipe': recipe,
+                                 **yaml.safe_load(parser.dump(config, skip_none=False))}
+
+
+def translate_resume(argv: list[str]) -> list[str]:
+    """``--resume`` -> ``--ckpt_path last``; ``--resume PATH`` -> ``--ckpt_path PATH``."""
+    result: list[str] = []
+    index = 0
+    while index < len(argv):
+        arg = argv[index]
+        if arg == RESUME_FLAG:
+            following = argv[index + 1] if index + 1 < len(argv) else ''
+            if following and not following.startswith('-'):
+                if not Path(following).is_file():
+                    raise SystemExit(f'--resume {following}: no such checkpoint file')
+                result += ['--ckpt_path', following]
+                index += 2
+                continue
+            result += ['--ckpt_path', 'last']
+        elif arg.startswith(RESUME_FLAG + '='):
+            result += ['--ckpt_path', arg.split('=', 1)[1]]
+        else:
+            result.append(arg)
+        index += 1
+    return result
+
+
+def make_cli(argv: list[str]) -> TrainingCLI:
+    # `python -m training` passes its own argv on; LightningCLI would warn that
+    # sys.argv holds arguments too.
+    warnings.filterwarnings('ignore', message="LightningCLI's args parameter")
+    return TrainingCLI(
+        MultiTaskModule, MultiTaskDataModule, args=translate_resume(argv),
+        save_config_callback=RunConfigCallback, save_config_kwargs={'overwrite': True},
+        parser_kwargs={'parser_mode': 'yaml'}, auto_configure_optimizers=False,
+        trainer_defaults={'default_root_dir': DEFAULT_ROOT})
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if not argv or argv[0] not in SUBCOMMANDS:
+        print(f'usage: python -m training {{{",".join(SUBCOMMANDS)}}} --config RECIPE.yaml '
+              '[--resume [CKPT]] [--trainer.* ...]', file=sys.stderr)
+        return 2
+    make_cli(argv)
+    return 0

@@ -1,0 +1,186 @@
+"""The LightningDataModule over the project's datasets (``training/data``).
+
+``dataset`` is a short name (``kitti``, ``nyu``, ``random``) or a dotted
+``module.Class`` path; the class is built as ``Class(root, split=...,
+**train_args | val_args)`` and yields the batch dictionary of
+``training/data/base.py``. Cropping, flipping and resizing are the dataset's
+business (its arguments), so the same recipe trains on generated trees in
+tests and on the real datasets on a workstation.
+
+``card_facts()`` reports what the exported model card needs from the data:
+the training camera's focal length at the network input (taken from the
+samples' ``intrinsics``, which follow every resize and crop), class names and
+palette, and a description of the training data.
+"""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset, Subset
+
+from mtdepth_ros.depth_coding import IGNORE_INDEX
+
+DATASETS = {
+    'kitti': 'training.data.kitti.KittiDataset',
+    'nyu': 'training.data.nyu.NyuDataset',
+    'random': 'training.datamodule.RandomScenes',
+}
+FOCAL_SAMPLES = 4  # training samples read to find the focal length at the network input
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+def dataset_class(name: str) -> type[Dataset[Any]]:
+    """The dataset class for a short name or a dotted ``module.Class`` path."""
+    path = DATASETS.get(name, name)
+    module_name, _, class_name = path.rpartition('.')
+    if not module_name:
+        raise ValueError(f'unknown dataset {name!r}: use one of {sorted(DATASETS)} '
+                         'or a dotted module.Class path')
+    try:
+        return getattr(importlib.import_module(module_name), class_name)  # type: ignore[no-any-return]
+    except (ImportError, AttributeError) as error:
+        raise ValueError(f'dataset {name!r} ({path}) cannot be imported: {error}') from error
+
+
+class RandomScenes(Dataset[dict[str, Any]]):
+    """Noise images with sparse random depth and labels: for smoke tests and throughput.
+
+    It needs no files and costs almost nothing to load, so a training run on
+    it measures the network and the loop alone. Nothing can be learned from it.
+    """
+
+    def __init__(self, root: str = '', split: str = 'train', frames: int = 64,
+                 size: tuple[int, int] = (64, 64), num_classes: int = 19,
+                 density: float = 0.3, focal_px: float = 720.0, seed: int = 0) -> None:
+        self.frames, self.size, self.num_classes = frames, tuple(size), num_classes
+        self.density, self.focal_px = density, focal_px
+        self.seed = seed + (0 if split == 'train' else 1_000_003)
+
+    def __len__(self) -> int:
+        return self.frames
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        generator = torch.Generator().manual_seed(self.seed + index)
+        height, width = self.size
+        depth = 2.0 + 78.0 * torch.rand(1, height, width, generator=generator)
+        valid = torch.rand(1, height, width, generator=generator) < self.density
+        labels = torch.randint(0, self.num_classes, (height, width), generator=generator)
+        intrinsics = torch.tensor([[self.focal_px, 0.0, width / 2], [0.0, self.focal_px, height / 2],
+                                   [0.0, 0.0, 1.0]])
+        return {
+            'image': torch.randn(3, height, width, generator=generator),
+            'depth': torch.where(valid, depth, torch.zeros_like(depth)),
+            'depth_valid': valid,
+            'labels': labels,
+            'has_depth': torch.tensor(True), 'has_labels': torch.tensor(True),
+            'intrinsics': intrinsics, 'index': index,
+        }
+
+
+class MultiTaskDataModule(L.LightningDataModule):
+    """Train and validation loaders of one dataset.
+
+    Args:
+        dataset: ``kitti``, ``nyu``, ``random`` or a dotted ``module.Class``.
+        root: the dataset's directory.
+        train_split, val_split: split names the dataset class understands.
+        train_args, val_args: further dataset arguments (crop size, flip, resize, ...).
+        batch_size: training batch per process (DDP: per GPU).
+        val_batch_size: validation batch (full images; 1 when their sizes differ).
+        num_workers: loader worker processes.
+        train_limit, val_limit: use only the first N frames (quick runs).
+        export_size: (height, width) of the exported network input; None = the
+            validation images' size rounded down to the model's input multiple.
+        description: training data description for the model card.
+    """
+
+    def __init__(self, dataset: str = 'kitti', root: str = 'data/kitti',
+                 train_split: str = 'train', val_split: str = 'val',
+                 train_args: dict[str, Any] | None = None, val_args: dict[str, Any] | None = None,
+                 batch_size: int = 8, val_batch_size: int = 1, num_workers: int = 2,
+                 train_limit: int | None = None, val_limit: int | None = None,
+                 export_size: tuple[int, int] | None = None, description: str = '') -> None:
+        super().__init__()
+        self.save_hyperparameters()
+        self.train_set: Dataset[Any] | None = None
+        self.val_set: Dataset[Any] | None = None
+        self._facts: dict[str, Any] | None = None
+
+    def _build(self, split: str, args: dict[str, Any] | None, limit: int | None) -> Dataset[Any]:
+        cls = dataset_class(self.hparams['dataset'])
+        data = cls(self.hparams['root'], split=split, **(args or {}))  # type: ignore[call-arg]
+        size = len(data)  # type: ignore[arg-type]
+        if size == 0:
+            raise ValueError(f"dataset {self.hparams['dataset']} at {self.hparams['root']} "
+                             f'has no frames in split {split!r}')
+        if limit is not None and limit < size:
+            data = Subset(data, range(limit))
+        return data
+
+    def setup(self, stage: str | None = None) -> None:
+        if stage in (None, 'fit') and self.train_set is None:
+            self.train_set = self._build(self.hparams['train_split'], self.hparams['train_args'],
+                                         self.hparams['train_limit'])
+        if self.val_set is None:
+            self.val_set = self._build(self.hparams['val_split'], self.hparams['val_args'],
+                                       self.hparams['val_limit'])
+
+    def _loader(self, data: Dataset[Any] | None, batch_size: int, shuffle: bool) -> DataLoader[Any]:
+        if data is None:
+            raise RuntimeError('MultiTaskDataModule.setup() has not run')
+        workers = self.hparams['num_workers']
+        return DataLoader(data, batch_size=batch_size, shuffle=shuffle, drop_last=shuffle,
+                          num_workers=workers, persistent_workers=workers > 0,
+                          pin_memory=torch.cuda.is_available())
+
+    def train_dataloader(self) -> DataLoader[Any]:
+        return self._loader(self.train_set, self.hparams['batch_size'], shuffle=True)
+
+    def val_dataloader(self) -> DataLoader[Any]:
+        return self._loader(self.val_set, self.hparams['val_batch_size'], shuffle=False)
+
+    # -- model card ------------------------------------------------------------------------
+
+    def card_facts(self) -> dict[str, Any]:
+        """Facts about the training data that the exported model card records."""
+        if self._facts is None:
+            self.setup('fit')
+            self._facts = self._collect_facts()
+        return self._facts
+
+    def _collect_facts(self) -> dict[str, Any]:
+        train, val = self.train_set, self.val_set
+        assert train is not None and val is not None
+        count = min(FOCAL_SAMPLES, len(train))  # type: ignore[arg-type]
+        focals = [float(train[i]['intrinsics'][0, 0]) for i in range(count)]
+        val_image = val[0]['image']
+        source = _unwrap(train)
+        classes = getattr(source, 'classes', None)
+        facts: dict[str, Any] = {
+            'focal_length_px': float(np.median(focals)),
+            'image_size': [int(val_image.shape[-2]), int(val_image.shape[-1])],
+            'export_size': list(self.hparams['export_size'] or []),
+            'mean': list(getattr(source, 'mean', IMAGENET_MEAN)),
+            'std': list(getattr(source, 'std', IMAGENET_STD)),
+            'camera': str(getattr(source, 'camera_name', '')),
+            'training_data': self.hparams['description'] or (
+                f"{self.hparams['dataset']} at {Path(self.hparams['root'])} "
+                f"({len(train)} training frames, split {self.hparams['train_split']!r})"),  # type: ignore[arg-type]
+        }
+        if classes is not None:
+            facts['classes'] = {'names': list(classes.names), 'palette': [list(c) for c in classes.palette],
+                                'ignore_index': int(getattr(classes, 'ignore_index', IGNORE_INDEX))}
+        return facts
+
+
+def _unwrap(data: Dataset[Any]) -> Dataset[Any]:
+    while isinstance(data, Subset):
+        data = data.dataset
+    return data

@@ -1,0 +1,339 @@
+"""Export a checkpoint to one self-contained ONNX file with its model card.
+
+``python -m training export CKPT --out model.onnx [--height H --width W]``
+``python -m training card model.onnx [--json]``
+
+The exported graph is the network plus the deploy decode (the contract in
+``mtdepth_ros/card.py``): input ``image`` float32 (1, 3, H, W) normalised RGB;
+outputs, each (1, 1, H, W): ``depth`` (normalised log or metres, as the card
+says), ``intervals`` int32 (argmax), ``confidence`` float 0..1 (the interval
+softmax mass on the regression's bin and its two neighbours) and
+``segmentation`` int32 (argmax). Model-specific training heads (gradients,
+image class) are not exported.
+
+After writing, the command runs the file with ONNX Runtime on a fixed random
+image and compares every output with the checkpoint's in torch; it fails
+(exit 1) when they disagree beyond tolerance.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from mtdepth_ros.card import (
+    CameraSpec, ClassSpec, HeadSpec, InputSpec, ModelCard, embed_card, read_card)
+from mtdepth_ros.depth_coding import DepthCoding
+from training.checkpoints import EXTRA_KEY, load_checkpoint
+from training.losses.targets import coded_to_intervals, decode_depth, encode_depth
+from training.module import DEFAULT_CODING
+from training.nets import build_model, get_spec
+from training.nets.registry import ModelSpec
+
+LOG = logging.getLogger(__name__)
+
+INPUT_NAME = 'image'
+OPSET = 18
+DEPTH_ATOL = 1e-3  # normalised log depth (or relative, for metres) after ONNX vs torch
+CONFIDENCE_ATOL = 1e-3
+LABEL_AGREEMENT = 0.999  # argmax may flip where two logits tie within float error
+CHECK_SEED = 0
+CONFIDENCE_NEIGHBOURS = 1  # intervals on each side of the regression's bin that count
+
+
+class DeployNet(nn.Module):
+    """The network with the deploy decode appended: what the vehicle runs."""
+
+    def __init__(self, net: nn.Module, spec: ModelSpec, coding: DepthCoding,
+                 depth_encoding: str) -> None:
+        super().__init__()
+        self.net = net
+        self.coding = coding
+        self.model_encoding = spec.depth_encoding
+        self.depth_encoding = depth_encoding
+        self.heads = deploy_heads(spec.heads)
+
+    def _depth(self, raw: Tensor) -> tuple[Tensor, Tensor]:
+        """(depth in the card's encoding, normalised log depth) from the depth head."""
+        deploy = getattr(self.net, 'deploy_depth', None)
+        if deploy is not None or self.model_encoding == 'metres':
+            metres = deploy(raw) if deploy is not None else raw
+            coded = encode_depth(metres.clamp(min=self.coding.d_min), self.coding)
+        else:
+            coded = raw
+            metres = decode_depth(raw, self.coding)
+        return (coded if self.depth_encoding == 'normalized_log' else metres), coded
+
+    def forward(self, image: Tensor) -> tuple[Tensor, ...]:  # (1, 3, H, W)
+        outputs = self.net(image)
+        result: dict[str, Tensor] = {}
+        coded: Tensor | None = None
+        if 'depth' in outputs:
+            result['depth'], coded = self._depth(outputs['depth'].float())  # (1, 1, H, W)
+        if 'intervals' in outputs:
+            logits = outputs['intervals'].float()  # (1, K, H, W)
+            result['intervals'] = logits.argmax(1, keepdim=True).to(torch.int32)
+            if coded is not None:
+                result['confidence'] = interval_confidence(logits, coded, self.coding)
+        if 'segmentation' in outputs:
+            result['segmentation'] = outputs['segmentation'].argmax(1, keepdim=True).to(torch.int32)
+        return tuple(result[head] for head in self.heads)
+
+
+def deploy_heads(heads: tuple[str, ...]) -> tuple[str, ...]:
+    """The card heads a model with training ``heads`` exports, in contract order."""
+    exported = [h for h in ('depth', 'intervals') if h in heads]
+    if 'depth' in heads and 'intervals' in heads:
+        exported.append('confidence')
+    if 'segmentation' in heads:
+        exported.append('segmentation')
+    return tuple(exported)
+
+
+def interval_confidence(logits: Tensor, coded: Tensor, coding: DepthCoding) -> Tensor:
+    """(N, 1, H, W) softmax mass on the regression's interval and its neighbours."""
+    probabilities = torch.softmax(logits, dim=1)  # (N, K, H, W)
+    bins = coded_to_intervals(coded, coding)  # (N, 1, H, W) in [0, K)
+    pad = CONFIDENCE_NEIGHBOURS
+    padded = F.pad(probabilities, (0, 0, 0, 0, pad, pad))  # (N, K + 2 pad, H, W), zeros outside
+    window = [padded.gather(1, bins + offset) for offset in range(2 * pad + 1)]
+    return torch.stack(window, dim=0).sum(dim=0).clamp(0.0, 1.0)
+
+
+# -- loading -------------------------------------------------------------------------------------
+
+
+@dataclass
+class LoadedCheckpoint:
+    net: nn.Module
+    spec: ModelSpec
+    coding: DepthCoding
+    hparams: dict[str, Any]
+    extra: dict[str, Any]
+    global_step: int
+
+
+def load_for_export(path: str | Path) -> LoadedCheckpoint:
+    """Network (eval mode), spec and coding of a Lightning checkpoint, read weights-only."""
+    checkpoint = load_checkpoint(path)
+    hparams = dict(checkpoint.get('hyper_parameters') or {})
+    if 'net' not in hparams:
+        raise ValueError(f'{path}: no hyper_parameters.net; not a training.module checkpoint')
+    spec = get_spec(hparams['net'])
+    net = build_model(hparams['net'], **(hparams.get('net_args') or {}))
+    weights = {k[len('net.'):]: v for k, v in checkpoint['state_dict'].items()
+               if k.startswith('net.')}
+    net.load_state_dict(weights, strict=True)
+    net.eval()
+    coding = DepthCoding.from_dict(dict(hparams.get('depth_coding') or DEFAULT_CODING))
+    return LoadedCheckpoint(net, spec, coding, hparams, dict(checkpoint.get(EXTRA_KEY) or {}),
+                            int(checkpoint.get('global_step', 0)))
+
+
+def export_size(loaded: LoadedCheckpoint, height: int | None, width: int | None) -> tuple[int, int]:
+    """The network input size: given, the recipe's ``export_size``, or the validation size."""
+    facts = loaded.extra.get('data', {})
+    if height and width:
+        size = (height, width)
+    elif facts.get('export_size'):
+        size = tuple(facts['export_size'])  # type: ignore[assignment]
+    elif facts.get('image_size'):
+        multiple = loaded.spec.input_multiple
+        size = tuple(s // multiple * multiple for s in facts['image_size'])  # type: ignore[assignment]
+    else:
+        raise ValueError('the checkpoint records no image size; pass --height and --width')
+    multiple = loaded.spec.input_multiple
+    if any(s <= 0 or s % multiple for s in size):
+        raise ValueError(f'input size {size} must be positive multiples of {multiple} '
+                         f'for {loaded.spec.name}')
+    return size
+
+
+# -- the card ------------------------------------------------------------------------------------
+
+
+def build_card(loaded: LoadedCheckpoint, size: tuple[int, int], depth_encoding: str,
+               name: str | None = None) -> ModelCard:
+    facts = loaded.extra.get('data', {})
+    config = loaded.extra.get('config', {})
+    heads = deploy_heads(loaded.spec.heads)
+    focal = facts.get('focal_length_px')
+    if not focal:
+        raise ValueError('the checkpoint records no training focal length '
+                         '(train it with training.datamodule.MultiTaskDataModule)')
+    metrics = {f'val_{k}': float(v) for k, v in loaded.extra.get('metrics', {}).items()}
+    metrics['global_step'] = loaded.global_step
+    return ModelCard(
+        name=name or f"{loaded.spec.name}-{config.get('recipe', 'model')}",
+        recipe=str(config.get('recipe', loaded.spec.name)),
+        architecture=loaded.spec.description or type(loaded.net).__name__,
+        input=InputSpec(name=INPUT_NAME, height=size[0], width=size[1],
+                        mean=tuple(facts.get('mean', InputSpec.mean)),
+                        std=tuple(facts.get('std', InputSpec.std))),
+        heads={h: HeadSpec(output=h, encoding=depth_encoding if h == 'depth' else None)
+               for h in heads},
+        camera=CameraSpec(focal_length_px=float(focal), name=str(facts.get('camera', ''))),
+        depth_coding=loaded.coding if {'depth', 'intervals'} & set(heads) else None,
+        classes=class_spec(loaded) if 'segmentation' in heads else None,
+        training_data=str(facts.get('training_data', '')),
+        metrics=metrics, config=config)
+
+
+def class_spec(loaded: LoadedCheckpoint) -> ClassSpec:
+    """Class names and palette: from the training data, else the standard list of that size."""
+    recorded = loaded.extra.get('data', {}).get('classes')
+    if recorded:
+        return ClassSpec(names=tuple(recorded['names']),
+                         palette=tuple(tuple(c) for c in recorded['palette']),
+                         ignore_index=int(recorded.get('ignore_index', 255)))
+    from training.data import classes  # noqa: PLC0415  (the data package, only when needed)
+
+    count = int(getattr(loaded.net, 'head_channels', {}).get('segmentation', 0))
+    if count == len(classes.ROAD_CLASSES):
+        return ClassSpec(names=tuple(classes.ROAD_CLASSES),
+                         palette=tuple(tuple(c) for c in classes.ROAD_PALETTE))
+    raise ValueError(f'the checkpoint records no class list and {count} classes match no '
+                     'standard list; train with a dataset that exposes `classes`')
+
+
+# -- export and check ----------------------------------------------------------------------------
+
+
+def export_onnx(deploy: DeployNet, size: tuple[int, int], out: Path) -> None:
+    """torch.onnx.export (dynamo) into one self-contained file."""
+    dummy = torch.zeros(1, 3, *size)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with torch.no_grad():
+        torch.onnx.export(deploy, (dummy,), str(out), input_names=[INPUT_NAME],
+                          output_names=list(deploy.heads), opset_version=OPSET,
+                          dynamo=True, external_data=False, verbose=False)
+
+
+def write_card(path: Path, card: ModelCard) -> None:
+    import onnx  # noqa: PLC0415
+
+    model = onnx.load(str(path))
+    embed_card(model, card)
+    onnx.save_model(model, str(path), save_as_external_data=False)
+    leftovers = [p for p in path.parent.glob(path.name + '.data')]
+    for stray in leftovers:  # an external-data file of an earlier export would mislead
+        stray.unlink()
+
+
+def compare_outputs(deploy: DeployNet, path: Path, size: tuple[int, int],
+                    seed: int = CHECK_SEED) -> dict[str, float]:
+    """Run torch and ONNX Runtime on one image; per head, the disagreement measured."""
+    import onnxruntime as ort  # noqa: PLC0415
+
+    image = torch.randn(1, 3, *size, generator=torch.Generator().manual_seed(seed))
+    with torch.no_grad():
+        expected = dict(zip(deploy.heads, (t.numpy() for t in deploy(image))))
+    session = ort.InferenceSession(str(path), providers=['CPUExecutionProvider'])
+    actual = dict(zip(deploy.heads, session.run(list(deploy.heads), {INPUT_NAME: image.numpy()})))
+    report: dict[str, float] = {}
+    for head in deploy.heads:
+        a, e = actual[head], expected[head]
+        if a.shape != e.shape or a.dtype != e.dtype:
+            raise ValueError(f'ONNX output {head!r} is {a.dtype}{a.shape}, torch gives {e.dtype}{e.shape}')
+        if head in ('intervals', 'segmentation'):
+            report[head] = float((a == e).mean())
+        elif head == 'depth' and deploy.depth_encoding == 'metres':
+            report[head] = float(np.max(np.abs(a - e) / np.maximum(np.abs(e), 1e-6)))
+        else:
+            report[head] = float(np.max(np.abs(a - e)))
+    return report
+
+
+def check_report(report: dict[str, float]) -> list[str]:
+    """Problems in a :func:`compare_outputs` report (empty when within tolerance)."""
+    problems = []
+    for head, value in report.items():
+        if head in ('intervals', 'segmentation'):
+            if value < LABEL_AGREEMENT:
+                problems.append(f'{head}: only {value:.4%} of pixels agree')
+        elif value > (CONFIDENCE_ATOL if head == 'confidence' else DEPTH_ATOL):
+            problems.append(f'{head}: max error {value:.2e}')
+    return problems
+
+
+def export_checkpoint(checkpoint: str | Path, out: str | Path, height: int | None = None,
+                      width: int | None = None, depth_encoding: str | None = None,
+                      name: str | None = None) -> tuple[ModelCard, dict[str, float]]:
+    """Export, embed the card, check against the checkpoint; raise on a mismatch."""
+    loaded = load_for_export(checkpoint)
+    size = export_size(loaded, height, width)
+    encoding = depth_encoding or loaded.spec.depth_encoding
+    deploy = DeployNet(loaded.net, loaded.spec, loaded.coding, encoding).eval()
+    card = build_card(loaded, size, encoding, name)
+    path = Path(out)
+    export_onnx(deploy, size, path)
+    write_card(path, card)
+    read_card(path)  # the vehicle's reader must accept it
+    report = compare_outputs(deploy, path, size)
+    problems = check_report(report)
+    if problems:
+        raise RuntimeError(f'{path}: ONNX outputs differ from the checkpoint: ' + '; '.join(problems))
+    return card, report
+
+
+# -- command line --------------------------------------------------------------------------------
+
+
+def export_main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog='python -m training export',
+                                     description='export a checkpoint to ONNX with its model card')
+    parser.add_argument('checkpoint', help='Lightning checkpoint (.ckpt)')
+    parser.add_argument('--out', required=True, help='ONNX file to write')
+    parser.add_argument('--height', type=int, help='network input height (default: the recipe)')
+    parser.add_argument('--width', type=int, help='network input width (default: the recipe)')
+    parser.add_argument('--depth-encoding', choices=('normalized_log', 'metres'),
+                        help="the depth output's encoding (default: the model's own)")
+    parser.add_argument('--name', help='model name in the card')
+    args = parser.parse_args(argv)
+    try:
+        card, report = export_checkpoint(args.checkpoint, args.out, args.height, args.width,
+                                         args.depth_encoding, args.name)
+    except (FileNotFoundError, ValueError, RuntimeError) as error:
+        print(f'export failed: {error}', file=sys.stderr)
+        return 1
+    size = Path(args.out).stat().st_size / 2 ** 20
+    print(f'wrote {args.out} ({size:.1f} MiB)\n{card.describe()}')
+    print('ONNX Runtime vs checkpoint: ' + ', '.join(
+        f'{h} {"agreement" if h in ("intervals", "segmentation") else "max error"} {v:.3g}'
+        for h, v in report.items()))
+    return 0
+
+
+def card_main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog='python -m training card',
+                                     description='print the model card of an exported model')
+    parser.add_argument('model', help='ONNX file')
+    parser.add_argument('--json', action='store_true', help='print the whole card as JSON')
+    args = parser.parse_args(argv)
+    try:
+        card = read_card(args.model)
+    except ValueError as error:  # CardError
+        print(error, file=sys.stderr)
+        return 1
+    print(card.to_json() if args.json else card.describe())
+    return 0
+
+
+def main(argv: list[str]) -> int:
+    """``argv[0]`` is ``export`` or ``card`` (see ``training/__main__.py``)."""
+    command, rest = argv[0], argv[1:]
+    if command == 'export':
+        return export_main(rest)
+    if command == 'card':
+        return card_main(rest)
+    print(f'training.export: unknown command {command!r} (export, card)', file=sys.stderr)
+    return 2

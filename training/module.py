@@ -1,0 +1,294 @@
+"""The LightningModule: any registered network + its loss, trained and validated one way.
+
+Targets: ``depth_log`` and ``intervals`` are derived on the device from the
+batch's metric ``depth`` with the recipe's ``depth_coding`` (one place for
+the coding: the recipe, then the model card). Validation runs full images
+(padded to the network's input multiple, never random crops) and scores them
+with :mod:`mtdepth_ros.metrics`, reduced across DDP ranks.
+
+Generic recipe features: ``freeze`` (network parameter name prefixes that get
+no gradient; their BatchNorm statistics stay fixed), ``stage`` (a named stage
+of the model's spec, whose ``freeze`` and loss options are added), and
+``init_from`` (start from another run's weights, e.g. stage one's).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import lightning as L
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from mtdepth_ros.depth_coding import IGNORE_INDEX, DepthCoding
+from mtdepth_ros.metrics import DepthAccumulator, SegmentationAccumulator
+from training.checkpoints import EXTRA_KEY, load_checkpoint
+from training.losses import TOTAL
+from training.losses.targets import (
+    decode_depth, depth_to_intervals, encode_depth, valid_depth)
+from training.nets import build_loss, build_model, get_spec
+from training.nets.registry import resolve_stage
+
+LOG = logging.getLogger(__name__)
+
+DEFAULT_CODING = {'d_min': 2.0, 'd_max': 125.0, 'num_intervals': 32}
+VAL_DEPTH_RANGE = (1e-3, 80.0)  # metres scored in validation (KITTI's 80 m cap)
+VAL_METRICS = ('silog', 'abs_rel', 'rmse', 'd1')
+
+
+class MultiTaskModule(L.LightningModule):
+    """Train a registered multi-task network (``net``) with its registered loss.
+
+    Args:
+        net: registry name (``training.nets.list_models()``).
+        net_args: keyword arguments of the network builder.
+        loss: options of the model's loss factory (``weighting``, ``weights``, ...).
+        depth_coding: ``DepthCoding`` fields for the depth targets and decoding.
+        lr, betas, weight_decay: Adam.
+        poly_power: learning rate ``lr * (1 - step / max_steps) ** poly_power``.
+        freeze: network parameter name prefixes not trained.
+        stage: a training stage of the model (its ``freeze`` / loss options).
+        init_from: checkpoint whose network weights are loaded first.
+        val_depth_range: metres of ground truth scored in validation.
+    """
+
+    def __init__(self, net: str = 'default', net_args: dict[str, Any] | None = None,
+                 loss: dict[str, Any] | None = None,
+                 depth_coding: dict[str, float] | None = None,
+                 lr: float = 1e-4, betas: tuple[float, float] = (0.9, 0.999),
+                 weight_decay: float = 1e-4, poly_power: float = 0.9,
+                 freeze: list[str] | None = None, stage: str | None = None,
+                 init_from: str | None = None,
+                 val_depth_range: tuple[float, float] = VAL_DEPTH_RANGE) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+        self.spec = get_spec(net)
+        self.net = build_model(net, **(net_args or {}))
+        self.loss = build_loss(net, stage=stage, **(loss or {}))
+        self.coding = DepthCoding.from_dict(dict(depth_coding or DEFAULT_CODING))
+        self.freeze_prefixes = tuple(freeze or ())
+        if stage is not None:
+            self.freeze_prefixes += resolve_stage(self.spec, stage).freeze
+        self._apply_freeze()
+        if init_from:
+            self._load_net_weights(init_from)
+        self.run_config: dict[str, Any] = {}  # the resolved CLI config (set by training.cli)
+        self._depth_acc = DepthAccumulator()
+        self._seg_acc: SegmentationAccumulator | None = None
+        self._interval_hits = np.zeros(2, dtype=np.float64)  # (correct, counted)
+
+    # -- setup -------------------------------------------------------------------------------
+
+    def _apply_freeze(self) -> None:
+        if not self.freeze_prefixes:
+            return
+        names = [name for name, _ in self.net.named_parameters()]
+        for prefix in self.freeze_prefixes:
+            if not any(name.startswith(prefix) for name in names):
+                raise ValueError(f'freeze prefix {prefix!r} matches no parameter of {self.spec.name}'
+                                 f' (names look like {names[:3]})')
+        for name, parameter in self.net.named_parameters():
+            if name.startswith(self.freeze_prefixes):
+                parameter.requires_grad_(False)
+
+    def _frozen_modules(self) -> list[nn.Module]:
+        return [module for name, module in self.net.named_modules()
+                if name and f'{name}.'.startswith(self.freeze_prefixes)]
+
+    def train(self, mode: bool = True) -> MultiTaskModule:
+        super().train(mode)
+        for module in self._frozen_modules():  # frozen BatchNorm keeps its statistics
+            if isinstance(module, nn.modules.batchnorm._BatchNorm):
+                module.eval()
+        return self
+
+    def _load_net_weights(self, path: str) -> None:
+        state = load_checkpoint(path)['state_dict']
+        weights = {key[len('net.'):]: value for key, value in state.items()
+                   if key.startswith('net.')}
+        result = self.net.load_state_dict(weights, strict=False)
+        if len(result.missing_keys) == len(self.net.state_dict()):
+            raise ValueError(f'{path}: no network weights of {self.spec.name} in this checkpoint')
+        if result.missing_keys or result.unexpected_keys:
+            LOG.warning('init_from %s: %d missing, %d unexpected keys', path,
+                        len(result.missing_keys), len(result.unexpected_keys))
+
+    # -- training ----------------------------------------------------------------------------
+
+    def forward(self, image: Tensor) -> dict[str, Tensor]:
+        return self.net(image)
+
+    def with_targets(self, batch: dict[str, Any]) -> dict[str, Any]:
+        """The batch plus depth targets derived from ``depth`` with the recipe's coding."""
+        if 'depth' not in batch:
+            return batch
+        depth = batch['depth']  # (N, 1, H, W) metres, 0 = invalid
+        valid = valid_depth(depth)
+        if 'depth_valid' in batch:
+            valid &= batch['depth_valid'].bool()
+        depth = torch.where(valid, depth, torch.zeros_like(depth))
+        return {**batch, 'depth': depth, 'depth_valid': valid,
+                'depth_log': encode_depth(depth, self.coding),
+                'intervals': depth_to_intervals(depth, self.coding)}
+
+    def training_step(self, batch: dict[str, Any], batch_idx: int) -> Tensor | None:
+        batch = self.with_targets(batch)
+        outputs = self.net(batch['image'])
+        losses = self.loss(outputs, batch)
+        size = batch['image'].shape[0]
+        for key, value in losses.items():
+            self.log(f'train/{key}', value.detach(), prog_bar=key == TOTAL, batch_size=size)
+        for head, weight in self.loss.task_weights().items():
+            self.log(f'weight/{head}', weight, batch_size=size)
+        total = losses[TOTAL]
+        if not total.requires_grad:  # no head supervised in this batch
+            return None
+        return total
+
+    def configure_optimizers(self) -> Any:
+        params = [p for p in self.parameters() if p.requires_grad]
+        optimizer = torch.optim.Adam(params, lr=self.hparams['lr'],
+                                     betas=tuple(self.hparams['betas']),
+                                     weight_decay=self.hparams['weight_decay'])
+        total_steps = max(int(self.trainer.estimated_stepping_batches), 1)
+        power = self.hparams['poly_power']
+
+        def poly(step: int) -> float:
+            return max(1.0 - step / total_steps, 0.0) ** power
+
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, poly)
+        return {'optimizer': optimizer,
+                'lr_scheduler': {'scheduler': scheduler, 'interval': 'step'}}
+
+    # -- validation --------------------------------------------------------------------------
+
+    def on_validation_epoch_start(self) -> None:
+        self._depth_acc = DepthAccumulator()
+        classes = self.net.head_channels.get('segmentation') if hasattr(
+            self.net, 'head_channels') else None
+        self._seg_acc = SegmentationAccumulator(int(classes)) if classes else None
+        self._interval_hits = np.zeros(2, dtype=np.float64)
+
+    def predict_full(self, image: Tensor) -> dict[str, Tensor]:
+        """Network outputs for whole images of any size (padded to the input multiple)."""
+        height, width = image.shape[-2:]
+        multiple = self.spec.input_multiple
+        pad_h, pad_w = (-height) % multiple, (-width) % multiple
+        padded = F.pad(image, (0, pad_w, 0, pad_h), mode='replicate') if pad_h or pad_w else image
+        outputs = self.net(padded)
+        return {head: value[..., :height, :width] if value.dim() == 4 else value
+                for head, value in outputs.items()}
+
+    def depth_metres(self, depth: Tensor) -> Tensor:
+        """The depth head's output in metres, whatever the model's depth encoding."""
+        deploy = getattr(self.net, 'deploy_depth', None)
+        if deploy is not None:
+            return deploy(depth)
+        if self.spec.depth_encoding == 'normalized_log':
+            return decode_depth(depth.float(), self.coding)
+        return depth.float()
+
+    def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
+        batch = self.with_targets(batch)
+        outputs = self.predict_full(batch['image'])
+        size = batch['image'].shape[0]
+        losses = self.loss(outputs, batch)
+        for key, value in losses.items():
+            self.log(f'val/loss_{key}', value, batch_size=size, sync_dist=True)
+        has_depth = _flags(batch, 'has_depth', size)
+        has_labels = _flags(batch, 'has_labels', size)
+        if 'depth' in outputs and 'depth' in batch:
+            self._score_depth(self.depth_metres(outputs['depth']), batch['depth'], has_depth)
+        if 'intervals' in outputs and 'intervals' in batch:
+            self._score_intervals(outputs['intervals'], batch['intervals'], has_depth)
+        if self._seg_acc is not None and 'segmentation' in outputs and 'labels' in batch:
+            predicted = outputs['segmentation'].argmax(1).cpu().numpy()
+            labels = batch['labels'].cpu().numpy()
+            for index in np.flatnonzero(has_labels):
+                self._seg_acc.update(predicted[index], labels[index])
+
+    def _score_depth(self, predicted: Tensor, depth: Tensor, has_depth: np.ndarray) -> None:
+        low, high = self.hparams['val_depth_range']
+        predicted_np = predicted[:, 0].float().cpu().numpy()  # (N, H, W) metres
+        depth_np = depth[:, 0].float().cpu().numpy()
+        for index in np.flatnonzero(has_depth):
+            gt = depth_np[index]
+            self._depth_acc.update(predicted_np[index], gt, mask=(gt > low) & (gt <= high))
+
+    def _score_intervals(self, logits: Tensor, labels: Tensor, has_depth: np.ndarray) -> None:
+        keep = torch.as_tensor(has_depth, device=labels.device)
+        counted = (labels != IGNORE_INDEX) & keep[:, None, None]
+        correct = (logits.argmax(1) == labels) & counted
+        self._interval_hits += [float(correct.sum()), float(counted.sum())]
+
+    def on_validation_epoch_end(self) -> None:
+        self._reduce_accumulators()
+        metrics: dict[str, float] = {}
+        if self._depth_acc.frames:
+            depth = self._depth_acc.result('image')['all']
+            metrics.update({key: depth[key] for key in VAL_METRICS})
+        if self._interval_hits[1] > 0:
+            metrics['interval_accuracy'] = self._interval_hits[0] / self._interval_hits[1]
+        if self._seg_acc is not None and self._seg_acc.frames:
+            result = self._seg_acc.result()
+            metrics['miou'] = result['miou']
+            metrics['pixel_accuracy'] = result['pixel_accuracy']
+        for key, value in metrics.items():
+            if not math.isnan(value):
+                # Already reduced across ranks: every rank logs the same value.
+                self.log(f'val/{key}', float(value), prog_bar=key in ('silog', 'miou'))
+
+    def _reduce_accumulators(self) -> None:
+        """Sum the per-rank accumulators over DDP ranks (a no-op on one process)."""
+        if self.trainer is None or self.trainer.world_size <= 1:
+            return
+        acc = self._depth_acc
+        arrays: list[np.ndarray] = [acc.sums, acc.image_totals,
+                                    acc.image_counts.astype(np.float64), self._interval_hits,
+                                    np.array([acc.frames], dtype=np.float64)]
+        if self._seg_acc is not None:
+            arrays.append(self._seg_acc.confusion.astype(np.float64))
+            arrays.append(np.array([self._seg_acc.frames], dtype=np.float64))
+        reduced = [self.trainer.strategy.reduce(
+            torch.as_tensor(a, dtype=torch.float64, device=self.device), reduce_op='sum')
+            .cpu().numpy() for a in arrays]
+        acc.sums, acc.image_totals = reduced[0], reduced[1]
+        acc.image_counts = reduced[2].astype(np.int64)
+        self._interval_hits = reduced[3]
+        acc.frames = int(reduced[4][0])
+        if self._seg_acc is not None:
+            self._seg_acc.confusion = reduced[5].astype(np.int64)
+            self._seg_acc.frames = int(reduced[6][0])
+
+    def validation_metrics(self) -> dict[str, float]:
+        """The last validation's ``val/*`` values logged by this module."""
+        if self.trainer is None:
+            return {}
+        return {key[len('val/'):]: float(value)
+                for key, value in self.trainer.callback_metrics.items()
+                if key.startswith('val/') and not key.startswith('val/loss')}
+
+    # -- checkpoint --------------------------------------------------------------------------
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        """Add what export needs: the resolved config, data facts, the last validation."""
+        data = getattr(self.trainer, 'datamodule', None) if self._trainer else None
+        facts = data.card_facts() if data is not None and hasattr(data, 'card_facts') else {}
+        checkpoint[EXTRA_KEY] = {'config': self.run_config, 'data': facts,
+                                 'metrics': self.validation_metrics()}
+
+
+def _flags(batch: Mapping[str, Any], key: str, size: int) -> np.ndarray:
+    """(N,) bool of a batch flag; all true when the batch does not carry it."""
+    if key not in batch:
+        return np.ones(size, dtype=bool)
+    return np.asarray(torch.as_tensor(batch[key]).reshape(-1).cpu().numpy(), dtype=bool)
+
+
+def frozen_parameter_names(module: MultiTaskModule) -> Sequence[str]:
+    return [name for name, p in module.net.named_parameters() if not p.requires_grad]
