@@ -34,6 +34,7 @@ CODED_TOP, CODED_BOTTOM = 0.9, 0.1  # normalised log depth of the first and last
 LOW_CONFIDENCE = 0.25
 ALL_HEADS = ('depth', 'intervals', 'confidence', 'segmentation')
 OPSET = 17
+WORK_SIZE = 512  # matrix size of the slow model's busy work
 CLASS_NAMES = ('road', 'car', 'sky')
 PALETTE = ((128, 64, 128), (0, 0, 142), (70, 130, 180))
 
@@ -85,14 +86,23 @@ def make_card(height: int = HEIGHT, width: int = WIDTH, heads: Sequence[str] = A
         training_data='none (test fixture)')
 
 
-def make_model(card: ModelCard) -> onnx.ModelProto:
-    """The ONNX graph for ``card`` (its heads, size and ``architecture``), card embedded."""
+def make_model(card: ModelCard, work: int = 0) -> onnx.ModelProto:
+    """The ONNX graph for ``card`` (its heads and size), card embedded.
+
+    ``work`` > 0 adds that many 512x512 matrix products that depend on the
+    input and change no output: a slow model, for flooding the node.
+    """
     height, width = card.input.height, card.input.width
     nodes = [
         helper.make_node('ReduceMean', ['image'], ['mean'], axes=[1], keepdims=1),
-        helper.make_node('Mul', ['mean', 'zero'], ['zeros']),  # (1, 1, h, w) of 0
+        # (1, 1, h, w) of 0
+        helper.make_node('Mul', ['mean', 'zero'], ['zeros_in' if work else 'zeros']),
     ]
     inits = [numpy_helper.from_array(np.zeros((1,), np.float32), 'zero')]
+    if work:
+        nodes_work, inits_work = _busy_work(work)
+        nodes += nodes_work
+        inits += inits_work
     constants: dict[str, np.ndarray] = {
         'depth': coded_depth(height, width),
         'intervals': expected_intervals(height, width).astype(np.float32),
@@ -126,9 +136,22 @@ def make_model(card: ModelCard) -> onnx.ModelProto:
     return model
 
 
-def write_model(path: Path, **card_args: Any) -> Path:
+def _busy_work(count: int) -> tuple[list[onnx.NodeProto], list[onnx.TensorProto]]:
+    """``count`` matrix products of (WORK_SIZE, WORK_SIZE), folded into ``zeros`` as 0 x finite."""
+    start = np.full((WORK_SIZE, WORK_SIZE), 1.0 / WORK_SIZE, np.float32)  # A @ A == A: stays finite
+    nodes = [helper.make_node('ReduceMean', ['zeros_in'], ['zero_scalar'], keepdims=0),
+             helper.make_node('Add', ['work_start', 'zero_scalar'], ['work_0'])]
+    for i in range(count):
+        nodes.append(helper.make_node('MatMul', [f'work_{i}', f'work_{i}'], [f'work_{i + 1}']))
+    nodes += [helper.make_node('ReduceMean', [f'work_{count}'], ['work_mean'], keepdims=0),
+              helper.make_node('Mul', ['work_mean', 'zero'], ['work_zero']),
+              helper.make_node('Add', ['zeros_in', 'work_zero'], ['zeros'])]
+    return nodes, [numpy_helper.from_array(start, 'work_start')]
+
+
+def write_model(path: Path, work: int = 0, **card_args: Any) -> Path:
     """Write a tiny model (``make_card`` arguments) to ``path``; return the path."""
-    onnx.save(make_model(make_card(**card_args)), str(path))
+    onnx.save(make_model(make_card(**card_args), work), str(path))
     return path
 
 

@@ -49,7 +49,7 @@ def test_unknown_output_is_named(model: Path) -> None:
 def test_threads_option_reaches_the_session(model: Path) -> None:
     backend = make(model, threads=1)
     assert backend.session.get_session_options().intra_op_num_threads == 1
-    assert '1 threads' in backend.description
+    assert 'threads 1' in backend.description
 
 
 def test_precision_other_than_fp32_is_noted_on_cpu(model: Path) -> None:

@@ -106,7 +106,7 @@ class OnnxRuntimeBackend(Backend):
         precision = self.options.precision if provider == TENSORRT else 'fp32'
         note = '' if precision == self.options.precision else \
             f', precision {self.options.precision} applies to TensorRT only'
-        threads = f', {self.options.threads} threads' if self.options.threads else ''
+        threads = f', threads {self.options.threads}' if self.options.threads else ''
         return f'onnxruntime {ort.__version__} {provider} ({precision}{threads}{note})'
 
     def close(self) -> None:

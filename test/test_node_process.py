@@ -1,0 +1,186 @@
+"""The installed ``mtdepth_node`` executable as its own process, with config/mtdepth.yaml.
+
+Runs the console script from this venv with the source tree first on
+PYTHONPATH (so it tests this checkout even before ``pip install``): outputs
+and diagnostics over real topics, a 100 Hz flood against a slow model (the
+node stays up, counts drops, answers with the newest frames, keeps its
+memory), refusal of a bad model, and a clean exit on Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, Any
+
+import numpy as np
+import pytest
+
+import model_fixtures as mf
+from mtdepth_ros.camera import PinholeCamera
+from mtdepth_ros.images import array_to_image
+from node_harness import DEADLINE_S, Probe, RosHarness, unique_namespace, wait_until
+
+REPO = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+EXECUTABLE = BIN / 'mtdepth_node'  # console script (pip); lib/mtdepth_ros/ holds ros2 run's wrapper
+ROS2_RUN_WRAPPER = BIN.parent / 'lib' / 'mtdepth_ros' / 'mtdepth_node'
+PARAMS_FILE = REPO / 'config' / 'mtdepth.yaml'
+FLOOD_W, FLOOD_H = 640, 480  # 0.9 MB frames: a leak of one per frame would show at once
+FLOOD_FRAMES = 150  # per batch, at FLOOD_HZ
+FLOOD_HZ = 100.0
+SLOW_MODEL_WORK = 24  # matrix products: tens of ms per frame, far slower than the flood
+RSS_GROWTH_LIMIT_KB = 30_000  # between two equal batches; a per-frame leak would be > 100 MB
+NEWEST_FRAMES = 10  # the last output answers one of the last frames sent (no backlog)
+EXIT_TIMEOUT_S = 20.0
+
+pytestmark = pytest.mark.skipif(not EXECUTABLE.exists(), reason=f'{EXECUTABLE} not installed')
+
+
+def node_env() -> dict[str, str]:
+    env = dict(os.environ)
+    env['PYTHONPATH'] = os.pathsep.join(filter(None, [str(REPO), env.get('PYTHONPATH')]))
+    return env
+
+
+class NodeProcess:
+    def __init__(self, executable: Path, model: Path, namespace: str, log: Path,
+                 *parameters: str) -> None:
+        args = [str(executable), '--ros-args', '--params-file', str(PARAMS_FILE),
+                '-p', f'model_path:={model}', '-p', 'diagnostics.period:=0.2',
+                '-r', f'__ns:={namespace}']
+        for parameter in parameters:
+            args += ['-p', parameter]
+        self.log = log
+        self._log_file: IO[bytes] = log.open('wb')
+        self.process = subprocess.Popen(args, env=node_env(), stdout=self._log_file,
+                                        stderr=subprocess.STDOUT)
+
+    def rss_kb(self) -> int:
+        for line in Path(f'/proc/{self.process.pid}/status').read_text().splitlines():
+            if line.startswith('VmRSS:'):
+                return int(line.split()[1])
+        raise AssertionError('no VmRSS line')
+
+    def interrupt(self) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGINT)
+        try:
+            return self.process.wait(EXIT_TIMEOUT_S)
+        finally:
+            if self.process.poll() is None:
+                self.process.kill()
+                self.process.wait()
+            self._log_file.close()
+
+    def output(self) -> str:
+        if not self._log_file.closed:
+            self._log_file.flush()
+        return self.log.read_text(errors='replace')
+
+
+@pytest.fixture(scope='module')
+def harness() -> Iterator[RosHarness]:
+    ros = RosHarness()
+    yield ros
+    ros.shutdown()
+
+
+@pytest.fixture(scope='module')
+def running(harness: RosHarness, tmp_path_factory: pytest.TempPathFactory
+            ) -> Iterator[tuple[NodeProcess, Probe]]:
+    """The executable on a slow model (one ONNX Runtime thread), and a probe beside it."""
+    folder = tmp_path_factory.mktemp('process')
+    model = mf.write_model(folder / 'slow.onnx', work=SLOW_MODEL_WORK)
+    namespace = unique_namespace()
+    node = NodeProcess(EXECUTABLE, model, namespace, folder / 'node.log', 'threads:=1')
+    probe = Probe(harness.context, namespace, listen=['depth', 'points'])
+    probe.listen_diagnostics()
+    harness.add(probe)
+    yield node, probe
+    harness.remove(probe)
+    code = node.interrupt()
+    assert code == 0, f'exit code {code} after SIGINT:\n{node.output()}'
+
+
+def flood_camera() -> PinholeCamera:
+    return PinholeCamera(width=FLOOD_W, height=FLOOD_H, fx=500.0, fy=500.0,
+                         cx=FLOOD_W / 2 - 0.5, cy=FLOOD_H / 2 - 0.5)
+
+
+def status(probe: Probe) -> Any:
+    return wait_until(lambda: probe.diagnostics('mtdepth_node: inference'), what='diagnostics')[-1]
+
+
+def values(entry: Any) -> dict[str, str]:
+    return {kv.key: kv.value for kv in entry.values}
+
+
+def test_executable_publishes_depth_and_cloud(running: tuple[NodeProcess, Probe]) -> None:
+    node, probe = running
+    rgb = np.zeros((FLOOD_H, FLOOD_W, 3), np.uint8)
+    probe.send_until('points', rgb, flood_camera(), timeout=3 * DEADLINE_S)  # start-up included
+    depth = wait_until(lambda: probe.messages('depth'))[0]
+    assert (depth.width, depth.height, depth.encoding) == (mf.WIDTH, mf.HEIGHT, '32FC1')
+
+
+def test_diagnostics_name_backend_and_model(running: tuple[NodeProcess, Probe]) -> None:
+    node, probe = running
+    entry = values(status(probe))
+    assert 'CPUExecutionProvider' in entry['backend'] and entry['model'] == 'tiny_test'
+
+
+def flood(probe: Probe, message: Any, camera: PinholeCamera) -> None:
+    period = 1.0 / FLOOD_HZ
+    start = time.monotonic()
+    for i in range(FLOOD_FRAMES):
+        probe.send(message, camera)
+        time.sleep(max(0.0, start + (i + 1) * period - time.monotonic()))
+
+
+def test_flood_is_survived_with_counted_drops_newest_frames_and_flat_memory(
+        running: tuple[NodeProcess, Probe]) -> None:
+    node, probe = running
+    camera = flood_camera()
+    rng = np.random.default_rng(0)
+    message = array_to_image(rng.integers(0, 255, (FLOOD_H, FLOOD_W, 3), np.uint8), 'rgb8')
+    probe.send_until('depth', message, camera, timeout=3 * DEADLINE_S)
+    flood(probe, message, camera)
+    wait_until(lambda: probe.messages('depth')[-1].header.stamp == stamp_of(probe.sent[-1])
+               or node.process.poll() is not None, what='the answer to the last frame')
+    rss_first = node.rss_kb()
+    flood(probe, message, camera)
+    last = probe.sent[-NEWEST_FRAMES:]
+    wait_until(lambda: key(probe.messages('depth')[-1]) in last, what='an answer to a last frame')
+    rss_second = node.rss_kb()
+    assert node.process.poll() is None, node.output()
+    assert rss_second - rss_first < RSS_GROWTH_LIMIT_KB, (rss_first, rss_second)
+    time.sleep(0.5)  # let one diagnostics period cover the end of the flood
+    entry = values(status(probe))
+    print(f'flood: RSS {rss_first} -> {rss_second} kB; diagnostics {entry}')
+    assert int(entry['dropped superseded (total)']) > 0, entry
+
+
+def key(msg: Any) -> tuple[int, int]:
+    return msg.header.stamp.sec, msg.header.stamp.nanosec
+
+
+def stamp_of(sent: tuple[int, int]) -> Any:
+    from builtin_interfaces.msg import Time  # noqa: PLC0415
+
+    return Time(sec=sent[0], nanosec=sent[1])
+
+
+def test_bad_model_is_refused_with_the_reason(tmp_path: Path) -> None:
+    model = mf.write_model_without_card(tmp_path / 'nocard.onnx')
+    executable = ROS2_RUN_WRAPPER if ROS2_RUN_WRAPPER.exists() else EXECUTABLE
+    node = NodeProcess(executable, model, unique_namespace(), tmp_path / 'node.log')
+    code = node.process.wait(EXIT_TIMEOUT_S)
+    node.interrupt()
+    assert code == 1
+    assert 'no model card' in node.output()
