@@ -14,6 +14,7 @@ of the model's spec, whose ``freeze`` and loss options are added), and
 
 from __future__ import annotations
 
+import inspect
 import logging
 import math
 from collections.abc import Mapping, Sequence
@@ -39,6 +40,9 @@ LOG = logging.getLogger(__name__)
 DEFAULT_CODING = {'d_min': 2.0, 'd_max': 125.0, 'num_intervals': 32}
 VAL_DEPTH_RANGE = (1e-3, 80.0)  # metres scored in validation (KITTI's 80 m cap)
 VAL_METRICS = ('silog', 'abs_rel', 'rmse', 'd1')
+# Batch flags passed to networks whose forward() takes them (semantic_booster:
+# per-sample gradient stops between its branches for mixed supervision).
+SUPERVISION_FLAGS = ('has_depth', 'has_labels')
 
 
 class MultiTaskModule(L.LightningModule):
@@ -138,7 +142,7 @@ class MultiTaskModule(L.LightningModule):
 
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> Tensor | None:
         batch = self.with_targets(batch)
-        outputs = self.net(batch['image'])
+        outputs = self.net(batch['image'], **supervision_flags(self.net, batch))
         losses = self.loss(outputs, batch)
         size = batch['image'].shape[0]
         for key, value in losses.items():
@@ -292,3 +296,9 @@ def _flags(batch: Mapping[str, Any], key: str, size: int) -> np.ndarray:
 
 def frozen_parameter_names(module: MultiTaskModule) -> Sequence[str]:
     return [name for name, p in module.net.named_parameters() if not p.requires_grad]
+
+
+def supervision_flags(net: nn.Module, batch: Mapping[str, Any]) -> dict[str, Tensor]:
+    """The batch's :data:`SUPERVISION_FLAGS` that ``net.forward`` accepts as keywords."""
+    accepted = inspect.signature(net.forward).parameters
+    return {flag: batch[flag] for flag in SUPERVISION_FLAGS if flag in accepted and flag in batch}
