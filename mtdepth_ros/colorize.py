@@ -8,6 +8,7 @@ ratios of distance. Invalid pixels (NaN, <= 0, ignore labels) are black.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from functools import lru_cache
 
@@ -16,7 +17,6 @@ import numpy as np
 
 from mtdepth_ros.depth_coding import IGNORE_INDEX
 
-BLACK = (0, 0, 0)
 LUT_SIZE = 256  # entries of an OpenCV colormap
 DEPTH_COLORMAP = cv2.COLORMAP_TURBO
 CONFIDENCE_COLORMAP = cv2.COLORMAP_VIRIDIS
@@ -42,11 +42,7 @@ def labels_to_color(labels: np.ndarray, palette: Sequence[Sequence[int]] | np.nd
     labels = np.asarray(labels)
     if not np.issubdtype(labels.dtype, np.integer):
         raise ValueError(f'labels must be integers, got {labels.dtype}')
-    lut = np.zeros((len(colours) + 1, 3), dtype=np.uint8)  # last row: black for out of range
-    lut[:len(colours)] = colours
-    outside = len(colours)
-    index = np.where((labels >= 0) & (labels < len(colours)), labels, outside)
-    return np.take(lut, index, axis=0)
+    return _lookup(colours, labels)
 
 
 def depth_to_color(depth: np.ndarray, d_min: float, d_max: float) -> np.ndarray:
@@ -57,10 +53,12 @@ def depth_to_color(depth: np.ndarray, d_min: float, d_max: float) -> np.ndarray:
     if not 0 < d_min < d_max:
         raise ValueError(f'need 0 < d_min < d_max, got d_min={d_min}, d_max={d_max}')
     depth = np.asarray(depth, dtype=np.float32)
-    valid = np.isfinite(depth) & (depth > 0)
-    safe = np.clip(np.where(valid, depth, d_max), d_min, d_max)
-    near_is_one = 1.0 - np.log(safe / d_min) / np.log(d_max / d_min)  # 1 near, 0 far
-    return _apply(near_is_one, valid, DEPTH_COLORMAP)
+    valid = np.isfinite(depth) & (depth > 0)  # (H, W) bool
+    log_depth = cv2.log(np.clip(depth, np.float32(d_min), np.float32(d_max)))  # float32
+    # index = 255 * (ln d_max - ln d) / (ln d_max - ln d_min): 255 near, 0 far
+    scale = (LUT_SIZE - 1) / math.log(d_max / d_min)
+    index = cv2.convertScaleAbs(log_depth, alpha=-scale, beta=scale * math.log(d_max))
+    return _colour(index, valid, DEPTH_COLORMAP)
 
 
 def intervals_to_color(intervals: np.ndarray, num_intervals: int) -> np.ndarray:
@@ -69,13 +67,12 @@ def intervals_to_color(intervals: np.ndarray, num_intervals: int) -> np.ndarray:
     Intervals are uniform in log depth, so interval i gets the colour of its
     depth; ``IGNORE_INDEX`` and out-of-range indices are black.
     """
-    if num_intervals < 1:
-        raise ValueError(f'num_intervals must be >= 1, got {num_intervals}')
-    intervals = np.asarray(intervals)
-    valid = (intervals >= 0) & (intervals < num_intervals) & (intervals != IGNORE_INDEX)
+    if not 1 <= num_intervals <= IGNORE_INDEX:
+        raise ValueError(f'num_intervals must be in [1, {IGNORE_INDEX}], got {num_intervals}')
     span = max(num_intervals - 1, 1)
-    near_is_one = 1.0 - intervals.astype(np.float32) / span
-    return _apply(near_is_one, valid, DEPTH_COLORMAP)
+    ramp = np.rint((1.0 - np.arange(num_intervals) / span) * (LUT_SIZE - 1)).astype(np.intp)
+    colours = colormap_lut(DEPTH_COLORMAP)[ramp]  # (num_intervals, 3): interval -> colour
+    return _lookup(colours, np.asarray(intervals))
 
 
 def confidence_to_color(confidence: np.ndarray) -> np.ndarray:
@@ -85,12 +82,50 @@ def confidence_to_color(confidence: np.ndarray) -> np.ndarray:
     """
     confidence = np.asarray(confidence, dtype=np.float32)
     valid = np.isfinite(confidence)
-    return _apply(np.where(valid, confidence, 0.0), valid, CONFIDENCE_COLORMAP)
+    index = cv2.convertScaleAbs(np.clip(confidence, 0.0, 1.0), alpha=LUT_SIZE - 1)
+    return _colour(index, valid, CONFIDENCE_COLORMAP)
 
 
-def _apply(unit: np.ndarray, valid: np.ndarray, colormap: int) -> np.ndarray:
-    """Values in [0, 1] (H, W) -> colormap RGB, black where not ``valid``."""
-    index = np.clip(np.rint(unit * (LUT_SIZE - 1)), 0, LUT_SIZE - 1).astype(np.uint8)
-    colour = np.take(colormap_lut(colormap), index, axis=0)  # (H, W, 3) uint8
-    colour[~valid] = BLACK
-    return colour
+def _colour(index: np.ndarray, valid: np.ndarray, colormap: int) -> np.ndarray:
+    """Colormap entries (H, W) uint8 -> (H, W, 3) RGB, black where not ``valid``."""
+    # invalid pixels point one past the colormap, at the table's black entry
+    index = np.where(valid, index, np.uint16(LUT_SIZE))  # (H, W) uint16 in [0, 256]
+    return _unpack(np.take(_packed_colormap(colormap), index))
+
+
+def _lookup(colours: np.ndarray, index: np.ndarray) -> np.ndarray:
+    """``colours`` (K, 3) uint8 RGB at ``index`` (H, W) ints; outside [0, K) black.
+
+    Colours are gathered as packed 4-byte words (3x faster than gathering
+    byte triples) and unpacked by OpenCV.
+    """
+    table_size = len(colours) + 1  # the last entry is black, for out-of-range ids
+    if index.dtype in (np.uint8, np.uint16):
+        # every value of the type has an entry: no range test per pixel
+        table_size = max(table_size, int(np.iinfo(index.dtype).max) + 1)
+    else:
+        index = np.where((index >= 0) & (index < len(colours)), index, len(colours))
+    return _unpack(np.take(_pack_table(colours, table_size), index))
+
+
+@lru_cache(maxsize=None)
+def _packed_colormap(colormap: int) -> np.ndarray:
+    """(257,) uint32: the colormap's RGB as packed words, then black."""
+    return _pack_table(colormap_lut(colormap), LUT_SIZE + 1)
+
+
+def _pack_table(colours: np.ndarray, size: int) -> np.ndarray:
+    """``colours`` (K, 3) RGB as (size,) uint32 words (RGBA bytes), black past K."""
+    table = np.zeros((size, 4), dtype=np.uint8)
+    table[:len(colours), :3] = colours
+    packed = table.view(np.uint32).reshape(-1)
+    packed.setflags(write=False)
+    return packed
+
+
+def _unpack(packed: np.ndarray) -> np.ndarray:
+    """Packed RGBA words (any shape) -> (..., 3) uint8 RGB."""
+    if packed.size == 0:
+        return np.zeros((*packed.shape, 3), dtype=np.uint8)
+    rgba = packed.view(np.uint8).reshape(1, -1, 4)  # one row: any input shape works
+    return cv2.cvtColor(rgba, cv2.COLOR_RGBA2RGB).reshape(*packed.shape, 3)

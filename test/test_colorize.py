@@ -83,3 +83,14 @@ def test_colormap_lut_is_rgb() -> None:
     lut = colormap_lut(cv2.COLORMAP_TURBO)  # starts dark blue-violet and ends dark red
     assert lut.shape == (256, 3)
     assert lut[0, 2] > lut[0, 0] and lut[255, 0] > lut[255, 2]
+
+
+def test_any_label_shape_works() -> None:
+    labels = np.array([[[0, 1]], [[2, 7]]], np.int64)  # (2, 1, 2)
+    result = labels_to_color(labels, PALETTE)
+    assert result.shape == (2, 1, 2, 3)
+    np.testing.assert_array_equal(result[1, 0], [PALETTE[2], BLACK])
+
+
+def test_empty_labels_give_empty_image() -> None:
+    assert labels_to_color(np.zeros((0, 4), np.uint8), PALETTE).shape == (0, 4, 3)
