@@ -71,6 +71,9 @@ def depth_to_points(depth: np.ndarray, camera: PinholeCamera) -> np.ndarray:
     depth = np.asarray(depth)
     if depth.ndim != 2:
         raise CloudError(f'depth must be (H, W), got shape {depth.shape}')
+    if not np.issubdtype(depth.dtype, np.floating):
+        raise CloudError(
+            f'depth must be float metres, got {depth.dtype} (convert 16UC1 millimetres first)')
     height, width = depth.shape
     if (width, height) != (camera.width, camera.height):
         raise CloudError(

@@ -14,8 +14,8 @@ frames are demosaiced by OpenCV (bilinear) in :func:`image_to_rgb`.
 
 from __future__ import annotations
 
-import array
 import sys
+from array import array as ByteArray
 from dataclasses import dataclass
 from typing import Any
 
@@ -129,17 +129,17 @@ def image_to_rgb(msg: Any) -> np.ndarray:
     return cv2.cvtColor(pixels, code)
 
 
-def array_to_image(array_in: np.ndarray, encoding: str, header: Any = None) -> Any:
-    """A ``sensor_msgs/Image`` holding ``array_in`` (copied) with ``encoding``.
+def array_to_image(array: np.ndarray, encoding: str, header: Any = None) -> Any:
+    """A ``sensor_msgs/Image`` holding ``array`` (copied) with ``encoding``.
 
-    ``array_in`` must have the encoding's element type and channel count:
+    ``array`` must have the encoding's element type and channel count:
     (H, W) or (H, W, 1) for one channel, (H, W, C) otherwise. The header's
     stamp and frame id are copied when given.
     """
     from sensor_msgs.msg import Image  # message class only; no rclpy
 
     fmt = _format(encoding)
-    pixels = _check_array(np.asarray(array_in), encoding, fmt)
+    pixels = _check_array(np.asarray(array), encoding, fmt)
     height, width = pixels.shape[:2]
     msg = new_message(Image)
     if header is not None:
@@ -147,7 +147,7 @@ def array_to_image(array_in: np.ndarray, encoding: str, header: Any = None) -> A
     msg.height = height
     msg.width = width
     msg.encoding = encoding
-    msg.is_bigendian = _NATIVE_BIG_ENDIAN
+    msg.is_bigendian = int(_NATIVE_BIG_ENDIAN)
     msg.step = width * fmt.channels * fmt.dtype.itemsize
     msg.data = bytes_to_message_array(pixels)
     return msg
@@ -167,14 +167,14 @@ def new_message(message_class: Any) -> Any:
         return message_class()
 
 
-def bytes_to_message_array(values: np.ndarray) -> array.array:
+def bytes_to_message_array(values: np.ndarray) -> ByteArray:
     """The bytes of ``values`` as the ``array.array('B')`` a message's ``data`` holds.
 
     One copy through the buffer protocol: the generated ``data`` setter stores
     an ``array.array`` as it is, while ``bytes`` or a list would be copied
     again (and checked element by element when ROS_PYTHON_CHECK_FIELDS=1).
     """
-    out = array.array('B')
+    out = ByteArray('B')
     out.frombytes(np.ascontiguousarray(values).reshape(-1).view(np.uint8).data)
     return out
 

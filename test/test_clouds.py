@@ -262,3 +262,9 @@ def test_cloud_survives_rclpy_serialization() -> None:
     read = cloud_to_points(deserialize_message(serialize_message(sent), PointCloud2))
     np.testing.assert_array_equal(read['z'], points()[:, :, 2])
     np.testing.assert_array_equal(read['label'], labels)
+
+
+def test_integer_depth_is_refused() -> None:
+    with pytest.raises(CloudError, match='depth must be float metres, got uint16'):
+        depth_to_points(np.ones((HEIGHT, WIDTH), np.uint16),
+                        PinholeCamera.from_camera_info(camera_info()))
