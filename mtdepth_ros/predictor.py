@@ -19,7 +19,7 @@ by the horizontal resize factor.
 from __future__ import annotations
 
 import time
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -101,15 +101,26 @@ class Predictor:
         """
         wanted = self._check_heads(heads)
         tensor = self.preprocess(rgb)
-        outputs = [self.card.heads[h].output for h in wanted]
         start = time.perf_counter()
-        raw = self.backend.run(tensor, outputs)
-        prediction = Prediction(inference_s=time.perf_counter() - start)
-        for head in wanted:
+        raw = self.backend.run(tensor, [self.card.heads[h].output for h in wanted])
+        inference_s = time.perf_counter() - start
+        scale = 1.0 if focal_px is None else self.focal_scale(focal_px, rgb.shape[1])
+        prediction = self.decode(raw, wanted, scale)
+        prediction.inference_s = inference_s
+        return prediction
+
+    def decode(self, raw: Mapping[str, np.ndarray], heads: Collection[str],
+               depth_scale: float = 1.0) -> Prediction:
+        """Backend outputs ``{output name: (1, 1, h, w)}`` -> decoded ``heads``.
+
+        ``depth_scale`` multiplies the depth in metres (the focal correction).
+        """
+        prediction = Prediction()
+        for head in heads:
             value = raw[self.card.heads[head].output][0, 0]  # (N, 1, h, w) -> (h, w)
             setattr(prediction, head, self._decode(head, value))
-        if prediction.depth is not None and focal_px is not None:
-            prediction.depth *= np.float32(self.focal_scale(focal_px, rgb.shape[1]))
+        if prediction.depth is not None and depth_scale != 1.0:
+            prediction.depth *= np.float32(depth_scale)
         return prediction
 
     def focal_scale(self, focal_px: float, image_width: int) -> float:
