@@ -6,8 +6,9 @@ third scale refines depth from the image, that depth and those gradients.
 
 - ``coarse`` (scale 1): VGG-16's conv stages and pools, then full1 (4096,
   ReLU, dropout 0.5) and full2 (64 maps at 1/16 of the input, ReLU), as
-  Eigen & Fergus. Fully connected layers fix the input size:
-  ``input_size`` (default Eigen's 228x304 crop of NYU at 320x240).
+  Eigen & Fergus. Fully connected layers fix the network's input size,
+  ``input_size`` (default Eigen's 228x304 crop of NYU at 320x240); images
+  of other sizes are resized to it and the outputs back.
 - ``scale2`` (shared): image -> 9x9 conv 96 stride 2 + 3x3 max-pool stride 2
   (1/4), concatenated with scale 1's maps resized to 1/4, two 5x5 convs of
   64; then a depth branch and a gradient branch, each a 5x5 conv of 64 and a
@@ -41,7 +42,7 @@ from training.losses.scale_invariant import SI_LAMBDA, scale_invariant_loss
 from training.losses.sparse import HAS_DEPTH
 from training.nets._log_depth import log_depth_to_metres
 from training.nets._vgg import vgg16_stages
-from training.nets.heads import upsample_to
+from training.nets.heads import ALIGN_CORNERS, upsample_to
 from training.nets.registry import MultiTaskNet, Stage, register_model
 
 HEADS = ('depth', 'depth_scale2', 'gradients')
@@ -198,14 +199,19 @@ class DepthGradientNet(MultiTaskNet):
         self.scale3 = RefineScale3(image_width, width)
 
     def forward(self, image: Tensor) -> dict[str, Tensor]:
-        if tuple(image.shape[-2:]) != self.input_size:
-            raise ValueError(
-                f'depth_gradient was built for {self.input_size[0]}x{self.input_size[1]} input '
-                f'(scale 1 is fully connected), got {image.shape[-2]}x{image.shape[-1]}; '
-                'set model_args.input_size to the training crop')
-        size = image.shape[-2:]
+        """Other input sizes are resized to ``input_size`` and the outputs back, as
+        Eigen & Fergus evaluate full images; gradients are rescaled to the output's pixels."""
+        size = tuple(image.shape[-2:])
+        if size != self.input_size:
+            image = F.interpolate(image, size=self.input_size, mode='bilinear',
+                                  align_corners=ALIGN_CORNERS)
         log_depth2, gradients = self.scale2(image, self.coarse(image))  # (N, 1 | 2, H/4, W/4)
         refined = self.scale3(image, log_depth2, gradients)  # (N, 1, H/2, W/2)
         return {'depth': log_depth_to_metres(upsample_to(refined, size)),
                 'depth_scale2': log_depth_to_metres(upsample_to(log_depth2, size)),
-                'gradients': upsample_to(gradients, size)}
+                'gradients': upsample_to(gradients, size) * self._gradient_scale(size, gradients)}
+
+    def _gradient_scale(self, size: tuple[int, ...], like: Tensor) -> Tensor:
+        """(1, 2, 1, 1): per-pixel depth differences shrink as the map is enlarged."""
+        scale = [(n - 1) / max(m - 1, 1) for n, m in zip(self.input_size[::-1], size[::-1])]
+        return torch.tensor(scale, dtype=like.dtype, device=like.device).reshape(1, 2, 1, 1)
