@@ -24,7 +24,7 @@ from __future__ import annotations
 import array
 import struct
 from collections import Counter, defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -73,6 +73,7 @@ class Frame:
     depth: np.ndarray | None = None  # (H, W) float32 metres, NaN = no measurement
     labels: np.ndarray | None = None  # (H, W) integer class ids
     notes: list[str] = field(default_factory=list)  # why some ground truth is absent
+    predicted: dict[str, np.ndarray] = field(default_factory=dict)  # head -> recorded output
 
     @property
     def stamp_s(self) -> float:
@@ -98,7 +99,7 @@ class BagStats:
 
 
 @dataclass
-class _Raw:
+class RawMessage:
     topic: str
     msgtype: str
     log_time_ns: int
@@ -114,13 +115,15 @@ def default_typestore() -> Any:
 class _Source:
     """Raw messages of one bag, through rosbags, or the mcap salvage reader."""
 
-    def __init__(self, path: Path, stats: BagStats) -> None:
-        self.path = path
+    def __init__(self, paths: Sequence[Path], stats: BagStats) -> None:
+        self.path = paths[0]
+        self.paths = list(paths)
         self.stats = stats
         self.typestore = default_typestore()
-        self.salvage = path.is_file() and path.suffix == MCAP_SUFFIX
-        if not path.exists():
-            raise BagError(f'{path}: no such bag (a rosbag2 directory or an .mcap file)')
+        for path in self.paths:
+            if not path.exists():
+                raise BagError(f'{path}: no such bag (a rosbag2 directory or an .mcap file)')
+        self.salvage = len(paths) == 1 and self.path.is_file() and self.path.suffix == MCAP_SUFFIX
         if not self.salvage:
             self._check_opens()
 
@@ -128,32 +131,32 @@ class _Source:
         from rosbags.highlevel import AnyReader, AnyReaderError  # noqa: PLC0415
 
         try:
-            with AnyReader([self.path], default_typestore=self.typestore) as reader:
+            with AnyReader(self.paths, default_typestore=self.typestore) as reader:
                 self.stats.topics = {c.topic: c.msgtype for c in reader.connections}
         except (AnyReaderError, OSError, ValueError) as error:
             mcaps = sorted(self.path.glob(f'*{MCAP_SUFFIX}')) if self.path.is_dir() else []
-            if not mcaps:
+            if not mcaps or len(self.paths) > 1:
                 raise BagError(f'{self.path}: cannot open the bag: {error}') from error
             self.salvage = True
             self.stats.problems.append(
                 f'rosbags cannot open the bag ({error}); read record by record up to '
                 'where it breaks')
 
-    def messages(self, topics: Sequence[str]) -> Iterator[_Raw]:
+    def messages(self, topics: Sequence[str]) -> Iterator[RawMessage]:
         if self.salvage:
             yield from self._salvage_messages(topics)
             return
         from rosbags.highlevel import AnyReader  # noqa: PLC0415
 
-        with AnyReader([self.path], default_typestore=self.typestore) as reader:
+        with AnyReader(self.paths, default_typestore=self.typestore) as reader:
             connections = [c for c in reader.connections if c.topic in topics]
             try:
                 for connection, log_time, data in reader.messages(connections=connections):
-                    yield _Raw(connection.topic, connection.msgtype, log_time, data)
+                    yield RawMessage(connection.topic, connection.msgtype, log_time, data)
             except Exception as error:  # noqa: BLE001  (rosbags raises many kinds on damage)
                 self._note_break(error)
 
-    def _salvage_messages(self, topics: Sequence[str]) -> Iterator[_Raw]:
+    def _salvage_messages(self, topics: Sequence[str]) -> Iterator[RawMessage]:
         from mcap.records import Channel, Message, Schema  # noqa: PLC0415
         from mcap.stream_reader import StreamReader  # noqa: PLC0415
 
@@ -173,7 +176,7 @@ class _Source:
                         elif isinstance(record, Message) and record.channel_id in channels:
                             topic, msgtype = channels[record.channel_id]
                             if topic in topics:
-                                yield _Raw(topic, msgtype, record.log_time, record.data)
+                                yield RawMessage(topic, msgtype, record.log_time, record.data)
                 except Exception as error:  # noqa: BLE001  (EndOfFile, bad records, CRC, ...)
                     self._note_break(error, file)
 
@@ -184,8 +187,15 @@ class _Source:
         if problem not in self.stats.problems:
             self.stats.problems.append(problem)
 
-    def deserialize(self, raw: _Raw) -> Any:
+    def deserialize(self, raw: RawMessage) -> Any:
         return self.typestore.deserialize_cdr(bytes(raw.data), raw.msgtype)
+
+
+def raw_messages(path: str | Path, topics: Sequence[str],
+                 stats: BagStats | None = None) -> Iterator[RawMessage]:
+    """The serialised messages of ``topics`` in log-time order (salvaging damaged mcap);
+    problems go to ``stats``."""
+    yield from _Source([Path(path)], stats or BagStats(path=str(path))).messages(topics)
 
 
 def header_stamp_ns(data: bytes | memoryview) -> int:
@@ -248,18 +258,24 @@ class _Index:
         return stamps[order], order
 
 
+PREDICTION_PREFIX = 'pred:'  # names of recorded prediction topics among the matched ones
+
+
 class BagReader:
     """Frames of an evaluation bag; iterate once, then read :attr:`stats`.
 
     ``tolerance_s`` is how far apart (header stamps) an image and its ground
     truth may be. camera_info is taken from the message nearest in stamp
     within the tolerance, else the latest one before the image, else the
-    first one in the bag.
+    first one in the bag. ``predictions`` (head -> topic), typically from a
+    recording of the node given in ``extra_paths``, are matched the same way
+    and land in :attr:`Frame.predicted`.
     """
 
     def __init__(self, path: str | Path, topics: BagTopics = BagTopics(),
                  tolerance_s: float = DEFAULT_STAMP_TOLERANCE_S, max_frames: int | None = None,
-                 start: int = 0, step: int = 1) -> None:
+                 start: int = 0, step: int = 1, predictions: Mapping[str, str] | None = None,
+                 extra_paths: Sequence[str | Path] = ()) -> None:
         if tolerance_s < 0:
             raise ValueError(f'stamp tolerance must be >= 0, got {tolerance_s}')
         if step < 1 or start < 0:
@@ -270,11 +286,15 @@ class BagReader:
         self.max_frames = max_frames
         self.start, self.step = start, step
         self.stats = BagStats(path=str(self.path))
-        self._source = _Source(self.path, self.stats)
-        self._gt_topics = {name: topic for name, topic in
-                           (('depth', topics.depth), ('labels', topics.labels)) if topic}
-        self._wanted = [t for t in (topics.image, topics.camera_info, *self._gt_topics.values())
+        self._source = _Source([self.path, *map(Path, extra_paths)], self.stats)
+        # name -> topic of everything matched to an image by stamp
+        self._matched = {name: topic for name, topic in
+                         (('depth', topics.depth), ('labels', topics.labels)) if topic}
+        self._matched.update({PREDICTION_PREFIX + head: topic
+                              for head, topic in (predictions or {}).items()})
+        self._wanted = [t for t in (topics.image, topics.camera_info, *self._matched.values())
                         if t]
+        self._plan: tuple[list[int], dict[str, dict[int, int]], dict[int, int]] | None = None
         self._check_topics()
 
     def _check_topics(self) -> None:
@@ -284,18 +304,23 @@ class BagReader:
         if self.topics.image not in known:
             raise BagError(f'{self.path}: image topic {self.topics.image!r} is not in the bag; '
                            f'its topics: {sorted(known)}')
-        for name, topic in [('camera_info', self.topics.camera_info), *self._gt_topics.items()]:
+        for name, topic in [('camera_info', self.topics.camera_info), *self._matched.items()]:
             problem = f'{name} topic {topic!r} is not in the bag (its topics: {sorted(known)})'
             if topic and topic not in known and problem not in self.stats.problems:
                 self.stats.problems.append(problem)
 
     @property
     def has_depth(self) -> bool:
-        return 'depth' in self._gt_topics and self._gt_topics['depth'] in self.stats.topics
+        return 'depth' in self._matched and self._matched['depth'] in self.stats.topics
 
     @property
     def has_labels(self) -> bool:
-        return 'labels' in self._gt_topics and self._gt_topics['labels'] in self.stats.topics
+        return 'labels' in self._matched and self._matched['labels'] in self.stats.topics
+
+    @property
+    def planned_frames(self) -> int:
+        """How many images will be read (before any turns out unreadable)."""
+        return len(self._prepare()[0])
 
     def _index(self) -> dict[str, _Index]:
         index: dict[str, _Index] = defaultdict(_Index)
@@ -308,17 +333,28 @@ class BagReader:
                 entry.unreadable += 1
         return index
 
-    def _selected_images(self, image_stamps: list[int]) -> list[int]:
-        chosen = list(range(len(image_stamps)))[self.start::self.step]
+    def _prepare(self) -> tuple[list[int], dict[str, dict[int, int]], dict[int, int]]:
+        """First pass (once): index stamps and match them."""
+        if self._plan is None:
+            index = self._index()
+            self._check_topics()  # salvage mode knows the topics only now
+            if self.topics.image not in self.stats.topics:
+                raise BagError(f'{self.path}: image topic {self.topics.image!r} is not in the '
+                               f'bag; its topics: {sorted(self.stats.topics)}')
+            self._plan = self._match(index)
+        return self._plan
+
+    def _selected_images(self, count: int) -> list[int]:
+        chosen = list(range(count))[self.start::self.step]
         return chosen[:self.max_frames] if self.max_frames is not None else chosen
 
     def _match(self, index: dict[str, _Index]) -> tuple[list[int], dict[str, dict[int, int]],
                                                         dict[int, int]]:
-        """Images to use, image -> position of its gt per topic, image -> camera_info position."""
-        images = self._selected_images(index[self.topics.image].stamps)
+        """Images to use, name -> image -> bag position of its match, image -> camera_info."""
         image_stamps = index[self.topics.image].stamps
+        images = self._selected_images(len(image_stamps))
         matches: dict[str, dict[int, int]] = {}
-        for name, topic in self._gt_topics.items():
+        for name, topic in self._matched.items():
             stamps, order = index[topic].sorted() if topic in index else (np.empty(0), np.empty(0))
             matches[name] = {}
             for i in images:
@@ -338,12 +374,7 @@ class BagReader:
         return images, matches, cameras
 
     def __iter__(self) -> Iterator[Frame]:
-        index = self._index()
-        self._check_topics()  # salvage mode knows the topics only now
-        if self.topics.image not in self.stats.topics:
-            raise BagError(f'{self.path}: image topic {self.topics.image!r} is not in the bag; '
-                           f'its topics: {sorted(self.stats.topics)}')
-        images, matches, cameras = self._match(index)
+        images, matches, cameras = self._prepare()
         yield from _Assembler(self, images, matches, cameras).frames()
 
 
@@ -355,18 +386,17 @@ class _Assembler:
         self.reader = reader
         self.stats = reader.stats
         self.images = images
-        self.matches = matches
-        self.cameras = cameras
+        # name -> image position -> bag position of what is matched to it
+        self.tables = {**matches, 'camera': cameras}
         topics = reader.topics
-        self.names = {topics.image: 'image', **{t: n for n, t in reader._gt_topics.items()}}
+        self.names = {topics.image: 'image', **{t: n for n, t in reader._matched.items()}}
         if topics.camera_info:
             self.names[topics.camera_info] = 'camera'
         self.needed: dict[str, Counter[int]] = defaultdict(Counter)  # name -> position -> users
-        for name, table in matches.items():
+        for name, table in self.tables.items():
             self.needed[name].update(table.values())
-        self.needed['camera'].update(cameras.values())
         self.held: dict[str, dict[int, Any]] = defaultdict(dict)  # name -> position -> decoded
-        self.pending: dict[int, Any] = {}  # image position -> message (or error text)
+        self.pending: dict[int, tuple[Any, int]] = {}  # image position -> (message, log time)
         self.next_image = 0  # index into self.images
 
     def frames(self) -> Iterator[Frame]:
@@ -379,24 +409,27 @@ class _Assembler:
             self.stats.messages[raw.topic] += 1
             if name == 'image':
                 if position in wanted:
-                    self.pending[position] = (self._decode(raw, None), raw.log_time_ns)
+                    self.pending[position] = (self._decode(raw, name), raw.log_time_ns)
             elif self.needed[name][position]:
                 self.held[name][position] = self._decode(raw, name)
             yield from self._ready(final=False)
         yield from self._ready(final=True)
 
-    def _decode(self, raw: _Raw, name: str | None) -> Any:
+    def _decode(self, raw: RawMessage, name: str) -> Any:
         try:
             msg = self.reader._source.deserialize(raw)
-            if name == 'depth':
-                return depth_from_message(msg)
-            if name == 'labels':
-                return labels_from_message(msg)
             if name == 'camera':
                 return PinholeCamera.from_camera_info(msg)
-            return msg
+            if name == 'image':
+                return msg
+            head = name.removeprefix(PREDICTION_PREFIX)
+            if head == 'depth':
+                return depth_from_message(msg)
+            if head in ('labels', 'segmentation', 'intervals'):
+                return labels_from_message(msg)
+            return np.array(image_to_array(msg))  # confidence and other float images
         except Exception as error:  # noqa: BLE001  (a bad message must not end the run)
-            return _Broken(f'{name or "image"} message could not be decoded: '
+            return _Broken(f'{name} message could not be decoded: '
                            f'{type(error).__name__}: {error}')
 
     def _ready(self, final: bool) -> Iterator[Frame]:
@@ -421,8 +454,7 @@ class _Assembler:
         if position not in self.pending:
             return None
         parts = {}
-        for name in ('depth', 'labels', 'camera'):
-            table = self.cameras if name == 'camera' else self.matches.get(name, {})
+        for name, table in self.tables.items():
             if position in table:
                 if table[position] not in self.held[name]:
                     return None
@@ -448,23 +480,29 @@ class _Assembler:
         elif self.reader.topics.camera_info:
             frame.notes.append(camera.reason if isinstance(camera, _Broken) else 'no camera_info')
         tolerance_ms = self.reader.tolerance_ns / 1e6
-        for name in self.reader._gt_topics:
+        for name in self.reader._matched:
             value = parts.get(name)
-            if value is None:
-                reason = f'no {name} ground truth within {tolerance_ms:g} ms'
-            elif isinstance(value, _Broken):
-                reason = value.reason
-            else:
-                setattr(frame, name, value)
+            predicted = name.startswith(PREDICTION_PREFIX)
+            if isinstance(value, np.ndarray):
+                if predicted:
+                    frame.predicted[name.removeprefix(PREDICTION_PREFIX)] = value
+                else:
+                    setattr(frame, name, value)
                 continue
+            if isinstance(value, _Broken):
+                reason = value.reason
+            elif predicted:
+                reason = f'no recorded {name.removeprefix(PREDICTION_PREFIX)} output'
+            else:
+                reason = f'no {name} ground truth within {tolerance_ms:g} ms'
             frame.notes.append(reason)
-            self.stats.unmatched[reason] += 1
+            if not predicted:
+                self.stats.unmatched[reason] += 1
         return frame
 
     def _release(self, position: int) -> None:
         self.pending.pop(position, None)
-        for name in ('depth', 'labels', 'camera'):
-            table = self.cameras if name == 'camera' else self.matches.get(name, {})
+        for name, table in self.tables.items():
             if position in table:
                 source = table[position]
                 self.needed[name][source] -= 1
@@ -519,10 +557,14 @@ class OutputBag:
         """Store ``msg`` (rosidl or rosbags message) on ``topic`` at ``log_time_ns``."""
         message = to_rosbags(msg, self.typestore)
         msgtype = message.__msgtype__
+        self.write_raw(topic, msgtype, self.typestore.serialize_cdr(message, msgtype), log_time_ns)
+
+    def write_raw(self, topic: str, msgtype: str, data: bytes | memoryview,
+                  log_time_ns: int) -> None:
+        """Store an already CDR-serialised message of type ``msgtype`` (e.g. 'sensor_msgs/msg/Image')."""
         if topic not in self._connections:
             self._connections[topic] = self._writer.add_connection(
                 topic, msgtype, typestore=self.typestore)
-        data = self.typestore.serialize_cdr(message, msgtype)
         self._writer.write(self._connections[topic], int(log_time_ns), data)
         self.counts[topic] += 1
 

@@ -99,7 +99,7 @@ class Protocol:
         cap = f'{self.min_depth:g} m < gt < {self.max_depth:g} m' if self.max_depth else \
             f'gt > {self.min_depth:g} m (no cap)'
         missing = {
-            'clamp': f'clamped to [{self.min_depth:g}, {self.max_depth:g}] m; '
+            'clamp': f'clamped to [{self.min_depth:g}, {self.max_depth or 0:g}] m; '
                      'NaN -> min, +inf -> max (BTS)',
             'devkit_fill': 'missing pixels (NaN, inf, <= 0) filled as the KITTI devkit does: '
                            'row holes take the nearer-to-camera of their two neighbours, '
@@ -275,8 +275,14 @@ def flip_average(predict_depth: DepthFn, rgb: np.ndarray) -> np.ndarray:
     """Mean depth of ``rgb`` and of its mirror image (flipped back); where one of the
     two is missing, the other."""
     first = predict_depth(rgb)
-    second = predict_depth(np.ascontiguousarray(rgb[:, ::-1]))[:, ::-1]
-    stacked = np.stack([first, second]).astype(np.float32)
+    mirrored = predict_depth(np.ascontiguousarray(rgb[:, ::-1]))
+    return average_flipped(first, mirrored)
+
+
+def average_flipped(depth: np.ndarray, mirrored: np.ndarray) -> np.ndarray:
+    """Mean of ``depth`` and ``mirrored`` (the prediction of the mirrored image, still
+    mirrored); where one of the two is missing, the other."""
+    stacked = np.stack([depth, mirrored[:, ::-1]]).astype(np.float32)
     valid = np.isfinite(stacked) & (stacked > 0)
     count = valid.sum(axis=0)
     with np.errstate(invalid='ignore', divide='ignore'):

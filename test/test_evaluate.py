@@ -1,0 +1,160 @@
+"""mtdepth-eval offline: a small bag scored end to end; the report holds the expected numbers."""
+
+import csv
+import json
+import math
+
+import numpy as np
+import pytest
+from evaluation_fixtures import depth_of, labels_of, write_bag
+from model_fixtures import FOCAL_PX, expected_depth, expected_segmentation, write_model
+
+from mtdepth_ros.bags import BagReader, BagTopics
+from mtdepth_ros.evaluate import EvalOptions, evaluate_bag, main
+from mtdepth_ros.metrics import DEPTH_METRICS, depth_metrics, segmentation_metrics
+from mtdepth_ros.session import output_topic
+
+FRAMES, HEIGHT, WIDTH = 4, 24, 32  # the bag's images are the tiny model's input size
+FIXTURE_FX = 0.9 * WIDTH  # evaluation_fixtures.camera
+
+
+def expected_frame_depth(i, focal_correction=True):
+    pred = expected_depth(HEIGHT, WIDTH)
+    if focal_correction:
+        pred = pred * np.float32(FIXTURE_FX / FOCAL_PX)
+    return depth_metrics(pred, depth_of(i, HEIGHT, WIDTH))
+
+
+def expected_miou(frames):
+    pred = np.concatenate([expected_segmentation(HEIGHT, WIDTH).ravel()] * len(frames))
+    gt = np.concatenate([labels_of(i, HEIGHT, WIDTH).ravel() for i in frames])
+    return segmentation_metrics(pred, gt, 3)['miou']
+
+
+@pytest.fixture(scope='module')
+def model(tmp_path_factory):
+    return write_model(tmp_path_factory.mktemp('model') / 'tiny.onnx')
+
+
+@pytest.fixture(scope='module')
+def offline_report(tmp_path_factory, model):
+    root = tmp_path_factory.mktemp('offline')
+    bag = write_bag(root / 'bag', frames=FRAMES)
+    options = EvalOptions(progress=False, panels=2)
+    return evaluate_bag(bag, model, root / 'report', 'offline', options)
+
+
+def test_headline_depth_is_the_mean_of_frame_metrics(offline_report):
+    frames = [expected_frame_depth(i) for i in range(FRAMES)]
+    for key in DEPTH_METRICS:
+        assert offline_report.depth[key] == pytest.approx(np.mean([f[key] for f in frames]),
+                                                          rel=1e-5), key
+
+
+def test_miou_comes_from_one_confusion_matrix(offline_report):
+    assert offline_report.miou == pytest.approx(expected_miou(range(FRAMES)))
+
+
+def test_report_files_exist(offline_report):
+    out = offline_report.out_dir
+    for name in ('metrics.json', 'frames.csv', 'report.md', 'report.html',
+                 'plots/error_vs_distance.png', 'plots/error_histogram.png',
+                 'plots/per_class_iou.png'):
+        assert (out / name).is_file(), name
+    assert len(list((out / 'panels').glob('*.png'))) == 2
+
+
+def test_metrics_json_holds_the_numbers(offline_report):
+    saved = json.loads((offline_report.out_dir / 'metrics.json').read_text())
+    assert saved['depth']['headline']['abs_rel'] == pytest.approx(offline_report.depth['abs_rel'])
+    assert saved['segmentation']['miou'] == pytest.approx(expected_miou(range(FRAMES)))
+    assert saved['frames']['depth_scored'] == FRAMES
+    assert saved['protocol']['name'] == 'raw' and saved['run']['mode'] == 'offline'
+
+
+def test_frames_csv_has_one_row_per_frame(offline_report):
+    with open(offline_report.out_dir / 'frames.csv') as stream:
+        rows = list(csv.DictReader(stream))
+    assert [int(r['index']) for r in rows] == list(range(FRAMES))
+    assert float(rows[2]['rmse']) == pytest.approx(expected_frame_depth(2)['rmse'], rel=1e-5)
+
+
+def test_reports_show_the_headline_and_the_protocol(offline_report):
+    rmse = f"{offline_report.depth['rmse']:.4f}"
+    for name in ('report.md', 'report.html'):
+        text = (offline_report.out_dir / name).read_text()
+        assert rmse in text and 'protocol: raw' in text and 'Depth per range' in text
+
+
+def test_predictions_bag_holds_the_node_topics(offline_report):
+    stats = BagReader(offline_report.out_dir / 'predictions',
+                      BagTopics(depth=output_topic('depth'), labels=None)).stats
+    for output in ('depth', 'depth_camera_info', 'segmentation', 'segmentation_color',
+                   'confidence', 'intervals', 'points'):
+        assert output_topic(output) in stats.topics, output
+    frames = list(BagReader(offline_report.out_dir / 'predictions',
+                            BagTopics(depth=output_topic('depth'), labels=None)))
+    assert len(frames) == FRAMES
+    np.testing.assert_allclose(frames[0].depth, expected_depth(HEIGHT, WIDTH)
+                               * np.float32(FIXTURE_FX / FOCAL_PX), rtol=1e-6)
+
+
+def test_frames_without_ground_truth_are_reported(tmp_path, model):
+    bag = write_bag(tmp_path / 'bag', frames=3, skip_gt=(1,))
+    report = evaluate_bag(bag, model, tmp_path / 'out', options=EvalOptions(
+        progress=False, panels=0, write_predictions=False, focal_correction=False))
+    assert report.metrics['frames']['depth_scored'] == 2
+    assert report.metrics['frames']['unmatched'] == {'no depth ground truth within 5 ms': 1,
+                                                     'no labels ground truth within 5 ms': 1}
+    expected = [expected_frame_depth(i, focal_correction=False)['mae'] for i in (0, 2)]
+    assert report.depth['mae'] == pytest.approx(np.mean(expected), rel=1e-5)
+    assert '1 frames: no depth ground truth within 5 ms' in \
+        (tmp_path / 'out' / 'report.md').read_text()
+
+
+def test_different_label_classes_are_not_scored_and_said_so(tmp_path, model):
+    bag = write_bag(tmp_path / 'bag', frames=1)
+    report = evaluate_bag(bag, model, tmp_path / 'out', options=EvalOptions(
+        progress=False, panels=0, write_predictions=False,
+        label_classes=('road', 'sidewalk', 'building')))
+    assert report.miou is None
+    assert 'only in the labels' in report.metrics['classes_check']
+    assert 'differ' in (tmp_path / 'out' / 'report.md').read_text()
+
+
+def test_kitti_eigen_protocol_caps_and_crops(tmp_path, model):
+    bag = write_bag(tmp_path / 'bag', frames=1)
+    report = evaluate_bag(bag, model, tmp_path / 'out', options=EvalOptions(
+        protocol='kitti_eigen', progress=False, panels=0, write_predictions=False))
+    pixels = report.metrics['depth']['pixels']['all']
+    assert 0 < pixels < np.isfinite(depth_of(0, HEIGHT, WIDTH)).sum()  # the Garg crop
+    assert 'Eigen split' in (tmp_path / 'out' / 'report.md').read_text()
+
+
+def test_cli_writes_the_report_and_prints_a_summary(tmp_path, model, capsys):
+    bag = write_bag(tmp_path / 'bag', frames=2)
+    code = main([str(bag), '--model', str(model), '--out', str(tmp_path / 'out'),
+                 '--no-progress', '--no-bag', '--panels', '0', '--ranges', '0,10,40'])
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert 'frames: 2 read, 2 depth-scored' in printed
+    saved = json.loads((tmp_path / 'out' / 'metrics.json').read_text())
+    assert list(saved['depth']['per_image']) == ['all', '0-10 m', '10-40 m']
+
+
+def test_cli_missing_image_topic_is_a_clear_error(tmp_path, model, capsys):
+    bag = write_bag(tmp_path / 'bag', frames=1)
+    code = main([str(bag), '--model', str(model), '--out', str(tmp_path / 'out'),
+                 '--image-topic', '/front/image'])
+    assert code == 1
+    assert "image topic '/front/image' is not in the bag" in capsys.readouterr().err
+
+
+def test_cli_bag_without_ground_truth_exits_nothing_scored(tmp_path, model):
+    bag = write_bag(tmp_path / 'bag', frames=1, with_depth=False, with_labels=False)
+    code = main([str(bag), '--model', str(model), '--out', str(tmp_path / 'out'),
+                 '--no-progress', '--panels', '0'])
+    assert code == 3
+    saved = json.loads((tmp_path / 'out' / 'metrics.json').read_text())
+    assert saved['depth'] is None and saved['frames']['read'] == 1
+    assert math.isclose(len(saved['bag']['problems']), 2)
