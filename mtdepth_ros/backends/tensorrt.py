@@ -190,6 +190,9 @@ class EngineRunner:
             raise EngineCacheError(f'TensorRT refused to load {engine_file} (see its log)')
         self.engine: trt.ICudaEngine | None = engine
         self.context: trt.IExecutionContext | None = engine.create_execution_context()
+        if self.context is None:  # the bindings return None when TensorRT cannot allocate it
+            raise EngineCacheError(f'TensorRT could not create a context for {engine_file} '
+                                   '(GPU memory?)')
         names = [engine.get_tensor_name(i) for i in range(engine.num_io_tensors)]
         inputs = [n for n in names if engine.get_tensor_mode(n) == trt.TensorIOMode.INPUT]
         if inputs != [input_name]:
