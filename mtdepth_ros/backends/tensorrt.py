@@ -133,6 +133,10 @@ class TensorRTBackend(Backend):
                              f'(exported with a fixed shape); got {shape}')
         try:
             runner = self._load(ShapeProfile.fixed(shape))
+        except PermissionError as error:  # e.g. the model installed in a read-only share/
+            raise BackendUnavailable(
+                f'cannot write TensorRT engines to {self._cache_dir} ({error}); set the '
+                'engine cache directory to a writable folder') from error
         except (EngineCacheError, BuildError, CalibrationError, PrecisionError, CudaError,
                 OSError) as error:
             raise BackendUnavailable(str(error)) from error
