@@ -246,6 +246,9 @@ class MtDepthNode(Node):
             prediction = resize_prediction(prediction, *size)
         messages = self.builder.build(wanted, msg.header, prediction, rgb, camera, size,
                                       config.cloud)
+        if not messages:  # the cloud alone was wanted, and skipped
+            self.stats.idle()
+            return
         for output, message in messages.items():
             self._pubs[output].publish(message)
         latency = self.get_clock().now() - Time.from_msg(msg.header.stamp)
