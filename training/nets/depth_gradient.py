@@ -176,7 +176,7 @@ def depth_gradient_loss(weighting: str = 'fixed', weights: Mapping[str, float] |
 
 @register_model(
     'depth_gradient', heads=HEADS, loss=depth_gradient_loss, stages=STAGES,
-    depth_encoding='metres',
+    depth_encoding='metres', input_multiple=4,  # any size works: it is resized to input_size
     tiny={'input_size': (64, 64), 'width_divisor': 16, 'hidden': 32, 'coarse_channels': 8,
           'image_width': 12, 'width': 8},
     description='Depth-gradient multi-task (Takamine & Endo): Eigen-style three scales, '
