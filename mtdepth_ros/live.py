@@ -241,6 +241,9 @@ def record_live(bag: Path, model: Path, out_dir: Path, options: Any,
             player.wait_for_node(topics.image, node, options.startup_timeout_s)
             play(bag, topics.image, topics.camera_info, player, options.rate, stats, selected)
             drain(player)
+            if not node.alive():
+                stats.problems.append(f'the node exited with code {node.process.returncode} '
+                                      f'during the replay; see {NODE_LOG}')
         finally:
             player.close()
             node.stop()

@@ -158,3 +158,14 @@ def test_cli_bag_without_ground_truth_exits_nothing_scored(tmp_path, model):
     saved = json.loads((tmp_path / 'out' / 'metrics.json').read_text())
     assert saved['depth'] is None and saved['frames']['read'] == 1
     assert math.isclose(len(saved['bag']['problems']), 2)
+
+
+def test_truncated_bag_scores_what_it_can_and_says_why(tmp_path, model):
+    bag = write_bag(tmp_path / 'bag', frames=16, height=192, width=256)  # 1 MiB chunks
+    (mcap,) = bag.glob('*.mcap')
+    mcap.write_bytes(mcap.read_bytes()[:int(mcap.stat().st_size * 0.6)])
+    report = evaluate_bag(bag, model, tmp_path / 'out', options=EvalOptions(
+        progress=False, panels=0, write_predictions=False))
+    assert 0 < report.metrics['frames']['depth_scored'] < 16
+    text = (tmp_path / 'out' / 'report.md').read_text()
+    assert 'bag: ' in text and 'truncated' in text
