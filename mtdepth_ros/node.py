@@ -27,7 +27,7 @@ from rclpy.time import Time
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2
 from std_msgs.msg import Float32MultiArray
 
-from mtdepth_ros.backends.base import BackendOptions, BackendUnavailable
+from mtdepth_ros.backends.base import BackendUnavailable
 from mtdepth_ros.camera import CameraInfoError, PinholeCamera
 from mtdepth_ros.camera_pairing import CameraInfoPairing
 from mtdepth_ros.card import CardError
@@ -134,11 +134,9 @@ class MtDepthNode(Node):
 
     def _load_model(self) -> Predictor:
         config = self.config
-        options = BackendOptions(precision=config.precision, threads=config.threads,
-                                 engine_cache_dir=config.engine_cache_dir)
         try:
             path = resolve_model_path(config.model_path)
-            predictor = Predictor(path, config.backends, options)
+            predictor = Predictor(path, config.backends, config.backend_options)
         except (FileNotFoundError, CardError, BackendUnavailable, ValueError) as error:
             raise StartupError(str(error)) from error
         for skipped in predictor.skipped_backends:

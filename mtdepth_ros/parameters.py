@@ -18,12 +18,15 @@ from typing import Any
 
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor, ParameterType
 
-from mtdepth_ros.backends.base import PRECISIONS, parse_spec
+from mtdepth_ros.backends.base import PRECISIONS, BackendOptions, parse_spec
+from mtdepth_ros.backends.engine_cache import REBUILD_POLICIES
 from mtdepth_ros.diagnostics import DiagnosticsSettings
 from mtdepth_ros.outputs import OUTPUT_RESOLUTIONS, SWITCHES, CloudSettings
 
 QOS_PROFILES = ('sensor_data', 'reliable')  # sensor_data = best effort, as rclpy's preset
 MAX_THREADS = 256
+MAX_DLA_CORE = 7
+MAX_WORKSPACE_MB = 1 << 20
 MAX_QOS_DEPTH = 100
 MAX_DECIMATION = 64
 MAX_RANGE_M = 1000.0
@@ -66,6 +69,11 @@ PARAMETERS: tuple[Param, ...] = (
     Param('threads', 0, 'CPU threads of the onnxruntime CPU provider; 0 = its default',
           low=0, high=MAX_THREADS),
     Param('engine_cache_dir', '', "TensorRT engine cache; '' = beside the model"),
+    Param('engine_rebuild', 'auto', 'TensorRT engine rebuild policy: auto (when missing or '
+          'stale), always, never (refuse to start without a valid engine)',
+          choices=REBUILD_POLICIES),
+    Param('dla_core', -1, 'TensorRT DLA core on Jetson; -1 = GPU only', low=-1, high=MAX_DLA_CORE),
+    Param('workspace_mb', 1024, 'TensorRT builder workspace (MiB)', low=1, high=MAX_WORKSPACE_MB),
     *(Param(f'outputs.{name}', True, f'publish {_OUTPUT_TEXT[name]}') for name in SWITCHES),
     Param('output_resolution', 'network', 'size of the published maps and cloud: network '
           '(the card input size, intrinsics scaled) or input (resized to the image)',
@@ -109,9 +117,7 @@ BY_NAME = {p.name: p for p in PARAMETERS}
 class NodeConfig:
     model_path: str
     backends: tuple[str, ...]
-    precision: str
-    threads: int
-    engine_cache_dir: str
+    backend_options: BackendOptions
     outputs: frozenset[str]  # switched-on outputs (SWITCHES names)
     output_resolution: str
     focal_correction: bool
@@ -171,7 +177,10 @@ def config_from_values(values: Mapping[str, Any]) -> NodeConfig:
             raise ParameterError(f'{name} must be one of {list(param.choices)}, got {value!r}')
     return NodeConfig(
         model_path=v['model_path'], backends=_backend_chain(v['backend']),
-        precision=v['precision'], threads=v['threads'], engine_cache_dir=v['engine_cache_dir'],
+        backend_options=BackendOptions(
+            precision=v['precision'], threads=v['threads'],
+            engine_cache_dir=v['engine_cache_dir'], rebuild=v['engine_rebuild'],
+            dla_core=v['dla_core'], workspace_mb=v['workspace_mb']),
         outputs=frozenset(s for s in SWITCHES if v[f'outputs.{s}']),
         output_resolution=v['output_resolution'], focal_correction=v['focal_correction'],
         cache_camera_info=v['cache_camera_info'], camera_info_wait=v['camera_info_wait'],

@@ -227,6 +227,13 @@ def test_backend_chain_is_split_and_checked() -> None:
         config_from_values({'backend': 'tensorrt,magic'})
 
 
+def test_backend_options_come_from_parameters() -> None:
+    options = config_from_values({'precision': 'fp16', 'threads': 2, 'engine_rebuild': 'never',
+                                  'dla_core': 0}).backend_options
+    assert (options.precision, options.threads, options.rebuild, options.dla_core) == (
+        'fp16', 2, 'never', 0)
+
+
 def test_bad_choice_names_the_parameter() -> None:
     with pytest.raises(ParameterError, match='output_resolution'):
         config_from_values({'output_resolution': 'huge'})
