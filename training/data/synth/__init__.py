@@ -1,0 +1,1 @@
+"""Procedural scenes (ray cast in numpy) written in the real datasets' formats."""

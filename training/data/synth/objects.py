@@ -1,0 +1,161 @@
+"""Builders of composite objects (cars, trees, poles, signs, people) from primitives.
+
+Each builder adds its materials to the table and returns primitives in the
+world frame (x right, y down, z forward; ``ground`` is the y of the surface
+the object stands on).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from training.data.classes import CITYSCAPES_LABEL_IDS as IDS
+from training.data.synth.raycast import BOX, CYLINDER, ELLIPSOID, Primitive, make_box
+from training.data.synth.shading import MaterialTable
+
+# Linear-RGB car paints: white, black, silver, grey, red, blue, dark blue, green, beige, yellow.
+CAR_PAINTS = ((0.62, 0.62, 0.6), (0.02, 0.02, 0.022), (0.32, 0.33, 0.35), (0.12, 0.12, 0.13),
+              (0.4, 0.03, 0.02), (0.05, 0.1, 0.35), (0.02, 0.03, 0.1), (0.04, 0.15, 0.06),
+              (0.45, 0.38, 0.25), (0.6, 0.45, 0.03))
+SIGN_COLORS = ((0.02, 0.08, 0.45), (0.5, 0.03, 0.02), (0.7, 0.7, 0.68), (0.7, 0.55, 0.02))
+WHEEL_RADIUS = (0.28, 0.36)  # metres
+
+
+def _jitter(rng: np.random.Generator, color: tuple[float, float, float], amount: float) -> np.ndarray:
+    return np.clip(np.asarray(color) * rng.uniform(1 - amount, 1 + amount, 3), 0.0, 1.0)
+
+
+def vehicle(rng: np.random.Generator, materials: MaterialTable, x: float, z: float, ground: float,
+            kind: str = 'car') -> list[Primitive]:
+    """A car, van/truck or bus aligned with the road, centred at (x, z): body, cabin, wheels."""
+    if kind == 'car':
+        length, width, body_h, cabin_h = rng.uniform(3.8, 4.9), rng.uniform(1.65, 1.9), \
+            rng.uniform(0.7, 0.95), rng.uniform(0.45, 0.65)
+    elif kind == 'truck':
+        length, width, body_h, cabin_h = rng.uniform(5.0, 8.0), rng.uniform(2.0, 2.4), \
+            rng.uniform(1.6, 2.6), rng.uniform(0.0, 0.01)
+    else:  # bus
+        length, width, body_h, cabin_h = rng.uniform(10.0, 12.5), 2.5, rng.uniform(2.4, 2.8), 0.01
+    label = IDS[kind]
+    clearance = rng.uniform(0.15, 0.3)
+    paint = materials.add(_jitter(rng, CAR_PAINTS[rng.integers(len(CAR_PAINTS))], 0.15), label,
+                          texture=3, scale=3.0, amplitude=0.08, glass=0.04, reflectance=0.5)
+    glass = materials.add((0.02, 0.025, 0.03), label, texture=3, amplitude=0.1, glass=0.55,
+                          reflectance=0.0)
+    tyre = materials.add((0.015, 0.015, 0.015), label, texture=2, amplitude=0.2, reflectance=0.1)
+    bottom = ground - clearance
+    parts = [make_box((x - width / 2, bottom - body_h, z - length / 2),
+                      (x + width / 2, bottom, z + length / 2), paint)]
+    if kind == 'car':
+        inset = rng.uniform(0.08, 0.15)
+        front, back = rng.uniform(0.9, 1.3), rng.uniform(0.5, 0.9)
+        parts.append(make_box((x - width / 2 + inset, bottom - body_h - cabin_h, z - length / 2 + back),
+                              (x + width / 2 - inset, bottom - body_h, z + length / 2 - front), glass))
+    else:  # a windscreen band at the front of the body
+        parts.append(make_box((x - width / 2 + 0.05, bottom - body_h + 0.1, z + length / 2 - 0.02),
+                              (x + width / 2 - 0.05, bottom - body_h * 0.45, z + length / 2 + 0.01), glass))
+    radius = rng.uniform(*WHEEL_RADIUS)
+    for side in (-1, 1):
+        for axle in (-1, 1):
+            wz = z + axle * (length / 2 - radius * 1.6)
+            wx = x + side * (width / 2 - 0.1)
+            parts.append(Primitive(CYLINDER, np.array([wx - 0.12, ground - 2 * radius, wz - radius]),
+                                   np.array([wx + 0.12, ground, wz + radius]), tyre, axis=0))
+    return parts
+
+
+def tree(rng: np.random.Generator, materials: MaterialTable, x: float, z: float,
+         ground: float) -> list[Primitive]:
+    """A trunk and one to three leafy ellipsoids."""
+    bark = materials.add(_jitter(rng, (0.06, 0.045, 0.03), 0.3), IDS['vegetation'], texture=6,
+                         scale=1.0, amplitude=0.4)
+    leaves = materials.add(_jitter(rng, (0.035, 0.085, 0.02), 0.35), IDS['vegetation'], texture=0,
+                           scale=rng.uniform(0.8, 2.0), amplitude=0.7, reflectance=0.25)
+    trunk_h = rng.uniform(1.5, 3.5)
+    trunk_r = rng.uniform(0.1, 0.25)
+    parts = [Primitive(CYLINDER, np.array([x - trunk_r, ground - trunk_h - 0.5, z - trunk_r]),
+                       np.array([x + trunk_r, ground, z + trunk_r]), bark, axis=1)]
+    crown_r = rng.uniform(1.5, 3.5)
+    for _ in range(rng.integers(1, 4)):
+        radii = crown_r * rng.uniform(0.7, 1.1, 3)
+        centre = np.array([x + rng.normal(0, crown_r * 0.3), ground - trunk_h - radii[1] * 0.8,
+                           z + rng.normal(0, crown_r * 0.3)])
+        parts.append(Primitive(ELLIPSOID, centre - radii, centre + radii, leaves))
+    return parts
+
+
+def street_light(rng: np.random.Generator, materials: MaterialTable, x: float, z: float,
+                 ground: float, towards_road: float) -> list[Primitive]:
+    """A pole with an arm over the road (``towards_road`` is -1 or +1 in x)."""
+    metal = materials.add(_jitter(rng, (0.25, 0.25, 0.26), 0.3), IDS['pole'], texture=2,
+                          amplitude=0.15, reflectance=0.4)
+    height, radius = rng.uniform(6.0, 9.0), rng.uniform(0.07, 0.14)
+    arm = rng.uniform(0.8, 2.5)
+    x_end = x + towards_road * arm
+    return [Primitive(CYLINDER, np.array([x - radius, ground - height, z - radius]),
+                      np.array([x + radius, ground, z + radius]), metal, axis=1),
+            make_box((min(x, x_end), ground - height - 0.12, z - 0.08),
+                     (max(x, x_end), ground - height, z + 0.08), metal)]
+
+
+def sign(rng: np.random.Generator, materials: MaterialTable, x: float, z: float,
+         ground: float) -> list[Primitive]:
+    """A traffic sign (plate facing the road) or a traffic light on a thin pole."""
+    metal = materials.add(_jitter(rng, (0.3, 0.3, 0.3), 0.3), IDS['pole'], texture=2,
+                          amplitude=0.1, reflectance=0.4)
+    height = rng.uniform(2.0, 3.2)
+    parts = [Primitive(CYLINDER, np.array([x - 0.04, ground - height, z - 0.04]),
+                       np.array([x + 0.04, ground, z + 0.04]), metal, axis=1)]
+    if rng.random() < 0.7:
+        color = SIGN_COLORS[rng.integers(len(SIGN_COLORS))]
+        plate = materials.add(_jitter(rng, color, 0.1), IDS['traffic sign'], texture=3,
+                              amplitude=0.15, reflectance=0.9)
+        size = rng.uniform(0.5, 0.9)
+        parts.append(make_box((x - size / 2, ground - height - size * 0.8, z - 0.03),
+                              (x + size / 2, ground - height + size * 0.2, z), plate))
+    else:
+        housing = materials.add((0.02, 0.02, 0.02), IDS['traffic light'], texture=2, amplitude=0.2)
+        parts.append(make_box((x - 0.17, ground - height - 0.9, z - 0.15),
+                              (x + 0.17, ground - height + 0.1, z + 0.15), housing))
+    return parts
+
+
+def person(rng: np.random.Generator, materials: MaterialTable, x: float, z: float,
+           ground: float) -> list[Primitive]:
+    """A standing pedestrian: legs and torso as one cylinder, a head."""
+    cloth = materials.add(_jitter(rng, tuple(rng.uniform(0.02, 0.4, 3)), 0.2), IDS['person'],
+                          texture=1, scale=0.5, amplitude=0.3)
+    skin = materials.add(_jitter(rng, (0.35, 0.22, 0.15), 0.4), IDS['person'], texture=4, amplitude=0.1)
+    height, radius = rng.uniform(1.5, 1.9), rng.uniform(0.18, 0.25)
+    head = 0.11
+    return [Primitive(CYLINDER, np.array([x - radius, ground - height + 2 * head, z - radius]),
+                      np.array([x + radius, ground, z + radius]), cloth, axis=1),
+            Primitive(ELLIPSOID, np.array([x - head, ground - height, z - head]),
+                      np.array([x + head, ground - height + 2 * head + 0.02, z + head]), skin)]
+
+
+def hedge(rng: np.random.Generator, materials: MaterialTable, x0: float, x1: float, z0: float,
+          z1: float, ground: float) -> list[Primitive]:
+    leaves = materials.add(_jitter(rng, (0.03, 0.07, 0.02), 0.3), IDS['vegetation'], texture=0,
+                           scale=rng.uniform(0.5, 1.5), amplitude=0.7)
+    height = rng.uniform(0.7, 2.0)
+    return [make_box((x0, ground - height, z0), (x1, ground, z1), leaves)]
+
+
+def fence_or_wall(rng: np.random.Generator, materials: MaterialTable, x: float, z0: float, z1: float,
+                  ground: float, fence_pattern: int) -> list[Primitive]:
+    if rng.random() < 0.5:
+        height = rng.uniform(1.0, 2.0)
+        material = materials.add(_jitter(rng, (0.2, 0.17, 0.12), 0.4), IDS['fence'], texture=5,
+                                 scale=1.0, amplitude=0.3, pattern=fence_pattern,
+                                 params=(rng.uniform(0.1, 0.3), rng.uniform(0.3, 0.7), 0.0, 0.0))
+        thickness = 0.05
+    else:
+        height = rng.uniform(0.5, 2.5)
+        material = materials.add(_jitter(rng, (0.3, 0.28, 0.25), 0.4), IDS['wall'], texture=1,
+                                 scale=2.0, amplitude=0.35)
+        thickness = rng.uniform(0.2, 0.4)
+    return [make_box((x - thickness / 2, ground - height, z0), (x + thickness / 2, ground, z1), material)]
+
+
+__all__ = ['vehicle', 'tree', 'street_light', 'sign', 'person', 'hedge', 'fence_or_wall', 'BOX']

@@ -1,0 +1,188 @@
+"""Materials, lighting and image formation for the ray-cast scenes.
+
+Radiance is computed in linear RGB: textured albedo times (sky ambient + sun
+with cast shadows + optional point lights), glass reflects the sky. The
+camera then applies a random exposure, white balance, tone curve, vignetting
+and sensor noise, so brightness and colour say nothing reliable about depth.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+import numpy as np
+
+from training.data.synth import textures
+from training.data.synth.raycast import Hits
+
+PATTERN_NONE = 0
+PatternFn = Callable[[np.ndarray, np.ndarray, np.ndarray, np.ndarray], np.ndarray]
+GAMMA = 2.2
+TONE_SHOULDER = 1.5  # 1 - exp(-1.5 x): mid-grey 0.18 -> 0.24 linear -> ~133 after gamma
+TONE_STEPS_PER_UNIT = 1024  # resolution of the tone curve's lookup table over linear radiance
+TONE_TABLE_SIZE = 4 * TONE_STEPS_PER_UNIT  # linear values beyond 4 x key are white anyway
+MIN_GRAZING_COS = 0.25  # limits the texture footprint growth at grazing angles
+
+
+@dataclass
+class MaterialTable:
+    """Rows of surface properties; primitives refer to rows by index."""
+
+    albedo: list[tuple[float, float, float]] = field(default_factory=list)  # linear RGB 0..1
+    label: list[int] = field(default_factory=list)  # dataset class id of the surface
+    texture: list[int] = field(default_factory=list)
+    scale: list[float] = field(default_factory=list)  # metres per texture tile
+    amplitude: list[float] = field(default_factory=list)  # texture contrast
+    pattern: list[int] = field(default_factory=list)
+    params: list[tuple[float, float, float, float]] = field(default_factory=list)
+    glass: list[float] = field(default_factory=list)  # 0..1 mirror-like sky reflection
+    reflectance: list[float] = field(default_factory=list)  # LiDAR intensity; 0 = no return
+
+    def add(self, albedo: tuple[float, float, float] | np.ndarray, label: int, texture: int = 0,
+            scale: float = 2.0, amplitude: float = 0.3, pattern: int = PATTERN_NONE,
+            params: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 0.0), glass: float = 0.0,
+            reflectance: float = 0.3) -> int:
+        self.albedo.append(tuple(float(c) for c in albedo))  # type: ignore[arg-type]
+        self.label.append(int(label))
+        self.texture.append(int(texture))
+        self.scale.append(float(scale))
+        self.amplitude.append(float(amplitude))
+        self.pattern.append(int(pattern))
+        self.params.append(tuple(float(p) for p in params))  # type: ignore[arg-type]
+        self.glass.append(float(glass))
+        self.reflectance.append(float(reflectance))
+        return len(self.label) - 1
+
+    def column(self, name: str) -> np.ndarray:
+        values = np.asarray(getattr(self, name))
+        return values.astype(np.float32) if values.dtype == np.float64 else values
+
+
+@dataclass
+class PointLight:
+    position: np.ndarray  # (3,) world
+    color: np.ndarray  # (3,) linear RGB intensity at 1 m
+
+
+@dataclass
+class Lighting:
+    to_sun: np.ndarray  # (3,) unit vector towards the sun (y down: to_sun[1] < 0 by day)
+    sun: np.ndarray  # (3,) linear RGB irradiance
+    ambient: np.ndarray  # (3,) sky light on an upward surface
+    sky_zenith: np.ndarray  # (3,) sky colour overhead
+    sky_horizon: np.ndarray  # (3,) sky colour at the horizon
+    points: list[PointLight] = field(default_factory=list)
+
+
+def sky_color(dirs: np.ndarray, lighting: Lighting) -> np.ndarray:
+    """(N, 3) float32 radiance of the sky along directions (N, 3), with a sun glow."""
+    norm = np.sqrt((dirs * dirs).sum(axis=1, dtype=np.float32))
+    up = np.sqrt(np.clip(-dirs[:, 1] / norm, 0.0, 1.0))[:, None]
+    zenith = lighting.sky_zenith.astype(np.float32)
+    horizon = lighting.sky_horizon.astype(np.float32)
+    color = horizon + (zenith - horizon) * up
+    glow = np.clip((dirs @ lighting.to_sun.astype(np.float32)) / norm, 0.0, 1.0) ** 64
+    return color + glow[:, None] * (lighting.sun.astype(np.float32) * 0.5)
+
+
+def surface_coordinates(points: np.ndarray, normals: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(u, v) in metres on the plane of the dominant normal axis (boxes map exactly)."""
+    axis = np.abs(normals).argmax(axis=1)
+    u = np.where(axis == 0, points[:, 2], points[:, 0])
+    v = np.where(axis == 1, points[:, 2], points[:, 1])
+    return u, v
+
+
+def shade(hits: Hits, dirs: np.ndarray, depth: np.ndarray, focal: float,
+          primitive_material: np.ndarray, materials: MaterialTable, lighting: Lighting,
+          shadow: np.ndarray, patterns: Mapping[int, PatternFn]) -> np.ndarray:
+    """(R, C, 3) float32 linear radiance of a camera grid's hits; sky where nothing was hit."""
+    radiance = np.empty(hits.t.shape + (3,), dtype=np.float32)
+    valid = hits.valid
+    radiance[~valid] = sky_color(dirs[~valid], lighting)
+    material = primitive_material[hits.primitive[valid]]
+    points = hits.points[valid]
+    normals = hits.normal[valid]
+    view = dirs[valid]
+    view = view / np.sqrt((view * view).sum(axis=1, keepdims=True))
+    u, v = surface_coordinates(points, normals)
+    cosine = np.maximum(np.abs((view * normals).sum(axis=1)), MIN_GRAZING_COS)
+    footprint = depth[valid] / focal / cosine
+    tex = textures.sample(materials.column('texture')[material], u, v,
+                          materials.column('scale')[material], footprint)
+    albedo = materials.column('albedo')[material]
+    albedo *= (1.0 + materials.column('amplitude')[material] * tex)[:, None]
+    pattern = materials.column('pattern')[material]
+    params = materials.column('params')[material]
+    for kind, function in patterns.items():
+        chosen = np.flatnonzero(pattern == kind)
+        if len(chosen):
+            albedo[chosen] = function(points[chosen], normals[chosen], params[chosen], albedo[chosen])
+    np.clip(albedo, 0.0, 1.0, out=albedo)
+    sun = np.clip(normals @ lighting.to_sun.astype(np.float32), 0.0, None) * ~shadow[valid]
+    sky = np.float32(0.6) + np.float32(0.4) * np.clip(-normals[:, 1], -1.0, 1.0)
+    light = sky[:, None] * lighting.ambient.astype(np.float32) + sun[:, None] * lighting.sun.astype(np.float32)
+    for lamp in lighting.points:
+        offset = lamp.position.astype(np.float32) - points
+        dist2 = np.maximum((offset * offset).sum(axis=1), 0.05)
+        lambert = np.clip((offset * normals).sum(axis=1) / np.sqrt(dist2), 0.0, None)
+        light += (lambert / dist2)[:, None] * lamp.color.astype(np.float32)
+    color = albedo * light
+    glass = materials.column('glass')[material]
+    shiny = np.flatnonzero(glass > 0)
+    if len(shiny):
+        g = glass[shiny, None]
+        n, w = normals[shiny], view[shiny]
+        reflected = w - 2.0 * (w * n).sum(axis=1, keepdims=True) * n
+        color[shiny] = color[shiny] * (1.0 - g) + g * sky_color(reflected, lighting)
+    radiance[valid] = color
+    return radiance
+
+
+@dataclass
+class CameraResponse:
+    """Per-frame camera settings drawn at random."""
+
+    key: float  # target mid-grey of the exposure
+    white_balance: np.ndarray  # (3,) channel gains
+    vignetting: float  # relative darkening in the corners
+    noise: float  # read noise std on the 0..1 scale
+    contrast: float  # exponent of the tone curve around mid-grey
+
+    @classmethod
+    def random(cls, rng: np.random.Generator) -> CameraResponse:
+        return cls(key=float(rng.uniform(0.1, 0.22)),
+                   white_balance=rng.uniform(0.9, 1.1, 3),
+                   vignetting=float(rng.uniform(0.0, 0.35)),
+                   noise=float(rng.uniform(0.002, 0.012)),
+                   contrast=float(rng.uniform(0.85, 1.2)))
+
+
+@lru_cache(maxsize=8)
+def _vignetting_shape(height: int, width: int) -> np.ndarray:
+    """(H, W, 1) float32 squared distance from the centre, 1 at the corners."""
+    yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
+    return (((xx / width - 0.5) ** 2 + (yy / height - 0.5) ** 2) * 2.0)[..., None]
+
+
+def expose(radiance: np.ndarray, response: CameraResponse, rng: np.random.Generator) -> np.ndarray:
+    """Linear radiance (H, W, 3) -> (H, W, 3) uint8 RGB through a random camera.
+
+    Exposure puts the log-average luminance at ``key`` (Reinhard et al. 2002);
+    the tone curve is a soft shoulder (no hard clipping) raised to the gamma,
+    applied through a lookup table.
+    """
+    height, width = radiance.shape[:2]
+    luminance = radiance[::4, ::4] @ np.array([0.2126, 0.7152, 0.0722], dtype=np.float32)
+    log_average = float(np.exp(np.log(np.maximum(luminance, 1e-4)).mean()))
+    scale = response.key / log_average
+    gain = (scale * response.white_balance * TONE_STEPS_PER_UNIT).astype(np.float32)
+    falloff = np.float32(1.0) - np.float32(response.vignetting) * _vignetting_shape(height, width)
+    index = np.clip(radiance * falloff * gain, 0, TONE_TABLE_SIZE - 1).astype(np.int32)
+    levels = np.arange(TONE_TABLE_SIZE, dtype=np.float32) / TONE_STEPS_PER_UNIT
+    table = (1.0 - np.exp(-TONE_SHOULDER * levels)) ** (response.contrast / GAMMA) * 255.0
+    toned = table.astype(np.float32)[index]
+    toned += rng.standard_normal(toned.shape, dtype=np.float32) * np.float32(response.noise * 255.0)
+    return np.clip(toned + 0.5, 0, 255).astype(np.uint8)
