@@ -87,32 +87,44 @@ def pixel_terms(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:
     p = np.asarray(pred, dtype=np.float64).ravel()
     g = np.asarray(gt, dtype=np.float64).ravel()
     terms = np.empty((len(SUM_TERMS), p.size), dtype=np.float64)
+    ratio = p / g
     err = p - g
-    log_err = np.log(p) - np.log(g)
-    ratio = np.maximum(p / g, g / p)
+    log_err = terms[_TERM['log_err']]
+    np.log(ratio, out=log_err)  # ln(pred) - ln(gt) with one logarithm
     terms[_TERM['count']] = 1.0
-    terms[_TERM['log_err']] = log_err
-    terms[_TERM['log_err_sq']] = log_err ** 2
-    terms[_TERM['abs_rel']] = np.abs(err) / g
-    terms[_TERM['sq_rel']] = err ** 2 / g
-    terms[_TERM['sq_err']] = err ** 2
-    terms[_TERM['abs_err']] = np.abs(err)
-    terms[_TERM['abs_log10']] = np.abs(np.log10(p) - np.log10(g))
-    terms[_TERM['sq_err_rel']] = (err / g) ** 2
-    inv_err = (1.0 / p - 1.0 / g) * INVERSE_KM
-    terms[_TERM['inv_err_sq']] = inv_err ** 2
-    terms[_TERM['inv_abs_err']] = np.abs(inv_err)
+    np.square(log_err, out=terms[_TERM['log_err_sq']])
+    # |log10(pred) - log10(gt)| = |ln(pred / gt)| / ln(10)
+    np.divide(np.abs(log_err), math.log(10.0), out=terms[_TERM['abs_log10']])
+    np.abs(ratio - 1.0, out=terms[_TERM['abs_rel']])
+    np.square(terms[_TERM['abs_rel']], out=terms[_TERM['sq_err_rel']])
+    np.square(err, out=terms[_TERM['sq_err']])
+    np.divide(terms[_TERM['sq_err']], g, out=terms[_TERM['sq_rel']])
+    np.abs(err, out=terms[_TERM['abs_err']])
+    # 1/pred - 1/gt = (gt - pred) / (pred gt), in 1/km
+    inv_abs = terms[_TERM['inv_abs_err']]
+    np.divide(terms[_TERM['abs_err']], p * g, out=inv_abs)
+    inv_abs *= INVERSE_KM
+    np.square(inv_abs, out=terms[_TERM['inv_err_sq']])
+    thresh = np.maximum(ratio, 1.0 / ratio)
     for k in (1, 2, 3):
-        terms[_TERM[f'delta{k}']] = ratio < DELTA_BASE ** k
+        terms[_TERM[f'delta{k}']] = thresh < DELTA_BASE ** k
     return terms
+
+
+def _select(pred: np.ndarray, gt: np.ndarray,
+            mask: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, int]:
+    """(scored pred values, scored gt values, ground-truth pixels in the mask)."""
+    pred, gt = np.asarray(pred), np.asarray(gt)
+    _check_pair(pred, gt, mask)
+    has_gt, scored = _scored(pred, gt, mask)
+    return (pred[scored].astype(np.float64), gt[scored].astype(np.float64),
+            int(np.count_nonzero(has_gt)))
 
 
 def depth_sums(pred: np.ndarray, gt: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
     """(len(SUM_TERMS),) float64 sums of the per-pixel terms over the scored pixels."""
-    pred, gt = np.asarray(pred), np.asarray(gt)
-    _check_pair(pred, gt, mask)
-    _, scored = _scored(pred, gt, mask)
-    return pixel_terms(pred[scored], gt[scored]).sum(axis=1)
+    p, g, _ = _select(pred, gt, mask)
+    return pixel_terms(p, g).sum(axis=1)
 
 
 def metrics_from_sums(sums: np.ndarray,
@@ -177,11 +189,13 @@ def depth_sums_by_range(pred: np.ndarray, gt: np.ndarray, edges: Sequence[float]
     A pixel belongs to the range of its ground-truth depth, [edges[i], edges[i+1]);
     pixels outside every range still count in row 0.
     """
-    pred, gt = np.asarray(pred), np.asarray(gt)
-    _check_pair(pred, gt, mask)
-    _, scored = _scored(pred, gt, mask)
-    g = gt[scored]
-    terms = pixel_terms(pred[scored], g)  # (T, N)
+    p, g, _ = _select(pred, gt, mask)
+    return _range_sums(p, g, edges)
+
+
+def _range_sums(p: np.ndarray, g: np.ndarray, edges: Sequence[float]) -> np.ndarray:
+    """depth_sums_by_range of already selected (scored) values."""
+    terms = pixel_terms(p, g)  # (T, N)
     n_ranges = max(len(edges) - 1, 0)
     sums = np.zeros((1 + n_ranges, len(SUM_TERMS)), dtype=np.float64)
     sums[0] = terms.sum(axis=1)
@@ -237,10 +251,8 @@ class DepthAccumulator:
     def update(self, pred: np.ndarray, gt: np.ndarray,
                mask: np.ndarray | None = None) -> dict[str, dict[str, float]]:
         """Add one frame; return its own metrics per range (NaN where nothing was scored)."""
-        pred, gt = np.asarray(pred), np.asarray(gt)
-        _check_pair(pred, gt, mask)
-        has_gt, scored = _scored(pred, gt, mask)
-        sums = depth_sums_by_range(pred, gt, self.edges, mask)
+        p, g, gt_pixels = _select(pred, gt, mask)
+        sums = _range_sums(p, g, self.edges)
         frame = {name: metrics_from_sums(row, self.keys) for name, row in zip(self.ranges, sums)}
         self.sums += sums
         for r, name in enumerate(self.ranges):
@@ -249,8 +261,8 @@ class DepthAccumulator:
                 self.image_counts[r] += 1
         self.frames += 1
         self.empty_frames += int(sums[0, _TERM['count']] == 0)
-        self.gt_pixels += int(has_gt.sum())
-        self.missing += int(has_gt.sum() - scored.sum())
+        self.gt_pixels += gt_pixels
+        self.missing += gt_pixels - p.size
         return frame
 
     def pooled(self) -> dict[str, dict[str, float]]:

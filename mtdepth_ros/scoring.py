@@ -19,13 +19,15 @@ from mtdepth_ros.bags import Frame
 from mtdepth_ros.metrics import (
     ALL_DEPTH_METRICS,
     ALL_RANGE,
+    DELTA_BASE,
     DepthAccumulator,
     SegmentationAccumulator,
 )
 from mtdepth_ros.protocols import Protocol, prepare_depth, prepare_labels
 
 DISTANCE_BINS = 40  # error-vs-distance plot resolution
-DISTANCE_KEYS = ('mae', 'abs_rel', 'rmse', 'd1')
+DISTANCE_TERMS = ('abs_err', 'abs_rel', 'sq_err', 'delta1')  # summed per distance bin
+DISTANCE_KEYS = ('mae', 'abs_rel', 'rmse', 'd1')  # the metric each term gives
 HISTOGRAM_BINS = 101  # signed relative error (pred - gt) / gt
 HISTOGRAM_LIMIT = 1.0  # +-100 %; beyond goes into the end bins
 DEFAULT_OUTDOOR_STEP_M = 10.0  # range tables every 10 m outdoors ...
@@ -76,8 +78,9 @@ class Scorer:
                  score_segmentation: bool = True) -> None:
         self.protocol = protocol
         self.depth = DepthAccumulator(range_edges, keys=ALL_DEPTH_METRICS)
-        self.distance = DepthAccumulator(
-            tuple(np.linspace(0.0, plot_max_m, DISTANCE_BINS + 1).tolist()), keys=DISTANCE_KEYS)
+        self.distance_edges = np.linspace(0.0, plot_max_m, DISTANCE_BINS + 1)
+        # per distance bin: pixels, then the sums of DISTANCE_TERMS
+        self.distance_sums = np.zeros((DISTANCE_BINS, 1 + len(DISTANCE_TERMS)), np.float64)
         self.histogram_edges = np.linspace(-HISTOGRAM_LIMIT, HISTOGRAM_LIMIT, HISTOGRAM_BINS + 1)
         self.histogram = np.zeros(HISTOGRAM_BINS, dtype=np.int64)
         self.segmentation = SegmentationAccumulator(num_classes, ignore_index) \
@@ -112,9 +115,10 @@ class Scorer:
                    aligned: Aligned) -> None:
         prepared = prepare_depth(pred, gt, self.protocol)
         frame_metrics = self.depth.update(prepared.pred, prepared.gt, prepared.mask)
-        self.distance.update(prepared.pred, prepared.gt, prepared.mask)
         scored = prepared.mask & np.isfinite(prepared.pred) & (prepared.pred > 0)
-        g, p = prepared.gt[scored], prepared.pred[scored]
+        g = prepared.gt[scored].astype(np.float64)
+        p = prepared.pred[scored].astype(np.float64)
+        self._add_distance(p, g)
         relative = np.clip((p - g) / g, -HISTOGRAM_LIMIT, HISTOGRAM_LIMIT)
         self.histogram += np.histogram(relative, bins=self.histogram_edges)[0]
         row.depth = frame_metrics[ALL_RANGE]
@@ -128,6 +132,17 @@ class Scorer:
             row.notes.append('no depth pixel passes the protocol (crop, cap)')
         aligned.depth_pred, aligned.depth_gt = prepared.pred, prepared.gt
         aligned.depth_mask = prepared.mask
+
+    def _add_distance(self, p: np.ndarray, g: np.ndarray) -> None:
+        """Pooled error sums per fine ground-truth distance bin (beyond the last: dropped)."""
+        top = self.distance_edges[-1]
+        index = np.minimum((g / top * DISTANCE_BINS).astype(np.intp), DISTANCE_BINS)
+        err = p - g
+        weights = (np.ones_like(g), np.abs(err), np.abs(err) / g, err ** 2,
+                   np.maximum(p / g, g / p) < DELTA_BASE)
+        for column, values in enumerate(weights):
+            self.distance_sums[:, column] += np.bincount(
+                index, weights=values, minlength=DISTANCE_BINS + 1)[:DISTANCE_BINS]
 
     def _add_labels(self, pred: np.ndarray, gt: np.ndarray, row: FrameResult,
                     aligned: Aligned) -> None:
@@ -187,13 +202,13 @@ class Scorer:
 
     def distance_curve(self) -> dict[str, list[float]]:
         """Pooled error per fine ground-truth distance bin, for the error-vs-distance plot."""
-        pooled = self.distance.pooled()
-        counts = self.distance.pixel_counts()
-        edges = self.distance.edges
-        names = self.distance.ranges[1:]
+        edges = self.distance_edges
+        count = self.distance_sums[:, 0]
+        with np.errstate(invalid='ignore', divide='ignore'):
+            means = self.distance_sums[:, 1:] / count[:, None]  # NaN for empty bins
         curve: dict[str, list[float]] = {
-            'centre_m': [(lo + hi) / 2 for lo, hi in zip(edges[:-1], edges[1:])],
-            'pixels': [float(counts[n]) for n in names]}
-        for key in DISTANCE_KEYS:
-            curve[key] = [pooled[n][key] for n in names]
+            'centre_m': ((edges[:-1] + edges[1:]) / 2).tolist(), 'pixels': count.tolist()}
+        for column, term in enumerate(DISTANCE_TERMS):
+            values = np.sqrt(means[:, column]) if term == 'sq_err' else means[:, column]
+            curve[DISTANCE_KEYS[column]] = values.tolist()
         return curve

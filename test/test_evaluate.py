@@ -169,3 +169,22 @@ def test_truncated_bag_scores_what_it_can_and_says_why(tmp_path, model):
     assert 0 < report.metrics['frames']['depth_scored'] < 16
     text = (tmp_path / 'out' / 'report.md').read_text()
     assert 'bag: ' in text and 'truncated' in text
+
+
+def test_error_vs_distance_bins_by_ground_truth_depth():
+    from mtdepth_ros.bags import Frame
+    from mtdepth_ros.protocols import get_protocol
+    from mtdepth_ros.scoring import DISTANCE_BINS, Scorer, default_range_edges
+
+    gt = np.array([[1.0, 1.5, 30.0, 90.0]], dtype=np.float32)  # 90 m: beyond the plot
+    frame = Frame(index=0, stamp_ns=0, log_time_ns=0, frame_id='cam',
+                  rgb=np.zeros((1, 4, 3), np.uint8), depth=gt)
+    scorer = Scorer(get_protocol('raw'), (0, 10, 80), plot_max_m=80.0)
+    scorer.add(frame, gt + 2, None)
+    curve = scorer.distance_curve()
+    assert len(curve['mae']) == DISTANCE_BINS and sum(curve['pixels']) == 3
+    assert curve['pixels'][0] == 2 and curve['mae'][0] == pytest.approx(2.0)  # 0-2 m bin
+    assert curve['rmse'][15] == pytest.approx(2.0)  # 30 m
+    assert math.isnan(curve['mae'][1])
+    assert default_range_edges(40.0) == (0.0, 10.0, 20.0, 30.0, 40.0)
+    assert default_range_edges(4.5) == (0.0, 1.0, 2.0, 3.0, 4.0, 5.0)
