@@ -55,14 +55,15 @@ BUILD_STAGES = (
 )
 
 
-def median_seconds(function: Callable[[], object], repeats: int = REPEATS) -> float:
-    function()  # warm-up
+def best_seconds(function: Callable[[], object], repeats: int = REPEATS) -> float:
+    """Fastest of ``repeats`` calls after a warm-up: the least disturbed by other load."""
+    function()
     times = []
     for _ in range(repeats):
         start = time.perf_counter()
         function()
         times.append(time.perf_counter() - start)
-    return float(np.median(times))
+    return min(times)
 
 
 # -- the representative network ---------------------------------------------------------
@@ -216,20 +217,20 @@ def measure(predictor: Predictor) -> list[tuple[str, float]]:
     messages = builder.build(every_output, header, prediction, rgb, camera, size, CloudSettings())
 
     stages = [
-        ('image -> rgb (bgr8)', median_seconds(lambda: image_to_rgb(msg))),
-        ('preprocess (resize, normalise, NCHW)', median_seconds(lambda: predictor.preprocess(rgb))),
-        ('network', median_seconds(lambda: predictor.backend.run(tensor, outputs),
+        ('image -> rgb (bgr8)', best_seconds(lambda: image_to_rgb(msg))),
+        ('preprocess (resize, normalise, NCHW)', best_seconds(lambda: predictor.preprocess(rgb))),
+        ('network', best_seconds(lambda: predictor.backend.run(tensor, outputs),
                                    NETWORK_REPEATS)),
         ('decode heads (log depth -> m, labels)',
-         median_seconds(lambda: predictor.decode(raw, heads, 1.0))),
+         best_seconds(lambda: predictor.decode(raw, heads, 1.0))),
     ]
     for stage, group in BUILD_STAGES:
         wanted = [o for o in group if o in every_output]
         if wanted:
-            stages.append((stage, median_seconds(
+            stages.append((stage, best_seconds(
                 lambda w=wanted: builder.build(w, header, prediction, rgb, camera, size,  # type: ignore[misc]
                                                CloudSettings()))))
-    stages.append(('publish: serialise every message', median_seconds(
+    stages.append(('publish: serialise every message', best_seconds(
         lambda: [serialize_message(m) for m in messages.values()])))
     return stages
 
@@ -243,7 +244,7 @@ def main() -> None:
     network = dict(stages)['network']
     overhead = sum(seconds for stage, seconds in stages if stage != 'network')
     print(f'network: {what}; {backend}')
-    print(f'input {WIDTH}x{HEIGHT} bgr8, every output on; median of {REPEATS} '
+    print(f'input {WIDTH}x{HEIGHT} bgr8, every output on; best of {REPEATS} '
           f'({NETWORK_REPEATS} for the network)\n')
     print(f'| {"stage":<48} | {"ms / frame":>10} | {"share of inference":>18} |')
     print(f'|{"-" * 50}|{"-" * 12}|{"-" * 20}|')
