@@ -16,7 +16,20 @@ Keys and what each holds (per sample; a DataLoader adds the batch dimension):
 
 from __future__ import annotations
 
-from mtdepth_ros.depth_coding import IGNORE_INDEX
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Any
+
+import cv2
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+from torchvision.transforms import v2
+
+from mtdepth_ros.depth_coding import IGNORE_INDEX, DepthCoding
+from training.data.classes import ClassList
+from training.data.transforms import (crop_intrinsics, flip_intrinsics, resize_depth,
+                                      resize_intrinsics)
 
 IMAGE = 'image'
 DEPTH = 'depth'
@@ -33,3 +46,167 @@ BATCH_KEYS = (IMAGE, DEPTH, DEPTH_LOG, DEPTH_VALID, INTERVALS, LABELS, HAS_DEPTH
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)  # RGB on the 0..1 scale (torchvision's ImageNet weights)
 IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+@dataclass
+class RawSample:
+    """What a subclass reads for one index, before any augmentation."""
+
+    image: np.ndarray  # (H, W, 3) uint8 RGB
+    intrinsics: np.ndarray  # (3, 3) float
+    depth: np.ndarray | None = None  # (H, W) float32 metres, 0 = invalid; None = no depth
+    labels: np.ndarray | None = None  # (H, W) integer class ids, IGNORE_INDEX = ignore; None = none
+
+
+@dataclass
+class Augment:
+    """Geometric and photometric augmentation; the default does nothing (validation, test).
+
+    Applied in this order: ``bottom_crop`` takes the fixed bottom-centre
+    (height, width) window (KITTI's 352 x 1216 benchmark crop); ``resize``
+    scales to (height, width); ``crop`` takes a random (height, width) window
+    (MultiDepth trains on crops of full-size images, no resize); ``flip``
+    mirrors left-right with probability 0.5; colour jitter (torchvision's
+    ColorJitter strengths) and ``channel_swap`` (probability of a random RGB
+    channel permutation, as DenseDepth) change the image only. Intrinsics
+    follow every geometric step.
+    """
+
+    bottom_crop: tuple[int, int] | None = None
+    resize: tuple[int, int] | None = None
+    crop: tuple[int, int] | None = None
+    flip: bool = False
+    brightness: float = 0.0
+    contrast: float = 0.0
+    saturation: float = 0.0
+    hue: float = 0.0
+    channel_swap: float = 0.0
+
+    def __post_init__(self) -> None:
+        for name in ('bottom_crop', 'resize', 'crop'):
+            value = getattr(self, name)
+            if value is not None:
+                if len(value) != 2 or min(int(v) for v in value) < 1:
+                    raise ValueError(f'{name} must be (height, width) in pixels, got {value!r}')
+                setattr(self, name, (int(value[0]), int(value[1])))
+
+    @classmethod
+    def train(cls, crop: tuple[int, int] = (256, 256)) -> Augment:
+        """Random crops, flips and colour jitter: a reasonable training default."""
+        return cls(crop=crop, flip=True, brightness=0.2, contrast=0.2, saturation=0.2, hue=0.02)
+
+
+def window(sample: RawSample, top: int, left: int, height: int, width: int) -> RawSample:
+    """The (height, width) part of a sample starting at (top, left)."""
+    rows, cols = slice(top, top + height), slice(left, left + width)
+    return RawSample(sample.image[rows, cols], crop_intrinsics(sample.intrinsics, top, left),
+                     None if sample.depth is None else sample.depth[rows, cols],
+                     None if sample.labels is None else sample.labels[rows, cols])
+
+
+def resized(sample: RawSample, size: tuple[int, int]) -> RawSample:
+    """The sample scaled to (height, width): area/linear image, depth without interpolation."""
+    old = sample.image.shape[:2]
+    shrink = size[0] < old[0] or size[1] < old[1]
+    image = cv2.resize(sample.image, (size[1], size[0]),
+                       interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
+    labels = None if sample.labels is None else cv2.resize(
+        sample.labels, (size[1], size[0]), interpolation=cv2.INTER_NEAREST)
+    return RawSample(image, resize_intrinsics(sample.intrinsics, old, size),
+                     None if sample.depth is None else resize_depth(sample.depth, size), labels)
+
+
+class DepthDataset(Dataset[dict[str, Any]], ABC):
+    """Base of every dataset: augmentation, depth coding and the batch dictionary.
+
+    A subclass implements ``__len__`` and :meth:`read`; it may override
+    :meth:`crop_region` to keep random crops inside part of the image.
+    Randomness comes from torch's generator, which a DataLoader seeds per worker.
+    """
+
+    classes: ClassList | None = None  # what ``labels`` ids mean; None = no labels
+    camera_name: str = ''
+
+    def __init__(self, coding: DepthCoding, augment: Augment | None = None,
+                 mean: tuple[float, float, float] = IMAGENET_MEAN,
+                 std: tuple[float, float, float] = IMAGENET_STD) -> None:
+        self.coding = coding
+        self.augment = augment or Augment()
+        self.mean = torch.tensor(mean, dtype=torch.float32).view(3, 1, 1)
+        self.std = torch.tensor(std, dtype=torch.float32).view(3, 1, 1)
+        a = self.augment
+        self.jitter = (v2.ColorJitter(a.brightness, a.contrast, a.saturation, a.hue)
+                       if max(a.brightness, a.contrast, a.saturation, a.hue) > 0 else None)
+
+    @abstractmethod
+    def __len__(self) -> int: ...
+
+    @abstractmethod
+    def read(self, index: int) -> RawSample:
+        """The full-size sample at ``index``, with intrinsics, straight from the files."""
+
+    def crop_region(self, sample: RawSample) -> tuple[int, int, int, int]:
+        """(top, bottom, left, right) random crops must lie in; default the whole image."""
+        height, width = sample.image.shape[:2]
+        return 0, height, 0, width
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        if not 0 <= index < len(self):
+            raise IndexError(f'index {index} out of range for {len(self)} samples')
+        return self.to_batch(self.transform(self.read(index)), index)
+
+    def transform(self, sample: RawSample) -> RawSample:
+        """Bottom crop, resize, random crop and flip, the intrinsics following each step."""
+        a = self.augment
+        if a.bottom_crop is not None:
+            height, width = sample.image.shape[:2]
+            crop_h, crop_w = min(a.bottom_crop[0], height), min(a.bottom_crop[1], width)
+            sample = window(sample, height - crop_h, (width - crop_w) // 2, crop_h, crop_w)
+        if a.resize is not None and a.resize != sample.image.shape[:2]:
+            sample = resized(sample, a.resize)
+        if a.crop is not None:
+            top, bottom, left, right = self.crop_region(sample)
+            crop_h, crop_w = min(a.crop[0], bottom - top), min(a.crop[1], right - left)
+            y = top + int(torch.randint(0, bottom - top - crop_h + 1, ()).item())
+            x = left + int(torch.randint(0, right - left - crop_w + 1, ()).item())
+            sample = window(sample, y, x, crop_h, crop_w)
+        if a.flip and bool(torch.rand(()) < 0.5):
+            width = sample.image.shape[1]
+            sample = RawSample(sample.image[:, ::-1], flip_intrinsics(sample.intrinsics, width),
+                               None if sample.depth is None else sample.depth[:, ::-1],
+                               None if sample.labels is None else sample.labels[:, ::-1])
+        return sample
+
+    def to_batch(self, sample: RawSample, index: int) -> dict[str, Any]:
+        """The batch dictionary of one transformed sample (the keys at the top of this module)."""
+        height, width = sample.image.shape[:2]
+        image = torch.from_numpy(np.ascontiguousarray(sample.image)).permute(2, 0, 1)  # (3, H, W) uint8
+        if self.jitter is not None:
+            image = self.jitter(image)
+        if self.augment.channel_swap > 0 and bool(torch.rand(()) < self.augment.channel_swap):
+            image = image[torch.randperm(3)]
+        image = (image.float() / 255.0 - self.mean) / self.std
+        if sample.depth is None:
+            depth = np.zeros((height, width), dtype=np.float32)
+        else:
+            depth = np.ascontiguousarray(sample.depth, dtype=np.float32)
+        valid = np.isfinite(depth) & (depth > 0)
+        depth = np.where(valid, depth, 0.0).astype(np.float32)
+        depth_log = np.nan_to_num(self.coding.encode(depth), nan=0.0)
+        intervals = self.coding.depth_to_intervals(depth)
+        if sample.labels is None:
+            labels = np.full((height, width), IGNORE_INDEX, dtype=np.int64)
+        else:
+            labels = np.ascontiguousarray(sample.labels).astype(np.int64)
+        return {
+            IMAGE: image.contiguous(),
+            DEPTH: torch.from_numpy(depth)[None],
+            DEPTH_LOG: torch.from_numpy(depth_log)[None],
+            DEPTH_VALID: torch.from_numpy(valid)[None],
+            INTERVALS: torch.from_numpy(intervals.astype(np.int64)),
+            LABELS: torch.from_numpy(labels),
+            HAS_DEPTH: torch.tensor(sample.depth is not None),
+            HAS_LABELS: torch.tensor(sample.labels is not None),
+            INTRINSICS: torch.from_numpy(np.asarray(sample.intrinsics, dtype=np.float32)),
+            INDEX: index,
+        }

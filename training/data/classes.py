@@ -20,6 +20,14 @@ from mtdepth_ros.depth_coding import IGNORE_INDEX
 RGB = tuple[int, int, int]
 
 
+class ClassList(NamedTuple):
+    """The classes a dataset's ``labels`` index (what the model card records)."""
+
+    names: tuple[str, ...]
+    palette: tuple[RGB, ...]
+    ignore_index: int = IGNORE_INDEX
+
+
 class CityscapesLabel(NamedTuple):
     name: str
     label_id: int  # the id in *_gtFine_labelIds.png
@@ -131,3 +139,7 @@ def nyu_palette(num_classes: int) -> tuple[RGB, ...]:
 
 NYU40_PALETTE = nyu_palette(len(NYU40_CLASSES))
 NYU13_PALETTE = nyu_palette(len(NYU13_CLASSES))
+
+ROAD = ClassList(ROAD_CLASSES, ROAD_PALETTE)
+NYU40 = ClassList(NYU40_CLASSES, NYU40_PALETTE)
+NYU13 = ClassList(NYU13_CLASSES, NYU13_PALETTE)

@@ -12,3 +12,15 @@ class DataError(ValueError):
         self.path = Path(path)
         self.reason = reason
         super().__init__(f'{path}: {reason}')
+
+
+MISSING_SHOWN = 5  # missing files named in the error message
+
+
+def check_listed_files(listing: Path | str, paths: list[Path], what: str) -> None:
+    """One DataError saying how many files a listing names are missing, and which (the first few)."""
+    missing = [p for p in paths if not Path(p).is_file()]
+    if missing:
+        shown = ', '.join(str(p) for p in missing[:MISSING_SHOWN])
+        more = f' (and {len(missing) - MISSING_SHOWN} more)' if len(missing) > MISSING_SHOWN else ''
+        raise DataError(listing, f'{len(missing)} of {len(paths)} listed {what} are missing: {shown}{more}')
