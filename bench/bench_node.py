@@ -17,6 +17,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import onnx
@@ -93,7 +94,7 @@ class _Graph:
                                            strides=[stride] * 2, pads=[kernel // 2] * 4))
         return self.op('Relu', y) if relu else y
 
-    def op(self, kind: str, *inputs: str, **attributes: object) -> str:
+    def op(self, kind: str, *inputs: str, **attributes: Any) -> str:
         y = self.name(kind.lower())
         self.nodes.append(helper.make_node(kind, list(inputs), [y], **attributes))
         return y

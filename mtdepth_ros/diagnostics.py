@@ -75,6 +75,7 @@ class FrameStats:
         self._started = clock()
         self._drops_total: Counter[str] = Counter()
         self._notes_total: Counter[str] = Counter()
+        self._handled_total = 0
 
     def received(self) -> None:
         with self._lock:
@@ -93,11 +94,13 @@ class FrameStats:
         """A frame handled without work: no output had a subscriber."""
         with self._lock:
             self._window.handled += 1
+            self._handled_total += 1
 
     def published(self, latency_s: float, inference_s: float, processing_s: float) -> None:
         with self._lock:
             w = self._window
             w.handled += 1
+            self._handled_total += 1
             w.published += 1
             w.latency_sum += latency_s
             w.latency_max = max(w.latency_max, latency_s)
@@ -107,6 +110,15 @@ class FrameStats:
     def drops_total(self) -> dict[str, int]:
         with self._lock:
             return dict(self._drops_total)
+
+    def notes_total(self) -> dict[str, int]:
+        with self._lock:
+            return dict(self._notes_total)
+
+    @property
+    def handled_total(self) -> int:
+        """Frames the worker finished since start."""
+        return self._handled_total
 
     def snapshot(self) -> StatsWindow:
         """Summarise the period since the last snapshot and start a new one."""

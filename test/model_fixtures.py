@@ -70,7 +70,8 @@ def expected_segmentation(height: int = HEIGHT, width: int = WIDTH,
 def make_card(height: int = HEIGHT, width: int = WIDTH, heads: Sequence[str] = ALL_HEADS,
               num_classes: int = len(CLASS_NAMES), echo: bool = False,
               color_order: str = 'RGB') -> ModelCard:
-    names, palette = CLASS_NAMES, PALETTE
+    names: tuple[str, ...] = CLASS_NAMES
+    palette: tuple[tuple[int, int, int], ...] = PALETTE
     if num_classes != len(CLASS_NAMES):
         names = tuple(f'class_{i}' for i in range(num_classes))
         palette = tuple((i % 256, (7 * i) % 256, (13 * i) % 256) for i in range(num_classes))

@@ -66,6 +66,22 @@ def start(harness: RosHarness, model: Path) -> Iterator[NodeFactory]:
         harness.remove(node)
 
 
+def first(probe: Probe, topic: str) -> Any:
+    return wait_until(lambda: probe.messages(topic), what=topic)[0]
+
+
+class RunRecorder:
+    """Wraps a backend's run to record the outputs each call asked for."""
+
+    def __init__(self, run: Callable[..., dict[str, np.ndarray]]) -> None:
+        self.asked: list[list[str]] = []
+        self._run = run
+
+    def __call__(self, image: np.ndarray, outputs: Any) -> dict[str, np.ndarray]:
+        self.asked.append(list(outputs))
+        return self._run(image, outputs)
+
+
 def test_every_output_arrives_with_encoding_size_stamp_and_frame(start: NodeFactory) -> None:
     node, probe = start()
     probe.send_until('points', RGB, CAMERA)
@@ -73,13 +89,13 @@ def test_every_output_arrives_with_encoding_size_stamp_and_frame(start: NodeFact
                 'segmentation': 'mono8', 'segmentation/color': 'rgb8', 'confidence': '32FC1'}
     sent = set(probe.sent)
     for topic, encoding in expected.items():
-        msg = wait_until(lambda t=topic: probe.messages(t), what=topic)[0]
+        msg = first(probe, topic)
         assert msg.encoding == encoding, topic
         assert (msg.width, msg.height) == (mf.WIDTH, mf.HEIGHT), topic
         assert (msg.header.stamp.sec, msg.header.stamp.nanosec) in sent, topic
         assert msg.header.frame_id == FRAME_ID, topic
     for topic in ('points', 'depth/camera_info'):
-        msg = wait_until(lambda t=topic: probe.messages(t), what=topic)[0]
+        msg = first(probe, topic)
         assert msg.header.frame_id == FRAME_ID and (msg.width, msg.height) == (mf.WIDTH, mf.HEIGHT)
 
 
@@ -115,8 +131,11 @@ def test_cloud_points_back_project_onto_the_depth_image(start: NodeFactory) -> N
     x, y, z = cloud['x'], cloud['y'], cloud['z']
     rows, cols = np.indices(z.shape)
     np.testing.assert_allclose(z, mf.expected_depth(), rtol=1e-6)
-    np.testing.assert_allclose(x * camera.fx / z + camera.cx, cols, atol=1e-3)
-    np.testing.assert_allclose(y * camera.fy / z + camera.cy, rows, atol=1e-3)
+    # back onto the depth image: u = fx x / z + cx, v = fy y / z + cy (float32 rounding only)
+    np.testing.assert_allclose(x * camera.fx / z + camera.cx, cols, atol=1e-4)
+    np.testing.assert_allclose(y * camera.fy / z + camera.cy, rows, atol=1e-4)
+    np.testing.assert_allclose(x, (cols - camera.cx) * z / camera.fx, rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(y, (rows - camera.cy) * z / camera.fy, rtol=1e-6, atol=1e-6)
     assert set(cloud) == {'x', 'y', 'z', 'rgb', 'label', 'confidence'}
     np.testing.assert_array_equal(cloud['label'], mf.expected_segmentation())
     np.testing.assert_array_equal(cloud['rgb'][0, 0], (200, 120, 40))
@@ -162,20 +181,18 @@ def test_switched_off_output_has_no_publisher(start: NodeFactory) -> None:
 
 def test_only_subscribed_heads_are_run(start: NodeFactory) -> None:
     node, probe = start(listen=['depth'])
-    asked: list[list[str]] = []
-    run = node.predictor.backend.run
-    node.predictor.backend.run = lambda image, outputs: asked.append(list(outputs)) or run(  # type: ignore[method-assign]
-        image, outputs)
+    recorder = RunRecorder(node.predictor.backend.run)
+    node.predictor.backend.run = recorder  # type: ignore[method-assign]
     probe.send_until('depth', RGB, CAMERA)
-    assert asked and all(outputs == ['depth_out'] for outputs in asked)
+    assert recorder.asked and all(outputs == ['depth_out'] for outputs in recorder.asked)
 
 
 def test_nothing_runs_without_subscribers(start: NodeFactory) -> None:
     node, probe = start(listen=[])
-    asked: list[Any] = []
-    node.predictor.backend.run = lambda image, outputs: asked.append(outputs)  # type: ignore[method-assign,assignment]
-    probe.send_while_not(lambda: node.stats.snapshot().handled, RGB, CAMERA, 'a handled frame')
-    assert asked == []
+    recorder = RunRecorder(node.predictor.backend.run)
+    node.predictor.backend.run = recorder  # type: ignore[method-assign]
+    probe.send_while_not(lambda: node.stats.handled_total, RGB, CAMERA, 'a handled frame')
+    assert recorder.asked == []
 
 
 def test_unorganized_cloud_keeps_only_confident_near_points(start: NodeFactory) -> None:
@@ -265,7 +282,7 @@ def test_without_camera_info_depth_comes_but_no_cloud(start: NodeFactory) -> Non
     node, probe = start(listen=['depth', 'points'])
     probe.send_until('depth', RGB, None, count=2)
     assert probe.messages('points') == []
-    totals = node.stats.snapshot().notes_total
+    totals = node.stats.notes_total()
     assert totals.get('points skipped: no camera_info', 0) >= 1
 
 

@@ -68,6 +68,7 @@ def test_focal_correction_scales_depth_by_focal_ratio(predictor: Predictor) -> N
     # network: 1.5 times the training camera's 30.
     image_focal = 2 * 1.5 * mf.FOCAL_PX
     depth = predictor.predict(blank(), heads=['depth'], focal_px=image_focal).depth
+    assert depth is not None
     np.testing.assert_allclose(depth, 1.5 * mf.expected_depth(), rtol=1e-6)
 
 
