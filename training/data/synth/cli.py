@@ -8,18 +8,19 @@ import sys
 import time
 from pathlib import Path
 
+from training.data.cityscapes_files import CITYSCAPES_HEIGHT, CITYSCAPES_WIDTH
 from training.data.synth.road import KITTI_HEIGHT, KITTI_WIDTH
 from training.data.synth.room import NYU_HEIGHT, NYU_WIDTH
 from training.data.synth.runner import default_workers
 
-FORMATS = ('kitti', 'nyu', 'rosbag')
+FORMATS = ('kitti', 'nyu', 'rosbag', 'cityscapes')
 DEFAULT_FRAMES_PER_DRIVE = 50
 
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog='python -m training synth',
-        description='Render procedural road (KITTI, rosbag) and indoor (NYU) scenes with exact ground truth and '
+        description='Render procedural road (KITTI, Cityscapes, rosbag) and indoor (NYU) scenes with exact ground truth and '
                     'write them in the real datasets\' on-disk formats (docs/data.md).')
     p.add_argument('--format', required=True, choices=FORMATS, help='on-disk format to write')
     p.add_argument('--out', required=True, type=Path,
@@ -43,7 +44,8 @@ def main(argv: list[str]) -> int:
     if args.frames < 1:
         print('synth: --frames must be at least 1', file=sys.stderr)
         return 2
-    default_size = (NYU_WIDTH, NYU_HEIGHT) if args.format == 'nyu' else (KITTI_WIDTH, KITTI_HEIGHT)
+    default_size = {'nyu': (NYU_WIDTH, NYU_HEIGHT), 'cityscapes': (CITYSCAPES_WIDTH, CITYSCAPES_HEIGHT)
+                    }.get(args.format, (KITTI_WIDTH, KITTI_HEIGHT))
     width = args.width or default_size[0]
     height = args.height or default_size[1]
     start = time.perf_counter()
@@ -52,6 +54,10 @@ def main(argv: list[str]) -> int:
         args.out.mkdir(parents=True, exist_ok=True)
         info = write_kitti(args.out, args.frames, args.seed, width, height,
                            args.frames_per_drive, args.workers)
+    elif args.format == 'cityscapes':
+        from training.data.synth.cityscapes_writer import write_cityscapes
+        args.out.mkdir(parents=True, exist_ok=True)
+        info = write_cityscapes(args.out, args.frames, args.seed, width, height, args.workers)
     elif args.format == 'nyu':
         from training.data.synth.nyu_writer import write_nyu
         info = write_nyu(args.out, args.frames, args.seed, width, height, args.workers)

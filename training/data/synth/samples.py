@@ -41,9 +41,13 @@ def road_drive(seed: int, drive: int, frames: int) -> road.RoadDrive:
 
 
 def road_sample(seed: int, drive: int, frames: int, frame: int, global_index: int, width: int,
-                height: int) -> RoadSample:
-    """Render frame ``frame`` of drive ``drive`` (of ``frames`` frames) at ``width`` x ``height``."""
-    intrinsics = road.kitti_intrinsics(width, height)
+                height: int, intrinsics: np.ndarray | None = None) -> RoadSample:
+    """Render frame ``frame`` of drive ``drive`` (of ``frames`` frames) at ``width`` x ``height``.
+
+    ``intrinsics`` default to KITTI's, scaled to the size.
+    """
+    if intrinsics is None:
+        intrinsics = road.kitti_intrinsics(width, height)
     rng = np.random.default_rng([seed, FRAME_STREAM, global_index])
     rendered = road.render_frame(road_drive(seed, drive, frames), frame, width, height, intrinsics,
                                  rng, VELODYNE_IN_CAMERA)
