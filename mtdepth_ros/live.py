@@ -59,6 +59,7 @@ class Recording:
     published: list[int] = field(default_factory=list)  # image stamps, in publish order
     sent_s: dict[int, float] = field(default_factory=dict)  # stamp -> monotonic publish time
     received_s: dict[int, float] = field(default_factory=dict)  # stamp -> first output time
+    with_camera: set[int] = field(default_factory=set)  # stamps answered with depth/camera_info
     outputs: dict[str, int] = field(default_factory=dict)  # topic -> messages recorded
     wall_s: float = 0.0
 
@@ -145,10 +146,14 @@ class Player:
         return self.publishers[topic]
 
     def _recorder(self, topic: str, msgtype: str) -> Callable[[bytes], None]:
+        camera_topic = output_topic('depth_camera_info')
+
         def record(data: bytes) -> None:
             now = time.monotonic()
             stamp = header_stamp_ns(data)
             self.recording.received_s.setdefault(stamp, now)
+            if topic == camera_topic:
+                self.recording.with_camera.add(stamp)
             sent = self.recording.sent_s.get(stamp, now)
             log_ns = self.input_log_ns.get(stamp, 0) + int((now - sent) * 1e9)
             self.bag.write_raw(topic, msgtype, data, log_ns)
@@ -182,6 +187,23 @@ class Player:
         self.executor.shutdown()
         self.node.destroy_node()
         rclpy.try_shutdown(context=self.context)
+
+
+def prime_camera_info(bag: Path, camera_info_topic: str | None, player: Player,
+                      stats: BagStats) -> None:
+    """Publish the bag's first camera_info once before playback.
+
+    The node pairs an image with the camera_info of its stamp, but waits for
+    one only after a first camera_info has arrived; without this, the first
+    image could overtake its camera_info (two topics, no order between them)
+    and be predicted without focal correction.
+    """
+    if not camera_info_topic:
+        return
+    for raw in raw_messages(bag, [camera_info_topic], stats):
+        player.publisher(raw.topic, raw.msgtype).publish(bytes(raw.data))
+        player.spin_for(SETTLE_S)
+        return
 
 
 def play(bag: Path, image_topic: str, camera_info_topic: str | None, player: Player,
@@ -239,6 +261,7 @@ def record_live(bag: Path, model: Path, out_dir: Path, options: Any,
         player = Player(outputs, recording_bag)
         try:
             player.wait_for_node(topics.image, node, options.startup_timeout_s)
+            prime_camera_info(bag, topics.camera_info, player, stats)
             play(bag, topics.image, topics.camera_info, player, options.rate, stats, selected)
             drain(player)
             if not node.alive():
@@ -273,6 +296,7 @@ def run_live(bag: Path, model: Path, out_dir: Path, options: Any) -> Report:
                                 options.range_edges, options.label_classes, options.panels,
                                 write_predictions=False)
     times, latencies, dropped = [], [], []
+    without_camera = 0
     first = None
     for frame in reader:
         first = frame.stamp_ns if first is None else first
@@ -285,12 +309,16 @@ def run_live(bag: Path, model: Path, out_dir: Path, options: Any) -> Report:
         if latency is not None:
             times.append(bag_time)
             latencies.append(latency)
+        if card.has_head('depth') and frame.camera is not None and \
+                frame.stamp_ns not in recording.with_camera:
+            without_camera += 1
+            frame.notes.append('the node answered without camera_info (no focal correction)')
         prediction = Prediction(depth=frame.predicted.get('depth'),
                                 segmentation=frame.predicted.get('segmentation'))
         session.add(frame, prediction, {'latency_s': latency} if latency is not None else {})
     published = len(recording.published)
     live = {'published_images': published, 'answered_images': published - len(dropped),
-            'dropped_images': len(dropped),
+            'dropped_images': len(dropped), 'answered_without_camera_info': without_camera,
             'drop_rate': len(dropped) / published if published else float('nan'),
             'rate_factor': options.rate, 'wall_s': recording.wall_s,
             'recorded_messages': recording.outputs, 'node_log': NODE_LOG}

@@ -50,7 +50,9 @@ class Report:
     def miou(self) -> float | None:
         segmentation = self.metrics.get('segmentation') or {}
         value = segmentation.get('miou')
-        return None if value is None else float(value)
+        if value is None or not segmentation.get('frames_scored'):
+            return None
+        return float(value)
 
 
 def fmt(value: Any) -> str:

@@ -85,3 +85,38 @@ def _write_gt(bag: OutputBag, i: int, head, log: int, height: int, width: int,
         bag.write(TOPICS.depth, array_to_image(depth, depth_encoding, head), log)
     if with_labels:
         bag.write(TOPICS.labels, array_to_image(labels_of(i, height, width), 'mono8', head), log)
+
+
+CITYSCAPES_CLASSES = 19  # the synthetic road labels are Cityscapes train ids
+
+
+def generate_bag(path: Path, frames: int = 3, width: int = 160, height: int = 48,
+                 seed: int = 0) -> Path:
+    """A bag from the project's own generator (``python -m training synth --format rosbag``)."""
+    from training.__main__ import main as training_main
+
+    code = training_main(['synth', '--format', 'rosbag', '--out', str(path), '--frames',
+                          str(frames), '--seed', str(seed), '--width', str(width),
+                          '--height', str(height), '--workers', '1'])
+    assert code == 0, f'synth exited with {code}'
+    return path
+
+
+def read_ground_truth(bag: Path) -> list[tuple[np.ndarray, np.ndarray, float]]:
+    """(depth metres NaN-invalid, labels, camera fx) per frame, read with rosbags alone
+    (independent of mtdepth_ros.bags), assuming one message per topic per frame in order."""
+    from rosbags.highlevel import AnyReader
+
+    found: dict[str, list] = {TOPICS.depth: [], TOPICS.labels: [], TOPICS.camera_info: []}
+    with AnyReader([bag]) as reader:
+        connections = [c for c in reader.connections if c.topic in found]
+        for connection, _, raw in reader.messages(connections=connections):
+            msg = reader.deserialize(raw, connection.msgtype)
+            if connection.topic == TOPICS.camera_info:
+                found[connection.topic].append(float(msg.p[0]))
+                continue
+            dtype = np.float32 if msg.encoding == '32FC1' else np.uint8
+            found[connection.topic].append(
+                np.frombuffer(msg.data.tobytes(), dtype).reshape(msg.height, msg.width))
+    depths = [np.where(d > 0, d, np.nan).astype(np.float32) for d in found[TOPICS.depth]]
+    return list(zip(depths, found[TOPICS.labels], found[TOPICS.camera_info]))

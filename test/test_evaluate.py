@@ -6,7 +6,14 @@ import math
 
 import numpy as np
 import pytest
-from evaluation_fixtures import depth_of, labels_of, write_bag
+from evaluation_fixtures import (
+    CITYSCAPES_CLASSES,
+    depth_of,
+    generate_bag,
+    labels_of,
+    read_ground_truth,
+    write_bag,
+)
 from model_fixtures import FOCAL_PX, expected_depth, expected_segmentation, write_model
 
 from mtdepth_ros.bags import BagReader, BagTopics
@@ -34,6 +41,48 @@ def expected_miou(frames):
 @pytest.fixture(scope='module')
 def model(tmp_path_factory):
     return write_model(tmp_path_factory.mktemp('model') / 'tiny.onnx')
+
+
+SYNTH_FRAMES, SYNTH_HEIGHT, SYNTH_WIDTH = 3, 48, 160
+
+
+def expected_for_generated_bag(bag):
+    """(per-frame depth metrics, mIoU) of the tiny model's known output on ``bag``."""
+    frames, pred_labels, gt_labels = [], [], []
+    segmentation = expected_segmentation(SYNTH_HEIGHT, SYNTH_WIDTH, CITYSCAPES_CLASSES)
+    for depth, labels, fx in read_ground_truth(bag):
+        pred = expected_depth(SYNTH_HEIGHT, SYNTH_WIDTH) * np.float32(fx / FOCAL_PX)
+        frames.append(depth_metrics(pred, depth))
+        pred_labels.append(segmentation.ravel())
+        gt_labels.append(labels.ravel())
+    miou = segmentation_metrics(np.concatenate(pred_labels), np.concatenate(gt_labels),
+                                CITYSCAPES_CLASSES)['miou']
+    return frames, miou
+
+
+@pytest.fixture(scope='module')
+def generated_report(tmp_path_factory):
+    root = tmp_path_factory.mktemp('generated')
+    bag = generate_bag(root / 'bag', SYNTH_FRAMES, SYNTH_WIDTH, SYNTH_HEIGHT)
+    model = write_model(root / 'road.onnx', height=SYNTH_HEIGHT, width=SYNTH_WIDTH,
+                        num_classes=CITYSCAPES_CLASSES)
+    report = evaluate_bag(bag, model, root / 'report', 'offline', EvalOptions(progress=False))
+    return bag, report
+
+
+def test_generated_bag_scored_offline_holds_the_expected_numbers(generated_report):
+    bag, report = generated_report
+    frames, miou = expected_for_generated_bag(bag)
+    saved = json.loads((report.out_dir / 'metrics.json').read_text())
+    assert saved['frames']['depth_scored'] == saved['frames']['labels_scored'] == SYNTH_FRAMES
+    for key in DEPTH_METRICS:
+        expected = np.mean([f[key] for f in frames])
+        assert saved['depth']['headline'][key] == pytest.approx(expected, rel=1e-5), key
+    assert saved['segmentation']['miou'] == pytest.approx(miou)
+    for name in ('frames.csv', 'report.md', 'report.html', 'plots/error_vs_distance.png',
+                 'plots/per_class_iou.png', 'predictions/metadata.yaml'):
+        assert (report.out_dir / name).exists(), name
+    assert f"{saved['depth']['headline']['abs_rel']:.4f}" in (report.out_dir / 'report.md').read_text()
 
 
 @pytest.fixture(scope='module')

@@ -1,4 +1,5 @@
-"""mtdepth-eval live: the bag played into the real node process, its outputs recorded and scored.
+"""mtdepth-eval live: a generated bag played into the real node process, its outputs
+recorded and scored.
 
 No timing assertions: whichever frames the node answers must score exactly as
 the tiny model's known output does, and answered + dropped = published.
@@ -9,26 +10,26 @@ import json
 
 import numpy as np
 import pytest
-from evaluation_fixtures import depth_of, write_bag
-from model_fixtures import FOCAL_PX, expected_depth, write_model
+from evaluation_fixtures import CITYSCAPES_CLASSES, generate_bag, read_ground_truth
+from model_fixtures import FOCAL_PX, expected_depth, expected_segmentation, write_model
 
 from mtdepth_ros.bags import BagReader, BagTopics
 from mtdepth_ros.evaluate import EvalOptions, evaluate_bag
-from mtdepth_ros.metrics import DEPTH_METRICS, depth_metrics
+from mtdepth_ros.metrics import DEPTH_METRICS, depth_metrics, segmentation_metrics
 from mtdepth_ros.session import output_topic
 
-FRAMES, HEIGHT, WIDTH = 6, 24, 32
-FIXTURE_FX = 0.9 * WIDTH  # evaluation_fixtures.camera
+FRAMES, HEIGHT, WIDTH = 4, 48, 160  # generated bag; the tiny model's input is the same size
 PLAYBACK_RATE = 2.0  # twice the recorded 10 Hz
 
 
 @pytest.fixture(scope='module')
 def live_report(tmp_path_factory):
     root = tmp_path_factory.mktemp('live')
-    model = write_model(root / 'tiny.onnx')
-    bag = write_bag(root / 'bag', frames=FRAMES)
+    model = write_model(root / 'road.onnx', height=HEIGHT, width=WIDTH,
+                        num_classes=CITYSCAPES_CLASSES)
+    bag = generate_bag(root / 'bag', FRAMES, WIDTH, HEIGHT)
     options = EvalOptions(progress=False, panels=1, rate=PLAYBACK_RATE)
-    return evaluate_bag(bag, model, root / 'report', 'live', options)
+    return bag, evaluate_bag(bag, model, root / 'report', 'live', options)
 
 
 def answered(report):
@@ -36,34 +37,51 @@ def answered(report):
         return [int(row['index']) for row in csv.DictReader(stream) if row['status'] == 'scored']
 
 
+def focal_scale(report, index, fx):
+    """The node corrects for the focal length only when it had the frame's camera_info."""
+    with open(report.out_dir / 'frames.csv') as stream:
+        notes = {int(row['index']): row['notes'] for row in csv.DictReader(stream)}
+    return np.float32(1.0) if 'without camera_info' in notes[index] else np.float32(fx / FOCAL_PX)
+
+
 def test_every_published_frame_is_answered_or_counted_dropped(live_report):
-    live = live_report.metrics['live']
+    _, report = live_report
+    live = report.metrics['live']
     assert live['published_images'] == FRAMES
     assert live['answered_images'] + live['dropped_images'] == FRAMES
-    assert live['answered_images'] == len(answered(live_report)) > 0
+    assert live['answered_images'] == len(answered(report)) > 0
 
 
 def test_scores_of_the_node_outputs_match_the_model(live_report):
-    pred = expected_depth(HEIGHT, WIDTH) * np.float32(FIXTURE_FX / FOCAL_PX)
-    frames = [depth_metrics(pred, depth_of(i, HEIGHT, WIDTH)) for i in answered(live_report)]
+    bag, report = live_report
+    truth = read_ground_truth(bag)
+    indices = answered(report)
+    frames = [depth_metrics(expected_depth(HEIGHT, WIDTH) * focal_scale(report, i, truth[i][2]),
+                            truth[i][0]) for i in indices]
+    saved = json.loads((report.out_dir / 'metrics.json').read_text())
     for key in DEPTH_METRICS:
-        assert live_report.depth[key] == pytest.approx(np.mean([f[key] for f in frames]),
-                                                       rel=1e-5), key
-    assert live_report.miou is not None
+        expected = np.mean([f[key] for f in frames])
+        assert saved['depth']['headline'][key] == pytest.approx(expected, rel=1e-5), key
+    segmentation = expected_segmentation(HEIGHT, WIDTH, CITYSCAPES_CLASSES).ravel()
+    miou = segmentation_metrics(np.concatenate([segmentation] * len(indices)),
+                                np.concatenate([truth[i][1].ravel() for i in indices]),
+                                CITYSCAPES_CLASSES)['miou']
+    assert saved['segmentation']['miou'] == pytest.approx(miou)
 
 
 def test_latency_is_measured_and_plotted(live_report):
-    saved = json.loads((live_report.out_dir / 'metrics.json').read_text())
+    _, report = live_report
+    saved = json.loads((report.out_dir / 'metrics.json').read_text())
     assert saved['run']['mode'] == 'live'
     assert saved['timing']['latency_s mean'] > 0
-    assert (live_report.out_dir / 'plots' / 'latency.png').is_file()
-    assert (live_report.out_dir / 'node.log').is_file()
+    for name in ('plots/latency.png', 'node.log', 'report.md', 'report.html', 'frames.csv'):
+        assert (report.out_dir / name).is_file(), name
 
 
 def test_recorded_bag_holds_what_the_node_published(live_report):
-    bag = live_report.files['predictions_bag']
-    reader = BagReader(bag, BagTopics(image=output_topic('depth'), camera_info=None,
-                                      depth=None, labels=None))
+    _, report = live_report
+    reader = BagReader(report.files['predictions_bag'], BagTopics(
+        image=output_topic('depth'), camera_info=None, depth=None, labels=None))
     frames = list(reader)
-    assert len(frames) == live_report.metrics['live']['answered_images']
+    assert len(frames) == report.metrics['live']['answered_images']
     assert output_topic('points') in reader.stats.topics
