@@ -156,3 +156,17 @@ def test_header_stamp_is_read_from_the_cdr_bytes():
     data = store.serialize_cdr(msg, msg.__msgtype__)
     assert header_stamp_ns(data) == 12_345_678_901
     assert TOPICS.image == '/camera/image_raw'
+
+
+def test_undecodable_image_is_skipped_with_its_reason(tmp_path):
+    head = header(stamp_ns(0), FRAME_ID)
+    good = array_to_image(np.zeros((2, 2, 3), np.uint8), 'rgb8', header(stamp_ns(1), FRAME_ID))
+    bad = array_to_image(np.zeros((2, 2, 3), np.uint8), 'rgb8', head)
+    bad.encoding = 'yuv420'  # not a supported encoding
+    with OutputBag(tmp_path / 'bag') as bag:
+        bag.write(TOPICS.image, bad, stamp_ns(0))
+        bag.write(TOPICS.image, good, stamp_ns(1))
+    reader = BagReader(tmp_path / 'bag')
+    assert [f.index for f in reader] == [1]
+    ((reason, count),) = reader.stats.skipped.items()
+    assert count == 1 and "unsupported image encoding 'yuv420'" in reason
