@@ -1,0 +1,105 @@
+"""The dataset base class: intrinsics through every step, depth resizing, the batch dictionary."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from mtdepth_ros.depth_coding import IGNORE_INDEX, DepthCoding
+from training.data import base
+from training.data.base import Augment, DepthDataset, RawSample
+from training.data.transforms import flip_intrinsics, resize_depth, resize_intrinsics
+
+K = np.array([[100.0, 0.0, 30.0], [0.0, 90.0, 20.0], [0.0, 0.0, 1.0]])
+
+
+class Marked(DepthDataset):
+    """One 40 x 64 image whose pixel (v, u) holds depth 1 + u + 100 v: where a pixel went is readable."""
+
+    def __init__(self, **augment: object) -> None:
+        super().__init__(DepthCoding(0.5, 10000.0, 8), Augment(**augment))  # type: ignore[arg-type]
+
+    def __len__(self) -> int:
+        return 1
+
+    def read(self, index: int) -> RawSample:
+        v, u = np.mgrid[0:40, 0:64]
+        depth = (1.0 + u + 100.0 * v).astype(np.float32)
+        image = np.zeros((40, 64, 3), np.uint8)
+        return RawSample(image, K.copy(), depth, (u % 7).astype(np.uint8))
+
+
+def test_batch_has_every_key_with_its_dtype_and_shape() -> None:
+    batch = Marked()[0]
+    assert set(batch) == set(base.BATCH_KEYS)
+    assert batch['image'].shape == (3, 40, 64) and batch['image'].dtype == torch.float32
+    assert batch['depth'].shape == (1, 40, 64) and batch['depth_valid'].dtype == torch.bool
+    assert batch['intervals'].dtype == torch.int64 and batch['labels'].dtype == torch.int64
+    assert batch['intrinsics'].dtype == torch.float32 and bool(batch['has_depth'])
+
+
+def test_crop_moves_the_principal_point_by_the_offset() -> None:
+    torch.manual_seed(1)
+    batch = Marked(crop=(16, 24))[0]
+    depth = batch['depth'][0].numpy()
+    top, left = divmod(int(depth[0, 0]) - 1, 100)
+    assert np.allclose(batch['intrinsics'].numpy()[:2, 2], [30.0 - left, 20.0 - top])
+
+
+def test_bottom_crop_is_the_bottom_centre_window() -> None:
+    batch = Marked(bottom_crop=(20, 40))[0]
+    assert float(batch['depth'][0, 0, 0]) == 1 + 12 + 100 * 20  # top 20, left (64 - 40) // 2
+    assert np.allclose(batch['intrinsics'].numpy()[:2, 2], [30.0 - 12, 20.0 - 20])
+
+
+def test_flip_mirrors_the_principal_point_with_the_pixels() -> None:
+    assert np.isclose(flip_intrinsics(K, 64)[0, 2], 64 - 1 - 30.0)
+    torch.manual_seed(3)
+    batches = [Marked(flip=True)[0] for _ in range(8)]
+    flipped = [b for b in batches if float(b['depth'][0, 0, 0]) == 64.0]  # column 63 came first
+    kept = [b for b in batches if float(b['depth'][0, 0, 0]) == 1.0]
+    assert flipped and kept
+    assert float(flipped[0]['intrinsics'][0, 2]) == 33.0 and float(kept[0]['intrinsics'][0, 2]) == 30.0
+
+
+def test_resize_scales_focal_lengths_and_keeps_pixel_centres() -> None:
+    k = resize_intrinsics(K, (40, 64), (20, 32))
+    assert np.allclose([k[0, 0], k[1, 1]], [50.0, 45.0])
+    assert np.isclose(k[0, 2], (30.0 + 0.5) * 0.5 - 0.5)
+    assert Marked(resize=(20, 32))[0]['intrinsics'][0, 0] == 50.0
+
+
+def test_shrinking_sparse_depth_keeps_every_point_and_the_nearest() -> None:
+    depth = np.zeros((8, 8), np.float32)
+    depth[0, 0], depth[1, 1], depth[5, 6] = 7.0, 3.0, 9.0
+    small = resize_depth(depth, (4, 4))
+    assert small[0, 0] == 3.0 and small[2, 3] == 9.0 and (small > 0).sum() == 2
+
+
+def test_invalid_depth_codes_to_zero_and_ignore() -> None:
+    class Holes(Marked):
+        def read(self, index: int) -> RawSample:
+            sample = super().read(index)
+            assert sample.depth is not None
+            sample.depth[:5] = 0.0
+            return sample
+
+    batch = Holes()[0]
+    assert not batch['depth_valid'][0, :5].any() and (batch['depth_log'][0, :5] == 0).all()
+    assert (batch['intervals'][:5] == IGNORE_INDEX).all() and (batch['intervals'][5:] < 8).all()
+
+
+def test_a_sample_without_labels_says_so() -> None:
+    class DepthOnly(Marked):
+        def read(self, index: int) -> RawSample:
+            sample = super().read(index)
+            return RawSample(sample.image, sample.intrinsics, sample.depth, None)
+
+    batch = DepthOnly()[0]
+    assert not bool(batch['has_labels']) and (batch['labels'] == IGNORE_INDEX).all()
+
+
+def test_bad_crop_size_is_refused() -> None:
+    with pytest.raises(ValueError, match='crop must be'):
+        Augment(crop=(0, 5))
