@@ -40,17 +40,14 @@ class CameraInfoPairing:
     def match(self, header: Any, timeout: float = 0.0) -> Any:
         """The camera_info for the image with ``header``, or None.
 
-        Waits up to ``timeout`` s for an exact-stamp match, but only once some
-        camera_info has arrived: a camera without one costs no waiting.
+        Waits up to ``timeout`` s for an exact-stamp match (the caller passes
+        0 when nobody publishes camera_info, so such a camera costs no waiting).
+        With ``cache_latest`` it waits only until a first camera_info arrived.
         """
         key = stamp_key(header)
         with self._arrived:
             if self.cache_latest:
+                self._arrived.wait_for(lambda: self._latest is not None, timeout)
                 return self._latest
-            if self._latest is not None:
-                self._arrived.wait_for(lambda: key in self._by_stamp, timeout)
+            self._arrived.wait_for(lambda: key in self._by_stamp, timeout)
             return self._by_stamp.get(key)
-
-    @property
-    def received_any(self) -> bool:
-        return self._latest is not None

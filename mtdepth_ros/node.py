@@ -122,7 +122,8 @@ class MtDepthNode(Node):
         self.add_on_set_parameters_callback(self.parameters_callback)
         input_qos = qos_profile(self.config.qos_input, self.config.qos_input_depth)
         self.create_subscription(Image, 'image', self.image_callback, input_qos)
-        self.create_subscription(CameraInfo, 'camera_info', self.camera_info_callback, input_qos)
+        self._camera_info_sub = self.create_subscription(
+            CameraInfo, 'camera_info', self.camera_info_callback, input_qos)
         self._worker = threading.Thread(target=self._work, name='mtdepth_worker', daemon=True)
         self._worker.start()
 
@@ -254,7 +255,9 @@ class MtDepthNode(Node):
                              time.perf_counter() - start)
 
     def _camera_for(self, msg: Image, config: NodeConfig) -> PinholeCamera | None:
-        info = self._pairing.match(msg.header, config.camera_info_wait)
+        # Wait for a late camera_info only while someone publishes one.
+        publishers = self.count_publishers(self._camera_info_sub.topic_name)
+        info = self._pairing.match(msg.header, config.camera_info_wait if publishers else 0.0)
         if info is None:
             return None
         try:

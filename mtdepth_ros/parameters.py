@@ -83,7 +83,7 @@ PARAMETERS: tuple[Param, ...] = (
     Param('cache_camera_info', False, 'pair images with the latest camera_info instead of '
           'the one with the same stamp'),
     Param('camera_info_wait', 0.05, 'seconds to wait for the camera_info with the image '
-          'stamp (only once one has arrived)', low=0.0, high=MAX_WAIT_S),
+          'stamp (only while camera_info has a publisher)', low=0.0, high=MAX_WAIT_S),
     Param('points.organized', True, 'H x W cloud with NaN invalid points (depth_image_proc); '
           'false: 1 x N valid points only', read_only=False),
     Param('points.max_depth', 0.0, 'drop points farther than this (metres along the optical '

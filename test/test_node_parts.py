@@ -91,6 +91,13 @@ def test_pairing_waits_for_a_late_camera_info() -> None:
     assert pairing.match(late.header, timeout=5.0) is late
 
 
+def test_pairing_with_cache_waits_for_the_first() -> None:
+    pairing = CameraInfoPairing(cache_latest=True)
+    first = info(1)
+    threading.Timer(0.01, pairing.add, [first]).start()
+    assert pairing.match(info(5).header, timeout=5.0) is first
+
+
 def test_pairing_forgets_old_stamps() -> None:
     pairing = CameraInfoPairing(history=2)
     for sec in range(3):
