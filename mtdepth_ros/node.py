@@ -36,6 +36,7 @@ from mtdepth_ros.frame_slot import FrameSlot
 from mtdepth_ros.images import SUPPORTED_ENCODINGS, ImageError, image_to_array, image_to_rgb
 from mtdepth_ros.outputs import (
     BIN_EDGES_TOPIC,
+    SWITCH_OF,
     TOPICS,
     OutputBuilder,
     available_outputs,
@@ -153,8 +154,7 @@ class MtDepthNode(Node):
         qos = qos_profile(self.config.qos_output, self.config.qos_output_depth)
         publishers = {}
         for output in available:
-            switch = 'depth' if output == 'depth_camera_info' else output
-            if switch in self.config.outputs:
+            if SWITCH_OF[output] in self.config.outputs:
                 publishers[output] = self.create_publisher(MESSAGE_TYPES[output], TOPICS[output], qos)
         missing = sorted(set(self.config.outputs) - set(available))
         if missing:
