@@ -81,10 +81,14 @@ class DenseNetTaps(nn.Module):
 
     def _tap_channels(self) -> tuple[int, ...]:
         layers = dict(self.features.named_children())
-        init = int(layers['conv0'].out_channels)  # type: ignore[arg-type]
-        return (init, init, int(layers['transition1'].conv.out_channels),  # type: ignore[union-attr]
-                int(layers['transition2'].conv.out_channels),  # type: ignore[union-attr]
-                int(layers['norm5'].num_features))  # type: ignore[arg-type]
+
+        def width(layer: nn.Module, attribute: str) -> int:
+            return int(getattr(layer, attribute))
+
+        init = width(layers['conv0'], 'out_channels')
+        return (init, init, width(layers['transition1'].conv, 'out_channels'),
+                width(layers['transition2'].conv, 'out_channels'),
+                width(layers['norm5'], 'num_features'))
 
     def forward(self, image: Tensor) -> list[Tensor]:
         taps = []

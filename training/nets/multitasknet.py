@@ -39,6 +39,7 @@ from training.nets.registry import MultiTaskNet, register_model
 HEADS = ('segmentation', 'depth')
 NYU_CLASSES = 40
 DROPOUT = 0.5
+POOL = (2, 2)  # VGG's 2x2 max-pools, unpooled with their indices
 ENCODER_DROPOUT_STAGES = (2, 3, 4)  # after pools 3, 4, 5 (0-based stage index)
 # Decoder CBR widths per stage (stage 5 first), at width_divisor 1.
 DECODER_WIDTHS = ((1024, 1024, 512), (1024, 1024, 256), (512, 512, 128), (256, 64), (64,))
@@ -75,7 +76,8 @@ class UnpoolingDecoder(nn.Module):
 
     def forward(self, x: Tensor, skips: Sequence[Tensor], indices: Sequence[Tensor]) -> Tensor:
         for stage, skip, index in zip(self.stages, reversed(skips), reversed(indices)):
-            x = F.max_unpool2d(x, index, kernel_size=2, stride=2, output_size=skip.shape[-2:])
+            x = F.max_unpool2d(x, index, kernel_size=POOL, stride=POOL,
+                               output_size=skip.shape[-2:])
             x = stage(torch.cat([x, skip], dim=1))
         return self.score(x)
 
@@ -145,7 +147,7 @@ class MultitaskNet(MultiTaskNet):
         skips, indices = [], []
         for index, stage in enumerate(self.encoder):
             skip = stage(x)  # (N, C_i, H / 2^i, W / 2^i)
-            x, pooled_at = F.max_pool2d(skip, kernel_size=2, stride=2, return_indices=True)
+            x, pooled_at = F.max_pool2d(skip, kernel_size=POOL, stride=POOL, return_indices=True)
             if index in ENCODER_DROPOUT_STAGES:
                 x = self.dropout(x)
             skips.append(skip)
