@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from training.data.errors import DataError
 
@@ -158,7 +159,7 @@ class KittiCalibration:
         return _matrix(read_calib_file(cam_path), f'P_rect_{camera[-2:]}', (3, 4), cam_path)[:, :3]
 
 
-def _numbers(values: np.ndarray) -> str:
+def _numbers(values: ArrayLike) -> str:
     return ' '.join(f'{v:.6e}' for v in np.asarray(values, dtype=np.float64).ravel())
 
 

@@ -56,8 +56,9 @@ def rect_t(axis: int, lo: np.ndarray, hi: np.ndarray, o: np.ndarray, d: np.ndarr
 
 def box_normal(lo: np.ndarray, hi: np.ndarray, points: np.ndarray, d: np.ndarray) -> np.ndarray:
     """Normal of the face each point lies on, turned towards the ray."""
-    gap = np.minimum(np.abs(points - lo), np.abs(points - hi))  # (N, 3)
-    axis = gap.argmin(axis=1)
+    gaps = [np.minimum(np.abs(points[:, k] - lo[k]), np.abs(points[:, k] - hi[k])) for k in range(3)]
+    axis = np.where(gaps[0] <= gaps[1], 0, 1)
+    axis = np.where(gaps[2] < np.minimum(gaps[0], gaps[1]), 2, axis)
     d = np.broadcast_to(d, points.shape)
     normal = np.zeros(points.shape, dtype=np.float32)
     rows = np.arange(len(points))

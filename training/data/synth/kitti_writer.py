@@ -131,9 +131,8 @@ def write_kitti(out: Path, frames: int, seed: int, width: int, height: int, fram
         pass
     lists: dict[str, list[FrameId]] = {'train': [], 'val': [], 'test': []}
     for job in jobs:
-        frame = FrameId(DATE, drive_name(DATE, job.drive + 1), job.frame)
         if job.split == 'test' or annotated(job):
-            lists[job.split].append(frame)
+            lists[job.split].append(FrameId(DATE, drive_name(DATE, job.drive + 1), job.frame))
     for drive in range(drives):
         count = sum(1 for job in jobs if job.drive == drive)
         drive_dir = date_dir / drive_name(DATE, drive + 1)

@@ -20,6 +20,7 @@ from training.data.synth import geometry
 BOX, ROOM, ELLIPSOID, CYLINDER = range(4)
 NEAR = 0.05  # metres; bounding-box corners closer to the sensor plane than this disable culling
 _WINDOW_MARGIN = 1  # grid cells added around a projected bounding box
+SHADOW_RANGE_M = 90.0  # casters farther from the camera than this cast no shadow (a few pixels)
 # Corner pairs of the 12 box edges (corners are numbered by their (x, y, z) bits, x = 4).
 _EDGES = np.array([(a, a | bit) for bit in (1, 2, 4) for a in range(8) if not a & bit])
 
@@ -224,9 +225,10 @@ def cast(grid: Grid, primitives: list[Primitive]) -> Hits:
     so what hides behind a building costs almost nothing.
     """
     rows, cols = grid.shape
-    t = np.full((rows, cols), np.inf, dtype=np.float32)
-    index = np.full((rows, cols), -1, dtype=np.int32)
-    normal = np.zeros((rows, cols, 3), dtype=np.float32)
+    t = np.full(rows * cols, np.inf, dtype=np.float32)
+    index = np.full(rows * cols, -1, dtype=np.int32)
+    normal = np.zeros((rows * cols, 3), dtype=np.float32)
+    dirs = grid.dirs.reshape(-1, 3)
     origin = grid.origin[None, :].astype(np.float32)
     corners = [p.corners() for p in primitives]
     bounds = [grid.min_t(c) for c in corners]
@@ -234,27 +236,29 @@ def cast(grid: Grid, primitives: list[Primitive]) -> Hits:
         window = grid.window(corners[k])
         if window is None:
             continue
-        t_view = t[window]
-        candidates = t_view > bounds[k]
-        flat = primitives[k].flat_axis
-        if flat >= 0:  # a plane is only reached by rays heading towards it
-            towards = primitives[k].lo[flat] - grid.origin[flat]
-            candidates &= grid.dirs[window][..., flat] * np.float32(towards) > 0
-        if not candidates.any():
+        # Flat indices and take(): boolean masks over (H, W, 3) arrays are several times slower.
+        flat = (np.arange(window[0].start, window[0].stop)[:, None] * cols
+                + np.arange(window[1].start, window[1].stop)[None, :]).ravel()
+        flat = flat[t[flat] > bounds[k]]
+        primitive = primitives[k]
+        if primitive.flat_axis >= 0:  # a plane is only reached by rays heading towards it
+            towards = np.float32(primitive.lo[primitive.flat_axis] - grid.origin[primitive.flat_axis])
+            flat = flat[dirs[flat, primitive.flat_axis] * towards > 0]
+        if not len(flat):
             continue
-        dirs = grid.dirs[window][candidates]  # (M, 3)
-        t_new = primitives[k].t(origin, dirs).astype(np.float32)
-        closer = t_new < t_view[candidates]
+        ray_dirs = dirs.take(flat, axis=0)  # (M, 3)
+        t_new = primitive.t(origin, ray_dirs).astype(np.float32)
+        closer = t_new < t[flat]
         if not closer.any():
             continue
-        winners = np.zeros(t_view.shape, dtype=bool)
-        winners[candidates] = closer
-        t_view[winners] = t_new[closer]
-        index[window][winners] = k
-        points = origin + t_new[closer, None] * dirs[closer]
-        normal[window][winners] = primitives[k].normal(points, dirs[closer])
+        winners = flat[closer]
+        t[winners] = t_new[closer]
+        index[winners] = k
+        points = origin + t_new[closer, None] * ray_dirs[closer]
+        normal[winners] = primitive.normal(points, ray_dirs[closer])
+    t = t.reshape(rows, cols)
     points = grid.origin.astype(np.float32) + np.where(np.isfinite(t), t, 0.0)[..., None] * grid.dirs
-    return Hits(t, index, normal, points)
+    return Hits(t, index.reshape(rows, cols), normal.reshape(rows, cols, 3), points)
 
 
 def shadowed(grid: PinholeGrid, hits: Hits, primitives: list[Primitive], to_light: np.ndarray,
@@ -276,6 +280,8 @@ def shadowed(grid: PinholeGrid, hits: Hits, primitives: list[Primitive], to_ligh
         if not primitive.casts_shadow:
             continue
         corners = primitive.corners()
+        if np.linalg.norm(np.clip(grid.origin, primitive.lo, primitive.hi) - grid.origin) > SHADOW_RANGE_M:
+            continue
         sweep = np.maximum((ground_y - corners[:, 1]) / -to_light[1], 0.0)
         footprint = np.concatenate([corners, corners - sweep[:, None] * to_light])[:, [0, 2]]
         chosen = buckets.inside(footprint.min(axis=0), footprint.max(axis=0))

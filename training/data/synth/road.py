@@ -241,8 +241,8 @@ def _side(rng: np.random.Generator, layout: RoadLayout, materials: MaterialTable
                                   (max(x_near, x_far), top, z + length - gap),
                                   _facade_material(rng, materials)))
             if setback > 1.5 and rng.random() < 0.5:
-                prims += objects.hedge(rng, materials, *sorted((edge + side * 0.2, edge + side * 1.0)),
-                                       z, z + length - gap, top)
+                near, far_x = sorted((edge + side * 0.2, edge + side * 1.0))
+                prims += objects.hedge(rng, materials, near, far_x, z, z + length - gap, top)
         else:
             for _ in range(rng.integers(0, 5)):
                 prims += objects.tree(rng, materials, edge + side * rng.uniform(2.0, 15.0),
@@ -251,8 +251,8 @@ def _side(rng: np.random.Generator, layout: RoadLayout, materials: MaterialTable
                 prims += objects.fence_or_wall(rng, materials, edge + side * 0.3, z, z + length, top,
                                                PATTERN_SLATS)
             elif rng.random() < 0.3:
-                prims += objects.hedge(rng, materials, *sorted((edge + side * 0.2, edge + side * 1.2)),
-                                       z, z + length, top)
+                near, far_x = sorted((edge + side * 0.2, edge + side * 1.2))
+                prims += objects.hedge(rng, materials, near, far_x, z, z + length, top)
         z += length
     return prims
 

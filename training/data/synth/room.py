@@ -77,13 +77,15 @@ class _Builder:
         self.instance: list[int] = []
         self.counts: dict[str, int] = {}
 
-    def material(self, name: str, color: np.ndarray | None = None, **kwargs: object) -> int:
+    def material(self, name: str, color: np.ndarray | None = None, texture: int | None = None,
+                 scale: float | None = None, amplitude: float | None = None, glass: float = 0.0) -> int:
+        """A material labelled ``name``; what is not given is drawn at random."""
         rng = self.rng
-        return self.materials.add(_color(rng) if color is None else color, NYU_IDS[name],
-                                  texture=int(kwargs.pop('texture', rng.integers(0, 8))),
-                                  scale=float(kwargs.pop('scale', rng.uniform(0.3, 2.0))),
-                                  amplitude=float(kwargs.pop('amplitude', rng.uniform(0.05, 0.4))),
-                                  **kwargs)  # type: ignore[arg-type]
+        return self.materials.add(
+            _color(rng) if color is None else color, NYU_IDS[name],
+            texture=int(rng.integers(0, 8)) if texture is None else texture,
+            scale=float(rng.uniform(0.3, 2.0)) if scale is None else scale,
+            amplitude=float(rng.uniform(0.05, 0.4)) if amplitude is None else amplitude, glass=glass)
 
     def add(self, name: str, parts: list[Primitive]) -> None:
         self.counts[name] = self.counts.get(name, 0) + 1
@@ -91,9 +93,10 @@ class _Builder:
             self.primitives.append(part)
             self.instance.append(self.counts[name])
 
-    def box(self, name: str, lo: tuple[float, ...], hi: tuple[float, ...], material: int | None = None,
-            **kwargs: object) -> Primitive:
-        return make_box(lo, hi, self.material(name, **kwargs) if material is None else material)
+    def box(self, name: str, lo: tuple[float, float, float], hi: tuple[float, float, float],
+            color: np.ndarray | None = None, texture: int | None = None, amplitude: float | None = None,
+            glass: float = 0.0) -> Primitive:
+        return make_box(lo, hi, self.material(name, color, texture=texture, amplitude=amplitude, glass=glass))
 
 
 def make_room(rng: np.random.Generator) -> Room:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from rosbags.rosbag2 import StoragePlugin, Writer
@@ -33,7 +33,7 @@ CAMERA_INFO_TOPIC = '/camera/camera_info'
 DEPTH_TOPIC = '/ground_truth/depth'
 LABELS_TOPIC = '/ground_truth/labels'
 START_STAMP_NS = 1_700_000_000 * 10**9  # a fixed start: the same seed writes the same bag
-ROSBAG_VERSION = 9
+ROSBAG_VERSION: Literal[9] = 9
 
 
 @dataclass(frozen=True)

@@ -56,8 +56,13 @@ class MaterialTable:
         return len(self.label) - 1
 
     def column(self, name: str) -> np.ndarray:
-        values = np.asarray(getattr(self, name))
-        return values.astype(np.float32) if values.dtype == np.float64 else values
+        """The column as an array (float32 for floats), cached until a row is added."""
+        cache: dict[str, tuple[int, np.ndarray]] = self.__dict__.setdefault('_columns', {})
+        rows = len(self.label)
+        if name not in cache or cache[name][0] != rows:
+            values = np.asarray(getattr(self, name))
+            cache[name] = (rows, values.astype(np.float32) if values.dtype == np.float64 else values)
+        return cache[name][1]
 
 
 @dataclass
@@ -76,9 +81,14 @@ class Lighting:
     points: list[PointLight] = field(default_factory=list)
 
 
+def _dot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Row-wise dot products of two (N, 3) arrays (einsum: sum(axis=1) is slow on 3 columns)."""
+    return np.einsum('ij,ij->i', a, b)
+
+
 def sky_color(dirs: np.ndarray, lighting: Lighting) -> np.ndarray:
     """(N, 3) float32 radiance of the sky along directions (N, 3), with a sun glow."""
-    norm = np.sqrt((dirs * dirs).sum(axis=1, dtype=np.float32))
+    norm = np.sqrt(_dot(dirs, dirs))
     up = np.sqrt(np.clip(-dirs[:, 1] / norm, 0.0, 1.0))[:, None]
     zenith = lighting.sky_zenith.astype(np.float32)
     horizon = lighting.sky_horizon.astype(np.float32)
@@ -99,17 +109,20 @@ def shade(hits: Hits, dirs: np.ndarray, depth: np.ndarray, focal: float,
           primitive_material: np.ndarray, materials: MaterialTable, lighting: Lighting,
           shadow: np.ndarray, patterns: Mapping[int, PatternFn]) -> np.ndarray:
     """(R, C, 3) float32 linear radiance of a camera grid's hits; sky where nothing was hit."""
-    radiance = np.empty(hits.t.shape + (3,), dtype=np.float32)
-    valid = hits.valid
-    radiance[~valid] = sky_color(dirs[~valid], lighting)
-    material = primitive_material[hits.primitive[valid]]
-    points = hits.points[valid]
-    normals = hits.normal[valid]
-    view = dirs[valid]
-    view = view / np.sqrt((view * view).sum(axis=1, keepdims=True))
+    radiance = np.empty((hits.t.size, 3), dtype=np.float32)
+    # Flat indices and take(): boolean masks over (H, W, 3) arrays are several times slower.
+    valid = np.flatnonzero(hits.valid.ravel())
+    sky = np.flatnonzero(~hits.valid.ravel())
+    dirs = dirs.reshape(-1, 3)
+    radiance[sky] = sky_color(dirs.take(sky, axis=0), lighting)
+    material = primitive_material[hits.primitive.ravel().take(valid)]
+    points = hits.points.reshape(-1, 3).take(valid, axis=0)
+    normals = hits.normal.reshape(-1, 3).take(valid, axis=0)
+    view = dirs.take(valid, axis=0)
+    view = view / np.sqrt(_dot(view, view))[:, None]
     u, v = surface_coordinates(points, normals)
-    cosine = np.maximum(np.abs((view * normals).sum(axis=1)), MIN_GRAZING_COS)
-    footprint = depth[valid] / focal / cosine
+    cosine = np.maximum(np.abs(_dot(view, normals)), MIN_GRAZING_COS)
+    footprint = depth.ravel().take(valid) / focal / cosine
     tex = textures.sample(materials.column('texture')[material], u, v,
                           materials.column('scale')[material], footprint)
     albedo = materials.column('albedo')[material]
@@ -121,13 +134,13 @@ def shade(hits: Hits, dirs: np.ndarray, depth: np.ndarray, focal: float,
         if len(chosen):
             albedo[chosen] = function(points[chosen], normals[chosen], params[chosen], albedo[chosen])
     np.clip(albedo, 0.0, 1.0, out=albedo)
-    sun = np.clip(normals @ lighting.to_sun.astype(np.float32), 0.0, None) * ~shadow[valid]
+    sun = np.clip(normals @ lighting.to_sun.astype(np.float32), 0.0, None) * ~shadow.ravel().take(valid)
     sky = np.float32(0.6) + np.float32(0.4) * np.clip(-normals[:, 1], -1.0, 1.0)
     light = sky[:, None] * lighting.ambient.astype(np.float32) + sun[:, None] * lighting.sun.astype(np.float32)
     for lamp in lighting.points:
         offset = lamp.position.astype(np.float32) - points
-        dist2 = np.maximum((offset * offset).sum(axis=1), 0.05)
-        lambert = np.clip((offset * normals).sum(axis=1) / np.sqrt(dist2), 0.0, None)
+        dist2 = np.maximum(_dot(offset, offset), 0.05)
+        lambert = np.clip(_dot(offset, normals) / np.sqrt(dist2), 0.0, None)
         light += (lambert / dist2)[:, None] * lamp.color.astype(np.float32)
     color = albedo * light
     glass = materials.column('glass')[material]
@@ -135,10 +148,10 @@ def shade(hits: Hits, dirs: np.ndarray, depth: np.ndarray, focal: float,
     if len(shiny):
         g = glass[shiny, None]
         n, w = normals[shiny], view[shiny]
-        reflected = w - 2.0 * (w * n).sum(axis=1, keepdims=True) * n
+        reflected = w - 2.0 * _dot(w, n)[:, None] * n
         color[shiny] = color[shiny] * (1.0 - g) + g * sky_color(reflected, lighting)
     radiance[valid] = color
-    return radiance
+    return radiance.reshape(hits.t.shape + (3,))
 
 
 @dataclass
