@@ -10,10 +10,11 @@ third scale refines depth from the image, that depth and those gradients.
   ``input_size`` (default Eigen's 228x304 crop of NYU at 320x240); images
   of other sizes are resized to it and the outputs back.
 - ``scale2`` (shared): image -> 9x9 conv 96 stride 2 + 3x3 max-pool stride 2
-  (1/4), concatenated with scale 1's maps resized to 1/4, two 5x5 convs of
+  (1/4), concatenated with scale 1's maps resized to 1/4, one 5x5 conv of
   64; then a depth branch and a gradient branch, each a 5x5 conv of 64 and a
   5x5 conv to 1 (log depth) or 2 (x, y gradients of depth in metres, the
-  ``[-1 0 1]`` filters per input pixel).
+  ``[-1 0 1]`` filters per input pixel): each path has Eigen & Fergus's
+  three 5x5 convolutions after the concatenation.
 - ``scale3`` (refinement): image -> 9x9 conv 96 stride 2 (1/2),
   concatenated with scale 2's log depth and gradients upsampled to 1/2, two
   5x5 convs of 64 and a 5x5 conv to the refined log depth.
@@ -96,14 +97,13 @@ class CoarseScale(nn.Module):
 
 
 class SharedScale2(nn.Module):
-    """Scale 2: image features + scale 1, two shared convs, depth and gradient branches."""
+    """Scale 2: image features + scale 1, a shared conv, depth and gradient branches."""
 
     def __init__(self, coarse_channels: int, image_width: int, width: int) -> None:
         super().__init__()
         self.image = nn.Sequential(conv_relu(3, image_width, IMAGE_KERNEL, stride=2),
                                    nn.MaxPool2d(3, stride=2, padding=1))
-        self.shared = nn.Sequential(conv_relu(image_width + coarse_channels, width),
-                                    conv_relu(width, width))
+        self.shared = conv_relu(image_width + coarse_channels, width)
         self.depth = nn.Sequential(conv_relu(width, width), nn.Conv2d(width, 1, KERNEL,
                                                                       padding=KERNEL // 2))
         self.gradients = nn.Sequential(conv_relu(width, width), nn.Conv2d(width, 2, KERNEL,
