@@ -118,16 +118,21 @@ def test_fully_labelled_batch_shares_through_the_lateral_units():
 
 
 def test_depth_gradient_predicts_other_sizes_through_its_input_size():
-    # Scale 1 is fully connected, so a 64x64 network resizes a 128x128 image to 64x64;
-    # its per-pixel gradients shrink by the enlargement (63 / 127 with aligned corners).
+    # Scale 1 is fully connected, so a 64x64 network resizes a 128x128 image to 64x64
+    # and its outputs back; per-pixel gradients shrink by 63 / 127 (aligned corners).
     torch.manual_seed(0)
     net = get_spec('depth_gradient').build(**get_spec('depth_gradient').tiny).eval()
-    image = torch.randn(1, 3, 64, 64)
+    image = torch.randn(1, 3, 128, 128)
+
+    def resize(x, size):
+        return torch.nn.functional.interpolate(x, size=size, mode='bilinear', align_corners=True)
+
     with torch.no_grad():
-        small = net(image)
-        large = net(torch.nn.functional.interpolate(image, size=(128, 128), mode='bilinear',
-                                                    align_corners=True))
+        large = net(image)
+        small = net(resize(image, (64, 64)))
     assert large['depth'].shape == (1, 1, 128, 128)
-    assert large['gradients'].shape == (1, 2, 128, 128)
-    ratio = large['gradients'].abs().mean() / small['gradients'].abs().mean()
-    assert ratio.item() == pytest.approx(63 / 127, rel=0.05)
+    # Depth is resized in log space (the network's output), then exponentiated.
+    assert torch.allclose(large['depth'].log(), resize(small['depth'].log(), (128, 128)),
+                          atol=1e-5)
+    expected = resize(small['gradients'], (128, 128)) * (63 / 127)
+    assert torch.allclose(large['gradients'], expected, atol=1e-6)
