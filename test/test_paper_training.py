@@ -131,3 +131,20 @@ def test_depth_gradient_predicts_other_sizes_through_its_input_size():
     assert large['gradients'].shape == (1, 2, 128, 128)
     ratio = large['gradients'].abs().mean() / small['gradients'].abs().mean()
     assert ratio.item() == pytest.approx(63 / 127, rel=0.01)
+
+
+def test_mixed_sources_concatenate_their_parts():
+    from training.data.mixed import MixedSources
+
+    mixed = MixedSources('', 'train', sources=[
+        {'dataset': 'random', 'args': {'frames': 3, 'size': [8, 8]}},
+        {'dataset': 'random', 'split': 'val', 'args': {'frames': 2, 'size': [8, 8]}}])
+    assert len(mixed) == 5
+    assert mixed[4]['image'].shape == (3, 8, 8)
+
+
+def test_mixed_sources_name_a_bad_source():
+    from training.data.mixed import MixedSources
+
+    with pytest.raises(ValueError, match=r'sources\[0\]'):
+        MixedSources(sources=[{'root': 'data/kitti'}])
