@@ -20,14 +20,16 @@ What this adds to a plain LightningCLI:
 
 from __future__ import annotations
 
+import statistics
 import sys
+import time
 import warnings
 from pathlib import Path
 from typing import Any
 
 import yaml
 from lightning.pytorch import Trainer
-from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI, SaveConfigCallback
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 from lightning.pytorch.plugins.io import CheckpointIO
@@ -41,6 +43,38 @@ RESUME_FLAG = '--resume'
 DEFAULT_ROOT = 'runs/default'
 CHECKPOINT_EVERY_N_STEPS = 200
 MONITOR = 'val/silog'
+THROUGHPUT_WARMUP = 3  # steps not counted in the throughput median
+
+
+class ImagesPerSecond(Callback):
+    """Logs training throughput (``perf/images_per_s``, all ranks) and prints its median.
+
+    The first ``warmup`` steps (allocator, autotuning, worker start-up) are not counted.
+    """
+
+    def __init__(self, warmup: int = THROUGHPUT_WARMUP) -> None:
+        self.warmup = warmup
+        self.rates: list[float] = []
+        self._start = 0.0
+
+    def on_train_batch_start(self, trainer: Trainer, pl_module: Any, batch: Any,
+                             batch_idx: int) -> None:
+        self._start = time.perf_counter()
+
+    def on_train_batch_end(self, trainer: Trainer, pl_module: Any, outputs: Any, batch: Any,
+                           batch_idx: int) -> None:
+        images = int(batch['image'].shape[0]) * trainer.world_size
+        rate = images / max(time.perf_counter() - self._start, 1e-9)
+        pl_module.log('perf/images_per_s', rate, on_step=True, on_epoch=False,
+                      batch_size=images)
+        self.warmup -= 1
+        if self.warmup < 0:
+            self.rates.append(rate)
+
+    def on_train_end(self, trainer: Trainer, pl_module: Any) -> None:
+        if self.rates and trainer.is_global_zero:
+            print(f'training throughput: {statistics.median(self.rates):.2f} images/s '
+                  f'(median of {len(self.rates)} steps, {trainer.world_size} process(es))')
 
 
 class RunConfigCallback(SaveConfigCallback):
@@ -69,6 +103,7 @@ class TrainingCLI(LightningCLI):
             'best_checkpoint.save_top_k': 1, 'best_checkpoint.filename': 'best',
             'best_checkpoint.enable_version_counter': False,
         })
+        parser.add_lightning_class_args(ImagesPerSecond, 'throughput')
         for key in ('checkpoint', 'best_checkpoint'):
             parser.link_arguments('trainer.default_root_dir', f'{key}.dirpath',
                                   compute_fn=lambda root: str(checkpoint_dir(root or DEFAULT_ROOT)))

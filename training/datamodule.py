@@ -25,15 +25,15 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Subset
 
 from mtdepth_ros.depth_coding import IGNORE_INDEX
+from training.data.base import IMAGENET_MEAN, IMAGENET_STD
 
 DATASETS = {
     'kitti': 'training.data.kitti.KittiDataset',
     'nyu': 'training.data.nyu.NyuDataset',
     'random': 'training.datamodule.RandomScenes',
 }
+NORMALISATION_DIGITS = 6  # float32 round-off of 0.485 etc. kept out of the card
 FOCAL_SAMPLES = 4  # training samples read to find the focal length at the network input
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 def dataset_class(name: str) -> type[Dataset[Any]]:
@@ -136,7 +136,10 @@ class MultiTaskDataModule(L.LightningDataModule):
         if data is None:
             raise RuntimeError('MultiTaskDataModule.setup() has not run')
         workers = self.hparams['num_workers']
-        return DataLoader(data, batch_size=batch_size, shuffle=shuffle, drop_last=shuffle,
+        # Training drops a last partial batch (BatchNorm on one sample fails), unless
+        # the data set is smaller than one batch.
+        drop_last = shuffle and len(data) > batch_size  # type: ignore[arg-type]
+        return DataLoader(data, batch_size=batch_size, shuffle=shuffle, drop_last=drop_last,
                           num_workers=workers, persistent_workers=workers > 0,
                           pin_memory=torch.cuda.is_available())
 
@@ -167,8 +170,8 @@ class MultiTaskDataModule(L.LightningDataModule):
             'focal_length_px': float(np.median(focals)),
             'image_size': [int(val_image.shape[-2]), int(val_image.shape[-1])],
             'export_size': list(self.hparams['export_size'] or []),
-            'mean': list(getattr(source, 'mean', IMAGENET_MEAN)),
-            'std': list(getattr(source, 'std', IMAGENET_STD)),
+            'mean': _triple(getattr(source, 'mean', IMAGENET_MEAN)),
+            'std': _triple(getattr(source, 'std', IMAGENET_STD)),
             'camera': str(getattr(source, 'camera_name', '')),
             'training_data': self.hparams['description'] or (
                 f"{self.hparams['dataset']} at {Path(self.hparams['root'])} "
@@ -178,6 +181,11 @@ class MultiTaskDataModule(L.LightningDataModule):
             facts['classes'] = {'names': list(classes.names), 'palette': [list(c) for c in classes.palette],
                                 'ignore_index': int(getattr(classes, 'ignore_index', IGNORE_INDEX))}
         return facts
+
+
+def _triple(values: Any) -> list[float]:
+    """Per-channel normalisation constants (tuple or (3, 1, 1) tensor) as three floats."""
+    return [round(float(v), NORMALISATION_DIGITS) for v in torch.as_tensor(values).flatten().tolist()]
 
 
 def _unwrap(data: Dataset[Any]) -> Dataset[Any]:

@@ -104,12 +104,22 @@ class MultiTaskModule(L.LightningModule):
         return [module for name, module in self.net.named_modules()
                 if name and f'{name}.'.startswith(self.freeze_prefixes)]
 
-    def train(self, mode: bool = True) -> MultiTaskModule:
-        super().train(mode)
+    def _freeze_batchnorm(self) -> None:
         for module in self._frozen_modules():  # frozen BatchNorm keeps its statistics
             if isinstance(module, nn.modules.batchnorm._BatchNorm):
                 module.eval()
+
+    def train(self, mode: bool = True) -> MultiTaskModule:
+        super().train(mode)
+        if mode:
+            self._freeze_batchnorm()
         return self
+
+    def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
+        # Lightning restores each submodule's own mode around validation rather
+        # than calling train(), so frozen BatchNorm is put back in eval here.
+        if self.freeze_prefixes:
+            self._freeze_batchnorm()
 
     def _load_net_weights(self, path: str) -> None:
         state = load_checkpoint(path)['state_dict']

@@ -1,0 +1,136 @@
+"""Export: the ONNX file, its model card, the deploy decode, and the card command."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+import torch
+
+from mtdepth_ros.card import read_card
+from mtdepth_ros.depth_coding import MULTIDEPTH_KITTI, DepthCoding
+from training import cli
+from training.checkpoints import checkpoint_dir
+from training.export import (
+    export_checkpoint, interval_confidence, load_for_export, main)
+from training.losses.targets import encode_depth
+
+from training_helpers import kitti_tree, tiny_recipe
+
+
+@pytest.fixture(scope='module')
+def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """best.ckpt of a short tiny-recipe run on the generated KITTI tree."""
+    base = tmp_path_factory.mktemp('export')
+    tree = kitti_tree(tmp_path_factory.getbasetemp())
+    recipe = tiny_recipe(base / 'tiny_export.yaml', tree, base / 'run',
+                         **{'trainer.max_steps': 2, 'trainer.val_check_interval': 2})
+    assert cli.main(['fit', '--config', str(recipe)]) == 0
+    return checkpoint_dir(base / 'run') / 'best.ckpt'
+
+
+@pytest.fixture(scope='module')
+def exported(checkpoint: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp('onnx') / 'model.onnx'
+    assert main(['export', str(checkpoint), '--out', str(out)]) == 0
+    return out
+
+
+def test_export_writes_one_self_contained_file(exported: Path) -> None:
+    assert [p.name for p in exported.parent.iterdir()] == ['model.onnx']
+    model = onnx.load(str(exported))
+    onnx.checker.check_model(model)
+    assert not any(init.data_location == onnx.TensorProto.EXTERNAL
+                   for init in model.graph.initializer)
+
+
+def test_card_records_what_the_vehicle_needs(exported: Path) -> None:
+    card = read_card(exported)
+    assert (card.input.height, card.input.width) == (64, 256)  # 80 x 256 frames, multiple of 32
+    assert card.input.mean == pytest.approx((0.485, 0.456, 0.406))
+    assert set(card.heads) == {'depth', 'intervals', 'confidence', 'segmentation'}
+    assert card.heads['depth'].encoding == 'normalized_log'
+    assert card.depth_coding == MULTIDEPTH_KITTI
+    assert card.classes is not None and card.classes.names[0] == 'road'
+    assert len(card.classes.palette) == 19
+    assert card.camera.focal_length_px > 0
+    assert 'kitti' in card.training_data
+    assert math.isfinite(card.metrics['val_silog'])
+    assert card.config['recipe'] == 'tiny_export'
+    assert card.config['model']['net'] == 'default'
+
+
+def test_card_focal_length_is_the_training_cameras_at_the_network_input(
+        exported: Path, checkpoint: Path) -> None:
+    from training.data.kitti import KittiDataset
+
+    loaded = load_for_export(checkpoint)
+    root = Path(loaded.extra['config']['data']['root'])
+    fx = float(KittiDataset(root, split='train')[0]['intrinsics'][0, 0])
+    assert read_card(exported).camera.focal_length_px == pytest.approx(fx)
+
+
+def test_exported_outputs_match_the_checkpoint(exported: Path, checkpoint: Path) -> None:
+    loaded = load_for_export(checkpoint)
+    card = read_card(exported)
+    image = torch.randn(1, 3, card.input.height, card.input.width,
+                        generator=torch.Generator().manual_seed(3))
+    with torch.no_grad():
+        outputs = loaded.net(image)
+    session = ort.InferenceSession(str(exported), providers=['CPUExecutionProvider'])
+    depth, intervals, segmentation = session.run(
+        ['depth', 'intervals', 'segmentation'], {'image': image.numpy()})
+    np.testing.assert_allclose(depth, outputs['depth'].numpy(), atol=1e-4)
+    assert intervals.dtype == np.int32 and segmentation.dtype == np.int32
+    assert (intervals == outputs['intervals'].argmax(1, keepdim=True).numpy()).mean() > 0.999
+    assert (segmentation == outputs['segmentation'].argmax(1, keepdim=True).numpy()).mean() > 0.999
+
+
+def test_card_command_prints_the_card(exported: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(['card', str(exported)]) == 0
+    printed = capsys.readouterr().out
+    assert 'training camera focal length' in printed and 'road' in printed
+
+
+def test_export_in_metres_decodes_in_the_graph(checkpoint: Path, exported: Path,
+                                                tmp_path: Path) -> None:
+    out = tmp_path / 'metres.onnx'
+    card, _ = export_checkpoint(checkpoint, out, depth_encoding='metres', optimize=False)
+    assert card.heads['depth'].encoding == 'metres'
+    image = np.random.default_rng(0).standard_normal((1, 3, 64, 256)).astype(np.float32)
+    log_depth = ort.InferenceSession(str(exported)).run(['depth'], {'image': image})[0]
+    metres = ort.InferenceSession(str(out)).run(['depth'], {'image': image})[0]
+    np.testing.assert_allclose(metres, MULTIDEPTH_KITTI.decode(log_depth), rtol=1e-4)
+
+
+def test_export_of_a_missing_checkpoint_fails_clearly(tmp_path: Path,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(['export', str(tmp_path / 'none.ckpt'), '--out', str(tmp_path / 'x.onnx')]) == 1
+    assert 'checkpoint not found' in capsys.readouterr().err
+
+
+def test_confidence_is_the_softmax_mass_around_the_regressed_bin() -> None:
+    coding = DepthCoding(d_min=2.0, d_max=125.0, num_intervals=4)
+    probabilities = torch.tensor([0.1, 0.2, 0.3, 0.4])
+    logits = probabilities.log().view(1, 4, 1, 1).repeat(1, 1, 1, 2)  # two pixels
+    edges = coding.coded_bin_edges()
+    # Pixel 0 regresses into bin 0 (neighbours: bin 1 only); pixel 1 into bin 2 (1, 2, 3).
+    coded = torch.tensor([(edges[0] + edges[1]) / 2, (edges[2] + edges[3]) / 2],
+                         dtype=torch.float32).view(1, 1, 1, 2)
+    confidence = interval_confidence(logits, coded, coding).ravel().tolist()
+    assert confidence == pytest.approx([0.1 + 0.2, 0.2 + 0.3 + 0.4])
+
+
+def test_confidence_is_high_where_regression_and_intervals_agree() -> None:
+    depth = torch.tensor([10.0]).view(1, 1, 1, 1)
+    coded = encode_depth(depth, MULTIDEPTH_KITTI)
+    agree = torch.full((1, 32, 1, 1), -10.0)
+    agree[0, int(MULTIDEPTH_KITTI.depth_to_intervals(np.array([10.0]))[0])] = 10.0
+    disagree = torch.full((1, 32, 1, 1), -10.0)
+    disagree[0, 31] = 10.0
+    assert interval_confidence(agree, coded, MULTIDEPTH_KITTI).item() > 0.99
+    assert interval_confidence(disagree, coded, MULTIDEPTH_KITTI).item() < 0.01

@@ -1,0 +1,223 @@
+"""The training loop: fit through the CLI, checkpoints, kill-and-resume, freezing, targets."""
+
+from __future__ import annotations
+
+import csv
+import signal
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+from lightning import Trainer
+from torch import nn
+
+from mtdepth_ros.depth_coding import IGNORE_INDEX
+from training import cli
+from training.checkpoints import (
+    CONFIG_NAME, EXTRA_KEY, LAST, atomic_save, checkpoint_dir, load_checkpoint)
+from training.datamodule import MultiTaskDataModule
+from training.module import MultiTaskModule
+from training.nets import get_spec, list_models
+
+from training_helpers import PYTHON, REPO, kitti_tree, tiny_recipe, training_env
+
+TINY_NET = {'decoder_width': 16, 'head_width': 8, 'encoder_args': {'width_mult': 0.25}}
+KILL_AFTER_STEP = 4  # SIGKILL once a checkpoint at least this far has been written
+RESUME_INTERVAL = 2  # checkpoint every N steps in the kill test
+RESUME_MAX_STEPS = 8
+
+
+@pytest.fixture(scope='module')
+def tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return kitti_tree(tmp_path_factory.getbasetemp())
+
+
+@pytest.fixture(scope='module')
+def fitted(tree: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A run directory after `fit` of the tiny recipe (4 steps, one validation)."""
+    base = tmp_path_factory.mktemp('fit')
+    recipe = tiny_recipe(base / 'tiny.yaml', tree, base / 'run')
+    assert cli.main(['fit', '--config', str(recipe)]) == 0
+    return base / 'run'
+
+
+def test_fit_writes_last_and_best_checkpoints_and_the_config_beside_them(fitted: Path) -> None:
+    directory = checkpoint_dir(fitted)
+    assert {LAST, 'best.ckpt', CONFIG_NAME} <= {p.name for p in directory.iterdir()}
+    assert not list(directory.glob('.*.tmp')), 'no temporary files left behind'
+
+
+def test_checkpoint_loads_weights_only_with_what_export_needs(fitted: Path) -> None:
+    checkpoint = torch.load(checkpoint_dir(fitted) / LAST, weights_only=True)
+    assert checkpoint['global_step'] == 4
+    extra = checkpoint[EXTRA_KEY]
+    assert extra['config']['recipe'] == 'tiny'
+    assert extra['config']['model']['net'] == 'default'
+    assert extra['data']['focal_length_px'] > 0
+    assert len(extra['data']['classes']['names']) == 19
+    # The best checkpoint is written right after a validation, so it carries its metrics.
+    best = torch.load(checkpoint_dir(fitted) / 'best.ckpt', weights_only=True)[EXTRA_KEY]
+    assert np.isfinite(best['metrics']['silog'])
+
+
+def test_logs_go_to_tensorboard_and_csv_with_validation_metrics(fitted: Path) -> None:
+    assert list((fitted / 'tensorboard').rglob('events.out.tfevents.*'))
+    (metrics,) = list((fitted / 'csv').rglob('metrics.csv'))
+    header = metrics.read_text().splitlines()[0].split(',')
+    assert {'train/total', 'val/silog', 'val/miou', 'perf/images_per_s'} <= set(header)
+
+
+def last_step(run: Path) -> int:
+    path = checkpoint_dir(run) / LAST
+    try:
+        return int(torch.load(path, weights_only=True)['global_step'])
+    except Exception:  # not written yet (or, impossibly with atomic writes, half written)
+        return -1
+
+
+def logged_steps(run: Path) -> list[list[int]]:
+    """Training steps logged by each run version (CSV logger), in order."""
+    versions = sorted((run / 'csv').glob('version_*'), key=lambda p: int(p.name.split('_')[1]))
+    steps = []
+    for version in versions:
+        with open(version / 'metrics.csv') as stream:
+            steps.append([int(row['step']) for row in csv.DictReader(stream)
+                          if row.get('train/total')])
+    return steps
+
+
+@pytest.mark.slow
+def test_kill_and_resume_continues_the_step_counter(tree: Path, tmp_path: Path) -> None:
+    run = tmp_path / 'run'
+    recipe = tiny_recipe(tmp_path / 'kill.yaml', tree, run, **{
+        'trainer.max_steps': RESUME_MAX_STEPS, 'trainer.val_check_interval': RESUME_MAX_STEPS,
+        'checkpoint.every_n_train_steps': RESUME_INTERVAL,
+        'data.train_args': {'crop': [32, 64], 'flip': True}})
+    command = [PYTHON, '-m', 'training', 'fit', '--config', str(recipe)]
+    process = subprocess.Popen(command, cwd=REPO, env=training_env(),
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 240
+        while last_step(run) < KILL_AFTER_STEP and process.poll() is None:
+            assert time.monotonic() < deadline, 'no checkpoint written in time'
+            time.sleep(0.2)
+        process.send_signal(signal.SIGKILL)
+    finally:
+        process.wait()
+    saved = last_step(run)
+    assert process.returncode == -signal.SIGKILL, 'the run finished before it could be killed'
+    killed_at = max(logged_steps(run)[0], default=-1)
+    assert killed_at + 1 - saved <= RESUME_INTERVAL + 1  # lost at most one interval (+ the step in flight)
+
+    resumed = subprocess.run([*command, '--resume'], cwd=REPO, env=training_env(),
+                             capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    second = logged_steps(run)[-1]
+    assert second[0] == saved, 'the resumed run starts at the checkpoint step'
+    assert second[-1] == RESUME_MAX_STEPS - 1
+    assert last_step(run) == RESUME_MAX_STEPS
+
+
+def test_resume_flag_becomes_ckpt_path(tmp_path: Path) -> None:
+    checkpoint = tmp_path / 'x.ckpt'
+    checkpoint.touch()
+    assert cli.translate_resume(['fit', '--resume']) == ['fit', '--ckpt_path', 'last']
+    assert cli.translate_resume(['fit', '--resume', str(checkpoint), '--config', 'a.yaml']) == [
+        'fit', '--ckpt_path', str(checkpoint), '--config', 'a.yaml']
+    with pytest.raises(SystemExit, match='no such checkpoint'):
+        cli.translate_resume(['fit', '--resume', str(tmp_path / 'missing.ckpt')])
+
+
+def test_atomic_save_leaves_the_old_checkpoint_when_writing_fails(tmp_path: Path) -> None:
+    path = tmp_path / 'last.ckpt'
+    atomic_save({'state_dict': {'w': torch.ones(2)}}, path)
+    with pytest.raises(Exception):
+        atomic_save({'state_dict': {'bad': lambda: None}}, path)  # cannot be pickled
+    assert torch.equal(load_checkpoint(path)['state_dict']['w'], torch.ones(2))
+    assert [p.name for p in tmp_path.iterdir()] == ['last.ckpt']
+
+
+def test_checkpoint_with_pickled_code_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / 'evil.ckpt'
+    torch.save({'state_dict': {}, 'payload': nn.Linear(1, 1)}, path)  # a module = pickled code
+    with pytest.raises(ValueError, match='weights_only'):
+        load_checkpoint(path)
+
+
+def random_data(**kwargs: Any) -> MultiTaskDataModule:
+    return MultiTaskDataModule(dataset='random', root='', batch_size=2, num_workers=0,
+                               train_args={'frames': 8, 'size': (64, 64)},
+                               val_args={'frames': 2, 'size': (64, 64)}, **kwargs)
+
+
+def snapshot(module: nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone() for k, v in module.state_dict().items()}
+
+
+def test_frozen_prefixes_keep_weights_and_batchnorm_statistics(tmp_path: Path) -> None:
+    module = MultiTaskModule('default', net_args=TINY_NET, freeze=['encoder.'], lr=1e-2)
+    before = snapshot(module.net)
+    trainer = Trainer(max_steps=3, accelerator='cpu', logger=False, enable_checkpointing=False,
+                      enable_progress_bar=False, limit_val_batches=0, default_root_dir=tmp_path,
+                      enable_model_summary=False)
+    trainer.fit(module, datamodule=random_data())
+    after = snapshot(module.net)
+    changed = {k for k in before if not torch.equal(before[k], after[k])}
+    assert changed and all(not k.startswith('encoder.') for k in changed)
+    assert any(k.startswith('decoder.') for k in changed)
+
+
+def test_freeze_prefix_matching_nothing_is_refused() -> None:
+    with pytest.raises(ValueError, match='matches no parameter'):
+        MultiTaskModule('default', net_args=TINY_NET, freeze=['encodr.'])
+
+
+STAGES = [(name, stage) for name in list_models() for stage in get_spec(name).stages]
+
+
+@pytest.mark.parametrize('name, stage', STAGES)
+def test_stage_freezes_exactly_its_prefixes(name: str, stage: str) -> None:
+    spec = get_spec(name)
+    module = MultiTaskModule(name, net_args=dict(spec.tiny), stage=stage)
+    prefixes = spec.stages[stage].freeze
+    for parameter_name, parameter in module.net.named_parameters():
+        assert parameter.requires_grad != parameter_name.startswith(prefixes), parameter_name
+
+
+def test_init_from_loads_another_runs_network_weights(fitted: Path) -> None:
+    module = MultiTaskModule('default', net_args=TINY_NET,
+                             init_from=str(checkpoint_dir(fitted) / LAST))
+    saved = load_checkpoint(checkpoint_dir(fitted) / LAST)['state_dict']
+    for key, value in module.net.state_dict().items():
+        assert torch.equal(value, saved[f'net.{key}']), key
+
+
+def test_targets_come_from_metric_depth_with_the_recipe_coding() -> None:
+    module = MultiTaskModule('default', net_args=TINY_NET,
+                             depth_coding={'d_min': 2.0, 'd_max': 125.0, 'num_intervals': 32})
+    depth = torch.tensor([[[[0.0, 2.0, 125.0, 400.0]]]])
+    batch = module.with_targets({'depth': depth})
+    np.testing.assert_allclose(batch['depth_log'].numpy().ravel(), [0.0, 0.0, 1.0, 1.0], atol=1e-6)
+    assert batch['intervals'].ravel().tolist() == [IGNORE_INDEX, 0, 31, 31]
+    assert batch['depth_valid'].ravel().tolist() == [False, True, True, True]
+
+
+def test_batch_without_any_supervision_skips_the_step() -> None:
+    module = MultiTaskModule('default', net_args=TINY_NET)
+    data = random_data()
+    data.setup('fit')
+    batch = torch.utils.data.default_collate([data.train_set[i] for i in range(2)])
+    batch['has_depth'] = torch.zeros(2, dtype=torch.bool)
+    batch['has_labels'] = torch.zeros(2, dtype=torch.bool)
+    assert module.training_step(batch, 0) is None
+
+
+def test_validation_predicts_whole_images_of_any_size() -> None:
+    module = MultiTaskModule('default', net_args=TINY_NET).eval()
+    with torch.no_grad():
+        outputs = module.predict_full(torch.randn(1, 3, 70, 250))  # not multiples of 32
+    assert all(value.shape[-2:] == (70, 250) for value in outputs.values())
