@@ -56,6 +56,10 @@ class Primitive:
 
     def normal(self, points: np.ndarray, d: np.ndarray) -> np.ndarray:
         """(N, 3) unit normals at hit points (N, 3), facing the rays."""
+        if self.flat_axis >= 0:  # a rectangle: one normal, turned towards each ray
+            normal = np.zeros(points.shape, dtype=np.float32)
+            normal[:, self.flat_axis] = -np.sign(np.broadcast_to(d, points.shape)[:, self.flat_axis])
+            return normal
         if self.kind in (BOX, ROOM):
             return geometry.box_normal(self.lo, self.hi, points, d)
         centre = (self.lo + self.hi) / 2
@@ -227,7 +231,8 @@ def cast(grid: Grid, primitives: list[Primitive]) -> Hits:
     rows, cols = grid.shape
     t = np.full(rows * cols, np.inf, dtype=np.float32)
     index = np.full(rows * cols, -1, dtype=np.int32)
-    normal = np.zeros((rows * cols, 3), dtype=np.float32)
+    normal = np.zeros((rows * cols, 3), dtype=np.float32)  # filled once the winners are known
+    t2d = t.reshape(rows, cols)
     dirs = grid.dirs.reshape(-1, 3)
     origin = grid.origin[None, :].astype(np.float32)
     corners = [p.corners() for p in primitives]
@@ -237,9 +242,8 @@ def cast(grid: Grid, primitives: list[Primitive]) -> Hits:
         if window is None:
             continue
         # Flat indices and take(): boolean masks over (H, W, 3) arrays are several times slower.
-        flat = (np.arange(window[0].start, window[0].stop)[:, None] * cols
-                + np.arange(window[1].start, window[1].stop)[None, :]).ravel()
-        flat = flat[t[flat] > bounds[k]]
+        r, c = np.nonzero(t2d[window] > bounds[k])
+        flat = (r + window[0].start) * cols + (c + window[1].start)
         primitive = primitives[k]
         if primitive.flat_axis >= 0:  # a plane is only reached by rays heading towards it
             towards = np.float32(primitive.lo[primitive.flat_axis] - grid.origin[primitive.flat_axis])
@@ -254,11 +258,22 @@ def cast(grid: Grid, primitives: list[Primitive]) -> Hits:
         winners = flat[closer]
         t[winners] = t_new[closer]
         index[winners] = k
-        points = origin + t_new[closer, None] * ray_dirs[closer]
-        normal[winners] = primitive.normal(points, ray_dirs[closer])
     t = t.reshape(rows, cols)
     points = grid.origin.astype(np.float32) + np.where(np.isfinite(t), t, 0.0)[..., None] * grid.dirs
+    _fill_normals(normal, index, points.reshape(-1, 3), dirs, primitives)
     return Hits(t, index.reshape(rows, cols), normal.reshape(rows, cols, 3), points)
+
+
+def _fill_normals(normal: np.ndarray, index: np.ndarray, points: np.ndarray, dirs: np.ndarray,
+                  primitives: list[Primitive]) -> None:
+    """Normals of the visible points, one call per primitive that owns any (no overdraw)."""
+    # int16 ids make numpy's stable argsort a radix sort; -1 (nothing hit) sorts first.
+    small = index.astype(np.int16) if len(primitives) < np.iinfo(np.int16).max else index
+    order = np.argsort(small, kind='stable')
+    starts = np.searchsorted(small[order], np.arange(len(primitives) + 1))
+    for k in np.flatnonzero(np.diff(starts)):
+        pixels = order[starts[k]:starts[k + 1]]
+        normal[pixels] = primitives[k].normal(points.take(pixels, axis=0), dirs.take(pixels, axis=0))
 
 
 def shadowed(grid: PinholeGrid, hits: Hits, primitives: list[Primitive], to_light: np.ndarray,
@@ -300,8 +315,8 @@ class _GroundBuckets:
 
     def __init__(self, hits: Hits, to_light: np.ndarray, ground_y: float, origin: np.ndarray) -> None:
         pixels = np.flatnonzero(hits.valid.reshape(-1))
-        points = hits.points.reshape(-1, 3)[pixels]
-        drop = (ground_y - points[:, 1]) / -to_light[1]
+        points = hits.points.reshape(-1, 3).take(pixels, axis=0)
+        drop = (np.float32(ground_y) - points[:, 1]) / np.float32(-to_light[1])
         foot = points[:, [0, 2]] - drop[:, None] * to_light[[0, 2]].astype(np.float32)
         self.origin = origin[[0, 2]] - self.REACH_M
         self.cells = int(2 * self.REACH_M / self.CELL_M)
@@ -310,8 +325,9 @@ class _GroundBuckets:
         # z-major: a run of x cells is contiguous. int16 ids make numpy's stable sort a radix sort.
         flat = (cell[keep, 1] * self.cells + cell[keep, 0]).astype(np.int16)
         order = np.argsort(flat, kind='stable')
-        self.pixels = pixels[keep][order]
-        self.points = points[keep][order]
+        kept = np.flatnonzero(keep).take(order)
+        self.pixels = pixels.take(kept)
+        self.points = points.take(kept, axis=0)
         self.owner = hits.primitive.reshape(-1)[self.pixels]
         self.starts = np.searchsorted(flat[order], np.arange(self.cells * self.cells + 1))
 
