@@ -14,6 +14,9 @@ os.environ['ROS_AUTOMATIC_DISCOVERY_RANGE'] = 'LOCALHOST'
 os.environ.setdefault(
     'FASTDDS_DEFAULT_PROFILES_FILE', str(REPO / 'config' / 'fastdds_large_messages.xml'))
 os.environ.setdefault('ROS_DOMAIN_ID', str(1 + os.getpid() % 100))
+# Passive OpenMP threads: torch's busy-waiting threads slow a shared CPU (and
+# the whole suite) down by an order of magnitude (see training/__main__.py).
+os.environ.setdefault('OMP_WAIT_POLICY', 'PASSIVE')
 
 
 def pytest_configure(config: pytest.Config) -> None:
