@@ -3,7 +3,7 @@
 Arguments (``ros2 launch mtdepth_ros depth.launch.py --show-args``):
   model_path   ONNX model with a model card; '' = the params file's (the bundled model)
   backend      backend chain, e.g. 'tensorrt,onnxruntime'; '' = the params file's
-  namespace    namespace of the node and its outputs (depth, points, ...)
+  namespace    namespace of the node and its outputs (default mtdepth: /mtdepth/depth, ...)
   image        camera image topic (remapped to the node's 'image')
   camera_info  camera info topic (remapped to the node's 'camera_info')
   params_file  parameters; default: the package's config/mtdepth.yaml
@@ -27,7 +27,7 @@ EXECUTABLE = 'mtdepth_node'
 ARGUMENTS = (
     ('model_path', '', "ONNX model with a model card; '' = the params file's (bundled model)"),
     ('backend', '', "backend chain, e.g. 'tensorrt,onnxruntime'; '' = the params file's"),
-    ('namespace', '', 'namespace of the node and its outputs'),
+    ('namespace', 'mtdepth', 'namespace of the node and its outputs'),
     ('image', '/camera/image_rect', 'camera image topic'),
     ('camera_info', '/camera/camera_info', 'camera info topic'),
     ('log_level', 'info', 'log level: debug, info, warn, error'),
