@@ -221,3 +221,13 @@ def test_validation_predicts_whole_images_of_any_size() -> None:
     with torch.no_grad():
         outputs = module.predict_full(torch.randn(1, 3, 70, 250))  # not multiples of 32
     assert all(value.shape[-2:] == (70, 250) for value in outputs.values())
+
+
+def test_mixed_precision_trains_a_step(tmp_path: Path) -> None:
+    # bf16-mixed is the mixed precision a CPU has; GPUs use 16-mixed the same way.
+    module = MultiTaskModule('default', net_args=TINY_NET)
+    trainer = Trainer(max_steps=1, accelerator='cpu', precision='bf16-mixed', logger=False,
+                      enable_checkpointing=False, enable_progress_bar=False, limit_val_batches=0,
+                      default_root_dir=tmp_path, enable_model_summary=False)
+    trainer.fit(module, datamodule=random_data())
+    assert trainer.global_step == 1

@@ -49,27 +49,31 @@ THROUGHPUT_WARMUP = 3  # steps not counted in the throughput median
 class ImagesPerSecond(Callback):
     """Logs training throughput (``perf/images_per_s``, all ranks) and prints its median.
 
-    The first ``warmup`` steps (allocator, autotuning, worker start-up) are not counted.
+    Measured from one training step's end to the next, so data loading counts;
+    the first ``warmup`` steps (allocator, worker start-up) and the step after
+    each validation are not counted.
     """
 
     def __init__(self, warmup: int = THROUGHPUT_WARMUP) -> None:
         self.warmup = warmup
         self.rates: list[float] = []
-        self._start = 0.0
-
-    def on_train_batch_start(self, trainer: Trainer, pl_module: Any, batch: Any,
-                             batch_idx: int) -> None:
-        self._start = time.perf_counter()
+        self._last: float | None = None
 
     def on_train_batch_end(self, trainer: Trainer, pl_module: Any, outputs: Any, batch: Any,
                            batch_idx: int) -> None:
-        images = int(batch['image'].shape[0]) * trainer.world_size
-        rate = images / max(time.perf_counter() - self._start, 1e-9)
-        pl_module.log('perf/images_per_s', rate, on_step=True, on_epoch=False,
-                      batch_size=images)
-        self.warmup -= 1
-        if self.warmup < 0:
-            self.rates.append(rate)
+        now = time.perf_counter()
+        if self._last is not None:
+            images = int(batch['image'].shape[0]) * trainer.world_size
+            rate = images / max(now - self._last, 1e-9)
+            pl_module.log('perf/images_per_s', rate, on_step=True, on_epoch=False,
+                          batch_size=images)
+            self.warmup -= 1
+            if self.warmup < 0:
+                self.rates.append(rate)
+        self._last = now
+
+    def on_validation_end(self, trainer: Trainer, pl_module: Any) -> None:
+        self._last = None
 
     def on_train_end(self, trainer: Trainer, pl_module: Any) -> None:
         if self.rates and trainer.is_global_zero:

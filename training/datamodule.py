@@ -44,7 +44,8 @@ def dataset_class(name: str) -> type[Dataset[Any]]:
         raise ValueError(f'unknown dataset {name!r}: use one of {sorted(DATASETS)} '
                          'or a dotted module.Class path')
     try:
-        return getattr(importlib.import_module(module_name), class_name)  # type: ignore[no-any-return]
+        found: type[Dataset[Any]] = getattr(importlib.import_module(module_name), class_name)
+        return found
     except (ImportError, AttributeError) as error:
         raise ValueError(f'dataset {name!r} ({path}) cannot be imported: {error}') from error
 

@@ -35,7 +35,7 @@ from mtdepth_ros.card import (
 from mtdepth_ros.depth_coding import DepthCoding
 from training.checkpoints import EXTRA_KEY, load_checkpoint
 from training.losses.targets import coded_to_intervals, decode_depth, encode_depth
-from training.module import DEFAULT_CODING
+from training.module import coding_from_config
 from training.nets import build_model, get_spec
 from training.nets.registry import ModelSpec
 
@@ -91,7 +91,7 @@ class DeployNet(nn.Module):
 
 def deploy_heads(heads: tuple[str, ...]) -> tuple[str, ...]:
     """The card heads a model with training ``heads`` exports, in contract order."""
-    exported = [h for h in ('depth', 'intervals') if h in heads]
+    exported: list[str] = [h for h in ('depth', 'intervals') if h in heads]
     if 'depth' in heads and 'intervals' in heads:
         exported.append('confidence')
     if 'segmentation' in heads:
@@ -134,7 +134,7 @@ def load_for_export(path: str | Path) -> LoadedCheckpoint:
                if k.startswith('net.')}
     net.load_state_dict(weights, strict=True)
     net.eval()
-    coding = DepthCoding.from_dict(dict(hparams.get('depth_coding') or DEFAULT_CODING))
+    coding = coding_from_config(hparams.get('depth_coding'))
     return LoadedCheckpoint(net, spec, coding, hparams, dict(checkpoint.get(EXTRA_KEY) or {}),
                             int(checkpoint.get('global_step', 0)))
 
@@ -142,16 +142,16 @@ def load_for_export(path: str | Path) -> LoadedCheckpoint:
 def export_size(loaded: LoadedCheckpoint, height: int | None, width: int | None) -> tuple[int, int]:
     """The network input size: given, the recipe's ``export_size``, or the validation size."""
     facts = loaded.extra.get('data', {})
+    multiple = loaded.spec.input_multiple
     if height and width:
         size = (height, width)
     elif facts.get('export_size'):
-        size = tuple(facts['export_size'])  # type: ignore[assignment]
+        size = (int(facts['export_size'][0]), int(facts['export_size'][1]))
     elif facts.get('image_size'):
-        multiple = loaded.spec.input_multiple
-        size = tuple(s // multiple * multiple for s in facts['image_size'])  # type: ignore[assignment]
+        rows, cols = facts['image_size']
+        size = (rows // multiple * multiple, cols // multiple * multiple)
     else:
         raise ValueError('the checkpoint records no image size; pass --height and --width')
-    multiple = loaded.spec.input_multiple
     if any(s <= 0 or s % multiple for s in size):
         raise ValueError(f'input size {size} must be positive multiples of {multiple} '
                          f'for {loaded.spec.name}')
@@ -207,7 +207,7 @@ def class_spec(loaded: LoadedCheckpoint) -> ClassSpec:
         raise ValueError(f'the checkpoint records no class list and {count} classes match no '
                          'standard list; train with a dataset that exposes `classes`')
     names, palette = standard[count]
-    return ClassSpec(names=tuple(names), palette=tuple(tuple(c) for c in palette))
+    return ClassSpec(names=tuple(names), palette=tuple(palette))
 
 
 # -- export and check ----------------------------------------------------------------------------

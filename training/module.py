@@ -63,7 +63,7 @@ class MultiTaskModule(L.LightningModule):
 
     def __init__(self, net: str = 'default', net_args: dict[str, Any] | None = None,
                  loss: dict[str, Any] | None = None,
-                 depth_coding: dict[str, float] | None = None,
+                 depth_coding: dict[str, Any] | None = None,
                  lr: float = 1e-4, betas: tuple[float, float] = (0.9, 0.999),
                  weight_decay: float = 1e-4, poly_power: float = 0.9,
                  freeze: list[str] | None = None, stage: str | None = None,
@@ -74,7 +74,7 @@ class MultiTaskModule(L.LightningModule):
         self.spec = get_spec(net)
         self.net = build_model(net, **(net_args or {}))
         self.loss = build_loss(net, stage=stage, **(loss or {}))
-        self.coding = DepthCoding.from_dict(dict(depth_coding or DEFAULT_CODING))
+        self.coding = coding_from_config(depth_coding)
         self.freeze_prefixes = tuple(freeze or ())
         if stage is not None:
             self.freeze_prefixes += resolve_stage(self.spec, stage).freeze
@@ -183,8 +183,7 @@ class MultiTaskModule(L.LightningModule):
 
     def on_validation_epoch_start(self) -> None:
         self._depth_acc = DepthAccumulator()
-        classes = self.net.head_channels.get('segmentation') if hasattr(
-            self.net, 'head_channels') else None
+        classes = dict(getattr(self.net, 'head_channels', {})).get('segmentation')
         self._seg_acc = SegmentationAccumulator(int(classes)) if classes else None
         self._interval_hits = np.zeros(2, dtype=np.float64)
 
@@ -295,6 +294,14 @@ class MultiTaskModule(L.LightningModule):
         facts = data.card_facts() if data is not None and hasattr(data, 'card_facts') else {}
         checkpoint[EXTRA_KEY] = {'config': self.run_config, 'data': facts,
                                  'metrics': self.validation_metrics()}
+
+
+def coding_from_config(values: Mapping[str, Any] | None) -> DepthCoding:
+    """The recipe's ``depth_coding`` (DEFAULT_CODING when absent) as a :class:`DepthCoding`."""
+    fields = dict(values or DEFAULT_CODING)
+    if 'num_intervals' in fields:  # YAML and jsonargparse may hand over 32.0
+        fields['num_intervals'] = int(fields['num_intervals'])
+    return DepthCoding.from_dict(fields)
 
 
 def _flags(batch: Mapping[str, Any], key: str, size: int) -> np.ndarray:

@@ -127,6 +127,7 @@ class CompositeLoss(MultiTaskLoss):
         check_heads(outputs, self.heads)
         losses: dict[str, Tensor] = {}
         for head, term in self.terms.items():
+            assert isinstance(term, LossTerm)
             selected = select_samples(outputs, batch, term.supervision)
             if selected is None:
                 continue
