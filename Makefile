@@ -48,7 +48,7 @@ pytest: $(PKG)
 	$(BIN)/python -m pytest -q test
 
 demo: $(PKG)
-	$(BIN)/python -m mtdepth_ros.demo
+	$(BIN)/python -m demo
 
 bench: $(PKG)
 	$(BIN)/python -m bench

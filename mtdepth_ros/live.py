@@ -75,13 +75,14 @@ class NodeProcess:
     def __init__(self, model: Path, image_topic: str, camera_info_topic: str | None,
                  backends: tuple[str, ...], focal_correction: bool, extra: tuple[str, ...],
                  log: Path) -> None:
-        args = [sys.executable, '-m', NODE_MODULE, '--ros-args',
+        # The extra arguments (a --params-file, say) come first: in one --ros-args
+        # section a later value wins, and the evaluation's own choices must.
+        args = [sys.executable, '-m', NODE_MODULE, '--ros-args', *extra,
                 '-r', f'__ns:={OUTPUT_NAMESPACE}', '-r', f'image:={image_topic}',
                 '-p', f'model_path:={model}', '-p', f'backend:={",".join(backends)}',
                 '-p', f'focal_correction:={str(focal_correction).lower()}']
         if camera_info_topic:
             args += ['-r', f'camera_info:={camera_info_topic}']
-        args += list(extra)
         env = dict(os.environ)
         # The node runs this very package, also from a source checkout.
         package_root = str(Path(mtdepth_ros.__file__).resolve().parents[1])

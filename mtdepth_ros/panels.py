@@ -49,7 +49,8 @@ def error_to_color(pred: np.ndarray, gt: np.ndarray, mask: np.ndarray) -> np.nda
     return colour
 
 
-def _tile(rgb: np.ndarray, caption: str, scale: int) -> np.ndarray:
+def caption_tile(rgb: np.ndarray, caption: str, scale: int = 1) -> np.ndarray:
+    """``rgb`` (enlarged ``scale`` times, nearest) under a caption band."""
     if scale > 1:
         rgb = cv2.resize(rgb, (rgb.shape[1] * scale, rgb.shape[0] * scale),
                          interpolation=cv2.INTER_NEAREST)
@@ -59,8 +60,9 @@ def _tile(rgb: np.ndarray, caption: str, scale: int) -> np.ndarray:
     return np.vstack([band, rgb])
 
 
-def _row(tiles: Sequence[tuple[np.ndarray, str]], scale: int) -> np.ndarray:
-    rendered = [_tile(rgb, caption, scale) for rgb, caption in tiles]
+def tile_row(tiles: Sequence[tuple[np.ndarray, str]], scale: int = 1) -> np.ndarray:
+    """Captioned tiles side by side, GAP pixels apart, padded to the tallest."""
+    rendered = [caption_tile(rgb, caption, scale) for rgb, caption in tiles]
     height = max(t.shape[0] for t in rendered)
     gap = np.zeros((height, GAP, 3), np.uint8)
     parts: list[np.ndarray] = []
@@ -94,7 +96,7 @@ def compose_panel(aligned: Aligned, depth_range: tuple[float, float],
         return None
     width = max(tiles[0][0].shape[1] for tiles in rows)
     scale = max(1, -(-MIN_TILE_WIDTH // width))  # ceil
-    rendered = [_row(tiles, scale) for tiles in rows]
+    rendered = [tile_row(tiles, scale) for tiles in rows]
     full = max(r.shape[1] for r in rendered)
     return np.vstack([np.pad(r, ((0, GAP), (0, full - r.shape[1]), (0, 0))) for r in rendered])
 

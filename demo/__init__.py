@@ -1,0 +1,1 @@
+"""``make demo`` (``python -m demo``): the node on the bundled model and generated road scenes."""
