@@ -100,13 +100,20 @@ def deploy_heads(heads: tuple[str, ...]) -> tuple[str, ...]:
 
 
 def interval_confidence(logits: Tensor, coded: Tensor, coding: DepthCoding) -> Tensor:
-    """(N, 1, H, W) softmax mass on the regression's interval and its neighbours."""
-    probabilities = torch.softmax(logits, dim=1)  # (N, K, H, W)
+    """(N, 1, H, W) softmax mass on the regression's interval and its neighbours.
+
+    Written as max / exp / sum rather than ``torch.softmax``: ONNX Runtime's CPU
+    Softmax over the channel axis of an NCHW tensor transposes it and took 85 %
+    of the default model's inference (530 of 620 ms at 192x640); this form
+    gives the same values at a fraction of the cost.
+    """
+    shifted = torch.exp(logits - logits.amax(dim=1, keepdim=True))  # (N, K, H, W), max 1
+    total = shifted.sum(dim=1, keepdim=True)  # (N, 1, H, W) >= 1
     bins = coded_to_intervals(coded, coding)  # (N, 1, H, W) in [0, K)
     pad = CONFIDENCE_NEIGHBOURS
-    padded = F.pad(probabilities, (0, 0, 0, 0, pad, pad))  # (N, K + 2 pad, H, W), zeros outside
+    padded = F.pad(shifted, (0, 0, 0, 0, pad, pad))  # (N, K + 2 pad, H, W), zeros outside
     window = [padded.gather(1, bins + offset) for offset in range(2 * pad + 1)]
-    return torch.stack(window, dim=0).sum(dim=0).clamp(0.0, 1.0)
+    return (torch.stack(window, dim=0).sum(dim=0) / total).clamp(0.0, 1.0)
 
 
 # -- loading -------------------------------------------------------------------------------------
