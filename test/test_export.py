@@ -60,6 +60,8 @@ def test_card_records_what_the_vehicle_needs(exported: Path) -> None:
     assert card.camera.focal_length_px > 0
     assert 'kitti' in card.training_data
     assert math.isfinite(card.metrics['val_silog'])
+    # the generated road scenes' depth ranges over a few to ~80 m
+    assert 2.0 < card.metrics['train_mean_depth_m'] < 80.0
     assert card.config['recipe'] == 'tiny_export'
     assert card.config['model']['net'] == 'default'
 

@@ -34,6 +34,7 @@ DATASETS = {
 }
 NORMALISATION_DIGITS = 6  # float32 round-off of 0.485 etc. kept out of the card
 FOCAL_SAMPLES = 4  # training samples read to find the focal length at the network input
+MEAN_DEPTH_SAMPLES = 64  # training frames read for the mean depth (the trivial baseline)
 
 
 def dataset_class(name: str) -> type[Dataset[Any]]:
@@ -178,10 +179,31 @@ class MultiTaskDataModule(L.LightningDataModule):
                 f"{self.hparams['dataset']} at {Path(self.hparams['root'])} "
                 f"({len(train)} training frames, split {self.hparams['train_split']!r})"),  # type: ignore[arg-type]
         }
+        mean_depth = _mean_depth(train)
+        if mean_depth is not None:
+            facts['mean_depth_m'] = mean_depth
         if classes is not None:
             facts['classes'] = {'names': list(classes.names), 'palette': [list(c) for c in classes.palette],
                                 'ignore_index': int(getattr(classes, 'ignore_index', IGNORE_INDEX))}
         return facts
+
+
+def _mean_depth(data: Dataset[Any]) -> float | None:
+    """Mean valid ground-truth depth (m) over up to MEAN_DEPTH_SAMPLES evenly spaced frames.
+
+    The depth a trivial predictor would say everywhere: the baseline the demo
+    compares the model with. None when the frames carry no depth.
+    """
+    size = len(data)  # type: ignore[arg-type]
+    total, count = 0.0, 0
+    for i in np.linspace(0, size - 1, min(MEAN_DEPTH_SAMPLES, size)).astype(int):
+        sample = data[int(i)]
+        if not bool(sample.get('has_depth', True)):
+            continue
+        depth = torch.as_tensor(sample['depth'])
+        valid = depth[torch.as_tensor(sample['depth_valid'])]
+        total, count = total + float(valid.sum()), count + int(valid.numel())
+    return round(total / count, 3) if count else None
 
 
 def _triple(values: Any) -> list[float]:

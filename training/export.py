@@ -179,6 +179,8 @@ def build_card(loaded: LoadedCheckpoint, size: tuple[int, int], depth_encoding: 
                          '(train it with training.datamodule.MultiTaskDataModule)')
     metrics = {f'val_{k}': float(v) for k, v in loaded.extra.get('metrics', {}).items()}
     metrics['global_step'] = loaded.global_step
+    if 'mean_depth_m' in facts:  # the trivial predictor's depth, for comparisons (make demo)
+        metrics['train_mean_depth_m'] = float(facts['mean_depth_m'])
     return ModelCard(
         name=name or f"{loaded.spec.name}-{config.get('recipe', 'model')}",
         recipe=str(config.get('recipe', loaded.spec.name)),
