@@ -133,11 +133,12 @@ class Player:
         self._types = {'sensor_msgs/msg/Image': Image, 'sensor_msgs/msg/CameraInfo': CameraInfo,
                        'sensor_msgs/msg/PointCloud2': PointCloud2}
         reliable = QoSProfile(depth=RECORD_DEPTH, reliability=ReliabilityPolicy.RELIABLE)
+        self.recorders = []
         for output in outputs:
             topic, msgtype = output_topic(output), MESSAGE_TYPES.get(output,
                                                                       'sensor_msgs/msg/Image')
-            self.node.create_subscription(self._types[msgtype], topic,
-                                          self._recorder(topic, msgtype), reliable, raw=True)
+            self.recorders.append(self.node.create_subscription(
+                self._types[msgtype], topic, self._recorder(topic, msgtype), reliable, raw=True))
         self.recorded_topics = [output_topic(o) for o in outputs]
 
     def publisher(self, topic: str, msgtype: str) -> Any:
@@ -167,19 +168,22 @@ class Player:
             self.executor.spin_once(timeout_sec=min(left, SPIN_SLICE_S))
 
     def wait_for_node(self, image_topic: str, node: NodeProcess, timeout_s: float) -> None:
-        """Until the node subscribes to the images and publishes depth (or its first output)."""
+        """Until the node's image subscription and every output publisher match ours."""
         deadline = time.monotonic() + timeout_s
-        watched = self.recorded_topics[0]
         while time.monotonic() < deadline:
             if not node.alive():
                 raise RuntimeError(f'the node exited during start-up:\n{node.tail()}')
-            if self.node.count_subscribers(image_topic) > 0 and \
-                    self.node.count_publishers(watched) > 0:
-                self.spin_for(SETTLE_S)  # let the node discover our subscriptions too
+            # Matched, not merely discovered: an output published before the node's
+            # publisher has matched our recorder is lost (volatile QoS).
+            images = self.publisher(image_topic, 'sensor_msgs/msg/Image')
+            if images.get_subscription_count() > 0 and \
+                    all(r.get_publisher_count() > 0 for r in self.recorders):
+                self.spin_for(SETTLE_S)
                 return
             self.spin_for(0.1)
         raise RuntimeError(f'the node did not come up within {timeout_s:g} s '
-                           f'(no subscriber on {image_topic} or no publisher on {watched}):\n'
+                           f'(its subscription to {image_topic} or its publishers of '
+                           f'{", ".join(self.recorded_topics)} did not match ours):\n'
                            f'{node.tail()}')
 
     def close(self) -> None:
