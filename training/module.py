@@ -253,8 +253,10 @@ class MultiTaskModule(L.LightningModule):
             metrics['pixel_accuracy'] = result['pixel_accuracy']
         for key, value in metrics.items():
             if not math.isnan(value):
-                # Already reduced across ranks: every rank logs the same value.
-                self.log(f'val/{key}', float(value), prog_bar=key in ('silog', 'miou'))
+                # Already reduced across ranks: every rank holds the same value, and
+                # sync_dist's mean over them leaves it unchanged.
+                self.log(f'val/{key}', float(value), prog_bar=key in ('silog', 'miou'),
+                         sync_dist=True)
 
     def _reduce_accumulators(self) -> None:
         """Sum the per-rank accumulators over DDP ranks (a no-op on one process)."""
