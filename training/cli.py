@@ -43,6 +43,7 @@ RESUME_FLAG = '--resume'
 DEFAULT_ROOT = 'runs/default'
 CHECKPOINT_EVERY_N_STEPS = 200
 MONITOR = 'val/silog'
+CSV_FLUSH_STEPS = 50  # Lightning's default logging interval
 THROUGHPUT_WARMUP = 3  # steps not counted in the throughput median
 
 
@@ -116,8 +117,11 @@ class TrainingCLI(LightningCLI):
         trainer_config = self._get(self.config_init, 'trainer', default={})
         root = trainer_config.get('default_root_dir') or DEFAULT_ROOT
         if trainer_config.get('logger') in (None, True):
+            # The CSV log is written out every logging interval, so a killed run's
+            # log reaches (nearly) the step it died at.
+            every = trainer_config.get('log_every_n_steps') or CSV_FLUSH_STEPS
             kwargs['logger'] = [TensorBoardLogger(root, name='tensorboard'),
-                                CSVLogger(root, name='csv')]
+                                CSVLogger(root, name='csv', flush_logs_every_n_steps=every)]
         plugins = trainer_config.get('plugins') or []
         plugins = plugins if isinstance(plugins, list) else [plugins]
         if not any(isinstance(p, CheckpointIO) for p in plugins):

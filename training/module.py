@@ -17,7 +17,7 @@ from __future__ import annotations
 import inspect
 import logging
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 import lightning as L
@@ -311,10 +311,6 @@ def _flags(batch: Mapping[str, Any], key: str, size: int) -> np.ndarray:
     if key not in batch:
         return np.ones(size, dtype=bool)
     return np.asarray(torch.as_tensor(batch[key]).reshape(-1).cpu().numpy(), dtype=bool)
-
-
-def frozen_parameter_names(module: MultiTaskModule) -> Sequence[str]:
-    return [name for name, p in module.net.named_parameters() if not p.requires_grad]
 
 
 def supervision_flags(net: nn.Module, batch: Mapping[str, Any]) -> dict[str, Tensor]:
