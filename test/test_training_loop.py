@@ -28,7 +28,7 @@ from training_helpers import PYTHON, REPO, kitti_tree, tiny_recipe, training_env
 TINY_NET = {'decoder_width': 16, 'head_width': 8, 'encoder_args': {'width_mult': 0.25}}
 KILL_AFTER_STEP = 4  # SIGKILL once a checkpoint at least this far has been written
 RESUME_INTERVAL = 2  # checkpoint every N steps in the kill test
-RESUME_MAX_STEPS = 8
+RESUME_MAX_STEPS = 24  # long enough that the kill always lands mid-run
 
 
 @pytest.fixture(scope='module')
