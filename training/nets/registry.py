@@ -40,7 +40,8 @@ entry, with ``tiny`` kwargs, so a new model is tested without new test code):
   regresses something else, e.g. log metres, gives itself a method
   ``deploy_depth(depth) -> metres`` and declares ``metres``); ``intervals`` and
   ``segmentation`` are logits. Non-dense heads (an image classification head)
-  are (N, C).
+  are (N, C); their loss reads a model-specific batch key (``test_nets.py``
+  fills ``scene`` with (N,) int64 class ids).
 - Every parameter gets a gradient from the loss of a fully supervised batch.
 - H and W that are multiples of ``spec.input_multiple`` must work; tests use
   ``spec.test_size``.
