@@ -16,7 +16,7 @@ from mtdepth_ros.depth_coding import MULTIDEPTH_KITTI, DepthCoding
 from training import cli
 from training.checkpoints import checkpoint_dir
 from training.export import (
-    export_checkpoint, interval_confidence, load_for_export, main)
+    check_report, export_checkpoint, interval_confidence, load_for_export, main)
 from training.losses.targets import encode_depth
 
 from training_helpers import kitti_tree, tiny_recipe
@@ -90,6 +90,18 @@ def test_exported_outputs_match_the_checkpoint(exported: Path, checkpoint: Path)
     assert intervals.dtype == np.int32 and segmentation.dtype == np.int32
     assert (intervals == outputs['intervals'].argmax(1, keepdim=True).numpy()).mean() > 0.999
     assert (segmentation == outputs['segmentation'].argmax(1, keepdim=True).numpy()).mean() > 0.999
+
+
+def test_check_allows_a_few_pixels_on_an_interval_edge_and_no_more() -> None:
+    # One pixel of a 192x640 map whose regressed depth sits on an interval edge
+    # moves its confidence window (measured on the bundled model: 1 of 122880).
+    one_edge_pixel = {'depth': 2e-6, 'intervals': 1.0, 'segmentation': 1.0,
+                      'confidence': 1 - 1 / 122880}
+    assert check_report(one_edge_pixel) == []
+    many = dict(one_edge_pixel, confidence=0.99)
+    assert check_report(many) == ['confidence: only 99.0000% of pixels agree']
+    drifted = dict(one_edge_pixel, depth=2e-3)
+    assert check_report(drifted) == ['depth: max error 2.00e-03']
 
 
 def test_card_command_prints_the_card(exported: Path, capsys: pytest.CaptureFixture[str]) -> None:
