@@ -10,16 +10,21 @@ recorded log time plus the measured latency, so the recording merges with the
 input bag in a sensible order. Scoring then reads both bags together and
 pairs outputs with images by header stamp (the node copies it); an image with
 no output was dropped by the node (newest frame wins).
+
+Camera images of a few MB cross processes here, so the replay loads the Fast
+DDS large-message profile and keeps discovery on this machine unless the
+environment already says otherwise (:func:`transport_environment`).
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, MutableMapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -32,6 +37,7 @@ from mtdepth_ros.card import read_card
 from mtdepth_ros.outputs import available_outputs
 from mtdepth_ros.predictor import Prediction
 from mtdepth_ros.report import Report
+from mtdepth_ros.resources import fastdds_profile_path
 from mtdepth_ros.session import OUTPUT_NAMESPACE, PREDICTIONS_BAG, EvaluationSession, \
     output_topic, prepare_out_dir
 
@@ -48,6 +54,9 @@ LOG_TAIL_CHARS = 2000
 PUBLISH_DEPTH = 10
 RECORD_DEPTH = 50  # keep-last depth of the recording subscriptions (reliable)
 SCORED_HEADS = ('depth', 'segmentation')
+FASTRTPS_RMWS = ('', 'rmw_fastrtps_cpp', 'rmw_fastrtps_dynamic_cpp')  # '' = the default RMW
+
+log = logging.getLogger('mtdepth_eval')
 MESSAGE_TYPES = {'depth_camera_info': 'sensor_msgs/msg/CameraInfo',
                  'points': 'sensor_msgs/msg/PointCloud2'}  # every other output is an Image
 
@@ -67,6 +76,43 @@ class Recording:
         if stamp not in self.received_s or stamp not in self.sent_s:
             return None
         return self.received_s[stamp] - self.sent_s[stamp]
+
+    def input_rate_hz(self) -> float:
+        """Images published per second while the bag played (NaN for fewer than two)."""
+        return _rate([self.sent_s[s] for s in self.published if s in self.sent_s])
+
+    def output_rate_hz(self) -> float:
+        """Answered images per second: the rate a subscriber of ``depth`` saw."""
+        return _rate([self.received_s[s] for s in self.published if s in self.received_s])
+
+
+def _rate(times_s: list[float]) -> float:
+    if len(times_s) < 2 or max(times_s) <= min(times_s):
+        return float('nan')
+    return (len(times_s) - 1) / (max(times_s) - min(times_s))
+
+
+def transport_environment(environ: MutableMapping[str, str]) -> list[str]:
+    """Fill in, where unset, the settings a local replay of camera images needs.
+
+    Fast DDS's default transports lose images of a few MB between processes
+    (docs/node.md, "Fast DDS and large messages"): measured, a 10 Hz replay of
+    1242x375 frames without the profile had 25 of 30 frames lost on the way.
+    So with a Fast DDS RMW and no profile set, the package's profile is used;
+    and discovery stays on this machine (the node and the player both run
+    here). Values already in ``environ`` are kept. Returns what was set.
+    """
+    changed = []
+    if environ.get('RMW_IMPLEMENTATION', '') in FASTRTPS_RMWS \
+            and not environ.get('FASTDDS_DEFAULT_PROFILES_FILE'):
+        profile = fastdds_profile_path()
+        if profile is not None:
+            environ['FASTDDS_DEFAULT_PROFILES_FILE'] = str(profile)
+            changed.append(f'FASTDDS_DEFAULT_PROFILES_FILE={profile}')
+    if 'ROS_AUTOMATIC_DISCOVERY_RANGE' not in environ and 'ROS_LOCALHOST_ONLY' not in environ:
+        environ['ROS_AUTOMATIC_DISCOVERY_RANGE'] = 'LOCALHOST'
+        changed.append('ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST')
+    return changed
 
 
 class NodeProcess:
@@ -259,6 +305,8 @@ def record_live(bag: Path, model: Path, out_dir: Path, options: Any,
     outputs = [o for o in available_outputs(card)]
     outputs.sort(key=lambda o: o != 'depth')  # depth first: it tells when the node is up
     topics = options.topics
+    for setting in transport_environment(os.environ):  # before rclpy starts, here and in the node
+        log.info('live replay: %s (unset in the environment)', setting)
     node = NodeProcess(model, topics.image, topics.camera_info, options.backends,
                        options.focal_correction, options.node_args, out_dir / NODE_LOG)
     started = time.monotonic()
@@ -326,6 +374,8 @@ def run_live(bag: Path, model: Path, out_dir: Path, options: Any) -> Report:
             'dropped_images': len(dropped), 'answered_without_camera_info': without_camera,
             'drop_rate': len(dropped) / published if published else float('nan'),
             'rate_factor': options.rate, 'wall_s': recording.wall_s,
+            'input_rate_hz': recording.input_rate_hz(),
+            'output_rate_hz': recording.output_rate_hz(),
             'recorded_messages': recording.outputs, 'node_log': NODE_LOG}
     return session.finish({'live': live}, latency=(times, latencies, dropped),
                           recorded_bag=recorded)

@@ -14,6 +14,8 @@ from pathlib import Path
 PACKAGE = 'mtdepth_ros'
 DEFAULT_MODEL = 'mtdepth_default.onnx'
 MODELS_DIR = 'models'
+CONFIG_DIR = 'config'
+FASTDDS_PROFILE = 'fastdds_large_messages.xml'
 SOURCE_ROOT = Path(__file__).resolve().parents[1]  # the checkout, when run from one
 
 
@@ -35,6 +37,15 @@ def share_dirs() -> list[Path]:
 
 def default_model_candidates() -> list[Path]:
     return [share / MODELS_DIR / DEFAULT_MODEL for share in share_dirs()]
+
+
+def fastdds_profile_path() -> Path | None:
+    """The Fast DDS large-message profile shipped in ``config/``, if installed anywhere."""
+    for share in share_dirs():
+        candidate = share / CONFIG_DIR / FASTDDS_PROFILE
+        if candidate.is_file():
+            return candidate
+    return None
 
 
 def resolve_model_path(model_path: str) -> Path:

@@ -15,6 +15,7 @@ from model_fixtures import FOCAL_PX, expected_depth, expected_segmentation, writ
 
 from mtdepth_ros.bags import BagReader, BagTopics
 from mtdepth_ros.evaluate import EvalOptions, evaluate_bag
+from mtdepth_ros.live import transport_environment
 from mtdepth_ros.metrics import DEPTH_METRICS, depth_metrics, segmentation_metrics
 from mtdepth_ros.session import output_topic
 
@@ -50,6 +51,7 @@ def test_every_published_frame_is_answered_or_counted_dropped(live_report):
     assert live['published_images'] == FRAMES
     assert live['answered_images'] + live['dropped_images'] == FRAMES
     assert live['answered_images'] == len(answered(report)) > 0
+    assert live['input_rate_hz'] > 0  # measured, not checked against a speed
 
 
 def test_scores_of_the_node_outputs_match_the_model(live_report):
@@ -85,3 +87,25 @@ def test_recorded_bag_holds_what_the_node_published(live_report):
     frames = list(reader)
     assert len(frames) == report.metrics['live']['answered_images']
     assert output_topic('points') in reader.stats.topics
+
+
+def test_replay_loads_the_large_message_profile_where_the_environment_lacks_it():
+    environ = {}
+    changed = transport_environment(environ)
+    profile = environ['FASTDDS_DEFAULT_PROFILES_FILE']
+    assert profile.endswith('config/fastdds_large_messages.xml')
+    assert environ['ROS_AUTOMATIC_DISCOVERY_RANGE'] == 'LOCALHOST'
+    assert changed == [f'FASTDDS_DEFAULT_PROFILES_FILE={profile}',
+                       'ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST']
+
+
+def test_replay_keeps_the_users_transport_settings():
+    mine = {'FASTDDS_DEFAULT_PROFILES_FILE': '/etc/my_profile.xml',
+            'ROS_AUTOMATIC_DISCOVERY_RANGE': 'SUBNET'}
+    environ = dict(mine)
+    assert transport_environment(environ) == []
+    assert environ == mine
+    cyclone = {'RMW_IMPLEMENTATION': 'rmw_cyclonedds_cpp', 'ROS_LOCALHOST_ONLY': '1'}
+    environ = dict(cyclone)
+    assert transport_environment(environ) == []  # no Fast DDS profile for another RMW
+    assert environ == cyclone
