@@ -51,7 +51,8 @@ def demo_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[subprocess.Compl
 def test_demo_exits_cleanly_and_prints_the_summary(demo_run) -> None:
     run, out = demo_run
     assert run.returncode == 0, run.stdout + run.stderr
-    for label in ('frames      in 4', 'latency', 'depth       SILog', 'trivial     SILog',
+    for label in ('frames      in 4', 'latency', 'rate        in', 'depth       SILog',
+                  'trivial     SILog',
                   'segmentation mIoU', f'outputs     {out}/'):
         assert label in run.stdout, f'{label!r} missing from:\n{run.stdout}'
     assert (out / 'summary.txt').read_text().strip() == run.stdout.split('...\n')[-1].strip()
