@@ -16,7 +16,7 @@ import sys
 os.environ.setdefault('OMP_WAIT_POLICY', 'PASSIVE')
 
 COMMANDS = {
-    'synth': ('training.data.synth.cli', 'write procedural scenes in KITTI, NYU or rosbag format'),
+    'synth': ('training.data.synth.cli', 'write procedural scenes in KITTI, NYU, Cityscapes or rosbag format'),
     'fit': ('training.cli', 'train a recipe: fit --config training/configs/<recipe>.yaml'),
     'validate': ('training.cli', 'validate a checkpoint with the project metrics'),
     'export': ('training.export', 'export a checkpoint to ONNX with its model card'),
