@@ -41,6 +41,7 @@ from mtdepth_ros.outputs import (
     OutputBuilder,
     available_outputs,
     bin_edges_message,
+    class_ids,
     heads_for,
     resize_prediction,
 )
@@ -113,6 +114,7 @@ class MtDepthNode(Node):
             super().destroy_node()
             raise
         self.builder = OutputBuilder(self.predictor.card)
+        self._check_drop_classes(self.config)
         self.stats = FrameStats()
         self._slot: FrameSlot[Image] = FrameSlot()
         self._pairing = CameraInfoPairing(cache_latest=self.config.cache_camera_info)
@@ -203,8 +205,16 @@ class MtDepthNode(Node):
             config = config_from_values(values)
         except ParameterError as error:
             return SetParametersResult(successful=False, reason=str(error))
+        self._check_drop_classes(config)
         self.config = config  # one assignment: the worker sees the old or the new config
         return SetParametersResult(successful=True)
+
+    def _check_drop_classes(self, config: NodeConfig) -> None:
+        _, unknown = class_ids(self.predictor.card, config.cloud.drop_classes)
+        if unknown:
+            self.get_logger().info(  # the default 'sky' on an indoor model, say: not an error
+                f'points.drop_classes: model {self.predictor.card.name} has no class '
+                f'{", ".join(map(repr, unknown))}; nothing dropped for it')
 
     # -- the worker ------------------------------------------------------------------
 

@@ -55,6 +55,7 @@ class CloudSettings:
     decimation: int = 1  # every n-th row and column
     min_confidence: float = 0.0  # drop points below; 0 = keep all
     color: bool = True  # add the rgb field
+    drop_classes: tuple[str, ...] = ()  # class names (the card's) whose points are dropped
 
 
 def available_outputs(card: ModelCard) -> list[str]:
@@ -68,6 +69,13 @@ def heads_for(outputs: Collection[str], card: ModelCard) -> set[str]:
     if 'points' in outputs:
         heads.update(h for h in CLOUD_EXTRA_HEADS if card.has_head(h))
     return heads
+
+
+def class_ids(card: ModelCard, names: Collection[str]) -> tuple[np.ndarray, list[str]]:
+    """The card's ids of the classes called ``names``, and the names it does not have."""
+    known = list(card.classes.names) if card.classes else []
+    ids = np.array([known.index(n) for n in names if n in known], dtype=np.int64)
+    return ids, [n for n in names if n not in known]
 
 
 def bin_edges_message(coding: DepthCoding) -> Any:
@@ -159,6 +167,10 @@ class OutputBuilder:
         if settings.min_confidence > 0 and p.confidence is not None:
             confident = p.confidence >= settings.min_confidence
             keep = confident if keep is None else keep & confident
+        drop_ids, _ = class_ids(self.card, settings.drop_classes)
+        if drop_ids.size and p.segmentation is not None:
+            wanted = ~np.isin(p.segmentation, drop_ids)
+            keep = wanted if keep is None else keep & wanted
         colour = None
         if settings.color:
             colour = rgb if rgb.shape[:2] == (height, width) else \

@@ -93,6 +93,9 @@ PARAMETERS: tuple[Param, ...] = (
     Param('points.min_confidence', 0.0, 'drop points whose confidence is below this; '
           '0 = keep all', read_only=False, low=0.0, high=1.0),
     Param('points.color', True, 'add the image colour as the rgb field', read_only=False),
+    Param('points.drop_classes', 'sky', "drop points the segmentation gives these classes "
+          "(comma-separated names of the model's classes; names it lacks are ignored, and "
+          "logged); '' = keep all", read_only=False),
     Param('qos.input', 'sensor_data', 'QoS of image and camera_info subscriptions',
           choices=QOS_PROFILES),
     Param('qos.input_depth', 2, 'history depth of the input subscriptions',
@@ -187,7 +190,7 @@ def config_from_values(values: Mapping[str, Any]) -> NodeConfig:
         cloud=CloudSettings(
             organized=v['points.organized'], max_depth=v['points.max_depth'],
             decimation=v['points.decimation'], min_confidence=v['points.min_confidence'],
-            color=v['points.color']),
+            color=v['points.color'], drop_classes=_names(v['points.drop_classes'])),
         qos_input=v['qos.input'], qos_input_depth=v['qos.input_depth'],
         qos_output=v['qos.output'], qos_output_depth=v['qos.output_depth'],
         diagnostics_period=v['diagnostics.period'],
@@ -195,6 +198,10 @@ def config_from_values(values: Mapping[str, Any]) -> NodeConfig:
             expected_rate=v['diagnostics.expected_rate'],
             rate_tolerance=v['diagnostics.rate_tolerance'],
             max_latency=v['diagnostics.max_latency']))
+
+
+def _names(text: str) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(name.strip() for name in text.split(',') if name.strip()))
 
 
 def _backend_chain(text: str) -> tuple[str, ...]:

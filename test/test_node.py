@@ -125,7 +125,8 @@ def test_depth_camera_info_is_scaled_to_the_network(start: NodeFactory) -> None:
 
 
 def test_cloud_points_back_project_onto_the_depth_image(start: NodeFactory) -> None:
-    node, probe = start(listen=['points', 'depth/camera_info'])
+    # every point kept (the fixture's 'sky' band too), to check each one's math
+    node, probe = start(listen=['points', 'depth/camera_info'], points__drop_classes='')
     cloud = cloud_to_points(probe.send_until('points', RGB, CAMERA)[0])
     camera = PinholeCamera.from_camera_info(wait_until(lambda: probe.messages('depth/camera_info'))[0])
     x, y, z = cloud['x'], cloud['y'], cloud['z']
@@ -196,14 +197,28 @@ def test_nothing_runs_without_subscribers(start: NodeFactory) -> None:
     assert recorder.asked == []
 
 
-def test_unorganized_cloud_keeps_only_confident_near_points(start: NodeFactory) -> None:
+def test_unorganized_cloud_keeps_only_confident_near_points_off_the_sky(
+        start: NodeFactory) -> None:
     max_depth = float(np.median(mf.expected_depth()))
     node, probe = start(listen=['points'], points__organized=False,
                         points__min_confidence=0.5, points__max_depth=max_depth)
     msg = probe.send_until('points', RGB, CAMERA)[0]
-    kept = (mf.expected_confidence() >= 0.5) & (mf.expected_depth() <= max_depth)
+    kept = (mf.expected_confidence() >= 0.5) & (mf.expected_depth() <= max_depth) & \
+        (mf.expected_segmentation() != mf.CLASS_NAMES.index('sky'))  # points.drop_classes: 'sky'
     assert (msg.height, msg.width) == (1, int(kept.sum())) and msg.is_dense
     assert np.all(cloud_to_points(msg)['z'] <= max_depth)
+
+
+def test_cloud_drops_the_named_classes_and_keeps_all_with_none(start: NodeFactory) -> None:
+    node, probe = start(listen=['points'], points__organized=False,
+                        points__drop_classes='road, car')
+    msg = probe.send_until('points', RGB, CAMERA)[0]
+    sky = mf.expected_segmentation() == mf.CLASS_NAMES.index('sky')
+    assert msg.width == int(sky.sum()) and set(cloud_to_points(msg)['label'].ravel()) == {2}
+    assert node.set_parameters([Parameter('points.drop_classes', value='')])[0].successful
+    every_point = mf.HEIGHT * mf.WIDTH  # frames already in flight may still drop the rest
+    probe.send_while_not(lambda: any(m.width == every_point for m in probe.messages('points')),
+                         RGB, CAMERA, 'a cloud with every point')
 
 
 def test_cloud_decimation(start: NodeFactory) -> None:

@@ -24,7 +24,7 @@ from mtdepth_ros.diagnostics import (
 )
 from mtdepth_ros.frame_slot import FrameSlot
 from mtdepth_ros.camera_pairing import CameraInfoPairing
-from mtdepth_ros.outputs import available_outputs, heads_for, resize_prediction
+from mtdepth_ros.outputs import available_outputs, class_ids, heads_for, resize_prediction
 from mtdepth_ros.parameters import (
     PARAMETERS,
     ParameterError,
@@ -251,7 +251,21 @@ def test_switched_off_outputs_leave_the_config() -> None:
     assert 'points' not in config.outputs
 
 
+def test_drop_classes_is_a_list_of_names() -> None:
+    assert config_from_values({}).cloud.drop_classes == ('sky',)
+    config = config_from_values({'points.drop_classes': ' car, sky ,car,'})
+    assert config.cloud.drop_classes == ('car', 'sky')
+    assert config_from_values({'points.drop_classes': ''}).cloud.drop_classes == ()
+
+
 # -- outputs ------------------------------------------------------------------------------
+
+
+def test_class_ids_come_from_the_card_and_unknown_names_are_returned() -> None:
+    ids, unknown = class_ids(mf.make_card(), ('sky', 'tree', 'road'))  # road, car, sky
+    assert ids.tolist() == [2, 0] and unknown == ['tree']
+    ids, unknown = class_ids(mf.make_card(heads=('depth',)), ('sky',))  # no classes at all
+    assert ids.size == 0 and unknown == ['sky']
 
 
 def test_heads_for_each_output() -> None:
