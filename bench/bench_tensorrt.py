@@ -3,13 +3,16 @@
 Times ``Backend.run`` (input copy, inference, every output copied back) on
 one preprocessed frame: FPS and latency (median, 90th percentile) per
 backend, with each backend's ratio to ONNX Runtime CUDA on the same GPU and
-to ONNX Runtime on the CPU, all measured in this run. The model is the
-bundled ``models/mtdepth_default.onnx`` (or ``MTDEPTH_BENCH_MODEL``); where
-neither exists, a stand-in convolutional network of about the same depth is
-generated and the table says so. Without TensorRT or a GPU every GPU row is
-printed as ``skipped: <reason>`` and ONNX Runtime on the CPU is still timed.
-INT8 is calibrated on synthetic frames: its timing is real, its accuracy is
-not measured here.
+to ONNX Runtime on the CPU, all measured in this run. One table per model:
+the bundled ``models/mtdepth_default.onnx`` at its own input size (192x640)
+and, because that is not the KITTI benchmark's 1216x352, a stand-in
+convolutional network of about the same depth at 1216x352.
+``MTDEPTH_BENCH_MODEL=model.onnx`` times that model alone (for the real
+network at 1216x352: ``python -m training export CKPT --height 352 --width
+1216``). Without TensorRT or a GPU every GPU row is printed as
+``skipped: <reason>`` and ONNX Runtime on the CPU is still timed. INT8 is
+calibrated on synthetic frames: its timing is real, its accuracy is not
+measured here.
 """
 
 from __future__ import annotations
@@ -104,12 +107,22 @@ def stand_in_model(path: Path) -> Path:
     return path
 
 
-def bench_model(scratch: Path) -> tuple[Path, str]:
+def bench_models(scratch: Path) -> list[tuple[Path, str]]:
+    """(model, description) to time: the chosen one, and the stand-in where it is not 1216x352."""
     chosen = Path(os.environ.get('MTDEPTH_BENCH_MODEL', DEFAULT_MODEL))
+    if 'MTDEPTH_BENCH_MODEL' in os.environ and not chosen.is_file():
+        raise SystemExit(f'MTDEPTH_BENCH_MODEL={chosen}: no such file')
+    models = []
     if chosen.is_file():
-        return chosen, str(chosen.relative_to(REPO) if chosen.is_relative_to(REPO) else chosen)
-    return stand_in_model(scratch / 'stand_in.onnx'), (
-        f'stand-in conv net ({chosen.name} not found)')
+        models.append((chosen, str(chosen.relative_to(REPO) if chosen.is_relative_to(REPO)
+                                   else chosen)))
+        size = read_card(chosen).input
+        if (size.width, size.height) == (WIDTH, HEIGHT) or 'MTDEPTH_BENCH_MODEL' in os.environ:
+            return models
+    reason = 'not found' if not chosen.is_file() else f'not {WIDTH}x{HEIGHT}'
+    models.append((stand_in_model(scratch / 'stand_in.onnx'),
+                   f'stand-in conv net at {WIDTH}x{HEIGHT} ({chosen.name} {reason})'))
+    return models
 
 
 def frames(count: int, seed: int = SEED) -> list[np.ndarray]:
@@ -177,31 +190,39 @@ def print_table(timings: list[Timing]) -> None:
 
 def main() -> None:
     with tempfile.TemporaryDirectory(prefix='mtdepth-bench-trt-') as scratch_name:
-        scratch = Path(scratch_name)
-        model, described = bench_model(scratch)
-        card = read_card(model)
-        # The engines are built beside a copy, so no engine lands beside the real model.
-        local = scratch / model.name
-        local.write_bytes(model.read_bytes())
-        tensor = Predictor(local).preprocess(frames(1)[0])
-        print(f'model: {described}, input {card.input.width}x{card.input.height}, '
-              f'{REPEATS} timed runs after {WARM_UP} warm-up ({CPU_REPEATS} on the CPU)')
-        timings = [
-            time_backend('onnxruntime cpu', ['onnxruntime:cpu'], local, tensor, BackendOptions(),
-                         repeats=CPU_REPEATS),
-            time_backend('onnxruntime cuda', ['onnxruntime:cuda'], local, tensor,
-                         BackendOptions()),
-        ]
-        for precision in ('fp32', 'fp16', 'int8'):
-            options = BackendOptions(precision=precision, engine_cache_dir=str(scratch))
-            if precision == 'int8':
-                problem = build_int8(local, scratch, scratch)
-                if problem:
-                    timings.append(Timing(f'tensorrt {precision}', skipped=problem))
-                    continue
-            timings.append(time_backend(f'tensorrt {precision}', ['tensorrt'], local, tensor,
-                                        options))
-        print_table(timings)
+        for index, (model, described) in enumerate(bench_models(Path(scratch_name))):
+            scratch = Path(scratch_name) / f'model{index}'
+            scratch.mkdir()
+            if index:
+                print()
+            bench_one(model, described, scratch)
+
+
+def bench_one(model: Path, described: str, scratch: Path) -> None:
+    """Time every backend on ``model`` and print its table."""
+    card = read_card(model)
+    # The engines are built beside a copy, so no engine lands beside the real model.
+    local = scratch / model.name
+    local.write_bytes(model.read_bytes())
+    tensor = Predictor(local).preprocess(frames(1)[0])
+    print(f'model: {described}, input {card.input.width}x{card.input.height}, '
+          f'{REPEATS} timed runs after {WARM_UP} warm-up ({CPU_REPEATS} on the CPU)')
+    timings = [
+        time_backend('onnxruntime cpu', ['onnxruntime:cpu'], local, tensor, BackendOptions(),
+                     repeats=CPU_REPEATS),
+        time_backend('onnxruntime cuda', ['onnxruntime:cuda'], local, tensor,
+                     BackendOptions()),
+    ]
+    for precision in ('fp32', 'fp16', 'int8'):
+        options = BackendOptions(precision=precision, engine_cache_dir=str(scratch))
+        if precision == 'int8':
+            problem = build_int8(local, scratch, scratch)
+            if problem:
+                timings.append(Timing(f'tensorrt {precision}', skipped=problem))
+                continue
+        timings.append(time_backend(f'tensorrt {precision}', ['tensorrt'], local, tensor,
+                                    options))
+    print_table(timings)
 
 
 if __name__ == '__main__':
