@@ -1,15 +1,17 @@
-"""NyuDataset on a generated labelled set: splits, class maps, depth kinds, border, errors."""
+"""NyuDataset on a generated labelled set: splits, class maps, depth kinds, border, scene types, errors."""
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import h5py
 import numpy as np
 import pytest
+import torch
 
 from mtdepth_ros.depth_coding import IGNORE_INDEX
-from training.data.classes import NYU13_CLASSES, NYU40_CLASSES
+from training.data.classes import NYU13_CLASSES, NYU40_CLASSES, NYU_SCENE_TYPES
 from training.data.errors import DataError
 from training.data.nyu import NyuDataset
 from training.data.nyu_files import write_splits
@@ -84,3 +86,52 @@ def test_missing_class_map_says_where_to_look(tmp_path: Path) -> None:
     with pytest.raises(DataError, match='classMapping40.mat: 894 -> 40 class map .* not found'):
         NyuDataset(root, 'train')
     assert len(NyuDataset(root, 'train', num_classes=0)) > 0
+
+
+def _scene_types(root: Path) -> list[str]:
+    """The sceneTypes strings as written, read back with h5py alone."""
+    with h5py.File(root / 'nyu_depth_v2_labeled.mat', 'r') as file:
+        return [''.join(map(chr, file[ref][()].ravel())) for ref in file['sceneTypes'][()].ravel()]
+
+
+def _set_scene_type(root: Path, frame: int, name: str) -> None:
+    """Point frame's sceneTypes entry at a new MATLAB char array holding ``name``."""
+    with h5py.File(root / 'nyu_depth_v2_labeled.mat', 'r+') as file:
+        chars = file['#refs#'].create_dataset(
+            f'edited_scene_{frame}', data=np.frombuffer(name.encode('utf-16-le'), np.uint16)[:, None])
+        chars.attrs['MATLAB_class'] = np.bytes_('char')
+        file['sceneTypes'][0, frame] = chars.ref
+
+
+def test_samples_carry_the_scene_type_the_writer_wrote() -> None:
+    written = _scene_types(nyu_tree())
+    assert written and all(name in NYU_SCENE_TYPES for name in written)  # the generator's names are NYU's
+    data = NyuDataset(nyu_tree(), 'all')
+    scenes = [data[i]['scene'] for i in range(len(data))]
+    assert all(scene.dtype == torch.int64 and scene.shape == () for scene in scenes)
+    assert [int(scene) for scene in scenes] == [NYU_SCENE_TYPES.index(name) for name in written]
+    test = NyuDataset(nyu_tree(), 'test')  # a split's sample carries its own frame's scene
+    assert [int(test[i]['scene']) for i in range(len(test))] == [
+        NYU_SCENE_TYPES.index(written[frame]) for frame in test.indices]
+    batch = torch.utils.data.default_collate([data[0], data[1]])
+    assert batch['scene'].shape == (2,) and batch['scene'].dtype == torch.int64
+
+
+def test_unknown_scene_type_is_ignored_and_counted(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    root = copy_tree(nyu_tree(), tmp_path / 'nyu')
+    _set_scene_type(root, 0, 'spaceship')
+    _set_scene_type(root, 1, 'exercise_room')  # the correct spelling of the dataset's 'excercise_room'
+    with caplog.at_level(logging.WARNING, logger='training.data.nyu'):
+        data = NyuDataset(root, 'all')
+    assert int(data[0]['scene']) == IGNORE_INDEX
+    assert int(data[1]['scene']) == NYU_SCENE_TYPES.index('excercise_room')
+    assert int(data[2]['scene']) == NYU_SCENE_TYPES.index(_scene_types(root)[2])
+    assert "1 of 4 frames have a scene type outside NYU's 27 ('spaceship')" in caplog.text
+
+
+def test_file_without_scene_types_gives_unknown_scenes(tmp_path: Path) -> None:
+    root = copy_tree(nyu_tree(), tmp_path / 'nyu')
+    with h5py.File(root / 'nyu_depth_v2_labeled.mat', 'r+') as file:
+        del file['sceneTypes']
+    data = NyuDataset(root, 'all')
+    assert all(int(data[i]['scene']) == IGNORE_INDEX for i in range(len(data)))

@@ -1,7 +1,8 @@
-"""Training behaviour of the paper recipes: two-stage freezing and mixed supervision.
+"""Training behaviour of the paper recipes: two-stage freezing, mixed supervision, scene labels.
 
-Both run the framework's real module (freeze, stages, supervision flags) on
-the registry's tiny variants with hand-built batches.
+They run the framework's real module (freeze, stages, supervision flags) on
+the registry's tiny variants with hand-built batches, or batches of a
+generated NYU tree.
 """
 
 import warnings
@@ -9,8 +10,11 @@ import warnings
 import pytest
 import torch
 
+from mtdepth_ros.depth_coding import IGNORE_INDEX
 from training.module import MultiTaskModule
 from training.nets import get_spec
+
+from test_data_trees import nyu_tree
 
 STEPS = 2
 LR = 1e-2
@@ -115,6 +119,39 @@ def test_fully_labelled_batch_shares_through_the_lateral_units():
         warnings.simplefilter('ignore')
         module.training_step(batch_for('semantic_booster', True, True), 0).backward()
     assert has_gradient(module.net.semantic.up[0][0].weight.grad)
+
+
+def nyu_scene_batch():
+    """Both train frames of the generated NYU tree at dense_transfer's test size, scenes included."""
+    from training.data.nyu import NyuDataset
+
+    data = NyuDataset(nyu_tree(), 'train', resize=get_spec('dense_transfer').test_size)
+    return torch.utils.data.default_collate([data[i] for i in range(len(data))])
+
+
+def dense_transfer_gradients(batch):
+    module = module_for('dense_transfer')
+    module.train()
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')
+        module.training_step(batch, 0).backward()
+    return {name: p.grad for name, p in module.net.named_parameters()}
+
+
+def test_dense_transfer_trains_its_scene_head_on_nyu_scene_types():
+    batch = nyu_scene_batch()
+    assert batch['scene'].shape == (2,) and bool((batch['scene'] != IGNORE_INDEX).all())
+    grads = dense_transfer_gradients(batch)
+    head = [name for name in grads if name.startswith('classifier.')]
+    assert head and all(has_gradient(grads[name]) for name in head)
+
+
+def test_dense_transfer_without_scene_labels_leaves_its_scene_head_alone():
+    batch = nyu_scene_batch()
+    batch['scene'] = torch.full_like(batch['scene'], IGNORE_INDEX)  # what KITTI or Cityscapes give
+    grads = dense_transfer_gradients(batch)
+    assert not any(has_gradient(g) for n, g in grads.items() if n.startswith('classifier.'))
+    assert has_gradient(grads['conv3.weight'])  # depth still trains
 
 
 def test_depth_gradient_predicts_other_sizes_through_its_input_size():

@@ -82,7 +82,7 @@ class RandomScenes(Dataset[dict[str, Any]]):
             'depth_valid': valid,
             'labels': labels,
             'has_depth': torch.tensor(True), 'has_labels': torch.tensor(True),
-            'intrinsics': intrinsics, 'index': index,
+            'intrinsics': intrinsics, 'scene': torch.tensor(IGNORE_INDEX), 'index': index,
         }
 
 

@@ -11,13 +11,16 @@ Keys and what each holds (per sample; a DataLoader adds the batch dimension):
 - ``has_depth``    bool scalar: the sample carries depth ground truth
 - ``has_labels``   bool scalar: the sample carries class labels
 - ``intrinsics``   float32 (3, 3) after every crop, resize and flip
+- ``scene``        int64 scalar: the image's scene class (NYU's scene types,
+                   training.data.classes.NYU_SCENE_TYPES), IGNORE_INDEX where
+                   unknown or the dataset has none (every dataset but NYU)
 - ``index``        int, the sample's index in its dataset
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import cv2
@@ -40,9 +43,10 @@ LABELS = 'labels'
 HAS_DEPTH = 'has_depth'
 HAS_LABELS = 'has_labels'
 INTRINSICS = 'intrinsics'
+SCENE = 'scene'
 INDEX = 'index'
 BATCH_KEYS = (IMAGE, DEPTH, DEPTH_LOG, DEPTH_VALID, INTERVALS, LABELS, HAS_DEPTH, HAS_LABELS,
-              INTRINSICS, INDEX)
+              INTRINSICS, SCENE, INDEX)
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)  # RGB on the 0..1 scale (torchvision's ImageNet weights)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -56,6 +60,7 @@ class RawSample:
     intrinsics: np.ndarray  # (3, 3) float
     depth: np.ndarray | None = None  # (H, W) float32 metres, 0 = invalid; None = no depth
     labels: np.ndarray | None = None  # (H, W) integer class ids, IGNORE_INDEX = ignore; None = none
+    scene: int = IGNORE_INDEX  # image-level scene class id; IGNORE_INDEX = unknown
 
 
 @dataclass
@@ -99,9 +104,10 @@ class Augment:
 def window(sample: RawSample, top: int, left: int, height: int, width: int) -> RawSample:
     """The (height, width) part of a sample starting at (top, left)."""
     rows, cols = slice(top, top + height), slice(left, left + width)
-    return RawSample(sample.image[rows, cols], crop_intrinsics(sample.intrinsics, top, left),
-                     None if sample.depth is None else sample.depth[rows, cols],
-                     None if sample.labels is None else sample.labels[rows, cols])
+    return replace(sample, image=sample.image[rows, cols],
+                   intrinsics=crop_intrinsics(sample.intrinsics, top, left),
+                   depth=None if sample.depth is None else sample.depth[rows, cols],
+                   labels=None if sample.labels is None else sample.labels[rows, cols])
 
 
 def resized(sample: RawSample, size: tuple[int, int]) -> RawSample:
@@ -112,8 +118,9 @@ def resized(sample: RawSample, size: tuple[int, int]) -> RawSample:
                        interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
     labels = None if sample.labels is None else cv2.resize(
         sample.labels, (size[1], size[0]), interpolation=cv2.INTER_NEAREST)
-    return RawSample(image, resize_intrinsics(sample.intrinsics, old, size),
-                     None if sample.depth is None else resize_depth(sample.depth, size), labels)
+    return replace(sample, image=image, intrinsics=resize_intrinsics(sample.intrinsics, old, size),
+                   depth=None if sample.depth is None else resize_depth(sample.depth, size),
+                   labels=labels)
 
 
 class DepthDataset(Dataset[dict[str, Any]], ABC):
@@ -172,9 +179,10 @@ class DepthDataset(Dataset[dict[str, Any]], ABC):
             sample = window(sample, y, x, crop_h, crop_w)
         if a.flip and bool(torch.rand(()) < 0.5):
             width = sample.image.shape[1]
-            sample = RawSample(sample.image[:, ::-1], flip_intrinsics(sample.intrinsics, width),
-                               None if sample.depth is None else sample.depth[:, ::-1],
-                               None if sample.labels is None else sample.labels[:, ::-1])
+            sample = replace(sample, image=sample.image[:, ::-1],
+                             intrinsics=flip_intrinsics(sample.intrinsics, width),
+                             depth=None if sample.depth is None else sample.depth[:, ::-1],
+                             labels=None if sample.labels is None else sample.labels[:, ::-1])
         return sample
 
     def to_batch(self, sample: RawSample, index: int) -> dict[str, Any]:
@@ -208,5 +216,6 @@ class DepthDataset(Dataset[dict[str, Any]], ABC):
             HAS_DEPTH: torch.tensor(sample.depth is not None),
             HAS_LABELS: torch.tensor(sample.labels is not None),
             INTRINSICS: torch.from_numpy(np.asarray(sample.intrinsics, dtype=np.float32)),
+            SCENE: torch.tensor(int(sample.scene), dtype=torch.int64),
             INDEX: index,
         }

@@ -6,7 +6,8 @@ with the dataset (Cordts et al., CVPR 2016; cityscapesScripts,
 ``cityscapesscripts/helpers/labels.py``). Indoor scenes use the NYU Depth v2
 40-class set of Gupta et al. (CVPR 2013, ``classMapping40.mat``) and the
 13-class set of Couprie et al. (ICLR 2013; ``class13Mapping.mat`` of
-github.com/ankurhanda/nyuv2-meta-data).
+github.com/ankurhanda/nyuv2-meta-data). NYU's labelled frames also carry a
+scene type (``sceneTypes``), 27 of them: :data:`NYU_SCENE_TYPES`.
 """
 
 from __future__ import annotations
@@ -120,6 +121,28 @@ NYU40_SUPERCLASS: tuple[int, ...] = (
     4, 2, 4, 3, 4, 4, 4, 2, 4, 2, 4, 3, 3, 4, 4, 3, 4, 2, 3, 4)
 
 NUM_NYU_RAW_CLASSES = 894  # labels in nyu_depth_v2_labeled.mat: 1..894, 0 = void
+
+# NYU Depth v2's 27 scene types of the labelled set (``sceneTypes`` of
+# nyu_depth_v2_labeled.mat), alphabetical: a frame's scene class id is the
+# index here. Spelled as the dataset spells them, 'excercise_room' included
+# (as open-mmlab/mmsegmentation's mmseg/datasets/nyu.py lists the 27 names, and
+# as the raw dataset names its scenes, e.g. excercise_room_0001); the correct
+# spelling is accepted as an alias (NYU_SCENE_ALIASES).
+NYU_SCENE_TYPES: tuple[str, ...] = (
+    'basement', 'bathroom', 'bedroom', 'bookstore', 'cafe', 'classroom', 'computer_lab',
+    'conference_room', 'dinette', 'dining_room', 'excercise_room', 'foyer', 'furniture_store',
+    'home_office', 'home_storage', 'indoor_balcony', 'kitchen', 'laundry_room', 'living_room',
+    'office', 'office_kitchen', 'playroom', 'printer_room', 'reception_room', 'student_lounge',
+    'study', 'study_room')
+NYU_SCENE_ALIASES: dict[str, str] = {'exercise_room': 'excercise_room'}
+NYU_SCENE_IDS: dict[str, int] = {
+    **{name: index for index, name in enumerate(NYU_SCENE_TYPES)},
+    **{alias: NYU_SCENE_TYPES.index(name) for alias, name in NYU_SCENE_ALIASES.items()}}
+
+
+def nyu_scene_id(name: str) -> int:
+    """The scene class id of a ``sceneTypes`` string; IGNORE_INDEX for a name not in the 27."""
+    return NYU_SCENE_IDS.get(name.strip(), IGNORE_INDEX)
 
 
 def nyu_palette(num_classes: int) -> tuple[RGB, ...]:

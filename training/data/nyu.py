@@ -3,11 +3,14 @@
 ``root`` holds ``nyu_depth_v2_labeled.mat``, ``splits.mat`` and, for labels,
 the class maps ``classMapping40.mat`` (and ``class13Mapping.mat`` for 13
 classes) placed beside them (docs/data.md). The HDF5 file is opened lazily
-in each process, so DataLoader workers each get their own handle.
+in each process, so DataLoader workers each get their own handle. Each sample
+carries its frame's scene class (``scene``, an index into
+:data:`training.data.classes.NYU_SCENE_TYPES`) from the file's ``sceneTypes``.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 from typing import Any
@@ -17,11 +20,13 @@ import numpy as np
 
 from mtdepth_ros.depth_coding import IGNORE_INDEX, DepthCoding
 from training.data.base import Augment, DepthDataset, RawSample
-from training.data.classes import NYU13, NYU40
+from training.data.classes import NYU13, NYU40, nyu_scene_id
 from training.data.errors import DataError
 from training.data.kitti import _coding
 from training.data.nyu_files import (LABELED_FILE, MAP13_FILE, MAP40_FILE, NYU_IMAGE_SHAPE, SPLITS_FILE,
-                                     check_labeled, read_map13, read_map40, read_splits)
+                                     check_labeled, read_map13, read_map40, read_scene_types, read_splits)
+
+LOG = logging.getLogger(__name__)
 
 # Kinect colour camera (NYU toolbox camera_params.m: fx_rgb, fy_rgb, cx_rgb, cy_rgb).
 KINECT_INTRINSICS = np.array([[518.857901, 0.0, 325.582449], [0.0, 519.469611, 253.736166],
@@ -70,6 +75,7 @@ class NyuDataset(DepthDataset):
             with h5py.File(self.path, 'r') as file:
                 count = check_labeled(self.path, file)
                 self.width, self.height = file['images'].shape[2:]
+                scene_types = read_scene_types(self.path, file, count)
         except OSError as error:
             raise DataError(self.path, f'cannot be opened as MATLAB v7.3 / HDF5 ({error})') from error
         splits = read_splits(self.root / SPLITS_FILE, count)
@@ -79,6 +85,7 @@ class NyuDataset(DepthDataset):
             self.indices = splits[split]
         else:
             raise ValueError(f'split must be train, test or all, got {split!r}')
+        self.scenes = self._scene_ids(scene_types, count)
         maps = Path(maps_root) if maps_root else self.root
         self.label_lut = None
         if num_classes:
@@ -94,6 +101,20 @@ class NyuDataset(DepthDataset):
 
     def __len__(self) -> int:
         return len(self.indices)
+
+    def _scene_ids(self, scene_types: list[str] | None, count: int) -> np.ndarray:
+        """(count,) int64 scene class per frame; IGNORE_INDEX for unknown names or no sceneTypes."""
+        if scene_types is None:
+            LOG.warning('%s has no sceneTypes: scene = %d (unknown) for every frame', self.path, IGNORE_INDEX)
+            return np.full(count, IGNORE_INDEX, dtype=np.int64)
+        ids = np.array([nyu_scene_id(name) for name in scene_types], dtype=np.int64)
+        unknown = sorted({name for name, id_ in zip(scene_types, ids) if id_ == IGNORE_INDEX})
+        if unknown:
+            LOG.warning('%s: %d of %d frames have a scene type outside NYU\'s 27 (%s); their scene '
+                        'is %d (unknown)', self.path, int((ids == IGNORE_INDEX).sum()), count,
+                        ', '.join(repr(name) for name in unknown[:5]) + (', ...' if len(unknown) > 5 else ''),
+                        IGNORE_INDEX)
+        return ids
 
     def _open(self) -> h5py.File:
         if self._file is None or self._pid != os.getpid():  # a forked worker needs its own handle
@@ -124,7 +145,7 @@ class NyuDataset(DepthDataset):
             depth[outside] = 0.0
             if labels is not None:
                 labels[outside] = IGNORE_INDEX
-        return RawSample(image, self.intrinsics.copy(), depth, labels)
+        return RawSample(image, self.intrinsics.copy(), depth, labels, int(self.scenes[frame]))
 
     @staticmethod
     def projection_mask(height: int, width: int) -> tuple[int, int, int, int]:

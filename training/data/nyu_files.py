@@ -5,6 +5,8 @@ The labelled set ``nyu_depth_v2_labeled.mat`` is an HDF5 file behind a
 that MATLAB sees as (H, W, 3, N) = (480, 640, 3, 1449) reads through h5py as
 (N, 3, W, H) = (1449, 3, 640, 480); depths/rawDepths/labels (H, W, N) read as
 (N, W, H). Depths are metres (float32), labels uint16 0..894 (0 = void).
+``sceneTypes`` is a cell array (one entry per frame) of references to char
+arrays, stored as uint16 code units: each frame's scene type, e.g. 'kitchen'.
 
 ``splits.mat`` (MATLAB v5) holds ``trainNdxs`` (795) and ``testNdxs`` (654),
 1-based indices into the labelled set. The class maps are published data
@@ -58,6 +60,30 @@ def check_labeled(path: Path, file: h5py.File) -> int:
     if file['images'].dtype != np.uint8:
         raise DataError(path, f'images are {file["images"].dtype}; expected uint8')
     return int(count)
+
+
+def _matlab_string(file: h5py.File, ref: h5py.Reference) -> str:
+    """A MATLAB char array behind an HDF5 reference ('' when empty or not characters)."""
+    data = file[ref]
+    if int(np.asarray(data.attrs.get('MATLAB_empty', 0)).ravel()[0]) or data.size == 0:
+        return ''  # MATLAB -v7.3 writes an empty array as its dimensions, flagged MATLAB_empty
+    codes = np.asarray(data[()]).ravel()
+    if not np.issubdtype(codes.dtype, np.integer):
+        return ''
+    return ''.join(chr(int(code)) for code in codes)
+
+
+def read_scene_types(path: Path, file: h5py.File, frames: int) -> list[str] | None:
+    """Each frame's ``sceneTypes`` string; None when the file has no ``sceneTypes``."""
+    if 'sceneTypes' not in file:
+        return None
+    cell = file['sceneTypes']
+    if cell.dtype != h5py.ref_dtype:
+        raise DataError(path, f'sceneTypes is {cell.dtype}; expected a cell array (HDF5 references)')
+    refs = np.asarray(cell[()]).ravel()
+    if len(refs) != frames:
+        raise DataError(path, f'sceneTypes has {len(refs)} entries; the file has {frames} frames')
+    return [_matlab_string(file, ref) for ref in refs]
 
 
 def read_splits(path: Path, frames: int) -> dict[str, np.ndarray]:

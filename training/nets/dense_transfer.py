@@ -29,6 +29,8 @@ from torch import Tensor, nn
 from torchvision import models
 
 from mtdepth_ros.depth_coding import IGNORE_INDEX
+from training.data.base import SCENE  # (N,) int64 scene class, IGNORE_INDEX where unknown
+from training.data.classes import NYU_SCENE_TYPES
 from training.losses import CompositeLoss, LossTerm
 from training.losses.gradient import gradient_l1_loss
 from training.losses.sparse import HAS_DEPTH
@@ -38,8 +40,7 @@ from training.nets.heads import upsample_to
 from training.nets.registry import MultiTaskNet, register_model
 
 HEADS = ('depth', 'classification')
-SCENE = 'scene'  # batch key: (N,) int64 scene class, IGNORE_INDEX where unknown
-NYU_SCENE_CLASSES = 27  # the scene types of NYU Depth v2's labelled set
+NYU_SCENE_CLASSES = len(NYU_SCENE_TYPES)  # 27, the scene types of NYU Depth v2's labelled set
 DECODER_WIDTH = 1.0  # conv2's width / the encoder's (0.5 = Keras is_halffeatures)
 LEAKY_SLOPE = 0.2
 NYU_MIN_DEPTH = 0.1  # metres; Alhashim & Wonka clip NYU depth to [10, 1000] cm
