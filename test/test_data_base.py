@@ -9,6 +9,7 @@ import torch
 from mtdepth_ros.depth_coding import IGNORE_INDEX, DepthCoding
 from training.data import base
 from training.data.base import Augment, DepthDataset, RawSample
+from training.data.classes import ClassList
 from training.data.transforms import flip_intrinsics, resize_depth, resize_intrinsics
 
 K = np.array([[100.0, 0.0, 30.0], [0.0, 90.0, 20.0], [0.0, 0.0, 1.0]])
@@ -103,3 +104,49 @@ def test_a_sample_without_labels_says_so() -> None:
 def test_bad_crop_size_is_refused() -> None:
     with pytest.raises(ValueError, match='crop must be'):
         Augment(crop=(0, 5))
+
+
+class Skyline(DepthDataset):
+    """A 4 x 6 frame: the top two rows are sky (label 1) without depth but one pixel; the rest road at 5 m."""
+
+    classes = ClassList(names=('road', 'sky'), palette=((128, 64, 128), (70, 130, 180)))
+
+    def __init__(self, **augment: object) -> None:
+        super().__init__(DepthCoding(2.0, 125.0, 8), Augment(**augment))  # type: ignore[arg-type]
+
+    def __len__(self) -> int:
+        return 1
+
+    def read(self, index: int) -> RawSample:
+        labels = np.zeros((4, 6), np.uint8)
+        labels[:2] = 1
+        depth = np.full((4, 6), 5.0, np.float32)
+        depth[:2] = 0.0
+        depth[0, 0] = 60.0  # a measured sky pixel (a cloud, a LiDAR ghost) keeps its measurement
+        return RawSample(np.zeros((4, 6, 3), np.uint8), K.copy(), depth, labels)
+
+
+def test_far_classes_supervise_unmeasured_sky_at_the_far_end() -> None:
+    coding = DepthCoding(2.0, 125.0, 8)
+    batch = Skyline(far_classes=('sky',))[0]
+    depth, valid = batch['depth'][0].numpy(), batch['depth_valid'][0].numpy()
+    assert valid.all()
+    assert depth[0, 0] == 60.0 and np.all(depth[0, 1:] == 125.0) and np.all(depth[1] == 125.0)
+    assert np.all(depth[2:] == 5.0)
+    assert np.all(batch['intervals'][1].numpy() == coding.num_intervals - 1)
+    assert np.allclose(batch['depth_log'][0, 1].numpy(), 1.0)
+    assert np.all(Skyline(far_classes=('sky',), far_depth=80.0)[0]['depth'][0, 1].numpy() == 80.0)
+
+
+def test_without_far_classes_unmeasured_sky_stays_invalid() -> None:
+    batch = Skyline()[0]
+    valid = batch['depth_valid'][0].numpy()
+    assert valid[:2].sum() == 1 and valid[2:].all()
+    assert np.all(batch['intervals'][1].numpy() == IGNORE_INDEX)
+
+
+def test_far_classes_must_be_classes_of_the_dataset() -> None:
+    with pytest.raises(ValueError, match=r"far_classes \['clouds'\] are not classes of Skyline"):
+        Skyline(far_classes=('clouds',))[0]
+    with pytest.raises(ValueError, match='far_depth'):
+        Augment(far_depth=-1.0)

@@ -75,6 +75,14 @@ class Augment:
     ColorJitter strengths) and ``channel_swap`` (probability of a random RGB
     channel permutation, as DenseDepth) change the image only. Intrinsics
     follow every geometric step.
+
+    ``far_classes`` shapes the depth target rather than the image (it is here
+    because every dataset passes these keyword arguments through): pixels the
+    labels give one of these class names, and that have no depth measurement,
+    are supervised at ``far_depth`` metres (0 = the depth coding's far end).
+    LiDAR never returns from the sky, so without it a network's sky depth is
+    whatever context suggests; a training-only option (validation keeps the
+    measured ground truth alone).
     """
 
     bottom_crop: tuple[int, int] | None = None
@@ -86,8 +94,13 @@ class Augment:
     saturation: float = 0.0
     hue: float = 0.0
     channel_swap: float = 0.0
+    far_classes: tuple[str, ...] = ()
+    far_depth: float = 0.0
 
     def __post_init__(self) -> None:
+        self.far_classes = tuple(self.far_classes)
+        if self.far_depth < 0:
+            raise ValueError(f'far_depth must be >= 0 metres, got {self.far_depth}')
         for name in ('bottom_crop', 'resize', 'crop'):
             value = getattr(self, name)
             if value is not None:
@@ -157,6 +170,15 @@ class DepthDataset(Dataset[dict[str, Any]], ABC):
         height, width = sample.image.shape[:2]
         return 0, height, 0, width
 
+    def _far_ids(self) -> np.ndarray:
+        """Label ids of ``augment.far_classes`` in this dataset's classes."""
+        names = list(self.classes.names) if self.classes else []
+        unknown = [n for n in self.augment.far_classes if n not in names]
+        if unknown:
+            raise ValueError(f'far_classes {unknown} are not classes of {type(self).__name__} '
+                             f'(its classes: {names or "none"})')
+        return np.array([names.index(n) for n in self.augment.far_classes], dtype=np.int64)
+
     def __getitem__(self, index: int) -> dict[str, Any]:
         if not 0 <= index < len(self):
             raise IndexError(f'index {index} out of range for {len(self)} samples')
@@ -200,6 +222,10 @@ class DepthDataset(Dataset[dict[str, Any]], ABC):
             depth = np.ascontiguousarray(sample.depth, dtype=np.float32)
         valid = np.isfinite(depth) & (depth > 0)
         depth = np.where(valid, depth, 0.0).astype(np.float32)
+        if self.augment.far_classes and sample.labels is not None:
+            far = np.isin(sample.labels, self._far_ids()) & ~valid
+            depth[far] = self.augment.far_depth or self.coding.d_max
+            valid |= far
         depth_log = np.nan_to_num(self.coding.encode(depth), nan=0.0)
         intervals = self.coding.depth_to_intervals(depth)
         if sample.labels is None:
