@@ -5,11 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from torch.utils.data import Subset
 
 from mtdepth_ros.depth_coding import IGNORE_INDEX, DepthCoding
 from training.data import base
 from training.data.base import Augment, DepthDataset, RawSample
 from training.data.classes import ClassList
+from training.datamodule import _mean_depth
 from training.data.transforms import flip_intrinsics, resize_depth, resize_intrinsics
 
 K = np.array([[100.0, 0.0, 30.0], [0.0, 90.0, 20.0], [0.0, 0.0, 1.0]])
@@ -150,3 +152,11 @@ def test_far_classes_must_be_classes_of_the_dataset() -> None:
         Skyline(far_classes=('clouds',))[0]
     with pytest.raises(ValueError, match='far_depth'):
         Augment(far_depth=-1.0)
+
+
+def test_trivial_mean_depth_counts_measurements_only() -> None:
+    # The card's train_mean_depth_m (the demo's trivial predictor): the sky that
+    # far_classes fills in at 125 m is not a measurement and must not pull it up.
+    measured = (60.0 + 5.0 * 12) / 13
+    assert _mean_depth(Skyline(far_classes=('sky',), crop=(2, 3))) == pytest.approx(measured, abs=1e-3)
+    assert _mean_depth(Subset(Skyline(), [0])) == pytest.approx(measured, abs=1e-3)

@@ -25,7 +25,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Subset
 
 from mtdepth_ros.depth_coding import IGNORE_INDEX
-from training.data.base import IMAGENET_MEAN, IMAGENET_STD
+from training.data.base import IMAGENET_MEAN, IMAGENET_STD, DepthDataset
 
 DATASETS = {
     'kitti': 'training.data.kitti.KittiDataset',
@@ -192,18 +192,39 @@ def _mean_depth(data: Dataset[Any]) -> float | None:
     """Mean valid ground-truth depth (m) over up to MEAN_DEPTH_SAMPLES evenly spaced frames.
 
     The depth a trivial predictor would say everywhere: the baseline the demo
-    compares the model with. None when the frames carry no depth.
+    compares the model with. Measured depth only: a DepthDataset's frames are
+    read as stored, before crops and before ``far_classes`` fills the sky in.
+    None when the frames carry no depth.
     """
     size = len(data)  # type: ignore[arg-type]
     total, count = 0.0, 0
     for i in np.linspace(0, size - 1, min(MEAN_DEPTH_SAMPLES, size)).astype(int):
-        sample = data[int(i)]
-        if not bool(sample.get('has_depth', True)):
-            continue
-        depth = torch.as_tensor(sample['depth'])
-        valid = depth[torch.as_tensor(sample['depth_valid'])]
-        total, count = total + float(valid.sum()), count + int(valid.numel())
+        source, index = _source_index(data, int(i))
+        if isinstance(source, DepthDataset):
+            measured = _measured_depth(source, index)
+        else:
+            sample = data[int(i)]
+            if not bool(sample.get('has_depth', True)):
+                continue
+            depth = torch.as_tensor(sample['depth'])
+            measured = depth[torch.as_tensor(sample['depth_valid'])].numpy()
+        total, count = total + float(measured.sum()), count + int(measured.size)
     return round(total / count, 3) if count else None
+
+
+def _source_index(data: Dataset[Any], index: int) -> tuple[Dataset[Any], int]:
+    """The dataset under any Subsets, and ``index`` mapped into it."""
+    while isinstance(data, Subset):
+        data, index = data.dataset, int(data.indices[index])
+    return data, index
+
+
+def _measured_depth(data: DepthDataset, index: int) -> np.ndarray:
+    """The valid depth measurements (m) of frame ``index`` as stored; empty without depth."""
+    depth = data.read(index).depth
+    if depth is None:
+        return np.zeros(0, np.float32)
+    return depth[np.isfinite(depth) & (depth > 0)]
 
 
 def _triple(values: Any) -> list[float]:
