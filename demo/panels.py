@@ -7,9 +7,6 @@ recorded in the predictions bag.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from pathlib import Path
-
 import cv2
 import numpy as np
 
@@ -68,16 +65,3 @@ def compose(rgb: np.ndarray, depth: np.ndarray, intervals_color: np.ndarray | No
                f'point cloud from above (0-{BEV_FORWARD_M:g} m ahead)')]
     rows = [tile_row(top), tile_row(bottom)]
     return np.vstack([rows[0], np.zeros((GAP, rows[0].shape[1], 3), np.uint8), rows[1]])
-
-
-def write(path: Path, panel: np.ndarray) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if not cv2.imwrite(str(path), cv2.cvtColor(panel, cv2.COLOR_RGB2BGR)):
-        raise OSError(f'cannot write {path}')
-    return path
-
-
-def contact_sheet(panels: Sequence[np.ndarray], columns: int = 1) -> np.ndarray:
-    """Panels stacked (for the README's picture)."""
-    rows = [np.hstack(panels[i:i + columns]) for i in range(0, len(panels), columns)]
-    return np.vstack(rows)

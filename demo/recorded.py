@@ -19,6 +19,7 @@ from mtdepth_ros.bags import BagTopics, default_typestore, header_stamp_ns, raw_
 from mtdepth_ros.card import ModelCard
 from mtdepth_ros.clouds import cloud_to_points
 from mtdepth_ros.images import image_to_array, image_to_rgb
+from mtdepth_ros.panels import write_png
 from mtdepth_ros.session import output_topic
 
 OUTPUTS = ('depth', 'intervals_color', 'segmentation_color', 'confidence', 'points')
@@ -72,5 +73,5 @@ def write_panels(bag: Path, predictions: Path, out_dir: Path, card: ModelCard) -
         panel = panels.compose(rgb, frame['depth'], frame.get('intervals_color'),
                                frame.get('segmentation_color'), frame.get('confidence'),
                                frame.get('points'), depth_range(card))
-        written.append(panels.write(out_dir / PANEL_NAME.format(index=index), panel))
+        written.append(write_png(out_dir / PANEL_NAME.format(index=index), panel))
     return written

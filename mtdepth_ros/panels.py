@@ -107,8 +107,14 @@ def write_panel(path: Path, aligned: Aligned, depth_range: tuple[float, float],
     panel = compose_panel(aligned, depth_range, palette)
     if panel is None:
         return False
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if not cv2.imwrite(str(path), cv2.cvtColor(panel, cv2.COLOR_RGB2BGR)):
-        raise OSError(f'{path}: could not write the panel image')
+    write_png(path, panel)
     return True
+
+
+def write_png(path: Path, rgb: np.ndarray) -> Path:
+    """``rgb`` (H, W, 3) uint8 as a PNG at ``path``, its folder made; OSError if it cannot."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not cv2.imwrite(str(path), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)):
+        raise OSError(f'{path}: could not write the panel image')
+    return path
 
