@@ -23,7 +23,7 @@ $(DEPS): requirements/*.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --upgrade pip
 	$(BIN)/pip install -r requirements/ros.txt -r requirements/vehicle.txt \
-		-r requirements/training.txt -r requirements/test.txt
+		-r requirements/eval.txt -r requirements/training.txt -r requirements/test.txt
 	$(BIN)/pip install --no-deps -r requirements/typecheck-nodeps.txt
 	touch $@
 

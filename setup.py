@@ -14,9 +14,9 @@ from setuptools import find_packages, setup
 PACKAGE = 'mtdepth_ros'
 HERE = Path(__file__).parent
 EXECUTABLES = {
-    'mtdepth_node': 'mtdepth_ros.node:main',
-    'mtdepth-eval': 'mtdepth_ros.evaluate:main',
-    'mtdepth-build-engine': 'mtdepth_ros.backends.build_engine:main',
+    'mtdepth_node': 'mtdepth_ros.node.mtdepth_node:main',
+    'mtdepth-eval': 'mtdepth_ros.evaluation.evaluate:main',
+    'mtdepth-build-engine': 'mtdepth_ros.inference.backends.build_engine:main',
 }
 WHEEL_COMMANDS = {'bdist_wheel', 'editable_wheel', 'dist_info'}
 
@@ -49,6 +49,7 @@ setup(
     extras_require={
         'ros': requirements('ros'),
         'vehicle': requirements('vehicle'),
+        'eval': requirements('vehicle') + requirements('eval'),
         'training': requirements('training'),
         'test': requirements('test'),
     },

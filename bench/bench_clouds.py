@@ -20,8 +20,8 @@ from collections.abc import Callable
 import numpy as np
 from std_msgs.msg import Header
 
-from mtdepth_ros.camera import PinholeCamera
-from mtdepth_ros.clouds import XYZRGB_POINT_STEP, depth_to_points, points_to_cloud
+from mtdepth_ros.conversions.camera import PinholeCamera
+from mtdepth_ros.conversions.clouds import XYZRGB_POINT_STEP, depth_to_points, points_to_cloud
 
 WIDTH, HEIGHT = 1216, 352
 CAMERA = PinholeCamera(width=WIDTH, height=HEIGHT, fx=707.0, fy=707.0, cx=604.0, cy=180.5)

@@ -15,8 +15,13 @@ from collections.abc import Callable
 import numpy as np
 from sensor_msgs.msg import Image
 
-from mtdepth_ros.images import (
-    array_to_image, bytes_to_message_array, image_to_array, image_to_rgb, new_message)
+from mtdepth_ros.conversions.images import (
+    array_to_image,
+    bytes_to_message_array,
+    image_to_array,
+    image_to_rgb,
+    new_message,
+)
 
 SIZES = ((1216, 352), (1920, 1080))  # KITTI network input, a 1080p camera
 ENCODINGS = {'rgb8': 3, 'bgr8': 3, 'yuv422': 2}  # encoding -> bytes per pixel

@@ -25,13 +25,20 @@ from onnx import TensorProto, helper, numpy_helper
 from rclpy.serialization import serialize_message
 from std_msgs.msg import Header
 
-from mtdepth_ros.backends.base import BackendOptions
-from mtdepth_ros.camera import PinholeCamera
-from mtdepth_ros.card import CameraSpec, ClassSpec, HeadSpec, InputSpec, ModelCard, embed_card
-from mtdepth_ros.depth_coding import MULTIDEPTH_KITTI
-from mtdepth_ros.images import array_to_image, image_to_rgb
-from mtdepth_ros.outputs import CloudSettings, OutputBuilder, available_outputs
-from mtdepth_ros.predictor import Predictor
+from mtdepth_ros.conversions.camera import PinholeCamera
+from mtdepth_ros.conversions.images import array_to_image, image_to_rgb
+from mtdepth_ros.inference.backends.base import BackendOptions
+from mtdepth_ros.inference.card import (
+    CameraSpec,
+    ClassSpec,
+    HeadSpec,
+    InputSpec,
+    ModelCard,
+    embed_card,
+)
+from mtdepth_ros.inference.depth_coding import MULTIDEPTH_KITTI
+from mtdepth_ros.inference.outputs import CloudSettings, OutputBuilder, available_outputs
+from mtdepth_ros.inference.predictor import Predictor
 
 WIDTH, HEIGHT = 1216, 352
 DEFAULT_MODEL = Path(__file__).resolve().parents[1] / 'models' / 'mtdepth_default.onnx'
@@ -46,7 +53,7 @@ DECODER_WIDTH = 64  # as training/nets/default.py
 HEAD_WIDTH = 32
 OUTPUT_STRIDE = 4  # heads run at 1/4 and are upsampled to the input
 NUM_CLASSES = 19  # Cityscapes train ids
-# (stage, output groups built in that stage); names are outputs of mtdepth_ros.outputs
+# (stage, output groups built in that stage); names are outputs of mtdepth_ros.inference.outputs
 BUILD_STAGES = (
     ('depth image + camera_info', ('depth', 'depth_camera_info')),
     ('intervals + colour', ('intervals', 'intervals_color')),

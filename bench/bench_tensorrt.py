@@ -28,10 +28,10 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from mtdepth_ros.backends.base import BackendOptions, BackendUnavailable, create_backend
-from mtdepth_ros.backends.build_engine import BuildRequest, build, static_profile
-from mtdepth_ros.backends.calibration import find_source
-from mtdepth_ros.card import (
+from mtdepth_ros.inference.backends.base import BackendOptions, BackendUnavailable, create_backend
+from mtdepth_ros.inference.backends.calibration import find_source
+from mtdepth_ros.inference.backends.engine_builder import BuildRequest, build, static_profile
+from mtdepth_ros.inference.card import (
     CameraSpec,
     HeadSpec,
     InputSpec,
@@ -39,7 +39,7 @@ from mtdepth_ros.card import (
     embed_card,
     read_card,
 )
-from mtdepth_ros.predictor import Predictor
+from mtdepth_ros.inference.predictor import Predictor
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_MODEL = REPO / 'models' / 'mtdepth_default.onnx'

@@ -6,7 +6,7 @@
 2. Starts the real ``mtdepth_node`` with ``config/mtdepth.yaml`` and the
    bundled model, plays the bag into it at the recorded pace (times
    ``--rate``), records everything it publishes, and scores that
-   (``mtdepth_ros.evaluate``'s live mode: drops and latency count).
+   (``mtdepth_ros.evaluation.evaluate``'s live mode: drops and latency count).
 3. Scores the trivial predictor (the mean depth of the model's training data,
    everywhere) on the same frames and protocol, for comparison.
 4. Writes ``demo_out/``: the evaluation report, one panel per answered frame
@@ -26,10 +26,10 @@ from pathlib import Path
 
 from demo.baseline import constant_depth_baseline
 from demo.recorded import write_panels
-from mtdepth_ros.card import read_card
-from mtdepth_ros.evaluate import EvalOptions, evaluate_bag
-from mtdepth_ros.report import Report, json_safe
-from mtdepth_ros.resources import resolve_model_path
+from mtdepth_ros.evaluation.evaluate import EvalOptions, evaluate_bag
+from mtdepth_ros.evaluation.report import Report, json_safe
+from mtdepth_ros.inference.card import read_card
+from mtdepth_ros.inference.resources import resolve_model_path
 from training.data.classes import ROAD
 
 REPO = Path(__file__).resolve().parents[1]

@@ -12,11 +12,11 @@ from pathlib import Path
 
 import numpy as np
 
-from mtdepth_ros.bags import BagReader
-from mtdepth_ros.protocols import get_protocol
-from mtdepth_ros.report import Report
-from mtdepth_ros.scoring import Scorer, default_range_edges
-from mtdepth_ros.session import PREDICTIONS_BAG, output_topic
+from mtdepth_ros.evaluation.bag_reader import BagReader
+from mtdepth_ros.evaluation.protocols import get_protocol
+from mtdepth_ros.evaluation.report import Report
+from mtdepth_ros.evaluation.scoring import Scorer, default_range_edges
+from mtdepth_ros.evaluation.session import PREDICTIONS_BAG, output_topic
 
 
 def constant_depth_baseline(bag: Path, depth_m: float, protocol_name: str,

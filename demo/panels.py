@@ -10,8 +10,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from mtdepth_ros.colorize import confidence_to_color, depth_to_color
-from mtdepth_ros.panels import GAP, tile_row
+from mtdepth_ros.conversions.colorize import confidence_to_color, depth_to_color
+from mtdepth_ros.evaluation.panels import GAP, tile_row
 
 # Bird's-eye view of the cloud: forward (z) to the right, left (-x) up.
 BEV_FORWARD_M = 60.0
@@ -25,7 +25,7 @@ BEV_CAMERA = (255, 255, 255)
 def bird_eye_view(points: dict[str, np.ndarray], size: tuple[int, int]) -> np.ndarray:
     """(height, width, 3) uint8 RGB: the cloud from above, each point in its own colour.
 
-    ``points`` is :func:`mtdepth_ros.clouds.cloud_to_points`' result (x, y, z and rgb).
+    ``points`` is :func:`mtdepth_ros.conversions.clouds.cloud_to_points`' result (x, y, z and rgb).
     """
     height, width = size
     view = np.empty((height, width, 3), np.uint8)

@@ -15,12 +15,13 @@ from typing import Any
 import numpy as np
 
 from demo import panels
-from mtdepth_ros.bags import BagTopics, default_typestore, header_stamp_ns, raw_messages
-from mtdepth_ros.card import ModelCard
-from mtdepth_ros.clouds import cloud_to_points
-from mtdepth_ros.images import image_to_array, image_to_rgb
-from mtdepth_ros.panels import write_png
-from mtdepth_ros.session import output_topic
+from mtdepth_ros.conversions.clouds import cloud_to_points
+from mtdepth_ros.conversions.images import image_to_array, image_to_rgb
+from mtdepth_ros.evaluation.bag_reader import BagTopics
+from mtdepth_ros.evaluation.bag_source import default_typestore, header_stamp_ns, raw_messages
+from mtdepth_ros.evaluation.panels import write_png
+from mtdepth_ros.evaluation.session import output_topic
+from mtdepth_ros.inference.card import ModelCard
 
 OUTPUTS = ('depth', 'intervals_color', 'segmentation_color', 'confidence', 'points')
 DEFAULT_DEPTH_RANGE_M = (1.0, 80.0)

@@ -11,9 +11,11 @@ from pathlib import Path
 
 import numpy as np
 
-from mtdepth_ros.bags import NS_PER_S, BagTopics, OutputBag, header
-from mtdepth_ros.camera import PinholeCamera
-from mtdepth_ros.images import array_to_image
+from mtdepth_ros.conversions.camera import PinholeCamera
+from mtdepth_ros.conversions.images import array_to_image
+from mtdepth_ros.evaluation.bag_reader import BagTopics
+from mtdepth_ros.evaluation.bag_source import NS_PER_S
+from mtdepth_ros.evaluation.bag_writer import OutputBag, header
 
 RATE_HZ = 10
 FRAME_ID = 'camera_optical_frame'
@@ -104,7 +106,7 @@ def generate_bag(path: Path, frames: int = 3, width: int = 160, height: int = 48
 
 def read_ground_truth(bag: Path) -> list[tuple[np.ndarray, np.ndarray, float]]:
     """(depth metres NaN-invalid, labels, camera fx) per frame, read with rosbags alone
-    (independent of mtdepth_ros.bags), assuming one message per topic per frame in order."""
+    (independent of mtdepth_ros.evaluation.bag_reader), assuming one message per topic per frame in order."""
     from rosbags.highlevel import AnyReader
 
     found: dict[str, list] = {TOPICS.depth: [], TOPICS.labels: [], TOPICS.camera_info: []}

@@ -24,8 +24,16 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from mtdepth_ros.card import CARD_KEY, CameraSpec, ClassSpec, HeadSpec, InputSpec, ModelCard, embed_card
-from mtdepth_ros.depth_coding import DepthCoding
+from mtdepth_ros.inference.card import (
+    CARD_KEY,
+    CameraSpec,
+    ClassSpec,
+    HeadSpec,
+    InputSpec,
+    ModelCard,
+    embed_card,
+)
+from mtdepth_ros.inference.depth_coding import DepthCoding
 
 HEIGHT, WIDTH = 24, 32  # network input of the default tiny model
 FOCAL_PX = 30.0  # training camera fx at the network input

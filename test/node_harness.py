@@ -19,16 +19,16 @@ import numpy as np
 import rclpy
 from builtin_interfaces.msg import Time
 from diagnostic_msgs.msg import DiagnosticArray
-from rclpy.context import Context
 from rclpy._rclpy_pybind11 import InvalidHandle
+from rclpy.context import Context
 from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor, ShutdownException
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2
 from std_msgs.msg import Float32MultiArray, Header
 
-from mtdepth_ros.camera import PinholeCamera
-from mtdepth_ros.images import array_to_image
+from mtdepth_ros.conversions.camera import PinholeCamera
+from mtdepth_ros.conversions.images import array_to_image
 
 FRAME_ID = 'camera_optical_frame'
 DEADLINE_S = 10.0  # generous: the machine is shared; tests normally finish far sooner

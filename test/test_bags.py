@@ -4,18 +4,12 @@ import numpy as np
 import pytest
 from evaluation_fixtures import FRAME_ID, TOPICS, depth_of, labels_of, stamp_ns, write_bag
 
-from mtdepth_ros.bags import (
-    BagError,
-    BagReader,
-    BagTopics,
-    OutputBag,
-    depth_from_message,
-    header,
-    header_stamp_ns,
-)
-from mtdepth_ros.camera import PinholeCamera
-from mtdepth_ros.clouds import depth_to_points, points_to_cloud
-from mtdepth_ros.images import array_to_image
+from mtdepth_ros.conversions.camera import PinholeCamera
+from mtdepth_ros.conversions.clouds import depth_to_points, points_to_cloud
+from mtdepth_ros.conversions.images import array_to_image, depth_from_message
+from mtdepth_ros.evaluation.bag_reader import BagReader, BagTopics
+from mtdepth_ros.evaluation.bag_source import BagError, header_stamp_ns
+from mtdepth_ros.evaluation.bag_writer import OutputBag, header
 
 
 def test_frames_come_in_order_with_matched_ground_truth(tmp_path):
@@ -148,7 +142,8 @@ def test_output_bag_refuses_to_overwrite(tmp_path):
 
 
 def test_header_stamp_is_read_from_the_cdr_bytes():
-    from mtdepth_ros.bags import default_typestore, to_rosbags
+    from mtdepth_ros.evaluation.bag_source import default_typestore
+    from mtdepth_ros.evaluation.bag_writer import to_rosbags
 
     store = default_typestore()
     msg = to_rosbags(array_to_image(np.zeros((2, 2), np.uint8), 'mono8',

@@ -10,7 +10,7 @@ import pytest
 from sensor_msgs.msg import CameraInfo
 from std_msgs.msg import Header
 
-from mtdepth_ros.camera import CameraInfoError, PinholeCamera
+from mtdepth_ros.conversions.camera import CameraInfoError, PinholeCamera
 
 # K and P differ on purpose: a rectified camera's P is what the images obey.
 K = [700.0, 0.0, 600.0, 0.0, 710.0, 170.0, 0.0, 0.0, 1.0]
@@ -111,14 +111,15 @@ def test_to_camera_info_copies_header() -> None:
     assert msg.header == header and msg.header is not header
 
 
-def test_scaled_follows_image_proc_resize() -> None:
+def test_scaled_moves_pixel_centres_as_cv2_resize() -> None:
     camera = PinholeCamera.from_camera_info(camera_info())
     small = camera.scaled(621, 125)
     scale_x, scale_y = 621 / 1242, 125 / 375
     assert (small.width, small.height) == (621, 125)
-    assert small.fx == pytest.approx(721.5 * scale_x) and small.cx == pytest.approx(609.6 * scale_x)
-    assert small.tx == pytest.approx(44.9 * scale_x)
-    assert small.fy == pytest.approx(722.5 * scale_y) and small.cy == pytest.approx(172.9 * scale_y)
+    assert small.fx == pytest.approx(721.5 * scale_x) and small.tx == pytest.approx(44.9 * scale_x)
+    assert small.cx == pytest.approx(scale_x * (609.6 + 0.5) - 0.5)
+    assert small.fy == pytest.approx(722.5 * scale_y)
+    assert small.cy == pytest.approx(scale_y * (172.9 + 0.5) - 0.5)
 
 
 def test_scaled_to_own_size_is_identity() -> None:

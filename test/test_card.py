@@ -6,7 +6,7 @@ import onnx
 import pytest
 from onnx import TensorProto, helper
 
-from mtdepth_ros.card import CARD_KEY, CardError, ModelCard, embed_card, read_card
+from mtdepth_ros.inference.card import CARD_KEY, CardError, ModelCard, embed_card, read_card
 
 CARD = {
     'format_version': 1,

@@ -9,8 +9,13 @@ import pytest
 from sensor_msgs.msg import CameraInfo, PointCloud2, PointField
 from std_msgs.msg import Header
 
-from mtdepth_ros.camera import PinholeCamera
-from mtdepth_ros.clouds import CloudError, cloud_to_points, depth_to_points, points_to_cloud
+from mtdepth_ros.conversions.camera import PinholeCamera
+from mtdepth_ros.conversions.clouds import (
+    CloudError,
+    cloud_to_points,
+    depth_to_points,
+    points_to_cloud,
+)
 
 HEIGHT, WIDTH = 4, 5
 

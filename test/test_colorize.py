@@ -6,8 +6,13 @@ import cv2
 import numpy as np
 import pytest
 
-from mtdepth_ros.colorize import (
-    colormap_lut, confidence_to_color, depth_to_color, intervals_to_color, labels_to_color)
+from mtdepth_ros.conversions.colorize import (
+    colormap_lut,
+    confidence_to_color,
+    depth_to_color,
+    intervals_to_color,
+    labels_to_color,
+)
 
 PALETTE = [(128, 64, 128), (244, 35, 232), (70, 70, 70)]
 BLACK = [0, 0, 0]

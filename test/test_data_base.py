@@ -7,12 +7,12 @@ import pytest
 import torch
 from torch.utils.data import Subset
 
-from mtdepth_ros.depth_coding import IGNORE_INDEX, DepthCoding
+from mtdepth_ros.conversions.geometry import flip_intrinsics, resize_depth_sparse, resize_intrinsics
+from mtdepth_ros.conversions.labels import IGNORE_INDEX
 from training.data import base
 from training.data.base import Augment, DepthDataset, RawSample
 from training.data.classes import ClassList
 from training.datamodule import _mean_depth
-from training.data.transforms import flip_intrinsics, resize_depth, resize_intrinsics
 
 K = np.array([[100.0, 0.0, 30.0], [0.0, 90.0, 20.0], [0.0, 0.0, 1.0]])
 
@@ -21,7 +21,7 @@ class Marked(DepthDataset):
     """One 40 x 64 image whose pixel (v, u) holds depth 1 + u + 100 v: where a pixel went is readable."""
 
     def __init__(self, **augment: object) -> None:
-        super().__init__(DepthCoding(0.5, 10000.0, 8), Augment(**augment))  # type: ignore[arg-type]
+        super().__init__(Augment(**augment))  # type: ignore[arg-type]
 
     def __len__(self) -> int:
         return 1
@@ -38,7 +38,7 @@ def test_batch_has_every_key_with_its_dtype_and_shape() -> None:
     assert set(batch) == set(base.BATCH_KEYS)
     assert batch['image'].shape == (3, 40, 64) and batch['image'].dtype == torch.float32
     assert batch['depth'].shape == (1, 40, 64) and batch['depth_valid'].dtype == torch.bool
-    assert batch['intervals'].dtype == torch.int64 and batch['labels'].dtype == torch.int64
+    assert batch['labels'].dtype == torch.int64
     assert batch['intrinsics'].dtype == torch.float32 and bool(batch['has_depth'])
 
 
@@ -76,11 +76,11 @@ def test_resize_scales_focal_lengths_and_keeps_pixel_centres() -> None:
 def test_shrinking_sparse_depth_keeps_every_point_and_the_nearest() -> None:
     depth = np.zeros((8, 8), np.float32)
     depth[0, 0], depth[1, 1], depth[5, 6] = 7.0, 3.0, 9.0
-    small = resize_depth(depth, (4, 4))
+    small = resize_depth_sparse(depth, (4, 4))
     assert small[0, 0] == 3.0 and small[2, 3] == 9.0 and (small > 0).sum() == 2
 
 
-def test_invalid_depth_codes_to_zero_and_ignore() -> None:
+def test_invalid_depth_is_zero_and_not_valid() -> None:
     class Holes(Marked):
         def read(self, index: int) -> RawSample:
             sample = super().read(index)
@@ -89,8 +89,8 @@ def test_invalid_depth_codes_to_zero_and_ignore() -> None:
             return sample
 
     batch = Holes()[0]
-    assert not batch['depth_valid'][0, :5].any() and (batch['depth_log'][0, :5] == 0).all()
-    assert (batch['intervals'][:5] == IGNORE_INDEX).all() and (batch['intervals'][5:] < 8).all()
+    assert not batch['depth_valid'][0, :5].any() and (batch['depth'][0, :5] == 0).all()
+    assert batch['depth_valid'][0, 5:].all()
 
 
 def test_a_sample_without_labels_says_so() -> None:
@@ -114,7 +114,7 @@ class Skyline(DepthDataset):
     classes = ClassList(names=('road', 'sky'), palette=((128, 64, 128), (70, 130, 180)))
 
     def __init__(self, **augment: object) -> None:
-        super().__init__(DepthCoding(2.0, 125.0, 8), Augment(**augment))  # type: ignore[arg-type]
+        super().__init__(Augment(**augment))  # type: ignore[arg-type]
 
     def __len__(self) -> int:
         return 1
@@ -128,15 +128,12 @@ class Skyline(DepthDataset):
         return RawSample(np.zeros((4, 6, 3), np.uint8), K.copy(), depth, labels)
 
 
-def test_far_classes_supervise_unmeasured_sky_at_the_far_end() -> None:
-    coding = DepthCoding(2.0, 125.0, 8)
+def test_far_classes_mark_unmeasured_sky_as_beyond_range() -> None:
     batch = Skyline(far_classes=('sky',))[0]
     depth, valid = batch['depth'][0].numpy(), batch['depth_valid'][0].numpy()
     assert valid.all()
-    assert depth[0, 0] == 60.0 and np.all(depth[0, 1:] == 125.0) and np.all(depth[1] == 125.0)
+    assert depth[0, 0] == 60.0 and np.all(np.isposinf(depth[0, 1:])) and np.all(np.isposinf(depth[1]))
     assert np.all(depth[2:] == 5.0)
-    assert np.all(batch['intervals'][1].numpy() == coding.num_intervals - 1)
-    assert np.allclose(batch['depth_log'][0, 1].numpy(), 1.0)
     assert np.all(Skyline(far_classes=('sky',), far_depth=80.0)[0]['depth'][0, 1].numpy() == 80.0)
 
 
@@ -144,7 +141,7 @@ def test_without_far_classes_unmeasured_sky_stays_invalid() -> None:
     batch = Skyline()[0]
     valid = batch['depth_valid'][0].numpy()
     assert valid[:2].sum() == 1 and valid[2:].all()
-    assert np.all(batch['intervals'][1].numpy() == IGNORE_INDEX)
+    assert np.all(batch['depth'][0, 1].numpy() == 0)
 
 
 def test_far_classes_must_be_classes_of_the_dataset() -> None:

@@ -8,13 +8,12 @@ import cv2
 import numpy as np
 import pytest
 import torch
+from test_data_trees import KITTI_SIZE, copy_tree, kitti_tree
 
+from mtdepth_ros.conversions.geometry import kb_crop_region
 from training.data.errors import DataError
 from training.data.io import read_depth_png
 from training.data.kitti import KittiDataset, KittiSelection
-from training.data.kitti_files import benchmark_crop
-
-from test_data_trees import KITTI_SIZE, copy_tree, kitti_tree
 
 GT = Path('depth/train/2000_01_01_drive_0001_sync/proj_depth/groundtruth/image_02/0000000001.png')
 IMAGE = Path('raw/2000_01_01/2000_01_01_drive_0001_sync/image_02/data/0000000001.png')
@@ -45,7 +44,8 @@ def test_intrinsics_follow_a_crop_inside_the_lidar_band() -> None:
     torch.manual_seed(0)
     data = KittiDataset(kitti_tree(), 'train', crop=(24, 48))
     k_full = data.calibrations[('2000_01_01', 'image_02')].intrinsics
-    top, left, _, _ = benchmark_crop(*KITTI_SIZE)
+    region = kb_crop_region(KITTI_SIZE[::-1])
+    top, left = region.top, region.left
     image = cv2.imread(str(kitti_tree() / IMAGE))[..., ::-1]
     for _ in range(4):
         batch = data[0]
@@ -65,7 +65,8 @@ def test_dense_depth_of_a_synthetic_tree() -> None:
 
 def test_val_selection_is_the_bottom_centre_crop_with_its_intrinsics() -> None:
     data = KittiSelection(kitti_tree())
-    top, left, height, width = benchmark_crop(*KITTI_SIZE)
+    region = kb_crop_region(KITTI_SIZE[::-1])
+    top, left, height, width = region.top, region.left, region.height, region.width
     batch = data[0]
     assert batch['image'].shape == (3, height, width)
     full = KittiDataset(kitti_tree(), 'val')

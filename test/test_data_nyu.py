@@ -9,15 +9,14 @@ import h5py
 import numpy as np
 import pytest
 import torch
+from test_data_trees import NYU_SIZE, copy_tree, nyu_tree
 
-from mtdepth_ros.depth_coding import IGNORE_INDEX
+from mtdepth_ros.conversions.labels import IGNORE_INDEX
 from training.data.classes import NYU13_CLASSES, NYU40_CLASSES, NYU_SCENE_TYPES
 from training.data.errors import DataError
 from training.data.nyu import NyuDataset
 from training.data.nyu_files import write_splits
 from training.data.synth.room import NYU_IDS
-
-from test_data_trees import NYU_SIZE, copy_tree, nyu_tree
 
 
 def _raw(frame: int) -> tuple[np.ndarray, np.ndarray]:
@@ -60,7 +59,8 @@ def test_border_outside_the_projection_mask_is_invalid() -> None:
 def test_kinect_intrinsics_scale_with_the_image() -> None:
     k = NyuDataset(nyu_tree(), 'train')[0]['intrinsics'].numpy()
     assert np.isclose(k[0, 0], 518.857901 * NYU_SIZE[0] / 640, rtol=1e-6)
-    assert np.isclose(k[1, 2], 253.736166 * NYU_SIZE[1] / 480, rtol=1e-6)
+    scale_y = NYU_SIZE[1] / 480
+    assert np.isclose(k[1, 2], scale_y * (253.736166 + 0.5) - 0.5, rtol=1e-6)  # pixel centres
 
 
 def test_image_stack_in_the_wrong_order_is_explained(tmp_path: Path) -> None:

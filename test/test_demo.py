@@ -15,11 +15,11 @@ from dataclasses import replace
 from pathlib import Path
 
 import cv2
+import model_fixtures as mf
 import onnx
 import pytest
 
-import model_fixtures as mf
-from mtdepth_ros.card import ClassSpec, embed_card
+from mtdepth_ros.inference.card import ClassSpec, embed_card
 from training.data.classes import ROAD
 
 REPO = Path(__file__).resolve().parents[1]

@@ -3,7 +3,8 @@ import math
 import numpy as np
 import pytest
 
-from mtdepth_ros.depth_coding import IGNORE_INDEX, MULTIDEPTH_KITTI, DepthCoding
+from mtdepth_ros.conversions.labels import IGNORE_INDEX
+from mtdepth_ros.inference.depth_coding import MULTIDEPTH_KITTI, DepthCoding
 
 
 def test_multidepth_coding_matches_the_paper_formula():

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from mtdepth_ros.backends.engine_cache import (
+from mtdepth_ros.inference.backends.engine_cache import (
     BuildDescription,
     EngineCacheError,
     EngineKey,

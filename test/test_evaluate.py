@@ -16,10 +16,10 @@ from evaluation_fixtures import (
 )
 from model_fixtures import FOCAL_PX, expected_depth, expected_segmentation, write_model
 
-from mtdepth_ros.bags import BagReader, BagTopics
-from mtdepth_ros.evaluate import EvalOptions, evaluate_bag, main
-from mtdepth_ros.metrics import DEPTH_METRICS, depth_metrics, segmentation_metrics
-from mtdepth_ros.session import output_topic
+from mtdepth_ros.evaluation.bag_reader import BagReader, BagTopics
+from mtdepth_ros.evaluation.evaluate import EvalOptions, evaluate_bag, main
+from mtdepth_ros.evaluation.metrics import DEPTH_METRICS, depth_metrics, segmentation_metrics
+from mtdepth_ros.evaluation.session import output_topic
 
 FRAMES, HEIGHT, WIDTH = 4, 24, 32  # the bag's images are the tiny model's input size
 FIXTURE_FX = 0.9 * WIDTH  # evaluation_fixtures.camera
@@ -221,9 +221,9 @@ def test_truncated_bag_scores_what_it_can_and_says_why(tmp_path, model):
 
 
 def test_error_vs_distance_bins_by_ground_truth_depth():
-    from mtdepth_ros.bags import Frame
-    from mtdepth_ros.protocols import get_protocol
-    from mtdepth_ros.scoring import DISTANCE_BINS, Scorer, default_range_edges
+    from mtdepth_ros.evaluation.bag_reader import Frame
+    from mtdepth_ros.evaluation.protocols import get_protocol
+    from mtdepth_ros.evaluation.scoring import DISTANCE_BINS, Scorer, default_range_edges
 
     gt = np.array([[1.0, 1.5, 30.0, 90.0]], dtype=np.float32)  # 90 m: beyond the plot
     frame = Frame(index=0, stamp_ns=0, log_time_ns=0, frame_id='cam',

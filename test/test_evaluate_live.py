@@ -13,11 +13,11 @@ import pytest
 from evaluation_fixtures import CITYSCAPES_CLASSES, generate_bag, read_ground_truth
 from model_fixtures import FOCAL_PX, expected_depth, expected_segmentation, write_model
 
-from mtdepth_ros.bags import BagReader, BagTopics
-from mtdepth_ros.evaluate import EvalOptions, evaluate_bag
-from mtdepth_ros.live import transport_environment
-from mtdepth_ros.metrics import DEPTH_METRICS, depth_metrics, segmentation_metrics
-from mtdepth_ros.session import output_topic
+from mtdepth_ros.evaluation.bag_reader import BagReader, BagTopics
+from mtdepth_ros.evaluation.evaluate import EvalOptions, evaluate_bag
+from mtdepth_ros.evaluation.live import transport_environment
+from mtdepth_ros.evaluation.metrics import DEPTH_METRICS, depth_metrics, segmentation_metrics
+from mtdepth_ros.evaluation.session import output_topic
 
 FRAMES, HEIGHT, WIDTH = 4, 48, 160  # generated bag; the tiny model's input is the same size
 PLAYBACK_RATE = 2.0  # twice the recorded 10 Hz

@@ -10,16 +10,20 @@ import onnx
 import onnxruntime as ort
 import pytest
 import torch
+from training_helpers import kitti_tree, tiny_recipe
 
-from mtdepth_ros.card import read_card
-from mtdepth_ros.depth_coding import MULTIDEPTH_KITTI, DepthCoding
+from mtdepth_ros.inference.card import read_card
+from mtdepth_ros.inference.depth_coding import MULTIDEPTH_KITTI, DepthCoding
 from training import cli
 from training.checkpoints import checkpoint_dir
 from training.export import (
-    check_report, export_checkpoint, interval_confidence, load_for_export, main)
+    check_report,
+    export_checkpoint,
+    interval_confidence,
+    load_for_export,
+    main,
+)
 from training.losses.targets import encode_depth
-
-from training_helpers import kitti_tree, tiny_recipe
 
 
 @pytest.fixture(scope='module')

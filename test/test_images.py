@@ -10,8 +10,13 @@ import pytest
 from sensor_msgs.msg import Image
 from std_msgs.msg import Header
 
-from mtdepth_ros.images import (
-    SUPPORTED_ENCODINGS, ImageError, array_to_image, image_to_array, image_to_rgb)
+from mtdepth_ros.conversions.images import (
+    SUPPORTED_ENCODINGS,
+    ImageError,
+    array_to_image,
+    image_to_array,
+    image_to_rgb,
+)
 
 HEIGHT, WIDTH = 3, 4
 # encoding -> (dtype, channels) as the test expects them, written out independently

@@ -18,13 +18,12 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import model_fixtures as mf
 import numpy as np
 import pytest
+from node_harness import DEADLINE_S, OUTPUT_TYPES, Probe, RosHarness, unique_namespace, wait_until
 
-import model_fixtures as mf
-from mtdepth_ros.camera import PinholeCamera
-from node_harness import DEADLINE_S, OUTPUT_TYPES, Probe, RosHarness, unique_namespace, \
-    wait_until
+from mtdepth_ros.conversions.camera import PinholeCamera
 
 REPO = Path(__file__).resolve().parents[1]
 EXIT_TIMEOUT_S = 20.0

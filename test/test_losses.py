@@ -8,9 +8,16 @@ import numpy as np
 import pytest
 import torch
 
-from mtdepth_ros.depth_coding import IGNORE_INDEX, MULTIDEPTH_KITTI, DepthCoding
+from mtdepth_ros.conversions.labels import IGNORE_INDEX
+from mtdepth_ros.inference.depth_coding import MULTIDEPTH_KITTI, DepthCoding
 from training.losses import (
-    TOTAL, CompositeLoss, SparseCrossEntropy, SparseMSE, build_weighting, select_samples)
+    TOTAL,
+    CompositeLoss,
+    SparseCrossEntropy,
+    SparseMSE,
+    build_weighting,
+    select_samples,
+)
 from training.losses.targets import decode_depth, depth_to_intervals, encode_depth
 
 

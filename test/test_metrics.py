@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from mtdepth_ros.metrics import (
+from mtdepth_ros.evaluation.metrics import (
     ALL_DEPTH_METRICS,
     DEPTH_METRICS,
     DepthAccumulator,

@@ -15,13 +15,13 @@ import pytest
 import torch
 from torch import nn
 
-from mtdepth_ros.card import read_card
+from mtdepth_ros.inference.card import read_card
+from mtdepth_ros.inference.depth_coding import DepthCoding
 from training.checkpoints import EXTRA_KEY
 from training.export import deploy_heads, export_checkpoint
 from training.losses import TOTAL
 from training.losses.targets import depth_to_intervals, encode_depth
 from training.module import DEFAULT_CODING
-from mtdepth_ros.depth_coding import DepthCoding
 from training.nets import build_loss, build_model, get_spec, list_models
 from training.nets.encoders import build_encoder
 

@@ -7,12 +7,15 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+import model_fixtures as mf
 import numpy as np
 import pytest
 import yaml
 
-import model_fixtures as mf
-from mtdepth_ros.diagnostics import (
+from mtdepth_ros.inference.outputs import available_outputs, class_ids, heads_for, resize_prediction
+from mtdepth_ros.inference.predictor import Prediction
+from mtdepth_ros.node.camera_pairing import CameraInfoPairing
+from mtdepth_ros.node.diagnostics import (
     ERROR,
     OK,
     SUPERSEDED,
@@ -22,17 +25,14 @@ from mtdepth_ros.diagnostics import (
     assess,
     build_status,
 )
-from mtdepth_ros.frame_slot import FrameSlot
-from mtdepth_ros.camera_pairing import CameraInfoPairing
-from mtdepth_ros.outputs import available_outputs, class_ids, heads_for, resize_prediction
-from mtdepth_ros.parameters import (
+from mtdepth_ros.node.frame_slot import FrameSlot
+from mtdepth_ros.node.parameters import (
     PARAMETERS,
     ParameterError,
     config_from_values,
     defaults,
     descriptor,
 )
-from mtdepth_ros.predictor import Prediction
 
 YAML = Path(__file__).resolve().parents[1] / 'config' / 'mtdepth.yaml'
 

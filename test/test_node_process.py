@@ -18,13 +18,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
+import model_fixtures as mf
 import numpy as np
 import pytest
-
-import model_fixtures as mf
-from mtdepth_ros.camera import PinholeCamera
-from mtdepth_ros.images import array_to_image
 from node_harness import DEADLINE_S, Probe, RosHarness, unique_namespace, wait_until
+
+from mtdepth_ros.conversions.camera import PinholeCamera
+from mtdepth_ros.conversions.images import array_to_image
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent

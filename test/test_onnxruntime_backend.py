@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import model_fixtures as mf
 import numpy as np
 import onnxruntime as ort
 import pytest
 
-import model_fixtures as mf
-from mtdepth_ros.backends.base import BackendOptions, BackendUnavailable, create_backend
-from mtdepth_ros.backends.onnxruntime import OnnxRuntimeBackend
-from mtdepth_ros.card import read_card
+from mtdepth_ros.inference.backends.base import BackendOptions, BackendUnavailable, create_backend
+from mtdepth_ros.inference.backends.onnxruntime import OnnxRuntimeBackend
+from mtdepth_ros.inference.card import read_card
 
 INPUT = np.zeros((1, 3, mf.HEIGHT, mf.WIDTH), np.float32)
 

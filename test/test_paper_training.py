@@ -9,12 +9,11 @@ import warnings
 
 import pytest
 import torch
+from test_data_trees import nyu_tree
 
-from mtdepth_ros.depth_coding import IGNORE_INDEX
+from mtdepth_ros.conversions.labels import IGNORE_INDEX
 from training.module import MultiTaskModule
 from training.nets import get_spec
-
-from test_data_trees import nyu_tree
 
 STEPS = 2
 LR = 1e-2

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import model_fixtures as mf
 import numpy as np
 import pytest
 
-import model_fixtures as mf
-from mtdepth_ros.backends.base import BackendUnavailable
-from mtdepth_ros.card import CardError
-from mtdepth_ros.predictor import Prediction, Predictor
+from mtdepth_ros.inference.backends.base import BackendUnavailable
+from mtdepth_ros.inference.card import CardError
+from mtdepth_ros.inference.predictor import Prediction, Predictor
 
 IMAGE_SHAPE = (48, 64, 3)  # twice the tiny network input
 

@@ -5,8 +5,9 @@ import math
 import numpy as np
 import pytest
 
-from mtdepth_ros.metrics import depth_metrics
-from mtdepth_ros.protocols import (
+from mtdepth_ros.conversions.geometry import kb_crop_region
+from mtdepth_ros.evaluation.metrics import depth_metrics
+from mtdepth_ros.evaluation.protocols import (
     KB_CROP_SIZE,
     clamp_prediction,
     crop_box,
@@ -14,10 +15,8 @@ from mtdepth_ros.protocols import (
     devkit_fill,
     flip_average,
     get_protocol,
-    kb_crop_origin,
     prepare_depth,
     prepare_labels,
-    resize_depth,
 )
 
 NAN = np.nan
@@ -41,12 +40,6 @@ def test_nyu_eigen_crop_is_exact_at_480x640_and_scales():
     mask = crop_mask((480, 640), 'nyu_eigen')
     assert mask.sum() == (471 - 45) * (601 - 41)
     assert mask[45, 41] and not mask[44, 41] and not mask[45, 601]
-
-
-def test_kb_crop_origin_is_bottom_centre():
-    assert kb_crop_origin(*KITTI_SHAPE) == (375 - 352, (1242 - 1216) // 2)
-    with pytest.raises(ValueError, match='smaller than'):
-        kb_crop_origin(300, 1242)
 
 
 def test_clamp_maps_non_finite_to_the_range_ends():
@@ -78,7 +71,7 @@ def test_kb_sized_prediction_goes_into_the_kb_crop_of_full_ground_truth():
     gt = np.full(KITTI_SHAPE, 10.0, dtype=np.float32)
     pred = np.full(KB_CROP_SIZE, 7.0, dtype=np.float32)
     prepared = prepare_depth(pred, gt, get_protocol('raw'))
-    top, left = kb_crop_origin(*KITTI_SHAPE)
+    top, left = kb_crop_region(KITTI_SHAPE).top, kb_crop_region(KITTI_SHAPE).left
     assert prepared.pred.shape == KITTI_SHAPE
     assert np.isnan(prepared.pred[top - 1, left]) and prepared.pred[top, left] == 7.0
 
@@ -116,17 +109,6 @@ def test_median_scaling_recovers_a_scaled_prediction():
     assert prepared.scale == pytest.approx(3.0)
     assert depth_metrics(prepared.pred, prepared.gt, prepared.mask)['abs_rel'] == \
         pytest.approx(0.0, abs=1e-6)
-
-
-def test_resize_depth_does_not_spread_missing_values():
-    depth = np.array([[2.0, NAN], [2.0, 2.0]], dtype=np.float32)
-    resized = resize_depth(depth, (4, 4))
-    # The corner that samples only the missing pixel stays missing; its
-    # neighbours average the valid pixels only, so nothing else becomes NaN.
-    expected = np.full((4, 4), 2.0)
-    expected[0, 3] = NAN
-    np.testing.assert_allclose(resized, expected)
-    assert np.isnan(resize_depth(np.full((2, 2), NAN), (4, 4))).all()
 
 
 def test_prepare_labels_resizes_by_nearest_neighbour():

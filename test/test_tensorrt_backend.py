@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import model_fixtures as mf
 import pytest
 
-import model_fixtures as mf
-from mtdepth_ros.backends.base import BackendOptions, BackendUnavailable, create_backend
-from mtdepth_ros.backends.build_engine import load_tensorrt
-from mtdepth_ros.backends.cuda_memory import CudaError, check, gpu_identity
-from mtdepth_ros.backends.onnxruntime import OnnxRuntimeBackend
-from mtdepth_ros.backends.tensorrt import TensorRTBackend
-from mtdepth_ros.card import read_card
+from mtdepth_ros.inference.backends.base import BackendOptions, BackendUnavailable, create_backend
+from mtdepth_ros.inference.backends.cuda_memory import CudaError, check, gpu_identity
+from mtdepth_ros.inference.backends.engine_builder import load_tensorrt
+from mtdepth_ros.inference.backends.onnxruntime import OnnxRuntimeBackend
+from mtdepth_ros.inference.backends.tensorrt import TensorRTBackend
+from mtdepth_ros.inference.card import read_card
 
 
 def unavailable_reason() -> str | None:

@@ -7,27 +7,25 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import cv2
+import model_fixtures as mf
 import numpy as np
 import onnx
 import onnxruntime as ort
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-import model_fixtures as mf
-from mtdepth_ros.backends.base import BackendUnavailable
-from mtdepth_ros.backends.build_engine import (
+from mtdepth_ros.inference.backends.base import BackendUnavailable
+from mtdepth_ros.inference.backends.build_engine import main, parse_args, request_from_args
+from mtdepth_ros.inference.backends.calibration import calibration_batches, find_source
+from mtdepth_ros.inference.backends.engine_builder import (
     BuildError,
     TensorRTFeatures,
     load_tensorrt,
-    main,
-    parse_args,
     plan_build,
-    request_from_args,
     static_profile,
     version_tuple,
 )
-from mtdepth_ros.backends.calibration import calibration_batches, find_source
-from mtdepth_ros.backends.onnx_precision import (
+from mtdepth_ros.inference.backends.onnx_precision import (
     QDQ_SOURCE_KEY,
     cached_qdq_matches,
     convert_to_fp16,
@@ -36,8 +34,8 @@ from mtdepth_ros.backends.onnx_precision import (
     qdq_source,
     quantize_to_qdq,
 )
-from mtdepth_ros.card import embed_card, read_card
-from mtdepth_ros.predictor import Predictor
+from mtdepth_ros.inference.card import embed_card, read_card
+from mtdepth_ros.inference.predictor import Predictor
 
 TRT_10_13 = TensorRTFeatures('10.13.0.35', strongly_typed=True, weak_typing_flags=True,
                              implicit_int8=True)

@@ -5,11 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import cv2
+import model_fixtures as mf
 import numpy as np
 import pytest
 
-import model_fixtures as mf
-from mtdepth_ros.backends.calibration import (
+from mtdepth_ros.inference.backends.calibration import (
     CalibrationError,
     calibration_batches,
     calibration_cache_path,
@@ -19,8 +19,8 @@ from mtdepth_ros.backends.calibration import (
     source_images,
     spread,
 )
-from mtdepth_ros.card import read_card
-from mtdepth_ros.predictor import Predictor
+from mtdepth_ros.inference.card import read_card
+from mtdepth_ros.inference.predictor import Predictor
 
 IMAGE_SIZE = (48, 64)  # (h, w): twice the tiny network input
 SEED = 3
@@ -119,14 +119,15 @@ def test_calibration_cache_is_per_model_content(tmp_path: Path) -> None:
 
 
 def test_a_rosbag_gives_the_images_of_its_topic(model: Path, tmp_path: Path) -> None:
-    bags = pytest.importorskip('mtdepth_ros.bags')
-    from mtdepth_ros.images import array_to_image
+    bag_writer = pytest.importorskip('mtdepth_ros.evaluation.bag_writer')
+    from mtdepth_ros.conversions.images import array_to_image
 
     frames = [random_rgb(SEED + i) for i in range(3)]
-    with bags.OutputBag(tmp_path / 'bag') as bag:
+    with bag_writer.OutputBag(tmp_path / 'bag') as bag:
         for i, rgb in enumerate(frames):
             stamp = (i + 1) * 100_000_000
-            bag.write('/cam/image', array_to_image(rgb, 'rgb8', bags.header(stamp, 'cam')), stamp)
+            header = bag_writer.header(stamp, 'cam')
+            bag.write('/cam/image', array_to_image(rgb, 'rgb8', header), stamp)
     source = find_source(tmp_path / 'bag', topic='/cam/image')
     assert source.is_bag
     images = list(source_images(source))

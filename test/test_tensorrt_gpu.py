@@ -12,12 +12,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mtdepth_ros.backends.base import BackendOptions, BackendUnavailable
-from mtdepth_ros.backends.build_engine import load_tensorrt
-from mtdepth_ros.backends.cuda_memory import gpu_identity
-from mtdepth_ros.backends.engine_cache import description_path
-from mtdepth_ros.backends.tensorrt import TensorRTBackend
-from mtdepth_ros.predictor import Prediction, Predictor
+from mtdepth_ros.inference.backends.base import BackendOptions, BackendUnavailable
+from mtdepth_ros.inference.backends.cuda_memory import gpu_identity
+from mtdepth_ros.inference.backends.engine_builder import load_tensorrt
+from mtdepth_ros.inference.backends.engine_cache import description_path
+from mtdepth_ros.inference.backends.tensorrt import TensorRTBackend
+from mtdepth_ros.inference.predictor import Prediction, Predictor
 
 MODEL = Path(__file__).resolve().parents[1] / 'models' / 'mtdepth_default.onnx'
 SEED = 11

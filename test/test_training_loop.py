@@ -14,16 +14,21 @@ import pytest
 import torch
 from lightning import Trainer
 from torch import nn
+from training_helpers import PYTHON, REPO, kitti_tree, tiny_recipe, training_env
 
-from mtdepth_ros.depth_coding import IGNORE_INDEX
+from mtdepth_ros.conversions.labels import IGNORE_INDEX
 from training import cli
 from training.checkpoints import (
-    CONFIG_NAME, EXTRA_KEY, LAST, atomic_save, checkpoint_dir, load_checkpoint)
+    CONFIG_NAME,
+    EXTRA_KEY,
+    LAST,
+    atomic_save,
+    checkpoint_dir,
+    load_checkpoint,
+)
 from training.datamodule import MultiTaskDataModule
 from training.module import MultiTaskModule
 from training.nets import get_spec, list_models
-
-from training_helpers import PYTHON, REPO, kitti_tree, tiny_recipe, training_env
 
 TINY_NET = {'decoder_width': 16, 'head_width': 8, 'encoder_args': {'width_mult': 0.25}}
 KILL_AFTER_STEP = 4  # SIGKILL once a checkpoint at least this far has been written
@@ -205,6 +210,16 @@ def test_targets_come_from_metric_depth_with_the_recipe_coding() -> None:
     np.testing.assert_allclose(batch['depth_log'].numpy().ravel(), [0.0, 0.0, 1.0, 1.0], atol=1e-6)
     assert batch['intervals'].ravel().tolist() == [IGNORE_INDEX, 0, 31, 31]
     assert batch['depth_valid'].ravel().tolist() == [False, True, True, True]
+
+
+def test_beyond_range_depth_is_supervised_at_the_far_end_of_the_coding() -> None:
+    # Augment.far_classes marks the unmeasured sky +inf; the recipe's coding decides its target.
+    module = MultiTaskModule('default', net_args=TINY_NET,
+                             depth_coding={'d_min': 2.0, 'd_max': 125.0, 'num_intervals': 32})
+    batch = module.with_targets({'depth': torch.tensor([[[[np.inf, 0.0, 5.0]]]])})
+    assert batch['depth'].ravel().tolist() == [125.0, 0.0, 5.0]
+    assert batch['intervals'].ravel().tolist() == [31, IGNORE_INDEX, batch['intervals'].ravel()[2]]
+    np.testing.assert_allclose(batch['depth_log'].numpy().ravel()[0], 1.0)
 
 
 def test_batch_without_any_supervision_skips_the_step() -> None:

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Subset
 
-from mtdepth_ros.depth_coding import IGNORE_INDEX
+from mtdepth_ros.conversions.labels import IGNORE_INDEX
 from training.data.base import IMAGENET_MEAN, IMAGENET_STD, DepthDataset
 
 DATASETS = {

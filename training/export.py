@@ -4,7 +4,7 @@
 ``python -m training card model.onnx [--json]``
 
 The exported graph is the network plus the deploy decode (the contract in
-``mtdepth_ros/card.py``): input ``image`` float32 (1, 3, H, W) normalised RGB;
+``mtdepth_ros/inference/card.py``): input ``image`` float32 (1, 3, H, W) normalised RGB;
 outputs, each (1, 1, H, W): ``depth`` (normalised log or metres, as the card
 says), ``intervals`` int32 (argmax), ``confidence`` float 0..1 (the interval
 softmax mass on the regression's bin and its two neighbours) and
@@ -30,9 +30,16 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from mtdepth_ros.card import (
-    CameraSpec, ClassSpec, HeadSpec, InputSpec, ModelCard, embed_card, read_card)
-from mtdepth_ros.depth_coding import DepthCoding
+from mtdepth_ros.inference.card import (
+    CameraSpec,
+    ClassSpec,
+    HeadSpec,
+    InputSpec,
+    ModelCard,
+    embed_card,
+    read_card,
+)
+from mtdepth_ros.inference.depth_coding import DepthCoding
 from training.checkpoints import EXTRA_KEY, load_checkpoint
 from training.losses.targets import coded_to_intervals, decode_depth, encode_depth
 from training.module import coding_from_config

@@ -4,7 +4,7 @@ Targets: ``depth_log`` and ``intervals`` are derived on the device from the
 batch's metric ``depth`` with the recipe's ``depth_coding`` (one place for
 the coding: the recipe, then the model card). Validation runs full images
 (padded to the network's input multiple, never random crops) and scores them
-with :mod:`mtdepth_ros.metrics`, reduced across DDP ranks.
+with :mod:`mtdepth_ros.evaluation.metrics`, reduced across DDP ranks.
 
 Generic recipe features: ``freeze`` (network parameter name prefixes that get
 no gradient; their BatchNorm statistics stay fixed), ``stage`` (a named stage
@@ -26,12 +26,12 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from mtdepth_ros.depth_coding import IGNORE_INDEX, DepthCoding
-from mtdepth_ros.metrics import DepthAccumulator, SegmentationAccumulator
+from mtdepth_ros.conversions.labels import IGNORE_INDEX
+from mtdepth_ros.evaluation.metrics import DepthAccumulator, SegmentationAccumulator
+from mtdepth_ros.inference.depth_coding import DepthCoding
 from training.checkpoints import EXTRA_KEY, load_checkpoint
 from training.losses import TOTAL
-from training.losses.targets import (
-    decode_depth, depth_to_intervals, encode_depth, valid_depth)
+from training.losses.targets import decode_depth, depth_to_intervals, encode_depth, valid_depth
 from training.nets import build_loss, build_model, get_spec
 from training.nets.registry import resolve_stage
 
@@ -141,7 +141,9 @@ class MultiTaskModule(L.LightningModule):
         """The batch plus depth targets derived from ``depth`` with the recipe's coding."""
         if 'depth' not in batch:
             return batch
-        depth = batch['depth']  # (N, 1, H, W) metres, 0 = invalid
+        depth = batch['depth']  # (N, 1, H, W) metres, 0 = invalid, +inf = beyond the coding
+        far = torch.isposinf(depth)  # supervised at the coding's far end (Augment.far_classes)
+        depth = torch.where(far, torch.full_like(depth, self.coding.d_max), depth)
         valid = valid_depth(depth)
         if 'depth_valid' in batch:
             valid &= batch['depth_valid'].bool()

@@ -38,8 +38,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from mtdepth_ros.metrics import DepthAccumulator
-
+from mtdepth_ros.evaluation.metrics import DepthAccumulator
 from training import cli
 from training.data.kitti import KittiDataset
 from training.data.synth.cli import main as synth_main

@@ -3,10 +3,9 @@
 Keys and what each holds (per sample; a DataLoader adds the batch dimension):
 
 - ``image``        float32 (3, H, W) RGB normalised with IMAGENET_MEAN / IMAGENET_STD
-- ``depth``        float32 (1, H, W) metres, 0 = invalid
-- ``depth_log``    float32 (1, H, W) normalised log depth (the dataset's DepthCoding), 0 where invalid
+- ``depth``        float32 (1, H, W) metres, 0 = invalid, +inf = farther than any depth
+                   coding reaches (``Augment.far_classes``)
 - ``depth_valid``  bool (1, H, W)
-- ``intervals``    int64 (H, W) depth interval labels, IGNORE_INDEX where invalid
 - ``labels``       int64 (H, W) class ids, IGNORE_INDEX = ignore
 - ``has_depth``    bool scalar: the sample carries depth ground truth
 - ``has_labels``   bool scalar: the sample carries class labels
@@ -15,6 +14,10 @@ Keys and what each holds (per sample; a DataLoader adds the batch dimension):
                    training.data.classes.NYU_SCENE_TYPES), IGNORE_INDEX where
                    unknown or the dataset has none (every dataset but NYU)
 - ``index``        int, the sample's index in its dataset
+
+Depth targets (``depth_log``, ``intervals``) are not here: the training
+module derives them from ``depth`` with the recipe's depth coding
+(:meth:`training.module.MultiTaskModule.with_targets`), the one place.
 """
 
 from __future__ import annotations
@@ -23,30 +26,34 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, replace
 from typing import Any
 
-import cv2
 import numpy as np
 import torch
 from torch.utils.data import Dataset
 from torchvision.transforms import v2
 
-from mtdepth_ros.depth_coding import IGNORE_INDEX, DepthCoding
+from mtdepth_ros.conversions.geometry import (
+    Region,
+    bottom_centre_region,
+    crop_intrinsics,
+    flip_intrinsics,
+    resize_depth_sparse,
+    resize_image,
+    resize_intrinsics,
+    resize_labels,
+)
+from mtdepth_ros.conversions.labels import IGNORE_INDEX
 from training.data.classes import ClassList
-from training.data.transforms import (crop_intrinsics, flip_intrinsics, resize_depth,
-                                      resize_intrinsics)
 
 IMAGE = 'image'
 DEPTH = 'depth'
-DEPTH_LOG = 'depth_log'
 DEPTH_VALID = 'depth_valid'
-INTERVALS = 'intervals'
 LABELS = 'labels'
 HAS_DEPTH = 'has_depth'
 HAS_LABELS = 'has_labels'
 INTRINSICS = 'intrinsics'
 SCENE = 'scene'
 INDEX = 'index'
-BATCH_KEYS = (IMAGE, DEPTH, DEPTH_LOG, DEPTH_VALID, INTERVALS, LABELS, HAS_DEPTH, HAS_LABELS,
-              INTRINSICS, SCENE, INDEX)
+BATCH_KEYS = (IMAGE, DEPTH, DEPTH_VALID, LABELS, HAS_DEPTH, HAS_LABELS, INTRINSICS, SCENE, INDEX)
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)  # RGB on the 0..1 scale (torchvision's ImageNet weights)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -79,7 +86,8 @@ class Augment:
     ``far_classes`` shapes the depth target rather than the image (it is here
     because every dataset passes these keyword arguments through): pixels the
     labels give one of these class names, and that have no depth measurement,
-    are supervised at ``far_depth`` metres (0 = the depth coding's far end).
+    are supervised at ``far_depth`` metres (0: +inf, which the training module
+    supervises at its depth coding's far end).
     LiDAR never returns from the sky, so without it a network's sky depth is
     whatever context suggests; a training-only option (validation keeps the
     measured ground truth alone).
@@ -114,30 +122,25 @@ class Augment:
         return cls(crop=crop, flip=True, brightness=0.2, contrast=0.2, saturation=0.2, hue=0.02)
 
 
-def window(sample: RawSample, top: int, left: int, height: int, width: int) -> RawSample:
-    """The (height, width) part of a sample starting at (top, left)."""
-    rows, cols = slice(top, top + height), slice(left, left + width)
-    return replace(sample, image=sample.image[rows, cols],
-                   intrinsics=crop_intrinsics(sample.intrinsics, top, left),
-                   depth=None if sample.depth is None else sample.depth[rows, cols],
-                   labels=None if sample.labels is None else sample.labels[rows, cols])
+def window(sample: RawSample, region: Region) -> RawSample:
+    """The ``region`` of a sample, intrinsics shifted with it."""
+    return replace(sample, image=region.of(sample.image),
+                   intrinsics=crop_intrinsics(sample.intrinsics, region.top, region.left),
+                   depth=None if sample.depth is None else region.of(sample.depth),
+                   labels=None if sample.labels is None else region.of(sample.labels))
 
 
 def resized(sample: RawSample, size: tuple[int, int]) -> RawSample:
     """The sample scaled to (height, width): area/linear image, depth without interpolation."""
     old = sample.image.shape[:2]
-    shrink = size[0] < old[0] or size[1] < old[1]
-    image = cv2.resize(sample.image, (size[1], size[0]),
-                       interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
-    labels = None if sample.labels is None else cv2.resize(
-        sample.labels, (size[1], size[0]), interpolation=cv2.INTER_NEAREST)
-    return replace(sample, image=image, intrinsics=resize_intrinsics(sample.intrinsics, old, size),
-                   depth=None if sample.depth is None else resize_depth(sample.depth, size),
-                   labels=labels)
+    return replace(sample, image=resize_image(sample.image, size),
+                   intrinsics=resize_intrinsics(sample.intrinsics, old, size),
+                   depth=None if sample.depth is None else resize_depth_sparse(sample.depth, size),
+                   labels=None if sample.labels is None else resize_labels(sample.labels, size))
 
 
 class DepthDataset(Dataset[dict[str, Any]], ABC):
-    """Base of every dataset: augmentation, depth coding and the batch dictionary.
+    """Base of every dataset: augmentation and the batch dictionary.
 
     A subclass implements ``__len__`` and :meth:`read`; it may override
     :meth:`crop_region` to keep random crops inside part of the image.
@@ -147,10 +150,9 @@ class DepthDataset(Dataset[dict[str, Any]], ABC):
     classes: ClassList | None = None  # what ``labels`` ids mean; None = no labels
     camera_name: str = ''
 
-    def __init__(self, coding: DepthCoding, augment: Augment | None = None,
+    def __init__(self, augment: Augment | None = None,
                  mean: tuple[float, float, float] = IMAGENET_MEAN,
                  std: tuple[float, float, float] = IMAGENET_STD) -> None:
-        self.coding = coding
         self.augment = augment or Augment()
         self.mean = torch.tensor(mean, dtype=torch.float32).view(3, 1, 1)
         self.std = torch.tensor(std, dtype=torch.float32).view(3, 1, 1)
@@ -188,9 +190,7 @@ class DepthDataset(Dataset[dict[str, Any]], ABC):
         """Bottom crop, resize, random crop and flip, the intrinsics following each step."""
         a = self.augment
         if a.bottom_crop is not None:
-            height, width = sample.image.shape[:2]
-            crop_h, crop_w = min(a.bottom_crop[0], height), min(a.bottom_crop[1], width)
-            sample = window(sample, height - crop_h, (width - crop_w) // 2, crop_h, crop_w)
+            sample = window(sample, bottom_centre_region(sample.image.shape[:2], a.bottom_crop))
         if a.resize is not None and a.resize != sample.image.shape[:2]:
             sample = resized(sample, a.resize)
         if a.crop is not None:
@@ -198,7 +198,7 @@ class DepthDataset(Dataset[dict[str, Any]], ABC):
             crop_h, crop_w = min(a.crop[0], bottom - top), min(a.crop[1], right - left)
             y = top + int(torch.randint(0, bottom - top - crop_h + 1, ()).item())
             x = left + int(torch.randint(0, right - left - crop_w + 1, ()).item())
-            sample = window(sample, y, x, crop_h, crop_w)
+            sample = window(sample, Region(y, x, crop_h, crop_w))
         if a.flip and bool(torch.rand(()) < 0.5):
             width = sample.image.shape[1]
             sample = replace(sample, image=sample.image[:, ::-1],
@@ -224,10 +224,8 @@ class DepthDataset(Dataset[dict[str, Any]], ABC):
         depth = np.where(valid, depth, 0.0).astype(np.float32)
         if self.augment.far_classes and sample.labels is not None:
             far = np.isin(sample.labels, self._far_ids()) & ~valid
-            depth[far] = self.augment.far_depth or self.coding.d_max
+            depth[far] = self.augment.far_depth or np.inf
             valid |= far
-        depth_log = np.nan_to_num(self.coding.encode(depth), nan=0.0)
-        intervals = self.coding.depth_to_intervals(depth)
         if sample.labels is None:
             labels = np.full((height, width), IGNORE_INDEX, dtype=np.int64)
         else:
@@ -235,9 +233,7 @@ class DepthDataset(Dataset[dict[str, Any]], ABC):
         return {
             IMAGE: image.contiguous(),
             DEPTH: torch.from_numpy(depth)[None],
-            DEPTH_LOG: torch.from_numpy(depth_log)[None],
             DEPTH_VALID: torch.from_numpy(valid)[None],
-            INTERVALS: torch.from_numpy(intervals.astype(np.int64)),
             LABELS: torch.from_numpy(labels),
             HAS_DEPTH: torch.tensor(sample.depth is not None),
             HAS_LABELS: torch.tensor(sample.labels is not None),

@@ -14,14 +14,20 @@ from typing import Any
 
 import numpy as np
 
-from mtdepth_ros.depth_coding import MULTIDEPTH_KITTI, DepthCoding
+from mtdepth_ros.conversions.geometry import resize_intrinsics
 from training.data.base import Augment, DepthDataset, RawSample
-from training.data.cityscapes_files import (CITYSCAPES_HEIGHT, CITYSCAPES_INTRINSICS, CITYSCAPES_WIDTH,
-                                            IMAGE_SUFFIX, camera_path, label_path, read_camera)
+from training.data.cityscapes_files import (
+    CITYSCAPES_HEIGHT,
+    CITYSCAPES_INTRINSICS,
+    CITYSCAPES_WIDTH,
+    IMAGE_SUFFIX,
+    camera_path,
+    label_path,
+    read_camera,
+)
 from training.data.classes import ROAD, cityscapes_label_to_train_lut
-from training.data.errors import DataError, check_listed_files
+from training.data.errors import DataError, check_listed_files, check_same_size
 from training.data.io import read_label_png, read_rgb
-from training.data.kitti import _check_size, _coding
 
 
 class CityscapesSegmentation(DepthDataset):
@@ -37,9 +43,8 @@ class CityscapesSegmentation(DepthDataset):
     classes = ROAD
     camera_name = 'Cityscapes left camera'
 
-    def __init__(self, root: str | Path, split: str = 'train', *, label_file: str = 'labelIds',
-                 coding: DepthCoding | dict[str, Any] | None = None, **augment: Any) -> None:
-        super().__init__(_coding(coding, MULTIDEPTH_KITTI), Augment(**augment))
+    def __init__(self, root: str | Path, split: str = 'train', *, label_file: str = 'labelIds', **augment: Any) -> None:
+        super().__init__(Augment(**augment))
         self.root = Path(root)
         folder = self.root / 'leftImg8bit' / split
         if not folder.is_dir():
@@ -57,7 +62,7 @@ class CityscapesSegmentation(DepthDataset):
     def read(self, index: int) -> RawSample:
         image = read_rgb(self.images[index])
         labels = read_label_png(self.labels[index])
-        _check_size(self.labels[index], labels, self.images[index], image)
+        check_same_size(self.labels[index], labels, self.images[index], image)
         if self.lut is not None:
             labels = self.lut[labels]
         city, name = self.names[index]
@@ -66,6 +71,6 @@ class CityscapesSegmentation(DepthDataset):
             intrinsics = read_camera(camera)
         else:  # no camera file: a typical Cityscapes camera at this image size
             height, width = image.shape[:2]
-            intrinsics = np.diag([width / CITYSCAPES_WIDTH, height / CITYSCAPES_HEIGHT, 1.0]) \
-                @ CITYSCAPES_INTRINSICS
+            intrinsics = resize_intrinsics(CITYSCAPES_INTRINSICS,
+                                           (CITYSCAPES_HEIGHT, CITYSCAPES_WIDTH), (height, width))
         return RawSample(image, intrinsics, None, labels)

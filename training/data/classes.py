@@ -16,7 +16,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from mtdepth_ros.depth_coding import IGNORE_INDEX
+from mtdepth_ros.conversions.labels import IGNORE_INDEX
 
 RGB = tuple[int, int, int]
 

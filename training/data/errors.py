@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+
 
 class DataError(ValueError):
     """A dataset file that is missing, truncated, wrongly encoded or inconsistent."""
@@ -12,6 +14,14 @@ class DataError(ValueError):
         self.path = Path(path)
         self.reason = reason
         super().__init__(f'{path}: {reason}')
+
+
+def check_same_size(path: Path | str, array: np.ndarray, image_path: Path | str,
+                    image: np.ndarray) -> None:
+    """A DataError unless the map at ``path`` has the size of its image."""
+    if array.shape[:2] != image.shape[:2]:
+        raise DataError(path, f'is {array.shape[1]}x{array.shape[0]} but its image {image_path} is '
+                              f'{image.shape[1]}x{image.shape[0]}')
 
 
 MISSING_SHOWN = 5  # missing files named in the error message

@@ -14,13 +14,18 @@ from typing import Any
 
 import numpy as np
 
-from mtdepth_ros.depth_coding import MULTIDEPTH_KITTI, DepthCoding
+from mtdepth_ros.conversions.geometry import kb_crop_region
 from training.data.base import Augment, DepthDataset, RawSample
 from training.data.classes import ROAD, cityscapes_label_to_train_lut
-from training.data.errors import DataError, check_listed_files
+from training.data.errors import DataError, check_listed_files, check_same_size
 from training.data.io import read_depth_png, read_label_png, read_rgb
-from training.data.kitti_files import (DEPTH_SPLITS, FrameId, KittiCalibration, SELECTION_DIR,
-                                       benchmark_crop, read_split_file)
+from training.data.kitti_files import (
+    DEPTH_SPLITS,
+    SELECTION_DIR,
+    FrameId,
+    KittiCalibration,
+    read_split_file,
+)
 from training.data.lidar import points_to_depth_map, read_velodyne
 
 DEPTH_SOURCES = ('annotated', 'velodyne', 'velodyne_raw', 'dense', 'none')
@@ -46,7 +51,6 @@ class KittiDataset(DepthDataset):
             than train ids.
         crop_in_lidar_band: random crops stay in the bottom-centre benchmark window,
             where the LiDAR has points.
-        coding: depth coding of ``depth_log``/``intervals`` (MultiDepth's 2-125 m, 32).
         **augment: :class:`Augment` fields (``crop``, ``resize``, ``flip``, ...).
     """
 
@@ -55,9 +59,8 @@ class KittiDataset(DepthDataset):
 
     def __init__(self, root: str | Path, split: str = 'train', *, raw_root: str | Path | None = None,
                  depth_root: str | Path | None = None, depth: str = 'annotated', labels: str = 'auto',
-                 label_ids: bool = True, crop_in_lidar_band: bool = True,
-                 coding: DepthCoding | dict[str, Any] | None = None, **augment: Any) -> None:
-        super().__init__(_coding(coding, MULTIDEPTH_KITTI), Augment(**augment))
+                 label_ids: bool = True, crop_in_lidar_band: bool = True, **augment: Any) -> None:
+        super().__init__(Augment(**augment))
         if depth not in DEPTH_SOURCES:
             raise ValueError(f'depth must be one of {DEPTH_SOURCES}, got {depth!r}')
         self.root = Path(root)
@@ -146,12 +149,12 @@ class KittiDataset(DepthDataset):
             depth = points_to_depth_map(read_velodyne(path), calibration.velo_to_image(), width, height)
         elif path is not None:
             depth = read_depth_png(path)
-            _check_size(path, depth, frame.image(self.raw_root), image)
+            check_same_size(path, depth, frame.image(self.raw_root), image)
         labels = None
         if self.labels_root is not None:
             label_path = self._label_path(frame)
             labels = read_label_png(label_path)
-            _check_size(label_path, labels, frame.image(self.raw_root), image)
+            check_same_size(label_path, labels, frame.image(self.raw_root), image)
             if self.label_lut is not None:
                 labels = self.label_lut[labels]
         return RawSample(image, calibration.intrinsics, depth, labels)
@@ -160,10 +163,11 @@ class KittiDataset(DepthDataset):
         height, width = sample.image.shape[:2]
         if not self.crop_in_lidar_band:
             return 0, height, 0, width
-        top, left, crop_h, crop_w = benchmark_crop(width, height)
-        if self.augment.crop is not None and self.augment.crop[0] > crop_h:
+        band = kb_crop_region((height, width))
+        top = band.top
+        if self.augment.crop is not None and self.augment.crop[0] > band.height:
             top = max(0, height - self.augment.crop[0])  # a tall crop reaches above the band
-        return top, height, left, left + crop_w
+        return top, height, band.left, band.right
 
 
 class KittiSelection(DepthDataset):
@@ -177,9 +181,9 @@ class KittiSelection(DepthDataset):
     camera_name = 'KITTI left colour camera (image_02), benchmark crop'
 
     def __init__(self, root: str | Path, split: str = 'val_selection', *,
-                 depth: str = 'groundtruth_depth', coding: DepthCoding | dict[str, Any] | None = None,
+                 depth: str = 'groundtruth_depth',
                  **augment: Any) -> None:
-        super().__init__(_coding(coding, MULTIDEPTH_KITTI), Augment(**augment))
+        super().__init__(Augment(**augment))
         root = Path(root)
         base = root / 'depth' / SELECTION_DIR if (root / 'depth' / SELECTION_DIR).is_dir() \
             else root / SELECTION_DIR
@@ -197,7 +201,7 @@ class KittiSelection(DepthDataset):
     def read(self, index: int) -> RawSample:
         image = read_rgb(self.images[index])
         depth = read_depth_png(self.depths[index])
-        _check_size(self.depths[index], depth, self.images[index], image)
+        check_same_size(self.depths[index], depth, self.images[index], image)
         return RawSample(image, read_intrinsics_txt(self.intrinsics[index]), depth, None)
 
 
@@ -211,14 +215,3 @@ def read_intrinsics_txt(path: Path) -> np.ndarray:
         raise DataError(path, f'expected 9 numbers (a 3x3 camera matrix), found {len(values)}')
     return np.array(values).reshape(3, 3)
 
-
-def _check_size(path: Path, array: np.ndarray, image_path: Path, image: np.ndarray) -> None:
-    if array.shape[:2] != image.shape[:2]:
-        raise DataError(path, f'is {array.shape[1]}x{array.shape[0]} but its image {image_path} is '
-                              f'{image.shape[1]}x{image.shape[0]}')
-
-
-def _coding(coding: DepthCoding | dict[str, Any] | None, default: DepthCoding) -> DepthCoding:
-    if coding is None:
-        return default
-    return coding if isinstance(coding, DepthCoding) else DepthCoding.from_dict(dict(coding))

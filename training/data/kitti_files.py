@@ -31,8 +31,6 @@ CAMERA_DIRS = {'l': 'image_02', 'r': 'image_03'}
 FRAME_DIGITS = 10
 DEPTH_SPLITS = ('train', 'val')
 SELECTION_DIR = Path('depth_selection') / 'val_selection_cropped'
-# The benchmark's crop of every image: 1216 x 352, bottom centre.
-BENCHMARK_CROP_WIDTH, BENCHMARK_CROP_HEIGHT = 1216, 352
 
 
 @dataclass(frozen=True)
@@ -191,18 +189,6 @@ def write_velo_to_cam(path: Path, rotation: np.ndarray, translation: np.ndarray)
              f'delta_f: {_numbers([0.0, 0.0])}', f'delta_c: {_numbers([0.0, 0.0])}']
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text('\n'.join(lines) + '\n')
-
-
-def benchmark_crop(width: int, height: int) -> tuple[int, int, int, int]:
-    """(top, left, crop height, crop width) of the bottom-centre benchmark crop.
-
-    1216 x 352 for KITTI-size images; proportionally smaller for images
-    rendered smaller than KITTI's 1242 x 375.
-    """
-    crop_w = min(BENCHMARK_CROP_WIDTH, round(width * BENCHMARK_CROP_WIDTH / 1242))
-    crop_h = min(BENCHMARK_CROP_HEIGHT, round(height * BENCHMARK_CROP_HEIGHT / 375))
-    crop_w, crop_h = min(crop_w, width), min(crop_h, height)
-    return height - crop_h, (width - crop_w) // 2, crop_h, crop_w
 
 
 def selection_paths(root: Path, drive: str, frame: int, camera: str = 'image_02') -> dict[str, Path]:

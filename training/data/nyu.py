@@ -18,13 +18,23 @@ from typing import Any
 import h5py
 import numpy as np
 
-from mtdepth_ros.depth_coding import IGNORE_INDEX, DepthCoding
+from mtdepth_ros.conversions.geometry import resize_intrinsics
+from mtdepth_ros.conversions.labels import IGNORE_INDEX
 from training.data.base import Augment, DepthDataset, RawSample
 from training.data.classes import NYU13, NYU40, nyu_scene_id
 from training.data.errors import DataError
-from training.data.kitti import _coding
-from training.data.nyu_files import (LABELED_FILE, MAP13_FILE, MAP40_FILE, NYU_IMAGE_SHAPE, SPLITS_FILE,
-                                     check_labeled, read_map13, read_map40, read_scene_types, read_splits)
+from training.data.nyu_files import (
+    LABELED_FILE,
+    MAP13_FILE,
+    MAP40_FILE,
+    NYU_IMAGE_SHAPE,
+    SPLITS_FILE,
+    check_labeled,
+    read_map13,
+    read_map40,
+    read_scene_types,
+    read_splits,
+)
 
 LOG = logging.getLogger(__name__)
 
@@ -35,7 +45,6 @@ KINECT_INTRINSICS = np.array([[518.857901, 0.0, 325.582449], [0.0, 519.469611, 2
 # where registered depth and colour both exist; around it lies the RGB frames' white
 # border. As 0-based half-open (top, bottom, left, right) at 640 x 480.
 PROJECTION_MASK = (44, 471, 40, 601)
-NYU_CODING = DepthCoding(d_min=0.1, d_max=10.0, num_intervals=32)
 DEPTH_KINDS = {'filled': 'depths', 'raw': 'rawDepths'}
 
 
@@ -51,7 +60,6 @@ class NyuDataset(DepthDataset):
         mask_border: depth and labels outside the toolbox's projection mask (the white
             border of the RGB frames) count as invalid, and random crops stay inside it.
         maps_root: where the class maps are (default ``root``).
-        coding: depth coding for ``depth_log`` / ``intervals`` (default 0.1-10 m, 32).
         **augment: :class:`Augment` fields.
     """
 
@@ -59,8 +67,8 @@ class NyuDataset(DepthDataset):
 
     def __init__(self, root: str | Path, split: str = 'train', *, depth: str = 'filled',
                  num_classes: int = 40, mask_border: bool = True, maps_root: str | Path | None = None,
-                 coding: DepthCoding | dict[str, Any] | None = None, **augment: Any) -> None:
-        super().__init__(_coding(coding, NYU_CODING), Augment(**augment))
+                 **augment: Any) -> None:
+        super().__init__(Augment(**augment))
         if depth not in DEPTH_KINDS:
             raise ValueError(f'depth must be one of {sorted(DEPTH_KINDS)}, got {depth!r}')
         if num_classes not in (0, 13, 40):
@@ -94,8 +102,8 @@ class NyuDataset(DepthDataset):
                 lut = read_map13(maps / MAP13_FILE)[lut]
             self.label_lut = np.where(lut > 0, lut.astype(np.int64) - 1, IGNORE_INDEX).astype(np.uint8)
         self.classes = {40: NYU40, 13: NYU13}.get(num_classes)
-        scale = np.diag([self.width / NYU_IMAGE_SHAPE[1], self.height / NYU_IMAGE_SHAPE[0], 1.0])
-        self.intrinsics = scale @ KINECT_INTRINSICS
+        self.intrinsics = resize_intrinsics(KINECT_INTRINSICS, NYU_IMAGE_SHAPE[:2],
+                                            (self.height, self.width))
         self._file: h5py.File | None = None
         self._pid = -1
 

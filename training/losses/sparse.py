@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch.nn.functional as F
 from torch import Tensor
 
-from mtdepth_ros.depth_coding import IGNORE_INDEX
+from mtdepth_ros.conversions.labels import IGNORE_INDEX
 from training.losses.composition import LossTerm
 
 HAS_DEPTH = 'has_depth'

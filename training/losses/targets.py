@@ -12,7 +12,8 @@ import math
 import torch
 from torch import Tensor
 
-from mtdepth_ros.depth_coding import IGNORE_INDEX, DepthCoding
+from mtdepth_ros.conversions.labels import IGNORE_INDEX
+from mtdepth_ros.inference.depth_coding import DepthCoding
 
 
 def valid_depth(depth: Tensor) -> Tensor:

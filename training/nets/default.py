@@ -14,7 +14,7 @@ from typing import Any
 
 from torch import Tensor, nn
 
-from mtdepth_ros.depth_coding import MULTIDEPTH_KITTI
+from mtdepth_ros.inference.depth_coding import MULTIDEPTH_KITTI
 from training.losses import CompositeLoss, SparseCrossEntropy, SparseMSE
 from training.nets.encoders import build_encoder
 from training.nets.heads import ConvHead, LightDecoder, upsample_to

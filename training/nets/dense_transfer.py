@@ -28,7 +28,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torchvision import models
 
-from mtdepth_ros.depth_coding import IGNORE_INDEX
+from mtdepth_ros.conversions.labels import IGNORE_INDEX
 from training.data.base import SCENE  # (N,) int64 scene class, IGNORE_INDEX where unknown
 from training.data.classes import NYU_SCENE_TYPES
 from training.losses import CompositeLoss, LossTerm

@@ -20,7 +20,7 @@ from typing import Any
 
 from torch import Tensor, nn
 
-from mtdepth_ros.depth_coding import MULTIDEPTH_KITTI
+from mtdepth_ros.inference.depth_coding import MULTIDEPTH_KITTI
 from training.losses import CompositeLoss, LossTerm, SparseCrossEntropy, SparseMSE
 from training.nets.encoders import DEEP_STEM_WIDTHS, build_encoder
 from training.nets.heads import PSP_BINS, PSP_DROPOUT, PSP_WIDTH, PSPHead, upsample_to

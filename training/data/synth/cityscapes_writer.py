@@ -13,8 +13,17 @@ from pathlib import Path
 
 import numpy as np
 
-from training.data.cityscapes_files import (CITYSCAPES_HEIGHT, CITYSCAPES_INTRINSICS, CITYSCAPES_WIDTH,
-                                            camera_path, image_path, label_path, stem, write_camera)
+from mtdepth_ros.conversions.geometry import resize_intrinsics
+from training.data.cityscapes_files import (
+    CITYSCAPES_HEIGHT,
+    CITYSCAPES_INTRINSICS,
+    CITYSCAPES_WIDTH,
+    camera_path,
+    image_path,
+    label_path,
+    stem,
+    write_camera,
+)
 from training.data.classes import cityscapes_label_to_train_lut
 from training.data.io import write_label_png, write_rgb
 from training.data.synth.road import CAMERA_HEIGHT_M
@@ -38,8 +47,8 @@ class CityJob:
 
 
 def intrinsics_for(width: int, height: int) -> np.ndarray:
-    scale = np.diag([width / CITYSCAPES_WIDTH, height / CITYSCAPES_HEIGHT, 1.0])
-    return scale @ CITYSCAPES_INTRINSICS
+    return resize_intrinsics(CITYSCAPES_INTRINSICS, (CITYSCAPES_HEIGHT, CITYSCAPES_WIDTH),
+                             (height, width))
 
 
 def _render_and_write(job: CityJob) -> None:

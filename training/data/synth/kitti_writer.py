@@ -27,9 +27,16 @@ from pathlib import Path
 
 import numpy as np
 
+from mtdepth_ros.conversions.geometry import crop_intrinsics, kb_crop_region
 from training.data.io import write_depth_png, write_label_png, write_rgb
-from training.data.kitti_files import (FrameId, benchmark_crop, drive_name, selection_paths,
-                                       write_cam_to_cam, write_split_file, write_velo_to_cam)
+from training.data.kitti_files import (
+    FrameId,
+    drive_name,
+    selection_paths,
+    write_cam_to_cam,
+    write_split_file,
+    write_velo_to_cam,
+)
 from training.data.lidar import write_velodyne
 from training.data.synth import rig
 from training.data.synth.road import CAMERA_HEIGHT_M, FRAME_RATE_HZ, kitti_intrinsics
@@ -91,15 +98,12 @@ def _render_and_write(job: KittiJob) -> None:
         write_depth_png(frame.depth(out / 'depth', depth_split, 'groundtruth'), sample.groundtruth)
         write_depth_png(frame.depth(out / 'depth', depth_split, 'velodyne_raw'), sample.velodyne_raw)
     if selected(job):
-        top, left, crop_h, crop_w = benchmark_crop(job.width, job.height)
-        window = (slice(top, top + crop_h), slice(left, left + crop_w))
+        region = kb_crop_region((job.height, job.width))
         paths = selection_paths(out / 'depth', frame.drive, frame.frame)
-        write_rgb(paths['image'], sample.image[window])
-        write_depth_png(paths['groundtruth_depth'], sample.groundtruth[window])
-        write_depth_png(paths['velodyne_raw'], sample.velodyne_raw[window])
-        intrinsics = sample.intrinsics.copy()
-        intrinsics[0, 2] -= left
-        intrinsics[1, 2] -= top
+        write_rgb(paths['image'], region.of(sample.image))
+        write_depth_png(paths['groundtruth_depth'], region.of(sample.groundtruth))
+        write_depth_png(paths['velodyne_raw'], region.of(sample.velodyne_raw))
+        intrinsics = crop_intrinsics(sample.intrinsics, region.top, region.left)
         paths['intrinsics'].parent.mkdir(parents=True, exist_ok=True)
         paths['intrinsics'].write_text(' '.join(f'{v:.6e}' for v in intrinsics.ravel()) + '\n')
 

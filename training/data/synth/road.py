@@ -14,12 +14,27 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from mtdepth_ros.conversions.geometry import resize_intrinsics
 from training.data.classes import CITYSCAPES_LABEL_IDS as IDS
 from training.data.synth import objects
 from training.data.synth.lidar_sim import AZIMUTH_STEP_DEG, Scan, scan
-from training.data.synth.raycast import BOX, PinholeGrid, Primitive, cast, make_box, shadowed, yaw_rotation
-from training.data.synth.shading import (CameraResponse, Lighting, MaterialTable, PatternFn, expose,
-                                         shade)
+from training.data.synth.raycast import (
+    BOX,
+    PinholeGrid,
+    Primitive,
+    cast,
+    make_box,
+    shadowed,
+    yaw_rotation,
+)
+from training.data.synth.shading import (
+    CameraResponse,
+    Lighting,
+    MaterialTable,
+    PatternFn,
+    expose,
+    shade,
+)
 
 CAMERA_HEIGHT_M = 1.65  # KITTI's colour cameras are about 1.65 m above the road
 FRAME_RATE_HZ = 10.0
@@ -37,9 +52,8 @@ BUILDING_SHARE = {'city': 0.85, 'suburb': 0.5, 'green': 0.15}
 
 def kitti_intrinsics(width: int = KITTI_WIDTH, height: int = KITTI_HEIGHT) -> np.ndarray:
     """(3, 3) K of KITTI's left colour camera, scaled to ``width`` x ``height``."""
-    sx, sy = width / KITTI_WIDTH, height / KITTI_HEIGHT
-    return np.array([[KITTI_FX * sx, 0.0, KITTI_CX * sx], [0.0, KITTI_FY * sy, KITTI_CY * sy],
-                     [0.0, 0.0, 1.0]])
+    kitti = np.array([[KITTI_FX, 0.0, KITTI_CX], [0.0, KITTI_FY, KITTI_CY], [0.0, 0.0, 1.0]])
+    return resize_intrinsics(kitti, (KITTI_HEIGHT, KITTI_WIDTH), (height, width))
 
 
 @dataclass

@@ -15,9 +15,24 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from training.data.synth.raycast import CYLINDER, ELLIPSOID, PinholeGrid, Primitive, cast, make_box, shadowed
-from training.data.synth.shading import (CameraResponse, Lighting, MaterialTable, PointLight, expose,
-                                         shade)
+from mtdepth_ros.conversions.geometry import resize_intrinsics
+from training.data.synth.raycast import (
+    CYLINDER,
+    ELLIPSOID,
+    PinholeGrid,
+    Primitive,
+    cast,
+    make_box,
+    shadowed,
+)
+from training.data.synth.shading import (
+    CameraResponse,
+    Lighting,
+    MaterialTable,
+    PointLight,
+    expose,
+    shade,
+)
 
 NYU_WIDTH, NYU_HEIGHT = 640, 480
 # Kinect colour camera of NYU Depth v2 (the toolbox's camera_params.m: fx_rgb, fy_rgb, cx_rgb, cy_rgb).
@@ -37,8 +52,9 @@ PATTERN_SHELVES = 4
 
 
 def nyu_intrinsics(width: int = NYU_WIDTH, height: int = NYU_HEIGHT) -> np.ndarray:
-    sx, sy = width / NYU_WIDTH, height / NYU_HEIGHT
-    return np.array([[NYU_FX * sx, 0.0, NYU_CX * sx], [0.0, NYU_FY * sy, NYU_CY * sy], [0.0, 0.0, 1.0]])
+    """(3, 3) K of NYU's Kinect colour camera for frames of ``width`` x ``height``."""
+    kinect = np.array([[NYU_FX, 0.0, NYU_CX], [0.0, NYU_FY, NYU_CY], [0.0, 0.0, 1.0]])
+    return resize_intrinsics(kinect, (NYU_HEIGHT, NYU_WIDTH), (height, width))
 
 
 @dataclass

@@ -1,0 +1,11 @@
+"""Messages <-> numpy, colouring and image geometry: the message layer, no node.
+
+Lives here: ``images`` (Image / CompressedImage <-> arrays), ``camera``
+(CameraInfo <-> PinholeCamera), ``clouds`` (depth -> PointCloud2),
+``colorize`` (false colour for depth, intervals, labels), ``labels`` (label
+map conventions), ``geometry`` (every resize and crop and what it does to
+intrinsics, depth and labels: the one copy).
+
+May import: numpy, OpenCV, message classes (``sensor_msgs.msg`` ...).
+Never rclpy, never another room of mtdepth_ros.
+"""

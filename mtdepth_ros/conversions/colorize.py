@@ -1,0 +1,131 @@
+"""False-colour images (H, W, 3) uint8 RGB for label, depth and confidence panels.
+
+Depth is coloured on log depth with OpenCV's TURBO colormap, near red and far
+blue: log spacing matches the network's normalised log depth coding and the
+interval classes (uniform in log depth), so equal colour steps are equal
+ratios of distance. Invalid pixels (NaN, <= 0, ignore labels) are black.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from functools import lru_cache
+
+import cv2
+import numpy as np
+
+from mtdepth_ros.conversions.labels import IGNORE_INDEX
+
+LUT_SIZE = 256  # entries of an OpenCV colormap
+DEPTH_COLORMAP = cv2.COLORMAP_TURBO
+CONFIDENCE_COLORMAP = cv2.COLORMAP_VIRIDIS
+
+
+@lru_cache(maxsize=None)
+def colormap_lut(colormap: int) -> np.ndarray:
+    """An OpenCV colormap as a (256, 3) uint8 RGB lookup table."""
+    ramp = np.arange(LUT_SIZE, dtype=np.uint8).reshape(1, LUT_SIZE)
+    bgr = cv2.applyColorMap(ramp, colormap)  # (1, 256, 3) uint8 BGR
+    lut = np.ascontiguousarray(bgr[0, :, ::-1])
+    lut.setflags(write=False)
+    return lut
+
+
+def labels_to_color(labels: np.ndarray, palette: Sequence[Sequence[int]] | np.ndarray
+                    ) -> np.ndarray:
+    """Class ids (H, W) -> (H, W, 3) uint8 RGB from ``palette`` (K, 3) RGB.
+
+    Ids outside [0, K) (the ignore id 255 among them) are black.
+    """
+    colours = np.asarray(palette, dtype=np.uint8).reshape(-1, 3)  # (K, 3)
+    labels = np.asarray(labels)
+    if not np.issubdtype(labels.dtype, np.integer):
+        raise ValueError(f'labels must be integers, got {labels.dtype}')
+    return _lookup(colours, labels)
+
+
+def depth_to_color(depth: np.ndarray, d_min: float, d_max: float) -> np.ndarray:
+    """Metric depth (H, W) -> (H, W, 3) uint8 RGB, TURBO on log depth; near red, far blue.
+
+    Depth is clipped to [d_min, d_max]; NaN, inf and <= 0 are black.
+    """
+    if not 0 < d_min < d_max:
+        raise ValueError(f'need 0 < d_min < d_max, got d_min={d_min}, d_max={d_max}')
+    depth = np.asarray(depth, dtype=np.float32)
+    valid = np.isfinite(depth) & (depth > 0)  # (H, W) bool
+    log_depth = cv2.log(np.clip(depth, np.float32(d_min), np.float32(d_max)))  # float32
+    # index = 255 * (ln d_max - ln d) / (ln d_max - ln d_min): 255 near, 0 far
+    scale = (LUT_SIZE - 1) / math.log(d_max / d_min)
+    index = cv2.convertScaleAbs(log_depth, alpha=-scale, beta=scale * math.log(d_max))
+    return _colour(index, valid, DEPTH_COLORMAP)
+
+
+def intervals_to_color(intervals: np.ndarray, num_intervals: int) -> np.ndarray:
+    """Interval indices (H, W) -> (H, W, 3) uint8 RGB on the same scale as :func:`depth_to_color`.
+
+    Intervals are uniform in log depth, so interval i gets the colour of its
+    depth; ``IGNORE_INDEX`` and out-of-range indices are black.
+    """
+    if not 1 <= num_intervals <= IGNORE_INDEX:
+        raise ValueError(f'num_intervals must be in [1, {IGNORE_INDEX}], got {num_intervals}')
+    span = max(num_intervals - 1, 1)
+    ramp = np.rint((1.0 - np.arange(num_intervals) / span) * (LUT_SIZE - 1)).astype(np.intp)
+    colours = colormap_lut(DEPTH_COLORMAP)[ramp]  # (num_intervals, 3): interval -> colour
+    return _lookup(colours, np.asarray(intervals))
+
+
+def confidence_to_color(confidence: np.ndarray) -> np.ndarray:
+    """Confidence (H, W) in [0, 1] -> (H, W, 3) uint8 RGB (VIRIDIS: dark low, yellow high).
+
+    NaN is black.
+    """
+    confidence = np.asarray(confidence, dtype=np.float32)
+    valid = np.isfinite(confidence)
+    index = cv2.convertScaleAbs(np.clip(confidence, 0.0, 1.0), alpha=LUT_SIZE - 1)
+    return _colour(index, valid, CONFIDENCE_COLORMAP)
+
+
+def _colour(index: np.ndarray, valid: np.ndarray, colormap: int) -> np.ndarray:
+    """Colormap entries (H, W) uint8 -> (H, W, 3) RGB, black where not ``valid``."""
+    # invalid pixels point one past the colormap, at the table's black entry
+    index = np.where(valid, index, np.uint16(LUT_SIZE))  # (H, W) uint16 in [0, 256]
+    return _unpack(np.take(_packed_colormap(colormap), index))
+
+
+def _lookup(colours: np.ndarray, index: np.ndarray) -> np.ndarray:
+    """``colours`` (K, 3) uint8 RGB at ``index`` (H, W) ints; outside [0, K) black.
+
+    Colours are gathered as packed 4-byte words (3x faster than gathering
+    byte triples) and unpacked by OpenCV.
+    """
+    table_size = len(colours) + 1  # the last entry is black, for out-of-range ids
+    if index.dtype in (np.uint8, np.uint16):
+        # every value of the type has an entry: no range test per pixel
+        table_size = max(table_size, int(np.iinfo(index.dtype).max) + 1)
+    else:
+        index = np.where((index >= 0) & (index < len(colours)), index, len(colours))
+    return _unpack(np.take(_pack_table(colours, table_size), index))
+
+
+@lru_cache(maxsize=None)
+def _packed_colormap(colormap: int) -> np.ndarray:
+    """(257,) uint32: the colormap's RGB as packed words, then black."""
+    return _pack_table(colormap_lut(colormap), LUT_SIZE + 1)
+
+
+def _pack_table(colours: np.ndarray, size: int) -> np.ndarray:
+    """``colours`` (K, 3) RGB as (size,) uint32 words (RGBA bytes), black past K."""
+    table = np.zeros((size, 4), dtype=np.uint8)
+    table[:len(colours), :3] = colours
+    packed = table.view(np.uint32).reshape(-1)
+    packed.setflags(write=False)
+    return packed
+
+
+def _unpack(packed: np.ndarray) -> np.ndarray:
+    """Packed RGBA words (any shape) -> (..., 3) uint8 RGB."""
+    if packed.size == 0:
+        return np.zeros((*packed.shape, 3), dtype=np.uint8)
+    rgba = packed.view(np.uint8).reshape(1, -1, 4)  # one row: any input shape works
+    return cv2.cvtColor(rgba, cv2.COLOR_RGBA2RGB).reshape(*packed.shape, 3)

@@ -1,0 +1,177 @@
+"""The node's outputs: which heads each one needs, and its message for one frame.
+
+Pure message building with no rclpy, so the node only publishes and the
+benchmark times exactly what the node does per frame. Output names are the
+parameter names (``outputs.<name>``); :data:`TOPICS` maps them to the topic
+names, all relative so they remap and namespace cleanly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from mtdepth_ros.conversions.camera import PinholeCamera
+from mtdepth_ros.conversions.clouds import depth_to_points, points_to_cloud
+from mtdepth_ros.conversions.colorize import intervals_to_color, labels_to_color
+from mtdepth_ros.conversions.geometry import resize_depth_nearest, resize_image
+from mtdepth_ros.conversions.images import array_to_image
+from mtdepth_ros.conversions.labels import label_encoding
+from mtdepth_ros.inference.card import ModelCard
+from mtdepth_ros.inference.depth_coding import DepthCoding
+from mtdepth_ros.inference.predictor import Prediction
+
+# output -> topic; depth_camera_info goes with the depth switch
+TOPICS = {
+    'depth': 'depth',
+    'depth_camera_info': 'depth/camera_info',
+    'intervals': 'intervals',
+    'intervals_color': 'intervals/color',
+    'segmentation': 'segmentation',
+    'segmentation_color': 'segmentation/color',
+    'confidence': 'confidence',
+    'points': 'points',
+}
+SWITCHES = ('depth', 'intervals', 'intervals_color', 'segmentation', 'segmentation_color',
+            'confidence', 'points')
+SWITCH_OF = {output: 'depth' if output == 'depth_camera_info' else output for output in TOPICS}
+# output -> the head it shows (a model without that head has no such output)
+PRIMARY_HEAD = {
+    'depth': 'depth', 'depth_camera_info': 'depth', 'intervals': 'intervals',
+    'intervals_color': 'intervals', 'segmentation': 'segmentation',
+    'segmentation_color': 'segmentation', 'confidence': 'confidence', 'points': 'depth',
+}
+CLOUD_EXTRA_HEADS = ('segmentation', 'confidence')  # label and confidence fields of the cloud
+BIN_EDGES_TOPIC = 'intervals/bin_edges'
+OUTPUT_RESOLUTIONS = ('network', 'input')
+
+
+@dataclass(frozen=True)
+class CloudSettings:
+    organized: bool = True  # H x W with NaN points (depth_image_proc); False: 1 x N valid points
+    max_depth: float = 0.0  # metres along the optical axis; 0 = no limit
+    decimation: int = 1  # every n-th row and column
+    min_confidence: float = 0.0  # drop points below; 0 = keep all
+    color: bool = True  # add the rgb field
+    drop_classes: tuple[str, ...] = ()  # class names (the card's) whose points are dropped
+
+
+def available_outputs(card: ModelCard) -> list[str]:
+    """The outputs this model can make (those whose head it has)."""
+    return [output for output, head in PRIMARY_HEAD.items() if card.has_head(head)]
+
+
+def heads_for(outputs: Collection[str], card: ModelCard) -> set[str]:
+    """The heads to run for ``outputs``: nothing for outputs nobody needs."""
+    heads = {PRIMARY_HEAD[o] for o in outputs if o != 'depth_camera_info'}
+    if 'points' in outputs:
+        heads.update(h for h in CLOUD_EXTRA_HEADS if card.has_head(h))
+    return heads
+
+
+def class_ids(card: ModelCard, names: Collection[str]) -> tuple[np.ndarray, list[str]]:
+    """The card's ids of the classes called ``names``, and the names it does not have."""
+    known = list(card.classes.names) if card.classes else []
+    ids = np.array([known.index(n) for n in names if n in known], dtype=np.int64)
+    return ids, [n for n in names if n not in known]
+
+
+def bin_edges_message(coding: DepthCoding) -> Any:
+    """The interval edges in metres, (num_intervals + 1,), as ``std_msgs/Float32MultiArray``."""
+    from std_msgs.msg import Float32MultiArray, MultiArrayDimension  # noqa: PLC0415
+
+    edges = coding.bin_edges().astype(np.float32)
+    msg = Float32MultiArray()
+    msg.layout.dim = [MultiArrayDimension(label='edges', size=edges.size, stride=edges.size)]
+    msg.data = edges.tolist()
+    return msg
+
+
+def resize_prediction(prediction: Prediction, width: int, height: int) -> Prediction:
+    """Every map resized to ``width`` x ``height`` by the nearest source pixel centre.
+
+    Nearest, so no depth is invented between a foreground and a background
+    surface (no flying points in the cloud) and labels stay labels.
+    """
+    def resize(values: np.ndarray | None) -> np.ndarray | None:
+        return None if values is None else resize_depth_nearest(values, (height, width))
+
+    return Prediction(
+        depth=resize(prediction.depth), intervals=resize(prediction.intervals),
+        confidence=resize(prediction.confidence), segmentation=resize(prediction.segmentation),
+        inference_s=prediction.inference_s)
+
+
+class OutputBuilder:
+    """Messages for one frame's prediction; colour tables and encodings fixed by the card."""
+
+    def __init__(self, card: ModelCard) -> None:
+        self.card = card
+        self.palette = np.asarray(card.classes.palette, np.uint8) if card.classes else None
+
+    def build(self, outputs: Collection[str], header: Any, prediction: Prediction,
+              rgb: np.ndarray, camera: PinholeCamera | None, size: tuple[int, int],
+              cloud: CloudSettings = CloudSettings()) -> dict[str, Any]:
+        """``{output: message}`` for ``outputs``; each message carries ``header``.
+
+        ``size`` (width, height) is the output size, that of the prediction's
+        maps. ``rgb`` (H, W, 3) uint8 is the input image (any size), ``camera``
+        the live camera at the input resolution; outputs that need a camera
+        are left out when it is None.
+        """
+        scaled = camera.scaled(*size) if camera is not None else None
+        messages: dict[str, Any] = {}
+        for output in outputs:
+            message = self._build_one(output, header, prediction, rgb, scaled, cloud)
+            if message is not None:
+                messages[output] = message
+        return messages
+
+    def _build_one(self, output: str, header: Any, p: Prediction, rgb: np.ndarray,
+                   camera: PinholeCamera | None, cloud: CloudSettings) -> Any:
+        if output == 'depth' and p.depth is not None:
+            return array_to_image(p.depth, '32FC1', header)
+        if output == 'depth_camera_info' and camera is not None:
+            return camera.to_camera_info(header)
+        if output == 'intervals' and p.intervals is not None:
+            return array_to_image(p.intervals, 'mono8', header)
+        if output == 'intervals_color' and p.intervals is not None:
+            assert self.card.depth_coding is not None  # required by an intervals head
+            colour = intervals_to_color(p.intervals, self.card.depth_coding.num_intervals)
+            return array_to_image(colour, 'rgb8', header)
+        if output == 'segmentation' and p.segmentation is not None:
+            return array_to_image(p.segmentation, label_encoding(p.segmentation), header)
+        if output == 'segmentation_color' and p.segmentation is not None:
+            assert self.palette is not None  # required by a segmentation head
+            return array_to_image(labels_to_color(p.segmentation, self.palette), 'rgb8', header)
+        if output == 'confidence' and p.confidence is not None:
+            return array_to_image(p.confidence, '32FC1', header)
+        if output == 'points' and p.depth is not None and camera is not None:
+            return self.cloud(header, p, rgb, camera, cloud)
+        return None
+
+    def cloud(self, header: Any, p: Prediction, rgb: np.ndarray, camera: PinholeCamera,
+              settings: CloudSettings) -> Any:
+        """The cloud of ``p.depth`` seen by ``camera`` (already at the depth's size)."""
+        assert p.depth is not None
+        height, width = p.depth.shape
+        points = depth_to_points(p.depth, camera)  # (h, w, 3) float32, NaN invalid
+        keep = None
+        if settings.max_depth > 0:
+            keep = ~(p.depth > settings.max_depth)  # NaN stays kept here; invalid anyway
+        if settings.min_confidence > 0 and p.confidence is not None:
+            confident = p.confidence >= settings.min_confidence
+            keep = confident if keep is None else keep & confident
+        drop_ids, _ = class_ids(self.card, settings.drop_classes)
+        if drop_ids.size and p.segmentation is not None:
+            wanted = ~np.isin(p.segmentation, drop_ids)
+            keep = wanted if keep is None else keep & wanted
+        colour = None
+        if settings.color:
+            colour = resize_image(rgb, (height, width))
+        return points_to_cloud(
+            points, header, rgb=colour, labels=p.segmentation, confidence=p.confidence,
+            organized=settings.organized, keep=keep, decimation=settings.decimation)

@@ -1,0 +1,172 @@
+"""One exported model, from an RGB image to decoded head outputs.
+
+``Predictor`` reads the model card, starts the first backend of a fallback
+chain that works, and per image: resizes and normalises it as the card says,
+runs only the heads asked for, and decodes them (normalised log depth to
+metres, integer heads to compact label images). Everything comes back at the
+network's resolution; the node resizes if it is asked to.
+
+Focal correction: a network trained on one camera learns metric depth for
+that camera's focal length, since it sees an object of size S at depth Z as
+``f * S / Z`` pixels wide. A live camera with focal length ``f_live`` (after
+the same resize to the network input) shows that object at the same pixel
+size at depth ``Z * f_live / f_train``, so the prediction is scaled by
+``f_live / f_train``. The card holds ``f_train`` at the network input
+resolution; ``focal_px`` is the live fx at the image's resolution, scaled here
+by the horizontal resize factor.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from mtdepth_ros.conversions.geometry import resize_image
+from mtdepth_ros.conversions.labels import label_dtype
+from mtdepth_ros.inference.backends.base import Backend, BackendOptions, create_backend
+from mtdepth_ros.inference.card import HEADS, ModelCard, read_card
+
+PIXEL_MAX = 255.0  # the card's mean/std are on the 0..1 scale
+
+
+@dataclass
+class Prediction:
+    """Decoded heads at the network's resolution (card input size); None = not asked for."""
+
+    depth: np.ndarray | None = None  # (h, w) float32 metres, NaN invalid
+    intervals: np.ndarray | None = None  # (h, w) uint8 interval index
+    confidence: np.ndarray | None = None  # (h, w) float32 0..1
+    segmentation: np.ndarray | None = None  # (h, w) uint8 (uint16 if > 255 classes)
+    inference_s: float = 0.0  # time spent in the backend alone
+
+
+class Predictor:
+    """Preprocess -> backend -> decode, configured from the model card alone."""
+
+    def __init__(self, model_path: str | Path, backends: Sequence[str] = ('onnxruntime',),
+                 options: BackendOptions | None = None) -> None:
+        self.model_path = Path(model_path)
+        self.card: ModelCard = read_card(self.model_path)
+        self.backend: Backend
+        self.backend, self.skipped_backends = create_backend(
+            backends, self.model_path, self.card, options)
+        spec = self.card.input
+        # (x / 255 - mean) / std as one multiply-subtract per channel.
+        std = np.asarray(spec.std, dtype=np.float32)
+        self._scale = (1.0 / (PIXEL_MAX * std)).reshape(3, 1, 1)  # (3, 1, 1)
+        self._offset = (np.asarray(spec.mean, dtype=np.float32) / std).reshape(3, 1, 1)
+        classes = self.card.classes
+        self._label_dtype = label_dtype(len(classes.names) if classes else 0)
+
+    @property
+    def heads(self) -> tuple[str, ...]:
+        """The heads this model has, in the card's canonical order."""
+        return tuple(h for h in HEADS if self.card.has_head(h))
+
+    @property
+    def input_size(self) -> tuple[int, int]:
+        """(width, height) of the network input, and of every Prediction array."""
+        return self.card.input.width, self.card.input.height
+
+    @property
+    def description(self) -> str:
+        return self.backend.description
+
+    def preprocess(self, rgb: np.ndarray) -> np.ndarray:
+        """(H, W, 3) uint8 RGB -> (1, 3, h, w) float32 as the card says."""
+        check_rgb(rgb)
+        width, height = self.input_size
+        rgb = resize_image(rgb, (height, width))
+        chw = rgb.transpose(2, 0, 1)  # (3, h, w) view
+        if self.card.input.color_order == 'BGR':
+            chw = chw[::-1]
+        tensor = np.empty((1, 3, height, width), dtype=np.float32)
+        np.multiply(chw, self._scale, out=tensor[0])
+        tensor[0] -= self._offset
+        return tensor
+
+    def predict(self, rgb: np.ndarray, heads: Collection[str] | None = None,
+                focal_px: float | None = None) -> Prediction:
+        """Run the model on one image; decode the heads asked for (None = all it has).
+
+        ``focal_px`` is the live camera's fx at ``rgb``'s resolution; when
+        given, depth is scaled for the focal length (module docstring).
+        """
+        wanted = self._check_heads(heads)
+        tensor = self.preprocess(rgb)
+        start = time.perf_counter()
+        raw = self.backend.run(tensor, [self.card.heads[h].output for h in wanted])
+        inference_s = time.perf_counter() - start
+        scale = 1.0 if focal_px is None else self.focal_scale(focal_px, rgb.shape[1])
+        prediction = self.decode(raw, wanted, scale)
+        prediction.inference_s = inference_s
+        return prediction
+
+    def decode(self, raw: Mapping[str, np.ndarray], heads: Collection[str],
+               depth_scale: float = 1.0) -> Prediction:
+        """Backend outputs ``{output name: (1, 1, h, w)}`` -> decoded ``heads``.
+
+        ``depth_scale`` multiplies the depth in metres (the focal correction).
+        """
+        prediction = Prediction()
+        for head in heads:
+            value = raw[self.card.heads[head].output][0, 0]  # (N, 1, h, w) -> (h, w)
+            setattr(prediction, head, self._decode(head, value))
+        if prediction.depth is not None and depth_scale != 1.0:
+            prediction.depth *= np.float32(depth_scale)
+        return prediction
+
+    def focal_scale(self, focal_px: float, image_width: int) -> float:
+        """Depth factor for a live fx of ``focal_px`` at an image ``image_width`` wide."""
+        if not (focal_px > 0 and image_width > 0):
+            raise ValueError(f'focal length {focal_px} px and image width {image_width} '
+                             'must be positive for focal correction')
+        network_focal = focal_px * self.card.input.width / image_width
+        return network_focal / self.card.camera.focal_length_px
+
+    def warm_up(self) -> None:
+        """Run once on a blank image so the first real frame is not slowed by lazy set-up."""
+        width, height = self.input_size
+        self.backend.run(self.preprocess(np.zeros((height, width, 3), np.uint8)), [])
+
+    def close(self) -> None:
+        self.backend.close()
+
+    def _check_heads(self, heads: Collection[str] | None) -> tuple[str, ...]:
+        if heads is None:
+            return self.heads
+        missing = sorted(set(heads) - set(self.heads))
+        if missing:
+            raise ValueError(f'{self.model_path} has no heads {missing} '
+                             f'(its heads: {list(self.heads)})')
+        return tuple(h for h in self.heads if h in heads)
+
+    def _decode(self, head: str, value: np.ndarray) -> np.ndarray:
+        if head == 'depth':
+            return self._decode_depth(value)
+        if head == 'confidence':
+            return value.astype(np.float32, copy=False)
+        dtype = np.uint8 if head == 'intervals' else self._label_dtype
+        return value.astype(dtype, copy=False)
+
+    def _decode_depth(self, value: np.ndarray) -> np.ndarray:
+        spec = self.card.heads['depth']
+        if spec.encoding == 'normalized_log':
+            assert self.card.depth_coding is not None  # the card parser requires it
+            depth = self.card.depth_coding.decode(value)
+        else:
+            depth = np.array(value, dtype=np.float32)  # a copy: backends may reuse buffers
+        depth[~(depth > 0)] = np.nan  # non-positive and NaN are invalid (REP 118)
+        return depth
+
+
+def check_rgb(rgb: np.ndarray) -> None:
+    if not isinstance(rgb, np.ndarray) or rgb.dtype != np.uint8 or rgb.ndim != 3 \
+            or rgb.shape[2] != 3 or rgb.shape[0] == 0 or rgb.shape[1] == 0:
+        shape = getattr(rgb, 'shape', None)
+        dtype = getattr(rgb, 'dtype', type(rgb).__name__)
+        raise ValueError(f'expected a (H, W, 3) uint8 RGB image, got shape {shape} dtype {dtype}')

@@ -1,0 +1,216 @@
+"""Every parameter of ``mtdepth_node``, declared once, and the typed config read from them.
+
+:data:`PARAMETERS` is the single list: name, default, description, range or
+choices, and whether it may change at runtime. ``config/mtdepth.yaml``
+mirrors it (a test keeps the two in step). Read-only parameters shape the
+node at start (model, backend, topics, QoS); the others take effect on the
+next frame when set with ``ros2 param set``.
+
+No rclpy here: ``declare_parameters`` takes the node duck-typed and only
+builds ``rcl_interfaces`` descriptors.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor, ParameterType
+
+from mtdepth_ros.inference.backends.base import PRECISIONS, BackendOptions, parse_spec
+from mtdepth_ros.inference.backends.engine_cache import REBUILD_POLICIES
+from mtdepth_ros.inference.outputs import OUTPUT_RESOLUTIONS, SWITCHES, CloudSettings
+from mtdepth_ros.node.diagnostics import DiagnosticsSettings
+
+QOS_PROFILES = ('sensor_data', 'reliable')  # sensor_data = best effort, as rclpy's preset
+MAX_THREADS = 256
+MAX_DLA_CORE = 7
+MAX_WORKSPACE_MB = 1 << 20
+MAX_QOS_DEPTH = 100
+MAX_DECIMATION = 64
+MAX_RANGE_M = 1000.0
+MAX_RATE_HZ = 1000.0
+MAX_WAIT_S = 10.0
+
+
+class ParameterError(ValueError):
+    """A parameter value the node cannot start (or continue) with; the text names it."""
+
+
+@dataclass(frozen=True)
+class Param:
+    name: str
+    default: bool | int | float | str
+    description: str
+    read_only: bool = True
+    low: float | None = None  # inclusive range for numbers
+    high: float | None = None
+    choices: tuple[str, ...] = ()  # allowed strings (checked by this module)
+
+
+_OUTPUT_TEXT = {
+    'depth': 'depth (32FC1 metres, NaN invalid) and depth/camera_info',
+    'intervals': 'intervals (mono8 interval index) and the latched intervals/bin_edges',
+    'intervals_color': 'intervals/color (rgb8)',
+    'segmentation': 'segmentation (mono8, or mono16 above 255 classes)',
+    'segmentation_color': 'segmentation/color (rgb8, the card palette)',
+    'confidence': 'confidence (32FC1, 0..1)',
+    'points': 'points (PointCloud2, docs/conversions.md layout)',
+}
+
+PARAMETERS: tuple[Param, ...] = (
+    Param('model_path', '', "ONNX model with a model card; '' = the bundled "
+          'share/mtdepth_ros/models/mtdepth_default.onnx'),
+    Param('backend', 'onnxruntime', 'backend chain, tried in order, comma separated: '
+          'onnxruntime[:cpu|cuda|tensorrt], tensorrt'),
+    Param('precision', 'fp32', 'TensorRT precision (engines and the onnxruntime TensorRT '
+          'provider)', choices=PRECISIONS),
+    Param('threads', 0, 'CPU threads of the onnxruntime CPU provider; 0 = its default',
+          low=0, high=MAX_THREADS),
+    Param('engine_cache_dir', '', "TensorRT engine cache; '' = beside the model"),
+    Param('engine_rebuild', 'auto', 'TensorRT engine rebuild policy: auto (when missing or '
+          'stale), always, never (refuse to start without a valid engine)',
+          choices=REBUILD_POLICIES),
+    Param('dla_core', -1, 'TensorRT DLA core on Jetson; -1 = GPU only', low=-1, high=MAX_DLA_CORE),
+    Param('workspace_mb', 1024, 'TensorRT builder workspace (MiB)', low=1, high=MAX_WORKSPACE_MB),
+    *(Param(f'outputs.{name}', True, f'publish {_OUTPUT_TEXT[name]}') for name in SWITCHES),
+    Param('output_resolution', 'network', 'size of the published maps and cloud: network '
+          '(the card input size, intrinsics scaled) or input (resized to the image)',
+          read_only=False, choices=OUTPUT_RESOLUTIONS),
+    Param('focal_correction', True, 'scale depth by the live fx over the training fx (both '
+          'at the network input) when camera_info is paired', read_only=False),
+    Param('cache_camera_info', False, 'pair images with the latest camera_info instead of '
+          'the one with the same stamp'),
+    Param('camera_info_wait', 0.05, 'seconds to wait for the camera_info with the image '
+          'stamp (only while camera_info has a publisher)', low=0.0, high=MAX_WAIT_S),
+    Param('points.organized', True, 'H x W cloud with NaN invalid points (depth_image_proc); '
+          'false: 1 x N valid points only', read_only=False),
+    Param('points.max_depth', 0.0, 'drop points farther than this (metres along the optical '
+          'axis); 0 = no limit', read_only=False, low=0.0, high=MAX_RANGE_M),
+    Param('points.decimation', 1, 'keep every n-th row and column of the cloud',
+          read_only=False, low=1, high=MAX_DECIMATION),
+    Param('points.min_confidence', 0.0, 'drop points whose confidence is below this; '
+          '0 = keep all', read_only=False, low=0.0, high=1.0),
+    Param('points.color', True, 'add the image colour as the rgb field', read_only=False),
+    Param('points.drop_classes', 'sky', "drop points the segmentation gives these classes "
+          "(comma-separated names of the model's classes; names it lacks are ignored, and "
+          "logged); '' = keep all", read_only=False),
+    Param('qos.input', 'sensor_data', 'QoS of image and camera_info subscriptions',
+          choices=QOS_PROFILES),
+    Param('qos.input_depth', 2, 'history depth of the input subscriptions',
+          low=1, high=MAX_QOS_DEPTH),
+    Param('qos.output', 'reliable', 'QoS of the outputs (reliable reaches every subscriber)',
+          choices=QOS_PROFILES),
+    Param('qos.output_depth', 2, 'history depth of the output publishers',
+          low=1, high=MAX_QOS_DEPTH),
+    Param('diagnostics.period', 1.0, 'seconds between /diagnostics messages',
+          low=0.1, high=60.0),
+    Param('diagnostics.expected_rate', 0.0, 'expected output rate in Hz; 0 = the input rate',
+          read_only=False, low=0.0, high=MAX_RATE_HZ),
+    Param('diagnostics.rate_tolerance', 0.1, 'WARN when the output rate is below '
+          '(1 - tolerance) x the expected rate', read_only=False, low=0.0, high=1.0),
+    Param('diagnostics.max_latency', 0.5, 'WARN when stamp-to-publish latency exceeds this '
+          '(s); 0 = no limit', read_only=False, low=0.0, high=MAX_WAIT_S),
+)
+BY_NAME = {p.name: p for p in PARAMETERS}
+
+
+@dataclass(frozen=True)
+class NodeConfig:
+    model_path: str
+    backends: tuple[str, ...]
+    backend_options: BackendOptions
+    outputs: frozenset[str]  # switched-on outputs (SWITCHES names)
+    output_resolution: str
+    focal_correction: bool
+    cache_camera_info: bool
+    camera_info_wait: float
+    cloud: CloudSettings
+    qos_input: str
+    qos_input_depth: int
+    qos_output: str
+    qos_output_depth: int
+    diagnostics_period: float
+    diagnostics: DiagnosticsSettings
+
+
+def defaults() -> dict[str, Any]:
+    return {p.name: p.default for p in PARAMETERS}
+
+
+def descriptor(param: Param) -> ParameterDescriptor:
+    kind = {bool: ParameterType.PARAMETER_BOOL, int: ParameterType.PARAMETER_INTEGER,
+            float: ParameterType.PARAMETER_DOUBLE, str: ParameterType.PARAMETER_STRING}
+    desc = ParameterDescriptor(name=param.name, type=kind[type(param.default)],
+                               description=param.description, read_only=param.read_only)
+    if param.choices:
+        desc.additional_constraints = 'one of: ' + ', '.join(param.choices)
+    if param.low is not None and param.high is not None:
+        if isinstance(param.default, float):
+            desc.floating_point_range = [FloatingPointRange(
+                from_value=float(param.low), to_value=float(param.high), step=0.0)]
+        else:
+            desc.integer_range = [IntegerRange(
+                from_value=int(param.low), to_value=int(param.high), step=1)]
+    return desc
+
+
+def declare_parameters(node: Any) -> NodeConfig:
+    """Declare every parameter on ``node`` (rclpy checks types and ranges); read the config.
+
+    Raises ParameterError for values rclpy cannot check (choices, backend names).
+    """
+    values = {}
+    for param in PARAMETERS:
+        values[param.name] = node.declare_parameter(
+            param.name, param.default, descriptor(param)).value
+    return config_from_values(values)
+
+
+def config_from_values(values: Mapping[str, Any]) -> NodeConfig:
+    """The typed config from ``{name: value}``; missing names take their defaults."""
+    v = {**defaults(), **values}
+    unknown = sorted(set(values) - set(BY_NAME))
+    if unknown:
+        raise ParameterError(f'unknown parameters {unknown}')
+    for name, value in v.items():
+        param = BY_NAME[name]
+        if param.choices and value not in param.choices:
+            raise ParameterError(f'{name} must be one of {list(param.choices)}, got {value!r}')
+    return NodeConfig(
+        model_path=v['model_path'], backends=_backend_chain(v['backend']),
+        backend_options=BackendOptions(
+            precision=v['precision'], threads=v['threads'],
+            engine_cache_dir=v['engine_cache_dir'], rebuild=v['engine_rebuild'],
+            dla_core=v['dla_core'], workspace_mb=v['workspace_mb']),
+        outputs=frozenset(s for s in SWITCHES if v[f'outputs.{s}']),
+        output_resolution=v['output_resolution'], focal_correction=v['focal_correction'],
+        cache_camera_info=v['cache_camera_info'], camera_info_wait=v['camera_info_wait'],
+        cloud=CloudSettings(
+            organized=v['points.organized'], max_depth=v['points.max_depth'],
+            decimation=v['points.decimation'], min_confidence=v['points.min_confidence'],
+            color=v['points.color'], drop_classes=_names(v['points.drop_classes'])),
+        qos_input=v['qos.input'], qos_input_depth=v['qos.input_depth'],
+        qos_output=v['qos.output'], qos_output_depth=v['qos.output_depth'],
+        diagnostics_period=v['diagnostics.period'],
+        diagnostics=DiagnosticsSettings(
+            expected_rate=v['diagnostics.expected_rate'],
+            rate_tolerance=v['diagnostics.rate_tolerance'],
+            max_latency=v['diagnostics.max_latency']))
+
+
+def _names(text: str) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(name.strip() for name in text.split(',') if name.strip()))
+
+
+def _backend_chain(text: str) -> tuple[str, ...]:
+    chain = tuple(spec.strip() for spec in text.split(',') if spec.strip())
+    if not chain:
+        raise ParameterError("backend is empty; use e.g. 'onnxruntime' or 'tensorrt,onnxruntime'")
+    for spec in chain:
+        try:
+            parse_spec(spec)
+        except ValueError as error:
+            raise ParameterError(f'backend: {error}') from error
+    return chain
