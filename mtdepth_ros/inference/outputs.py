@@ -9,7 +9,7 @@ names, all relative so they remap and namespace cleanly.
 from __future__ import annotations
 
 from collections.abc import Collection
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -99,10 +99,9 @@ def resize_prediction(prediction: Prediction, width: int, height: int) -> Predic
     def resize(values: np.ndarray | None) -> np.ndarray | None:
         return None if values is None else resize_depth_nearest(values, (height, width))
 
-    return Prediction(
-        depth=resize(prediction.depth), intervals=resize(prediction.intervals),
-        confidence=resize(prediction.confidence), segmentation=resize(prediction.segmentation),
-        inference_s=prediction.inference_s)
+    return replace(
+        prediction, depth=resize(prediction.depth), intervals=resize(prediction.intervals),
+        confidence=resize(prediction.confidence), segmentation=resize(prediction.segmentation))
 
 
 class OutputBuilder:

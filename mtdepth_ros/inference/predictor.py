@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mtdepth_ros.conversions.geometry import resize_image
+from mtdepth_ros.conversions.geometry import Region, resize_image
 from mtdepth_ros.conversions.labels import label_dtype
 from mtdepth_ros.inference.backends.base import Backend, BackendOptions, create_backend
 from mtdepth_ros.inference.card import HEADS, ModelCard, read_card
@@ -42,6 +42,8 @@ class Prediction:
     confidence: np.ndarray | None = None  # (h, w) float32 0..1
     segmentation: np.ndarray | None = None  # (h, w) uint8 (uint16 if > 255 classes)
     inference_s: float = 0.0  # time spent in the backend alone
+    # The part of the input image the maps cover, in that image's pixels; None = all of it.
+    region: Region | None = None
 
 
 class Predictor:
