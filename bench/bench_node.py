@@ -28,15 +28,9 @@ from std_msgs.msg import Header
 from mtdepth_ros.conversions.camera import PinholeCamera
 from mtdepth_ros.conversions.images import array_to_image, image_to_rgb
 from mtdepth_ros.inference.backends.base import BackendOptions
-from mtdepth_ros.inference.card import (
-    CameraSpec,
-    ClassSpec,
-    HeadSpec,
-    InputSpec,
-    ModelCard,
-    embed_card,
-)
+from mtdepth_ros.inference.card import CameraSpec, ClassSpec, HeadSpec, InputSpec, ModelCard
 from mtdepth_ros.inference.depth_coding import MULTIDEPTH_KITTI
+from mtdepth_ros.inference.model_file import embed_card
 from mtdepth_ros.inference.outputs import CloudSettings, OutputBuilder, available_outputs
 from mtdepth_ros.inference.predictor import Predictor
 

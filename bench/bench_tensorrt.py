@@ -31,14 +31,8 @@ from onnx import TensorProto, helper, numpy_helper
 from mtdepth_ros.inference.backends.base import BackendOptions, BackendUnavailable, create_backend
 from mtdepth_ros.inference.backends.calibration import find_source
 from mtdepth_ros.inference.backends.engine_builder import BuildRequest, build, static_profile
-from mtdepth_ros.inference.card import (
-    CameraSpec,
-    HeadSpec,
-    InputSpec,
-    ModelCard,
-    embed_card,
-    read_card,
-)
+from mtdepth_ros.inference.card import CameraSpec, HeadSpec, InputSpec, ModelCard
+from mtdepth_ros.inference.model_file import embed_card, read_card
 from mtdepth_ros.inference.predictor import Predictor
 
 REPO = Path(__file__).resolve().parents[1]

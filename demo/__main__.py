@@ -28,7 +28,7 @@ from demo.baseline import constant_depth_baseline
 from demo.recorded import write_panels
 from mtdepth_ros.evaluation.evaluate import EvalOptions, evaluate_bag
 from mtdepth_ros.evaluation.report import Report, json_safe
-from mtdepth_ros.inference.card import read_card
+from mtdepth_ros.inference.model_file import read_card
 from mtdepth_ros.inference.resources import resolve_model_path
 from training.data.classes import ROAD
 

@@ -31,9 +31,9 @@ from mtdepth_ros.inference.card import (
     HeadSpec,
     InputSpec,
     ModelCard,
-    embed_card,
 )
 from mtdepth_ros.inference.depth_coding import DepthCoding
+from mtdepth_ros.inference.model_file import embed_card
 
 HEIGHT, WIDTH = 24, 32  # network input of the default tiny model
 FOCAL_PX = 30.0  # training camera fx at the network input
@@ -77,7 +77,9 @@ def expected_segmentation(height: int = HEIGHT, width: int = WIDTH,
 
 def make_card(height: int = HEIGHT, width: int = WIDTH, heads: Sequence[str] = ALL_HEADS,
               num_classes: int = len(CLASS_NAMES), echo: bool = False,
-              color_order: str = 'RGB') -> ModelCard:
+              color_order: str = 'RGB', valid_range: tuple[float, float] | None = None,
+              far: tuple[str, ...] = (), frame: tuple[int, int] = (0, 0)) -> ModelCard:
+    """The tiny model's card; ``frame`` is (width, height) of the training images."""
     names: tuple[str, ...] = CLASS_NAMES
     palette: tuple[tuple[int, int, int], ...] = PALETTE
     if num_classes != len(CLASS_NAMES):
@@ -85,13 +87,16 @@ def make_card(height: int = HEIGHT, width: int = WIDTH, heads: Sequence[str] = A
         palette = tuple((i % 256, (7 * i) % 256, (13 * i) % 256) for i in range(num_classes))
     return ModelCard(
         name='tiny_test', recipe='test', architecture='constant',
-        input=InputSpec(name='image', height=height, width=width, color_order=color_order),
+        input=InputSpec(name='image', height=height, width=width, color_order=color_order,
+                        frame_width=frame[0], frame_height=frame[1]),
         heads={h: HeadSpec(output=f'{h}_out',
                            encoding=('metres' if echo else 'normalized_log') if h == 'depth'
-                           else None) for h in heads},
+                           else None,
+                           valid_range=valid_range if h == 'depth' else None) for h in heads},
         camera=CameraSpec(focal_length_px=FOCAL_PX, name='tiny'),
         depth_coding=CODING,
-        classes=ClassSpec(names=names, palette=palette) if 'segmentation' in heads else None,
+        classes=ClassSpec(names=names, palette=palette, far=far)
+        if 'segmentation' in heads else None,
         training_data='none (test fixture)')
 
 
@@ -183,5 +188,20 @@ def write_model_with_missing_output(path: Path) -> Path:
     for prop in model.metadata_props:
         if prop.key == CARD_KEY:
             prop.value = broken.to_json()  # embed_card would refuse it: write it raw
+    onnx.save(model, str(path))
+    return path
+
+
+def write_model_with_card_text(path: Path, edit: Any) -> Path:
+    """A tiny model whose card JSON (a dict) ``edit(card)`` changed, written past the checks
+    that embed_card makes (a corrupt export, or a card edited by hand)."""
+    import json  # noqa: PLC0415
+
+    model = make_model(make_card())
+    values = make_card().to_dict()
+    edit(values)
+    for prop in model.metadata_props:
+        if prop.key == CARD_KEY:
+            prop.value = json.dumps(values)
     onnx.save(model, str(path))
     return path

@@ -9,11 +9,16 @@ never with fixed sleeps.
 from __future__ import annotations
 
 import itertools
+import os
+import signal
+import subprocess
+import sys
 import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable
-from typing import Any
+from pathlib import Path
+from typing import IO, Any
 
 import numpy as np
 import rclpy
@@ -30,6 +35,10 @@ from std_msgs.msg import Float32MultiArray, Header
 from mtdepth_ros.conversions.camera import PinholeCamera
 from mtdepth_ros.conversions.images import array_to_image
 
+REPO = Path(__file__).resolve().parents[1]
+EXECUTABLE = Path(sys.executable).parent / 'mtdepth_node'  # the console script pip installed
+PARAMS_FILE = REPO / 'config' / 'mtdepth.yaml'
+EXIT_TIMEOUT_S = 20.0
 FRAME_ID = 'camera_optical_frame'
 DEADLINE_S = 10.0  # generous: the machine is shared; tests normally finish far sooner
 SPIN_TIMEOUT_S = 0.1
@@ -43,6 +52,8 @@ RELIABLE = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
 LATCHED = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
                      durability=DurabilityPolicy.TRANSIENT_LOCAL)
 _namespaces = itertools.count()
+# start(listen=topics, probe_args=..., **parameters) -> (node, probe): the conftest fixture
+NodeFactory = Callable[..., tuple[Any, 'Probe']]
 
 
 def unique_namespace() -> str:
@@ -128,15 +139,20 @@ class Probe(Node):
         with self._lock:
             return [msg for _, msg in self.received[topic]]
 
-    def send(self, image: Image | np.ndarray, camera: PinholeCamera | None = None,
+    def send(self, image: Image | np.ndarray, camera: PinholeCamera | CameraInfo | None = None,
              info_stamp: Time | None = None) -> Header:
-        """Publish a frame stamped now (camera_info first when given); returns its header."""
+        """Publish a frame stamped now (camera_info first when given, as a camera or a
+        ready message); returns its header."""
         header = Header(stamp=self.get_clock().now().to_msg(), frame_id=FRAME_ID)
         self.sent.append((header.stamp.sec, header.stamp.nanosec))
         msg = array_to_image(image, 'rgb8', header) if isinstance(image, np.ndarray) else image
         msg.header = header
         if camera is not None:
-            info = camera_info(camera, header)
+            if isinstance(camera, CameraInfo):
+                info = camera
+                info.header = header
+            else:
+                info = camera_info(camera, header)
             if info_stamp is not None:
                 info.header.stamp = info_stamp
             self.info_pub.publish(info)
@@ -144,7 +160,7 @@ class Probe(Node):
         return header
 
     def send_while_not(self, condition: Callable[[], Any], image: Image | np.ndarray,
-                       camera: PinholeCamera | None = None, what: str = 'condition',
+                       camera: PinholeCamera | CameraInfo | None = None, what: str = 'condition',
                        timeout: float = DEADLINE_S) -> None:
         """Send a frame every RESEND_S until ``condition()`` holds (best effort may lose some)."""
         deadline = time.monotonic() + timeout
@@ -156,7 +172,7 @@ class Probe(Node):
         raise AssertionError(f'timed out after {timeout} s waiting for {what}')
 
     def send_until(self, topic: str, image: Image | np.ndarray,
-                   camera: PinholeCamera | None = None, count: int = 1,
+                   camera: PinholeCamera | CameraInfo | None = None, count: int = 1,
                    timeout: float = DEADLINE_S, **kwargs: Any) -> list[Any]:
         """Send frames every RESEND_S until ``count`` messages arrived on ``topic``."""
         deadline = time.monotonic() + timeout
@@ -179,3 +195,45 @@ class Probe(Node):
 
     def listen_bin_edges(self) -> None:
         self.listen('intervals/bin_edges', Float32MultiArray, LATCHED)
+
+
+def node_env() -> dict[str, str]:
+    env = dict(os.environ)
+    env['PYTHONPATH'] = os.pathsep.join(filter(None, [str(REPO), env.get('PYTHONPATH')]))
+    return env
+
+
+class NodeProcess:
+    def __init__(self, executable: Path, model: Path, namespace: str, log: Path,
+                 *parameters: str) -> None:
+        args = [str(executable), '--ros-args', '--params-file', str(PARAMS_FILE),
+                '-p', f'model_path:={model}', '-p', 'diagnostics.period:=0.2',
+                '-r', f'__ns:={namespace}']
+        for parameter in parameters:
+            args += ['-p', parameter]
+        self.log = log
+        self._log_file: IO[bytes] = log.open('wb')
+        self.process = subprocess.Popen(args, env=node_env(), stdout=self._log_file,
+                                        stderr=subprocess.STDOUT)
+
+    def rss_kb(self) -> int:
+        for line in Path(f'/proc/{self.process.pid}/status').read_text().splitlines():
+            if line.startswith('VmRSS:'):
+                return int(line.split()[1])
+        raise AssertionError('no VmRSS line')
+
+    def interrupt(self) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGINT)
+        try:
+            return self.process.wait(EXIT_TIMEOUT_S)
+        finally:
+            if self.process.poll() is None:
+                self.process.kill()
+                self.process.wait()
+            self._log_file.close()
+
+    def output(self) -> str:
+        if not self._log_file.closed:
+            self._log_file.flush()
+        return self.log.read_text(errors='replace')

@@ -6,7 +6,8 @@ import onnx
 import pytest
 from onnx import TensorProto, helper
 
-from mtdepth_ros.inference.card import CARD_KEY, CardError, ModelCard, embed_card, read_card
+from mtdepth_ros.inference.card import CARD_KEY, CardError, ModelCard
+from mtdepth_ros.inference.model_file import embed_card, read_card
 
 CARD = {
     'format_version': 1,
@@ -51,6 +52,12 @@ def test_round_trip_through_json():
     (lambda c: c.pop('classes'), "missing 'classes'"),
     (lambda c: c['classes']['palette'].pop(), 'one \\[r, g, b\\]'),
     (lambda c: c['camera'].update(focal_length_px=0), 'focal_length_px'),
+    (lambda c: c['camera'].update(focal_length_px=float('nan')), 'focal_length_px'),
+    (lambda c: c['camera'].update(focal_length_px=float('inf')), 'focal_length_px'),
+    (lambda c: c['input'].update(frame_width=1242), "'input.frame_width' and"),
+    (lambda c: c['heads']['depth'].update(valid_range=[5.0, 2.0]), 'valid_range'),
+    (lambda c: c['heads']['depth'].update(valid_range=[1.0, float('inf')]), 'valid_range'),
+    (lambda c: c['classes'].update(far=['sky']), "'classes.far' names \\['sky'\\]"),
     (lambda c: c.update(format_version=7), 'format_version 7'),
     (lambda c: c['depth_coding'].update(d_min=200.0), "'depth_coding' is invalid"),
 ])
@@ -101,3 +108,40 @@ def test_not_an_onnx_file_is_refused(tmp_path):
         read_card(path)
     with pytest.raises(CardError, match='not found'):
         read_card(tmp_path / 'absent.onnx')
+
+
+def test_nan_focal_length_in_the_json_text_is_refused():
+    # json.loads reads NaN; a card saying so would turn every corrected depth into NaN
+    text = json.dumps(CARD).replace('721.5', 'NaN')
+    with pytest.raises(CardError, match="'camera.focal_length_px' must be a positive number"):
+        ModelCard.from_json(text)
+
+
+def test_frame_valid_range_and_far_classes_round_trip():
+    values = copy.deepcopy(CARD)
+    values['input'].update(frame_width=12, frame_height=4)
+    values['heads']['depth']['valid_range'] = [2.0, 80.0]
+    values['classes'].update(names=['road', 'sky'], far=['sky'])
+    card = ModelCard.from_dict(values)
+    assert ModelCard.from_json(card.to_json()) == card
+    assert card.input.frame_aspect == 3.0 and card.depth_range == (2.0, 80.0)
+    assert card.far_class_ids == (1,)
+    assert 'far classes (+inf depth): sky' in card.describe()
+
+
+def test_valid_range_defaults_to_the_depth_coding():
+    card = ModelCard.from_dict(CARD)
+    assert card.depth_range == (2.0, 125.0) and card.input.frame_aspect == 6 / 4
+    assert 'frame_width' not in card.to_dict()['input'] and 'far' not in card.to_dict()['classes']
+
+
+def test_card_input_size_differing_from_the_graph_is_refused(tmp_path):
+    values = copy.deepcopy(CARD)
+    values['input'].update(height=8, width=12)
+    model = tiny_model()
+    model.metadata_props.add(key=CARD_KEY, value=json.dumps(values))
+    path = tmp_path / 'size.onnx'
+    onnx.save(model, str(path))
+    with pytest.raises(CardError, match=r'input size differs: height 4 \(graph\) vs 8 \(card\), '
+                                        r'width 6 \(graph\) vs 12 \(card\)'):
+        read_card(path)

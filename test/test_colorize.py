@@ -39,9 +39,15 @@ def test_float_labels_are_refused() -> None:
         labels_to_color(np.zeros((1, 1)), PALETTE)
 
 
-def test_invalid_depth_is_black() -> None:
-    result = depth_to_color(np.array([[np.nan, 0.0, -2.0, np.inf]], np.float32), 1.0, 80.0)
-    np.testing.assert_array_equal(result[0], [BLACK] * 4)
+def test_depth_without_an_estimate_is_black() -> None:
+    result = depth_to_color(np.array([[np.nan, 0.0, -2.0]], np.float32), 1.0, 80.0)
+    np.testing.assert_array_equal(result[0], [BLACK] * 3)
+
+
+def test_rep117_infinities_take_the_colours_of_the_range_ends() -> None:
+    result = depth_to_color(np.array([[np.inf, 80.0, -np.inf, 1.0]], np.float32), 1.0, 80.0)[0]
+    np.testing.assert_array_equal(result[0], result[1])  # beyond range: the far colour
+    np.testing.assert_array_equal(result[2], result[3])  # nearer than range: the near colour
 
 
 def test_near_depth_is_red_far_depth_is_blue() -> None:

@@ -19,7 +19,8 @@ import model_fixtures as mf
 import onnx
 import pytest
 
-from mtdepth_ros.inference.card import ClassSpec, embed_card
+from mtdepth_ros.inference.card import ClassSpec
+from mtdepth_ros.inference.model_file import embed_card
 from training.data.classes import ROAD
 
 REPO = Path(__file__).resolve().parents[1]

@@ -12,8 +12,8 @@ import pytest
 import torch
 from training_helpers import kitti_tree, tiny_recipe
 
-from mtdepth_ros.inference.card import read_card
 from mtdepth_ros.inference.depth_coding import MULTIDEPTH_KITTI, DepthCoding
+from mtdepth_ros.inference.model_file import read_card
 from training import cli
 from training.checkpoints import checkpoint_dir
 from training.export import (

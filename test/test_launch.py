@@ -81,14 +81,16 @@ def test_launch_file_starts_the_node_on_the_camera_topics(harness: RosHarness,
         depth = wait_until(lambda: probe.messages(f'{node_ns}/depth'))[0]
         assert (depth.encoding, depth.width, depth.height) == ('32FC1', mf.WIDTH, mf.HEIGHT)
     finally:
-        harness.remove(probe)
+        # Ctrl-C while the probe is still subscribed to every output, as a person does
         launch.send_signal(signal.SIGINT)
         try:
             code = launch.wait(EXIT_TIMEOUT_S)
         finally:
+            harness.remove(probe)
             if launch.poll() is None:
                 launch.kill()
             log.close()
     output = (tmp_path / 'launch.log').read_text(errors='replace')
     assert code == 0, f'ros2 launch exited with {code}:\n{output}'
     assert 'mtdepth_node' in output
+    assert 'Traceback' not in output and 'frame failed' not in output, output

@@ -15,8 +15,8 @@ import pytest
 import torch
 from torch import nn
 
-from mtdepth_ros.inference.card import read_card
 from mtdepth_ros.inference.depth_coding import DepthCoding
+from mtdepth_ros.inference.model_file import read_card
 from training.checkpoints import EXTRA_KEY
 from training.export import deploy_heads, export_checkpoint
 from training.losses import TOTAL

@@ -8,14 +8,14 @@ at the network (focal ratio 1).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import model_fixtures as mf
 import numpy as np
 import pytest
-from node_harness import FRAME_ID, Probe, RosHarness, unique_namespace, wait_until
+from node_harness import FRAME_ID, NodeFactory, Probe, RosHarness, unique_namespace, wait_until
 from rclpy.parameter import Parameter
 
 from mtdepth_ros.conversions.camera import PinholeCamera
@@ -27,44 +27,6 @@ IMAGE_W, IMAGE_H = 2 * mf.WIDTH, 2 * mf.HEIGHT
 CAMERA = PinholeCamera(width=IMAGE_W, height=IMAGE_H, fx=2 * mf.FOCAL_PX, fy=2 * mf.FOCAL_PX,
                        cx=31.5, cy=23.5)
 RGB = np.full((IMAGE_H, IMAGE_W, 3), (200, 120, 40), np.uint8)
-
-NodeFactory = Callable[..., tuple[MtDepthNode, Probe]]
-
-
-@pytest.fixture(scope='module')
-def harness() -> Iterator[RosHarness]:
-    ros = RosHarness()
-    yield ros
-    ros.shutdown()
-
-
-@pytest.fixture(scope='module')
-def model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return mf.write_model(tmp_path_factory.mktemp('model') / 'tiny.onnx')
-
-
-@pytest.fixture
-def start(harness: RosHarness, model: Path) -> Iterator[NodeFactory]:
-    """start(listen=topics, **parameters) -> (node, probe) in a fresh namespace."""
-    started: list[Any] = []
-
-    def factory(listen: Any = None, probe_args: dict[str, Any] | None = None,
-                **parameters: Any) -> tuple[MtDepthNode, Probe]:
-        namespace = unique_namespace()
-        values = {'model_path': str(model), 'diagnostics.period': 0.2, **parameters}
-        node = MtDepthNode(
-            context=harness.context, namespace=namespace,
-            parameter_overrides=[Parameter(k.replace('__', '.'), value=v) for k, v in values.items()])
-        started.append(harness.add(node))
-        kwargs = {} if listen is None else {'listen': listen}
-        probe = Probe(harness.context, namespace, **kwargs, **(probe_args or {}))
-        started.append(harness.add(probe))
-        return node, probe
-
-    yield factory
-    for node in reversed(started):
-        harness.remove(node)
-
 
 def first(probe: Probe, topic: str) -> Any:
     return wait_until(lambda: probe.messages(topic), what=topic)[0]

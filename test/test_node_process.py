@@ -9,79 +9,37 @@ memory), refusal of a bad model, and a clean exit on Ctrl-C.
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import model_fixtures as mf
 import numpy as np
 import pytest
-from node_harness import DEADLINE_S, Probe, RosHarness, unique_namespace, wait_until
+from node_harness import (
+    DEADLINE_S,
+    EXECUTABLE,
+    EXIT_TIMEOUT_S,
+    NodeProcess,
+    Probe,
+    RosHarness,
+    unique_namespace,
+    wait_until,
+)
 
 from mtdepth_ros.conversions.camera import PinholeCamera
 from mtdepth_ros.conversions.images import array_to_image
 
-REPO = Path(__file__).resolve().parents[1]
-BIN = Path(sys.executable).parent
-EXECUTABLE = BIN / 'mtdepth_node'  # console script (pip); lib/mtdepth_ros/ holds ros2 run's wrapper
-ROS2_RUN_WRAPPER = BIN.parent / 'lib' / 'mtdepth_ros' / 'mtdepth_node'
-PARAMS_FILE = REPO / 'config' / 'mtdepth.yaml'
+ROS2_RUN_WRAPPER = EXECUTABLE.parent.parent / 'lib' / 'mtdepth_ros' / 'mtdepth_node'
 FLOOD_W, FLOOD_H = 640, 480  # 0.9 MB frames: a leak of one per frame would show at once
 FLOOD_FRAMES = 150  # per batch, at FLOOD_HZ
 FLOOD_HZ = 100.0
 SLOW_MODEL_WORK = 24  # matrix products: tens of ms per frame, far slower than the flood
 RSS_GROWTH_LIMIT_KB = 30_000  # between two equal batches; a per-frame leak would be > 100 MB
 NEWEST_FRAMES = 10  # the last output answers one of the last frames sent (no backlog)
-EXIT_TIMEOUT_S = 20.0
 
 pytestmark = pytest.mark.skipif(not EXECUTABLE.exists(), reason=f'{EXECUTABLE} not installed')
-
-
-def node_env() -> dict[str, str]:
-    env = dict(os.environ)
-    env['PYTHONPATH'] = os.pathsep.join(filter(None, [str(REPO), env.get('PYTHONPATH')]))
-    return env
-
-
-class NodeProcess:
-    def __init__(self, executable: Path, model: Path, namespace: str, log: Path,
-                 *parameters: str) -> None:
-        args = [str(executable), '--ros-args', '--params-file', str(PARAMS_FILE),
-                '-p', f'model_path:={model}', '-p', 'diagnostics.period:=0.2',
-                '-r', f'__ns:={namespace}']
-        for parameter in parameters:
-            args += ['-p', parameter]
-        self.log = log
-        self._log_file: IO[bytes] = log.open('wb')
-        self.process = subprocess.Popen(args, env=node_env(), stdout=self._log_file,
-                                        stderr=subprocess.STDOUT)
-
-    def rss_kb(self) -> int:
-        for line in Path(f'/proc/{self.process.pid}/status').read_text().splitlines():
-            if line.startswith('VmRSS:'):
-                return int(line.split()[1])
-        raise AssertionError('no VmRSS line')
-
-    def interrupt(self) -> int:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGINT)
-        try:
-            return self.process.wait(EXIT_TIMEOUT_S)
-        finally:
-            if self.process.poll() is None:
-                self.process.kill()
-                self.process.wait()
-            self._log_file.close()
-
-    def output(self) -> str:
-        if not self._log_file.closed:
-            self._log_file.flush()
-        return self.log.read_text(errors='replace')
 
 
 @pytest.fixture(scope='module')

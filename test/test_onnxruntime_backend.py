@@ -11,7 +11,7 @@ import pytest
 
 from mtdepth_ros.inference.backends.base import BackendOptions, BackendUnavailable, create_backend
 from mtdepth_ros.inference.backends.onnxruntime import OnnxRuntimeBackend
-from mtdepth_ros.inference.card import read_card
+from mtdepth_ros.inference.model_file import read_card
 
 INPUT = np.zeros((1, 3, mf.HEIGHT, mf.WIDTH), np.float32)
 

@@ -8,8 +8,10 @@ import model_fixtures as mf
 import numpy as np
 import pytest
 
+from mtdepth_ros.conversions.geometry import Region
 from mtdepth_ros.inference.backends.base import BackendUnavailable
 from mtdepth_ros.inference.card import CardError
+from mtdepth_ros.inference.framing import FocalCorrectionError
 from mtdepth_ros.inference.predictor import Prediction, Predictor
 
 IMAGE_SHAPE = (48, 64, 3)  # twice the tiny network input
@@ -72,9 +74,11 @@ def test_focal_correction_scales_depth_by_focal_ratio(predictor: Predictor) -> N
     np.testing.assert_allclose(depth, 1.5 * mf.expected_depth(), rtol=1e-6)
 
 
-def test_focal_correction_needs_a_positive_focal_length(predictor: Predictor) -> None:
-    with pytest.raises(ValueError, match='focal'):
-        predictor.predict(blank(), focal_px=0.0)
+@pytest.mark.parametrize('fx', [0.0, 1e-300, 1e300, float('nan'), 2 * mf.FOCAL_PX * 4.01])
+def test_focal_correction_outside_its_bounds_is_refused(predictor: Predictor, fx: float) -> None:
+    # a factor below 0.25 or above 4 means a broken camera_info, not a camera
+    with pytest.raises(FocalCorrectionError, match='outside 0.25-4'):
+        predictor.predict(blank(), focal_px=fx)
 
 
 def test_many_classes_decode_to_uint16(tmp_path: Path) -> None:
@@ -137,3 +141,80 @@ def test_falls_back_along_the_chain(tmp_path: Path) -> None:
 
 def test_prediction_defaults_to_empty() -> None:
     assert Prediction().depth is None and Prediction().inference_s == 0.0
+
+
+COLUMN_BASE = 180  # red = COLUMN_BASE + column: the echo model's metres stay inside 1-40 m
+
+
+def column_image(height: int, width: int) -> np.ndarray:
+    """Red encodes the column, so the echo model shows which columns it saw."""
+    image = np.zeros((height, width, 3), np.uint8)
+    image[..., 0] = COLUMN_BASE + np.arange(width, dtype=np.uint8)[None, :]
+    return image
+
+
+def seen_columns(depth: np.ndarray) -> np.ndarray:
+    """The echo model's depth (normalised red) back to the column it came from."""
+    return (depth * 0.229 + 0.485) * 255 - COLUMN_BASE
+
+
+def test_an_image_of_another_aspect_is_centre_cropped_not_stretched(tmp_path: Path) -> None:
+    # The tiny network is 32x24 (4:3). A 64x24 image (8:3) is cut to its centred
+    # 32x24 window (columns 16..47), never squashed into 32x24 whole.
+    predictor = Predictor(mf.write_model(tmp_path / 'echo.onnx', echo=True))
+    prediction = predictor.predict(column_image(24, 64))
+    assert prediction.region == Region(top=0, left=16, height=24, width=32)
+    assert prediction.depth is not None
+    np.testing.assert_allclose(seen_columns(prediction.depth),
+                               np.broadcast_to(16 + np.arange(32), (24, 32)), atol=0.01)
+
+
+def test_a_tall_image_is_cropped_top_and_bottom(predictor: Predictor) -> None:
+    assert predictor.predict(blank((100, 64, 3))).region == Region(26, 0, 48, 64)
+    assert predictor.predict(blank()).region == Region(0, 0, 48, 64)
+
+
+def test_the_training_frame_aspect_decides_the_crop(tmp_path: Path) -> None:
+    # Trained on 64x24 frames squeezed into the 32x24 input: a 128x48 image has that
+    # aspect and is used whole, with the same anisotropic resize as in training.
+    predictor = Predictor(mf.write_model(tmp_path / 'wide.onnx', frame=(64, 24)))
+    assert predictor.predict(blank((48, 128, 3))).region == Region(0, 0, 48, 128)
+
+
+def test_focal_correction_uses_the_cropped_width(tmp_path: Path) -> None:
+    # The 64-wide crop of a 128x48 image resizes by 0.5: fx 60 -> 30, the training focal.
+    predictor = Predictor(mf.write_model(tmp_path / 'tiny.onnx'))
+    depth = predictor.predict(blank((48, 128, 3)), heads=['depth'], focal_px=60.0).depth
+    np.testing.assert_allclose(depth, mf.expected_depth(), rtol=1e-6)
+
+
+def test_rep117_beyond_the_valid_range_is_infinite(tmp_path: Path) -> None:
+    # expected depth runs from about 27 m (top row) to 1.4 m (bottom row)
+    predictor = Predictor(mf.write_model(tmp_path / 'ranged.onnx', valid_range=(2.0, 20.0)))
+    depth = predictor.predict(blank(), heads=['depth']).depth
+    expected = mf.expected_depth()
+    assert depth is not None
+    np.testing.assert_array_equal(np.isposinf(depth), expected >= 20.0)
+    np.testing.assert_array_equal(np.isneginf(depth), expected <= 2.0)
+    inside = (expected > 2.0) & (expected < 20.0)
+    assert inside.any() and np.isposinf(depth).any() and np.isneginf(depth).any()
+    np.testing.assert_allclose(depth[inside], expected[inside], rtol=1e-6)
+
+
+def test_rep117_far_classes_are_positive_infinity_in_depth(tmp_path: Path) -> None:
+    predictor = Predictor(mf.write_model(tmp_path / 'sky.onnx', far=('sky',)))
+    prediction = predictor.predict(blank(), heads=['depth'])  # segmentation is run for it
+    sky = mf.expected_segmentation() == mf.CLASS_NAMES.index('sky')
+    assert prediction.depth is not None and sky.any()
+    assert np.isposinf(prediction.depth[sky]).all()
+    np.testing.assert_allclose(prediction.depth[~sky], mf.expected_depth()[~sky], rtol=1e-6)
+
+
+def test_rep117_infinities_survive_focal_correction(tmp_path: Path) -> None:
+    predictor = Predictor(mf.write_model(tmp_path / 'sky.onnx', far=('sky',)))
+    depth = predictor.predict(blank(), heads=['depth'], focal_px=3 * mf.FOCAL_PX).depth
+    assert depth is not None and np.isposinf(depth).any() and not np.isnan(depth).any()
+
+
+def test_the_coding_range_is_the_default_valid_range(predictor: Predictor) -> None:
+    assert predictor.card.depth_range == (mf.CODING.d_min, mf.CODING.d_max)

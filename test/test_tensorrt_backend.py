@@ -12,7 +12,7 @@ from mtdepth_ros.inference.backends.cuda_memory import CudaError, check, gpu_ide
 from mtdepth_ros.inference.backends.engine_builder import load_tensorrt
 from mtdepth_ros.inference.backends.onnxruntime import OnnxRuntimeBackend
 from mtdepth_ros.inference.backends.tensorrt import TensorRTBackend
-from mtdepth_ros.inference.card import read_card
+from mtdepth_ros.inference.model_file import read_card
 
 
 def unavailable_reason() -> str | None:

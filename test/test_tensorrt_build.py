@@ -34,7 +34,7 @@ from mtdepth_ros.inference.backends.onnx_precision import (
     qdq_source,
     quantize_to_qdq,
 )
-from mtdepth_ros.inference.card import embed_card, read_card
+from mtdepth_ros.inference.model_file import embed_card, read_card
 from mtdepth_ros.inference.predictor import Predictor
 
 TRT_10_13 = TensorRTFeatures('10.13.0.35', strongly_typed=True, weak_typing_flags=True,

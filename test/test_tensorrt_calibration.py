@@ -19,7 +19,7 @@ from mtdepth_ros.inference.backends.calibration import (
     source_images,
     spread,
 )
-from mtdepth_ros.inference.card import read_card
+from mtdepth_ros.inference.model_file import read_card
 from mtdepth_ros.inference.predictor import Predictor
 
 IMAGE_SIZE = (48, 64)  # (h, w): twice the tiny network input

@@ -179,6 +179,12 @@ class MultiTaskDataModule(L.LightningDataModule):
                 f"{self.hparams['dataset']} at {Path(self.hparams['root'])} "
                 f"({len(train)} training frames, split {self.hparams['train_split']!r})"),  # type: ignore[arg-type]
         }
+        if isinstance(source, DepthDataset):
+            frame = source.resize_source_size()
+            if frame is not None:
+                facts['frame_size'] = list(frame)
+            if source.augment.far_classes:
+                facts['far_classes'] = list(source.augment.far_classes)
         mean_depth = _mean_depth(train)
         if mean_depth is not None:
             facts['mean_depth_m'] = mean_depth

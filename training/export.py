@@ -30,16 +30,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from mtdepth_ros.inference.card import (
-    CameraSpec,
-    ClassSpec,
-    HeadSpec,
-    InputSpec,
-    ModelCard,
-    embed_card,
-    read_card,
-)
+from mtdepth_ros.inference.card import CameraSpec, ClassSpec, HeadSpec, InputSpec, ModelCard
 from mtdepth_ros.inference.depth_coding import DepthCoding
+from mtdepth_ros.inference.model_file import embed_card, read_card
 from training.checkpoints import EXTRA_KEY, load_checkpoint
 from training.losses.targets import coded_to_intervals, decode_depth, encode_depth
 from training.module import coding_from_config
@@ -188,6 +181,7 @@ def build_card(loaded: LoadedCheckpoint, size: tuple[int, int], depth_encoding: 
     if not focal:
         raise ValueError('the checkpoint records no training focal length '
                          '(train it with training.datamodule.MultiTaskDataModule)')
+    frame = facts.get('frame_size') or (0, 0)  # the images the input was resized from
     metrics = {f'val_{k}': float(v) for k, v in loaded.extra.get('metrics', {}).items()}
     metrics['global_step'] = loaded.global_step
     if 'mean_depth_m' in facts:  # the trivial predictor's depth, for comparisons (make demo)
@@ -198,7 +192,8 @@ def build_card(loaded: LoadedCheckpoint, size: tuple[int, int], depth_encoding: 
         architecture=loaded.spec.description or type(loaded.net).__name__,
         input=InputSpec(name=INPUT_NAME, height=size[0], width=size[1],
                         mean=tuple(facts.get('mean', InputSpec.mean)),
-                        std=tuple(facts.get('std', InputSpec.std))),
+                        std=tuple(facts.get('std', InputSpec.std)),
+                        frame_height=int(frame[0]), frame_width=int(frame[1])),
         heads={h: HeadSpec(output=h, encoding=depth_encoding if h == 'depth' else None)
                for h in heads},
         camera=CameraSpec(focal_length_px=float(focal), name=str(facts.get('camera', ''))),
@@ -211,11 +206,13 @@ def build_card(loaded: LoadedCheckpoint, size: tuple[int, int], depth_encoding: 
 
 def class_spec(loaded: LoadedCheckpoint) -> ClassSpec:
     """Class names and palette: from the training data, else the standard list of that size."""
-    recorded = loaded.extra.get('data', {}).get('classes')
-    if recorded:
+    facts = loaded.extra.get('data', {})
+    recorded = facts.get('classes')
+    if recorded:  # far: classes trained as beyond any depth (far_classes), +inf on the vehicle
         return ClassSpec(names=tuple(recorded['names']),
                          palette=tuple(tuple(c) for c in recorded['palette']),
-                         ignore_index=int(recorded.get('ignore_index', 255)))
+                         ignore_index=int(recorded.get('ignore_index', 255)),
+                         far=tuple(facts.get('far_classes', ())))
     from training.data import classes  # noqa: PLC0415  (the data package, only when needed)
 
     standard = {len(names): (names, palette) for names, palette in (

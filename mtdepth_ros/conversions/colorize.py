@@ -3,7 +3,9 @@
 Depth is coloured on log depth with OpenCV's TURBO colormap, near red and far
 blue: log spacing matches the network's normalised log depth coding and the
 interval classes (uniform in log depth), so equal colour steps are equal
-ratios of distance. Invalid pixels (NaN, <= 0, ignore labels) are black.
+ratios of distance. REP 117's +inf (beyond range) takes the far end's colour
+and -inf (nearer than range) the near end's; pixels without an estimate
+(NaN, 0 or negative finite depth, ignore labels) are black.
 """
 
 from __future__ import annotations
@@ -48,12 +50,13 @@ def labels_to_color(labels: np.ndarray, palette: Sequence[Sequence[int]] | np.nd
 def depth_to_color(depth: np.ndarray, d_min: float, d_max: float) -> np.ndarray:
     """Metric depth (H, W) -> (H, W, 3) uint8 RGB, TURBO on log depth; near red, far blue.
 
-    Depth is clipped to [d_min, d_max]; NaN, inf and <= 0 are black.
+    Depth is clipped to [d_min, d_max], +inf to d_max and -inf to d_min (REP 117);
+    NaN and finite depth <= 0 are black.
     """
     if not 0 < d_min < d_max:
         raise ValueError(f'need 0 < d_min < d_max, got d_min={d_min}, d_max={d_max}')
     depth = np.asarray(depth, dtype=np.float32)
-    valid = np.isfinite(depth) & (depth > 0)  # (H, W) bool
+    valid = (depth > 0) | np.isneginf(depth)  # (H, W) bool; NaN compares false
     log_depth = cv2.log(np.clip(depth, np.float32(d_min), np.float32(d_max)))  # float32
     # index = 255 * (ln d_max - ln d) / (ln d_max - ln d_min): 255 near, 0 far
     scale = (LUT_SIZE - 1) / math.log(d_max / d_min)

@@ -194,3 +194,17 @@ def kb_crop_region(frame: Size) -> Region:
     height = round(frame[0] * KB_CROP_SIZE[0] / KITTI_FRAME_SIZE[0])
     width = round(frame[1] * KB_CROP_SIZE[1] / KITTI_FRAME_SIZE[1])
     return bottom_centre_region(frame, (max(height, 1), max(width, 1)))
+
+
+def centre_region(frame: Size, aspect: float) -> Region:
+    """The largest centred window of ``frame`` whose width / height is ``aspect``.
+
+    The whole frame when its aspect already rounds to ``aspect``.
+    """
+    height, width = frame
+    if not aspect > 0:
+        raise ValueError(f'aspect must be positive, got {aspect}')
+    crop_w, crop_h = min(width, round(height * aspect)), min(height, round(width / aspect))
+    if crop_w < width:
+        return Region(0, (width - crop_w) // 2, height, max(crop_w, 1))
+    return Region((height - crop_h) // 2, 0, max(crop_h, 1), width)

@@ -44,7 +44,7 @@ from mtdepth_ros.evaluation.session import (
     output_topic,
     prepare_out_dir,
 )
-from mtdepth_ros.inference.card import read_card
+from mtdepth_ros.inference.model_file import read_card
 from mtdepth_ros.inference.outputs import available_outputs
 from mtdepth_ros.inference.predictor import Prediction
 from mtdepth_ros.inference.resources import fastdds_profile_path

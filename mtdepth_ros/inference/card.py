@@ -22,8 +22,8 @@ message lists every problem found.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any
 
 from mtdepth_ros.inference.depth_coding import DepthCoding
@@ -49,12 +49,25 @@ class InputSpec:
     color_order: str = 'RGB'
     mean: tuple[float, float, float] = (0.485, 0.456, 0.406)  # on the 0..1 scale
     std: tuple[float, float, float] = (0.229, 0.224, 0.225)
+    # The training images' size before their resize to the input; 0 = the input's own.
+    # A live image is centre-cropped to this aspect before the same resize.
+    frame_width: int = 0
+    frame_height: int = 0
+
+    @property
+    def frame_aspect(self) -> float:
+        """Width / height of the images the network was trained on, before the resize."""
+        if self.frame_width and self.frame_height:
+            return self.frame_width / self.frame_height
+        return self.width / self.height
 
 
 @dataclass(frozen=True)
 class HeadSpec:
     output: str  # ONNX output tensor name
     encoding: str | None = None  # depth head only: one of DEPTH_ENCODINGS
+    # depth head only: metres the model's estimates are valid in; None = the depth coding's
+    valid_range: tuple[float, float] | None = None
 
 
 @dataclass(frozen=True)
@@ -62,6 +75,7 @@ class ClassSpec:
     names: tuple[str, ...]
     palette: tuple[tuple[int, int, int], ...]  # RGB per class
     ignore_index: int = 255
+    far: tuple[str, ...] = ()  # classes beyond any depth (the sky): +inf in depth (REP 117)
 
 
 @dataclass(frozen=True)
@@ -91,6 +105,19 @@ class ModelCard:
         return head in self.heads
 
     @property
+    def depth_range(self) -> tuple[float, float] | None:
+        """Metres the depth estimates are valid in (REP 117: +inf beyond, -inf nearer)."""
+        spec = self.heads.get('depth')
+        if spec is not None and spec.valid_range is not None:
+            return spec.valid_range
+        return (self.depth_coding.d_min, self.depth_coding.d_max) if self.depth_coding else None
+
+    @property
+    def far_class_ids(self) -> tuple[int, ...]:
+        """Class ids whose pixels are beyond any depth (``classes.far``)."""
+        return tuple(self.classes.names.index(n) for n in self.classes.far) if self.classes else ()
+
+    @property
     def output_names(self) -> dict[str, str]:
         """Head name -> ONNX output tensor name."""
         return {head: spec.output for head, spec in self.heads.items()}
@@ -101,6 +128,10 @@ class ModelCard:
         values['heads'] = {
             head: {k: v for k, v in asdict(spec).items() if v is not None}
             for head, spec in self.heads.items()}
+        if not (self.input.frame_width and self.input.frame_height):
+            del values['input']['frame_width'], values['input']['frame_height']
+        if self.classes and not self.classes.far:
+            del values['classes']['far']
         return values
 
     def to_json(self) -> str:
@@ -127,11 +158,19 @@ class ModelCard:
             'heads: ' + ', '.join(f'{h} -> {s.output}' for h, s in self.heads.items()),
             f'training camera focal length: {self.camera.focal_length_px:.1f} px',
         ]
+        if self.input.frame_width:
+            lines.append(f'trained on {self.input.frame_width}x{self.input.frame_height} '
+                         'images resized to the input; other aspects are centre-cropped')
+        if self.depth_range:
+            lines.append('depth valid in {:g}-{:g} m (+inf beyond, -inf nearer)'.format(
+                *self.depth_range))
         if self.depth_coding:
             c = self.depth_coding
             lines.append(f'depth coding: {c.d_min}-{c.d_max} m, {c.num_intervals} intervals')
         if self.classes:
             lines.append(f'classes ({len(self.classes.names)}): ' + ', '.join(self.classes.names))
+            if self.classes.far:
+                lines.append('far classes (+inf depth): ' + ', '.join(self.classes.far))
         if self.training_data:
             lines.append(f'training data: {self.training_data}')
         for key, value in sorted(self.metrics.items()):
@@ -227,10 +266,17 @@ class _CardParser:
         std = self._triple(section, 'std', InputSpec.std)
         if any(s <= 0 for s in std):
             self.problems.append(f"'input.std' must be positive, got {list(std)}")
+        frame = [self._get(section, key, int, 'input', default=0) or 0
+                 for key in ('frame_width', 'frame_height')]
+        if min(frame) < 0 or (min(frame) == 0 < max(frame)):
+            self.problems.append(f"'input.frame_width' and 'input.frame_height' must both be "
+                                 f'positive (or both absent), got {frame}')
+            frame = [0, 0]
         if name is None or height is None or width is None:
             return None
         return InputSpec(name=name, height=height, width=width, layout=layout or 'NCHW',
-                         color_order=order or 'RGB', mean=mean, std=std)
+                         color_order=order or 'RGB', mean=mean, std=std,
+                         frame_width=frame[0], frame_height=frame[1])
 
     def _heads(self, values: Any) -> dict[str, HeadSpec]:
         section = self._section(values, 'heads')
@@ -255,8 +301,9 @@ class _CardParser:
                 if encoding is not None and encoding not in DEPTH_ENCODINGS:
                     self.problems.append(
                         f"'heads.depth.encoding' must be one of {DEPTH_ENCODINGS}, got {encoding!r}")
+            valid_range = self._range(spec.get('valid_range')) if head == 'depth' else None
             if output is not None:
-                heads[head] = HeadSpec(output=output, encoding=encoding)
+                heads[head] = HeadSpec(output=output, encoding=encoding, valid_range=valid_range)
         outputs = [spec.output for spec in heads.values()]
         if len(set(outputs)) != len(outputs):
             self.problems.append(f'heads share output tensors: {outputs}')
@@ -267,8 +314,8 @@ class _CardParser:
         if section is None:
             return None
         focal = self._get(section, 'focal_length_px', float, 'camera')
-        if focal is not None and focal <= 0:
-            self.problems.append(f"'camera.focal_length_px' must be positive, got {focal}")
+        if focal is not None and not (math.isfinite(focal) and focal > 0):
+            self.problems.append(f"'camera.focal_length_px' must be a positive number, got {focal}")
             return None
         name = self._get(section, 'name', str, 'camera', default='')
         return None if focal is None else CameraSpec(focal_length_px=focal, name=name or '')
@@ -314,54 +361,21 @@ class _CardParser:
                 f"'classes.palette' must hold one [r, g, b] (0-255) per class: "
                 f'{len(names)} names, {len(palette)} colours')
             return None
+        far = self._get(section, 'far', list, 'classes', default=[])
+        unknown = [n for n in far if n not in names]
+        if unknown:
+            self.problems.append(f"'classes.far' names {unknown}, which are not classes")
+            far = []
         return ClassSpec(names=tuple(names), palette=tuple(tuple(c) for c in palette),
-                         ignore_index=ignore)
+                         ignore_index=ignore, far=tuple(far))
 
-
-def read_card(model_path: str | Path) -> ModelCard:
-    """Read and validate the card of an ONNX model file; check it against the graph."""
-    import onnx  # noqa: PLC0415  (a few MB of import, needed only here)
-
-    path = Path(model_path)
-    if not path.is_file():
-        raise CardError(f'model file not found: {path}')
-    try:
-        model = onnx.load(str(path), load_external_data=False)
-    except Exception as error:  # onnx raises DecodeError, OSError, ...
-        raise CardError(f'{path} is not a readable ONNX model: {error}') from error
-    metadata = {prop.key: prop.value for prop in model.metadata_props}
-    if CARD_KEY not in metadata:
-        raise CardError(
-            f"{path} has no model card (metadata_props key '{CARD_KEY}'); "
-            'export it with `python -m training export`')
-    try:
-        card = ModelCard.from_json(metadata[CARD_KEY])
-    except CardError as error:
-        raise CardError(f'{path}: {error}') from error
-    check_card_against_graph(
-        card, [i.name for i in model.graph.input], [o.name for o in model.graph.output], path)
-    return card
-
-
-def check_card_against_graph(card: ModelCard, inputs: list[str], outputs: list[str],
-                             where: str | Path = 'model') -> None:
-    problems = []
-    if card.input.name not in inputs:
-        problems.append(f'input {card.input.name!r} is not a graph input (inputs: {inputs})')
-    for head, spec in card.heads.items():
-        if spec.output not in outputs:
-            problems.append(f'head {head!r} names output {spec.output!r}, '
-                            f'which the graph does not have (outputs: {outputs})')
-    if problems:
-        raise CardError(f'{where}: card does not match the graph: ' + '; '.join(problems))
-
-
-def embed_card(model: Any, card: ModelCard) -> None:
-    """Write ``card`` into an ``onnx.ModelProto``'s metadata, replacing any earlier card."""
-    check_card_against_graph(
-        card, [i.name for i in model.graph.input], [o.name for o in model.graph.output])
-    kept = [(p.key, p.value) for p in model.metadata_props if p.key != CARD_KEY]
-    del model.metadata_props[:]
-    for key, value in kept + [(CARD_KEY, card.to_json())]:
-        entry = model.metadata_props.add()
-        entry.key, entry.value = key, value
+    def _range(self, value: Any) -> tuple[float, float] | None:
+        if value is None:
+            return None
+        numbers = isinstance(value, list) and len(value) == 2 and all(
+            isinstance(x, (int, float)) and not isinstance(x, bool) for x in value)
+        if not numbers or not (0 <= value[0] < value[1] and math.isfinite(value[1])):
+            self.problems.append(f"'heads.depth.valid_range' must be [min, max] metres with "
+                                 f'0 <= min < max, got {value!r}')
+            return None
+        return float(value[0]), float(value[1])

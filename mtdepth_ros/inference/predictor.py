@@ -1,19 +1,17 @@
 """One exported model, from an RGB image to decoded head outputs.
 
 ``Predictor`` reads the model card, starts the first backend of a fallback
-chain that works, and per image: resizes and normalises it as the card says,
+chain that works, and per image: crops it to the training aspect and resizes
+it as the card says (:mod:`~mtdepth_ros.inference.framing`), normalises it,
 runs only the heads asked for, and decodes them (normalised log depth to
 metres, integer heads to compact label images). Everything comes back at the
-network's resolution; the node resizes if it is asked to.
+network's resolution, covering :attr:`Prediction.region` of the image.
 
-Focal correction: a network trained on one camera learns metric depth for
-that camera's focal length, since it sees an object of size S at depth Z as
-``f * S / Z`` pixels wide. A live camera with focal length ``f_live`` (after
-the same resize to the network input) shows that object at the same pixel
-size at depth ``Z * f_live / f_train``, so the prediction is scaled by
-``f_live / f_train``. The card holds ``f_train`` at the network input
-resolution; ``focal_px`` is the live fx at the image's resolution, scaled here
-by the horizontal resize factor.
+Depth follows REP 117: metres where the model gives an estimate inside its
+valid range (``card.depth_range``), +inf at or beyond its far limit and for
+the classes the card marks far (the sky), -inf at or nearer than its near
+limit, NaN for no estimate. With a live focal length, finite depth is scaled
+by the focal correction factor (framing module).
 """
 
 from __future__ import annotations
@@ -28,9 +26,13 @@ import numpy as np
 from mtdepth_ros.conversions.geometry import Region, resize_image
 from mtdepth_ros.conversions.labels import label_dtype
 from mtdepth_ros.inference.backends.base import Backend, BackendOptions, create_backend
-from mtdepth_ros.inference.card import HEADS, ModelCard, read_card
+from mtdepth_ros.inference.card import HEADS, ModelCard
+from mtdepth_ros.inference.framing import focal_scale, input_region
+from mtdepth_ros.inference.model_file import read_card
 
 PIXEL_MAX = 255.0  # the card's mean/std are on the 0..1 scale
+# Decoding at the clip of the coding lands within float32 rounding of the limit.
+RANGE_EDGE = np.float32(1.0 - 1e-6)
 
 
 @dataclass
@@ -78,11 +80,16 @@ class Predictor:
     def description(self) -> str:
         return self.backend.description
 
+    def region(self, width: int, height: int) -> Region:
+        """The part of a ``width`` x ``height`` image the network sees (the training aspect)."""
+        return input_region(self.card, width, height)
+
     def preprocess(self, rgb: np.ndarray) -> np.ndarray:
-        """(H, W, 3) uint8 RGB -> (1, 3, h, w) float32 as the card says."""
+        """(H, W, 3) uint8 RGB -> (1, 3, h, w) float32 as the card says (crop, resize,
+        colour order, normalisation)."""
         check_rgb(rgb)
         width, height = self.input_size
-        rgb = resize_image(rgb, (height, width))
+        rgb = resize_image(self.region(rgb.shape[1], rgb.shape[0]).of(rgb), (height, width))
         chw = rgb.transpose(2, 0, 1)  # (3, h, w) view
         if self.card.input.color_order == 'BGR':
             chw = chw[::-1]
@@ -96,39 +103,54 @@ class Predictor:
         """Run the model on one image; decode the heads asked for (None = all it has).
 
         ``focal_px`` is the live camera's fx at ``rgb``'s resolution; when
-        given, depth is scaled for the focal length (module docstring).
+        given, depth is scaled for the focal length (FocalCorrectionError when
+        the factor is out of bounds). Far classes need the segmentation head,
+        which is then run and returned with depth.
         """
         wanted = self._check_heads(heads)
+        if 'depth' in wanted and self.card.far_class_ids and 'segmentation' in self.heads:
+            wanted = self._check_heads({*wanted, 'segmentation'})
+        region = self.region(rgb.shape[1], rgb.shape[0])
+        scale = 1.0 if focal_px is None else focal_scale(self.card, focal_px, region)
         tensor = self.preprocess(rgb)
         start = time.perf_counter()
         raw = self.backend.run(tensor, [self.card.heads[h].output for h in wanted])
         inference_s = time.perf_counter() - start
-        scale = 1.0 if focal_px is None else self.focal_scale(focal_px, rgb.shape[1])
         prediction = self.decode(raw, wanted, scale)
         prediction.inference_s = inference_s
+        prediction.region = region
         return prediction
 
     def decode(self, raw: Mapping[str, np.ndarray], heads: Collection[str],
                depth_scale: float = 1.0) -> Prediction:
         """Backend outputs ``{output name: (1, 1, h, w)}`` -> decoded ``heads``.
 
-        ``depth_scale`` multiplies the depth in metres (the focal correction).
+        ``depth_scale`` multiplies the finite depth in metres (the focal
+        correction), after the valid range and far classes are marked
+        (REP 117, module docstring).
         """
         prediction = Prediction()
         for head in heads:
             value = raw[self.card.heads[head].output][0, 0]  # (N, 1, h, w) -> (h, w)
             setattr(prediction, head, self._decode(head, value))
-        if prediction.depth is not None and depth_scale != 1.0:
-            prediction.depth *= np.float32(depth_scale)
+        depth = prediction.depth
+        if depth is not None:
+            self._mark_out_of_range(depth)
+            far = self.card.far_class_ids
+            if far and prediction.segmentation is not None:
+                depth[np.isin(prediction.segmentation, far)] = np.inf
+            if depth_scale != 1.0:
+                depth *= np.float32(depth_scale)  # inf stays inf, NaN stays NaN
         return prediction
 
-    def focal_scale(self, focal_px: float, image_width: int) -> float:
-        """Depth factor for a live fx of ``focal_px`` at an image ``image_width`` wide."""
-        if not (focal_px > 0 and image_width > 0):
-            raise ValueError(f'focal length {focal_px} px and image width {image_width} '
-                             'must be positive for focal correction')
-        network_focal = focal_px * self.card.input.width / image_width
-        return network_focal / self.card.camera.focal_length_px
+    def _mark_out_of_range(self, depth: np.ndarray) -> None:
+        """+inf at or beyond the far limit, -inf at or nearer than the near limit (in place)."""
+        if self.card.depth_range is None:
+            return
+        near, far = self.card.depth_range
+        with np.errstate(invalid='ignore'):
+            depth[depth >= np.float32(far) * RANGE_EDGE] = np.inf
+            depth[depth <= np.float32(near) / RANGE_EDGE] = -np.inf
 
     def warm_up(self) -> None:
         """Run once on a blank image so the first real frame is not slowed by lazy set-up."""

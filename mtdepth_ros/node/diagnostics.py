@@ -44,7 +44,8 @@ class StatsWindow:
     processing_mean_s: float  # worker time per frame, inference included
     drops: dict[str, int]  # this period, by reason
     drops_total: dict[str, int]
-    notes_total: dict[str, int]  # frames handled with something left out (cloud without camera_info)
+    notes: dict[str, int]  # this period: frames handled with something wrong (no camera_info, ...)
+    notes_total: dict[str, int]
 
     @property
     def input_rate(self) -> float:
@@ -65,6 +66,7 @@ class _Window:
     inference_sum: float = 0.0
     processing_sum: float = 0.0
     drops: Counter[str] = field(default_factory=Counter)
+    notes: Counter[str] = field(default_factory=Counter)
 
 
 class FrameStats:
@@ -87,7 +89,9 @@ class FrameStats:
             self._drops_total[reason] += 1
 
     def noted(self, note: str) -> None:
+        """A frame handled with something wrong (WARN in this period's status)."""
         with self._lock:
+            self._window.notes[note] += 1
             self._notes_total[note] += 1
 
     def idle(self) -> None:
@@ -133,7 +137,7 @@ class FrameStats:
                 inference_mean_s=w.inference_sum / count,
                 processing_mean_s=w.processing_sum / count,
                 drops=dict(w.drops), drops_total=dict(self._drops_total),
-                notes_total=dict(self._notes_total))
+                notes=dict(w.notes), notes_total=dict(self._notes_total))
 
 
 def assess(window: StatsWindow, settings: DiagnosticsSettings) -> tuple[int, str]:
@@ -155,6 +159,9 @@ def assess(window: StatsWindow, settings: DiagnosticsSettings) -> tuple[int, str
     if bad:
         problems.append((WARN, 'dropped bad input: '
                                + ', '.join(f'{n} {r}' for r, n in sorted(bad.items()))))
+    if window.notes:
+        problems.append((WARN, ', '.join(f'{note} ({n} frames)'
+                                         for note, n in sorted(window.notes.items()))))
     if not problems:
         return OK, f'{window.output_rate:.1f} Hz, latency {window.latency_mean_s * 1e3:.0f} ms'
     level = max(level for level, _ in problems)

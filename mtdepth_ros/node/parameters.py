@@ -12,7 +12,8 @@ builds ``rcl_interfaces`` descriptors.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import difflib
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,6 +33,7 @@ MAX_DECIMATION = 64
 MAX_RANGE_M = 1000.0
 MAX_RATE_HZ = 1000.0
 MAX_WAIT_S = 10.0
+CLOSE_NAME_CUTOFF = 0.6  # difflib similarity for a 'did you mean' hint
 
 
 class ParameterError(ValueError):
@@ -50,7 +52,8 @@ class Param:
 
 
 _OUTPUT_TEXT = {
-    'depth': 'depth (32FC1 metres, NaN invalid) and depth/camera_info',
+    'depth': 'depth (32FC1 metres; +-inf outside the valid range, NaN no estimate) and '
+             'depth/camera_info',
     'intervals': 'intervals (mono8 interval index) and the latched intervals/bin_edges',
     'intervals_color': 'intervals/color (rgb8)',
     'segmentation': 'segmentation (mono8, or mono16 above 255 classes)',
@@ -156,15 +159,23 @@ def descriptor(param: Param) -> ParameterDescriptor:
     return desc
 
 
-def declare_parameters(node: Any) -> NodeConfig:
+def declare_parameters(node: Any, overrides: Mapping[str, Any]) -> NodeConfig:
     """Declare every parameter on ``node`` (rclpy checks types and ranges); read the config.
 
+    ``overrides`` are the values given at start (``-p``, params files): an
+    integer for a double parameter is taken as that double, as a user means it.
     Raises ParameterError for values rclpy cannot check (choices, backend names).
     """
     values = {}
     for param in PARAMETERS:
-        values[param.name] = node.declare_parameter(
-            param.name, param.default, descriptor(param)).value
+        given = overrides.get(param.name)
+        if isinstance(param.default, float) and isinstance(given, int) and \
+                not isinstance(given, bool):
+            declared = node.declare_parameter(param.name, float(given), descriptor(param),
+                                              ignore_override=True)
+        else:
+            declared = node.declare_parameter(param.name, param.default, descriptor(param))
+        values[param.name] = declared.value
     return config_from_values(values)
 
 
@@ -214,3 +225,15 @@ def _backend_chain(text: str) -> tuple[str, ...]:
         except ValueError as error:
             raise ParameterError(f'backend: {error}') from error
     return chain
+
+
+def unknown_names(overrides: Mapping[str, Any], declared: Collection[str]) -> str | None:
+    """Why overrides that name no declared parameter cannot start the node, or None."""
+    unknown = sorted(set(overrides) - set(declared))
+    if not unknown:
+        return None
+    hints = []
+    for name in unknown:
+        close = difflib.get_close_matches(name, sorted(declared), n=1, cutoff=CLOSE_NAME_CUTOFF)
+        hints.append(f"'{name}'" + (f" (did you mean '{close[0]}'?)" if close else ''))
+    return f'unknown parameter {", ".join(hints)}; the parameters are listed in docs/node.md'

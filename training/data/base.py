@@ -167,6 +167,16 @@ class DepthDataset(Dataset[dict[str, Any]], ABC):
     def read(self, index: int) -> RawSample:
         """The full-size sample at ``index``, with intrinsics, straight from the files."""
 
+    def resize_source_size(self) -> tuple[int, int] | None:
+        """(height, width) of the images the network input is resized from; None when
+        training does not resize (the model card's ``input.frame_*``)."""
+        if self.augment.resize is None or len(self) == 0:
+            return None
+        size = self.read(0).image.shape[:2]
+        if self.augment.bottom_crop is not None:
+            size = bottom_centre_region(size, self.augment.bottom_crop).size
+        return int(size[0]), int(size[1])
+
     def crop_region(self, sample: RawSample) -> tuple[int, int, int, int]:
         """(top, bottom, left, right) random crops must lie in; default the whole image."""
         height, width = sample.image.shape[:2]

@@ -31,7 +31,8 @@ from mtdepth_ros.inference.backends.engine_builder import (
 )
 from mtdepth_ros.inference.backends.engine_cache import GPU_ONLY
 from mtdepth_ros.inference.backends.onnx_precision import PrecisionError, has_qdq, load_graph
-from mtdepth_ros.inference.card import CardError, read_card
+from mtdepth_ros.inference.card import CardError
+from mtdepth_ros.inference.model_file import read_card
 
 EXIT_USAGE = 2  # argparse's code for bad arguments
 EXIT_FAILED = 1

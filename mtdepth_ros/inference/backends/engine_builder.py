@@ -28,7 +28,6 @@ import hashlib
 import importlib
 import re
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -36,7 +35,6 @@ from typing import TYPE_CHECKING, Any
 
 from mtdepth_ros.inference.backends.base import PRECISIONS, BackendUnavailable
 from mtdepth_ros.inference.backends.calibration import (
-    CalibrationError,
     CalibrationSource,
     Preprocess,
     calibration_batches,
@@ -55,7 +53,6 @@ from mtdepth_ros.inference.backends.engine_cache import (
     write_engine,
 )
 from mtdepth_ros.inference.backends.onnx_precision import (
-    PrecisionError,
     cached_qdq_matches,
     convert_to_fp16,
     has_qdq,
@@ -64,7 +61,7 @@ from mtdepth_ros.inference.backends.onnx_precision import (
     qdq_source,
     quantize_to_qdq,
 )
-from mtdepth_ros.inference.card import CardError, ModelCard, read_card
+from mtdepth_ros.inference.card import ModelCard
 
 if TYPE_CHECKING:
     import tensorrt as trt
