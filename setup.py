@@ -14,7 +14,7 @@ from setuptools import find_packages, setup
 PACKAGE = 'mtdepth_ros'
 HERE = Path(__file__).parent
 EXECUTABLES = {
-    'mtdepth_node': 'mtdepth_ros.node.mtdepth_node:main',
+    'mtdepth_node': 'mtdepth_ros.node.process:main',
     'mtdepth-eval': 'mtdepth_ros.evaluation.evaluate:main',
     'mtdepth-build-engine': 'mtdepth_ros.inference.backends.build_engine:main',
 }

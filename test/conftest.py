@@ -61,6 +61,7 @@ def start(harness: RosHarness, model: Path) -> Iterator[Any]:
             context=harness.context, namespace=namespace,
             parameter_overrides=[Parameter(k.replace('__', '.'), value=v) for k, v in values.items()])
         started.append(harness.add(node))
+        node.autostart()  # configure + activate, as the executable does with autostart: true
         kwargs = {} if listen is None else {'listen': listen}
         probe = Probe(harness.context, namespace, **kwargs, **(probe_args or {}))
         started.append(harness.add(probe))

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from mtdepth_ros.conversions.camera import PinholeCamera
+from mtdepth_ros.conversions.compressed import rgb_to_compressed
 from mtdepth_ros.conversions.images import array_to_image
 from mtdepth_ros.evaluation.bag_reader import BagTopics
 from mtdepth_ros.evaluation.bag_source import NS_PER_S
@@ -49,9 +50,10 @@ def labels_of(i: int, height: int, width: int, num_classes: int = 3) -> np.ndarr
 def write_bag(path: Path, frames: int = 4, height: int = 24, width: int = 32,
               depth_encoding: str = '32FC1', with_labels: bool = True, with_depth: bool = True,
               gt_offset_s: float = 0.0, storage: str = 'mcap', skip_gt: tuple[int, ...] = (),
-              gt_delay_frames: int = 0) -> Path:
+              gt_delay_frames: int = 0, compressed: str = '') -> Path:
     """An evaluation bag at ``path``; returns the path.
 
+    ``compressed`` ('jpeg' or 'png') stores the images as sensor_msgs/CompressedImage.
     ``gt_offset_s`` shifts ground-truth stamps; ``skip_gt`` leaves those frames
     without ground truth; ``gt_delay_frames`` records ground truth that many
     frames after its image (out of order in the bag).
@@ -64,7 +66,9 @@ def write_bag(path: Path, frames: int = 4, height: int = 24, width: int = 32,
             head = header(stamp_ns(i), FRAME_ID)
             rgb = np.full((height, width, 3), (40 + 20 * i) % 256, dtype=np.uint8)
             bag.write(TOPICS.camera_info, cam.to_camera_info(head), log)
-            bag.write(TOPICS.image, array_to_image(rgb, 'rgb8', head), log)
+            image = rgb_to_compressed(rgb, compressed, head) if compressed else \
+                array_to_image(rgb, 'rgb8', head)
+            bag.write(TOPICS.image, image, log)
             if i not in skip_gt:
                 gt_queue.append((i, head if gt_offset_s == 0 else
                                  header(stamp_ns(i, gt_offset_s), FRAME_ID)))

@@ -29,11 +29,12 @@ from rclpy.context import Context
 from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor, ShutdownException
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
-from sensor_msgs.msg import CameraInfo, Image, PointCloud2
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
 from std_msgs.msg import Float32MultiArray, Header
 
 from mtdepth_ros.conversions.camera import PinholeCamera
 from mtdepth_ros.conversions.images import array_to_image
+from mtdepth_ros.inference.outputs import TOPICS, message_type
 
 REPO = Path(__file__).resolve().parents[1]
 EXECUTABLE = Path(sys.executable).parent / 'mtdepth_node'  # the console script pip installed
@@ -43,11 +44,11 @@ FRAME_ID = 'camera_optical_frame'
 DEADLINE_S = 10.0  # generous: the machine is shared; tests normally finish far sooner
 SPIN_TIMEOUT_S = 0.1
 RESEND_S = 0.2  # input is best effort: send again until an answer comes
+# every output topic of the node (mtdepth_ros.inference.outputs.TOPICS) -> its message class
 OUTPUT_TYPES = {
-    'depth': Image, 'depth/camera_info': CameraInfo, 'intervals': Image,
-    'intervals/color': Image, 'segmentation': Image, 'segmentation/color': Image,
-    'confidence': Image, 'points': PointCloud2,
-}
+    topic: {'sensor_msgs/msg/Image': Image, 'sensor_msgs/msg/CameraInfo': CameraInfo,
+            'sensor_msgs/msg/PointCloud2': PointCloud2}[message_type(output)]
+    for output, topic in TOPICS.items()}
 RELIABLE = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
 LATCHED = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
                      durability=DurabilityPolicy.TRANSIENT_LOCAL)
@@ -119,6 +120,8 @@ class Probe(Node):
                  input_qos: QoSProfile = RELIABLE) -> None:
         super().__init__('probe', namespace=namespace, context=context)
         self.image_pub = self.create_publisher(Image, 'image', input_qos)
+        self.input_qos = input_qos
+        self.compressed_pub: Any = None  # created on the first compressed frame
         self.info_pub = self.create_publisher(CameraInfo, 'camera_info', input_qos)
         self.received: dict[str, list[tuple[float, Any]]] = defaultdict(list)
         self._lock = threading.Lock()
@@ -139,7 +142,8 @@ class Probe(Node):
         with self._lock:
             return [msg for _, msg in self.received[topic]]
 
-    def send(self, image: Image | np.ndarray, camera: PinholeCamera | CameraInfo | None = None,
+    def send(self, image: Image | CompressedImage | np.ndarray,
+             camera: PinholeCamera | CameraInfo | None = None,
              info_stamp: Time | None = None) -> Header:
         """Publish a frame stamped now (camera_info first when given, as a camera or a
         ready message); returns its header."""
@@ -147,6 +151,12 @@ class Probe(Node):
         self.sent.append((header.stamp.sec, header.stamp.nanosec))
         msg = array_to_image(image, 'rgb8', header) if isinstance(image, np.ndarray) else image
         msg.header = header
+        publisher = self.image_pub
+        if isinstance(msg, CompressedImage):
+            if self.compressed_pub is None:
+                self.compressed_pub = self.create_publisher(
+                    CompressedImage, 'image/compressed', self.input_qos)
+            publisher = self.compressed_pub
         if camera is not None:
             if isinstance(camera, CameraInfo):
                 info = camera
@@ -156,8 +166,15 @@ class Probe(Node):
             if info_stamp is not None:
                 info.header.stamp = info_stamp
             self.info_pub.publish(info)
-        self.image_pub.publish(msg)
+        publisher.publish(msg)
         return header
+
+    def send_compressed(self, rgb: np.ndarray, kind: str = 'jpeg',
+                        camera: PinholeCamera | None = None) -> Header:
+        """Publish ``rgb`` compressed on 'image/compressed' (camera_info first when given)."""
+        from mtdepth_ros.conversions.compressed import rgb_to_compressed  # noqa: PLC0415
+
+        return self.send(rgb_to_compressed(rgb, kind), camera)
 
     def send_while_not(self, condition: Callable[[], Any], image: Image | np.ndarray,
                        camera: PinholeCamera | CameraInfo | None = None, what: str = 'condition',
@@ -185,6 +202,41 @@ class Probe(Node):
                 time.sleep(0.01)
         raise AssertionError(f'no {count} messages on {topic} within {timeout} s')
 
+    def lifecycle(self, node_name: str, transition: str, timeout: float = DEADLINE_S) -> bool:
+        """Ask node ``node_name`` (full name) for ``transition`` over its change_state service."""
+        from lifecycle_msgs.srv import ChangeState  # noqa: PLC0415
+
+        request = ChangeState.Request()
+        request.transition.label = transition
+        return bool(self._call(ChangeState, f'{node_name}/change_state', request, timeout).success)
+
+    def lifecycle_state(self, node_name: str, timeout: float = DEADLINE_S) -> str:
+        """The node's state label (unconfigured, inactive, active, finalized) from get_state."""
+        from lifecycle_msgs.srv import GetState  # noqa: PLC0415
+
+        response = self._call(GetState, f'{node_name}/get_state', GetState.Request(), timeout)
+        return str(response.current_state.label)
+
+    def set_remote_parameter(self, node_name: str, name: str, value: Any,
+                             timeout: float = DEADLINE_S) -> Any:
+        """Set a parameter of another node over its set_parameters service; the result."""
+        from rcl_interfaces.srv import SetParameters  # noqa: PLC0415
+        from rclpy.parameter import Parameter  # noqa: PLC0415
+
+        request = SetParameters.Request(parameters=[Parameter(name, value=value).to_parameter_msg()])
+        return self._call(SetParameters, f'{node_name}/set_parameters', request, timeout).results[0]
+
+    def _call(self, kind: Any, service: str, request: Any, timeout: float) -> Any:
+        client = self.create_client(kind, service)
+        try:
+            if not client.wait_for_service(timeout_sec=timeout):
+                raise AssertionError(f'no service {service}')
+            future = client.call_async(request)
+            wait_until(future.done, timeout, what=f'{service} to answer')
+            return future.result()
+        finally:
+            self.destroy_client(client)
+
     def diagnostics(self, name: str) -> list[Any]:
         """DiagnosticStatus entries named ``name`` received so far."""
         return [s for array in self.messages('/diagnostics') for s in array.status
@@ -204,9 +256,13 @@ def node_env() -> dict[str, str]:
 
 
 class NodeProcess:
+    """The node executable with config/mtdepth.yaml, ``-p`` for each of ``parameters``,
+    in ``namespace``; ``cameras`` makes it serve several (``--cameras``)."""
+
     def __init__(self, executable: Path, model: Path, namespace: str, log: Path,
-                 *parameters: str) -> None:
-        args = [str(executable), '--ros-args', '--params-file', str(PARAMS_FILE),
+                 *parameters: str, cameras: tuple[str, ...] = ()) -> None:
+        own = ['--cameras', ','.join(cameras)] if cameras else []
+        args = [str(executable), *own, '--ros-args', '--params-file', str(PARAMS_FILE),
                 '-p', f'model_path:={model}', '-p', 'diagnostics.period:=0.2',
                 '-r', f'__ns:={namespace}']
         for parameter in parameters:
@@ -237,3 +293,24 @@ class NodeProcess:
         if not self._log_file.closed:
             self._log_file.flush()
         return self.log.read_text(errors='replace')
+
+
+def refusal(harness: RosHarness, namespace: str = '/refused', **parameters: Any) -> str:
+    """The StartupError text of an in-process node started with ``parameters`` (names with
+    '__' for '.'): at construction (declaring) or at autostart (configure)."""
+    from rclpy.parameter import Parameter  # noqa: PLC0415
+
+    from mtdepth_ros.node.mtdepth_node import MtDepthNode, StartupError  # noqa: PLC0415
+
+    overrides = [Parameter(k.replace('__', '.'), value=v) for k, v in parameters.items()]
+    node = None
+    try:
+        node = MtDepthNode(context=harness.context, namespace=namespace,
+                           parameter_overrides=overrides)
+        node.autostart()
+    except StartupError as error:
+        return str(error)
+    finally:
+        if node is not None:
+            node.destroy_node()
+    raise AssertionError(f'the node started with {parameters}')

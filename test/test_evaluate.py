@@ -100,6 +100,17 @@ def test_headline_depth_is_the_mean_of_frame_metrics(offline_report):
                                                           rel=1e-5), key
 
 
+@pytest.mark.parametrize('kind', ['png', 'jpeg'])
+def test_a_bag_of_compressed_images_scores_as_its_raw_twin(tmp_path, model, offline_report,
+                                                           kind):
+    # PNG is lossless; the tiny model's output does not depend on the pixels either way
+    bag = write_bag(tmp_path / 'bag', frames=FRAMES, compressed=kind)
+    report = evaluate_bag(bag, model, tmp_path / 'report', 'offline',
+                          EvalOptions(progress=False, panels=0))
+    assert report.depth == pytest.approx(offline_report.depth, rel=1e-6)
+    assert report.miou == pytest.approx(offline_report.miou)
+
+
 def test_miou_comes_from_one_confusion_matrix(offline_report):
     assert offline_report.miou == pytest.approx(expected_miou(range(FRAMES)))
 

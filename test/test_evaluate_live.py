@@ -109,3 +109,15 @@ def test_replay_keeps_the_users_transport_settings():
     environ = dict(cyclone)
     assert transport_environment(environ) == []  # no Fast DDS profile for another RMW
     assert environ == cyclone
+
+
+def test_a_compressed_image_topic_is_replayed_through_the_node(tmp_path):
+    from evaluation_fixtures import write_bag  # noqa: PLC0415
+
+    model = write_model(tmp_path / 'tiny.onnx')
+    bag = write_bag(tmp_path / 'bag', frames=3, height=48, width=64, compressed='jpeg')
+    report = evaluate_bag(bag, model, tmp_path / 'report', 'live',
+                          EvalOptions(progress=False, panels=0, rate=PLAYBACK_RATE))
+    node_log = (report.out_dir / 'node.log').read_text()
+    assert report.metrics['frames']['depth_scored'] >= 1, node_log
+    assert 'Traceback' not in node_log

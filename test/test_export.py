@@ -96,6 +96,23 @@ def test_exported_outputs_match_the_checkpoint(exported: Path, checkpoint: Path)
     assert (segmentation == outputs['segmentation'].argmax(1, keepdim=True).numpy()).mean() > 0.999
 
 
+def test_the_export_takes_a_batch_of_images(exported: Path) -> None:
+    # several cameras' frames run as one batch in the node; each image's outputs are its own
+    from mtdepth_ros.inference.predictor import Predictor  # noqa: PLC0415
+
+    predictor = Predictor(exported)
+    assert predictor.max_batch == 8
+    height, width = predictor.card.input.height, predictor.card.input.width
+    rng = np.random.default_rng(0)
+    tensors = [rng.standard_normal((1, 3, height, width)).astype(np.float32) for _ in range(3)]
+    outputs = predictor.outputs_for(predictor.heads)
+    batched, _ = predictor.infer(tensors, outputs)
+    for tensor, result in zip(tensors, batched):
+        alone = predictor.backend.run(tensor, outputs)
+        for name in outputs:
+            np.testing.assert_allclose(result[name], alone[name], rtol=1e-4, atol=1e-5)
+
+
 def test_check_allows_a_few_pixels_on_an_interval_edge_and_no_more() -> None:
     # One pixel of a 192x640 map whose regressed depth sits on an interval edge
     # moves its confidence window (measured on the bundled model: 1 of 122880).

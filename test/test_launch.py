@@ -22,6 +22,7 @@ import model_fixtures as mf
 import numpy as np
 import pytest
 from node_harness import DEADLINE_S, OUTPUT_TYPES, Probe, RosHarness, unique_namespace, wait_until
+from sensor_msgs.msg import Image
 
 from mtdepth_ros.conversions.camera import PinholeCamera
 
@@ -58,39 +59,86 @@ def harness() -> Iterator[RosHarness]:
     ros.shutdown()
 
 
-def test_launch_file_starts_the_node_on_the_camera_topics(harness: RosHarness,
-                                                          tmp_path: Path) -> None:
+def launch(tmp_path: Path, *arguments: str) -> tuple[subprocess.Popen[bytes], Path]:
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+        filter(None, [str(REPO), os.environ.get('PYTHONPATH')])))
+    log = tmp_path / f'launch{len(list(tmp_path.glob("launch*.log")))}.log'
+    with log.open('wb') as stream:
+        process = subprocess.Popen([*ROS2, 'launch', 'mtdepth_ros', 'depth.launch.py', *arguments],
+                                   env=env, stdout=stream, stderr=subprocess.STDOUT)
+    return process, log
+
+
+def stop(process: subprocess.Popen[bytes]) -> int:
+    process.send_signal(signal.SIGINT)
+    try:
+        return process.wait(EXIT_TIMEOUT_S)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+CAMERA = PinholeCamera(width=64, height=48, fx=50.0, fy=50.0, cx=31.5, cy=23.5)
+FRAME = np.zeros((48, 64, 3), np.uint8)
+
+
+def test_launch_file_starts_the_lifecycle_node_active_on_the_camera_topics(
+        harness: RosHarness, tmp_path: Path) -> None:
     model = mf.write_model(tmp_path / 'tiny.onnx')
     camera_ns = unique_namespace()  # the probe publishes <camera_ns>/image, .../camera_info
     node_ns = camera_ns + '_out'
-    arguments = [f'model_path:={model}', f'namespace:={node_ns}',
-                 f'image:={camera_ns}/image', f'camera_info:={camera_ns}/camera_info']
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
-        filter(None, [str(REPO), os.environ.get('PYTHONPATH')])))
-    log = (tmp_path / 'launch.log').open('wb')
-    launch = subprocess.Popen([*ROS2, 'launch', 'mtdepth_ros', 'depth.launch.py', *arguments],
-                              env=env, stdout=log, stderr=subprocess.STDOUT)
+    process, log = launch(tmp_path, f'model_path:={model}', f'namespace:={node_ns}',
+                          f'image:={camera_ns}/image', f'camera_info:={camera_ns}/camera_info')
     probe = Probe(harness.context, camera_ns, listen=[])
-    for topic in ('depth', 'points'):
+    for topic in ('depth/image_rect', 'points'):
         probe.listen(f'{node_ns}/{topic}', kind=OUTPUT_TYPES[topic])
     harness.add(probe)
-    camera = PinholeCamera(width=64, height=48, fx=50.0, fy=50.0, cx=31.5, cy=23.5)
     try:
-        probe.send_while_not(lambda: probe.messages(f'{node_ns}/points'),
-                             np.zeros((48, 64, 3), np.uint8), camera, timeout=6 * DEADLINE_S)
-        depth = wait_until(lambda: probe.messages(f'{node_ns}/depth'))[0]
+        probe.send_while_not(lambda: probe.messages(f'{node_ns}/points'), FRAME, CAMERA,
+                             timeout=6 * DEADLINE_S)
+        depth = wait_until(lambda: probe.messages(f'{node_ns}/depth/image_rect'))[0]
         assert (depth.encoding, depth.width, depth.height) == ('32FC1', mf.WIDTH, mf.HEIGHT)
+        assert probe.lifecycle_state(f'{node_ns}/mtdepth_node') == 'active'
     finally:
-        # Ctrl-C while the probe is still subscribed to every output, as a person does
-        launch.send_signal(signal.SIGINT)
-        try:
-            code = launch.wait(EXIT_TIMEOUT_S)
-        finally:
-            harness.remove(probe)
-            if launch.poll() is None:
-                launch.kill()
-            log.close()
-    output = (tmp_path / 'launch.log').read_text(errors='replace')
+        code = stop(process)  # Ctrl-C while the probe is still subscribed, as a person does
+        harness.remove(probe)
+    output = log.read_text(errors='replace')
     assert code == 0, f'ros2 launch exited with {code}:\n{output}'
     assert 'mtdepth_node' in output
     assert 'Traceback' not in output and 'frame failed' not in output, output
+
+
+def test_launch_file_serves_several_cameras_from_one_process(harness: RosHarness,
+                                                             tmp_path: Path) -> None:
+    model = mf.write_model(tmp_path / 'tiny.onnx')
+    camera_ns = unique_namespace()
+    node_ns = camera_ns + '_out'
+    process, log = launch(tmp_path, f'model_path:={model}', f'namespace:={node_ns}',
+                          'cameras:=front,left', f'image:={camera_ns}/{{camera}}/image',
+                          f'camera_info:={camera_ns}/{{camera}}/camera_info')
+    probes = []
+    try:
+        for camera in ('front', 'left'):
+            probe = Probe(harness.context, f'{camera_ns}/{camera}', listen=[])
+            probe.listen(f'{node_ns}/{camera}/depth/image_rect', kind=Image)
+            probes.append(harness.add(probe))
+        for probe, camera in zip(probes, ('front', 'left')):
+            probe.send_while_not(lambda p=probe, c=camera: p.messages(
+                f'{node_ns}/{c}/depth/image_rect'), FRAME, CAMERA, timeout=6 * DEADLINE_S)
+    finally:
+        code = stop(process)
+        for probe in probes:
+            harness.remove(probe)
+    output = log.read_text(errors='replace')
+    assert code == 0, output
+    assert 'sharing the loaded model with 1 other camera node(s)' in output, output
+
+
+def test_a_bad_log_level_is_refused_with_the_allowed_values(tmp_path: Path) -> None:
+    process, log = launch(tmp_path, 'log_level:=loud')
+    code = process.wait(EXIT_TIMEOUT_S)
+    output = log.read_text(errors='replace')
+    assert code != 0
+    assert "log_level 'loud' is not one of: debug, info, warn, error, fatal" in output, output
+    assert 'Traceback' not in output, output

@@ -15,13 +15,21 @@ from typing import Any
 import model_fixtures as mf
 import numpy as np
 import pytest
-from node_harness import FRAME_ID, NodeFactory, Probe, RosHarness, unique_namespace, wait_until
+from node_harness import (
+    FRAME_ID,
+    NodeFactory,
+    Probe,
+    RosHarness,
+    refusal,
+    unique_namespace,
+    wait_until,
+)
 from rclpy.parameter import Parameter
 
 from mtdepth_ros.conversions.camera import PinholeCamera
 from mtdepth_ros.conversions.clouds import cloud_to_points
 from mtdepth_ros.conversions.images import array_to_image, image_to_array
-from mtdepth_ros.node.mtdepth_node import MtDepthNode, StartupError
+from mtdepth_ros.node.mtdepth_node import MtDepthNode
 
 IMAGE_W, IMAGE_H = 2 * mf.WIDTH, 2 * mf.HEIGHT
 CAMERA = PinholeCamera(width=IMAGE_W, height=IMAGE_H, fx=2 * mf.FOCAL_PX, fy=2 * mf.FOCAL_PX,
@@ -47,8 +55,8 @@ class RunRecorder:
 def test_every_output_arrives_with_encoding_size_stamp_and_frame(start: NodeFactory) -> None:
     node, probe = start()
     probe.send_until('points', RGB, CAMERA)
-    expected = {'depth': '32FC1', 'intervals': 'mono8', 'intervals/color': 'rgb8',
-                'segmentation': 'mono8', 'segmentation/color': 'rgb8', 'confidence': '32FC1'}
+    expected = {'depth/image_rect': '32FC1', 'intervals/image_rect': 'mono8', 'intervals/image_rect_color': 'rgb8',
+                'segmentation/image_rect': 'mono8', 'segmentation/image_rect_color': 'rgb8', 'confidence/image_rect': '32FC1'}
     sent = set(probe.sent)
     for topic, encoding in expected.items():
         msg = first(probe, topic)
@@ -62,24 +70,24 @@ def test_every_output_arrives_with_encoding_size_stamp_and_frame(start: NodeFact
 
 
 def test_depth_is_the_models_depth_in_metres(start: NodeFactory) -> None:
-    node, probe = start(listen=['depth'])
-    depth = image_to_array(probe.send_until('depth', RGB, CAMERA)[0])
+    node, probe = start(listen=['depth/image_rect'])
+    depth = image_to_array(probe.send_until('depth/image_rect', RGB, CAMERA)[0])
     np.testing.assert_allclose(depth, mf.expected_depth(), rtol=1e-6)
 
 
 def test_maps_match_the_model(start: NodeFactory) -> None:
-    node, probe = start(listen=['intervals', 'segmentation', 'confidence'])
-    probe.send_until('confidence', RGB, CAMERA)
-    intervals = wait_until(lambda: probe.messages('intervals'))[0]
-    segmentation = wait_until(lambda: probe.messages('segmentation'))[0]
+    node, probe = start(listen=['intervals/image_rect', 'segmentation/image_rect', 'confidence/image_rect'])
+    probe.send_until('confidence/image_rect', RGB, CAMERA)
+    intervals = wait_until(lambda: probe.messages('intervals/image_rect'))[0]
+    segmentation = wait_until(lambda: probe.messages('segmentation/image_rect'))[0]
     np.testing.assert_array_equal(image_to_array(intervals), mf.expected_intervals())
     np.testing.assert_array_equal(image_to_array(segmentation), mf.expected_segmentation())
-    np.testing.assert_array_equal(image_to_array(probe.messages('confidence')[0]),
+    np.testing.assert_array_equal(image_to_array(probe.messages('confidence/image_rect')[0]),
                                   mf.expected_confidence())
 
 
 def test_depth_camera_info_is_scaled_to_the_network(start: NodeFactory) -> None:
-    node, probe = start(listen=['depth', 'depth/camera_info'])
+    node, probe = start(listen=['depth/image_rect', 'depth/camera_info'])
     info = probe.send_until('depth/camera_info', RGB, CAMERA)[0]
     camera = PinholeCamera.from_camera_info(info)
     assert (camera.width, camera.height) == (mf.WIDTH, mf.HEIGHT)
@@ -106,25 +114,25 @@ def test_cloud_points_back_project_onto_the_depth_image(start: NodeFactory) -> N
 
 
 def test_focal_correction_scales_depth_with_the_live_camera(start: NodeFactory) -> None:
-    node, probe = start(listen=['depth'])
+    node, probe = start(listen=['depth/image_rect'])
     wide = PinholeCamera(width=IMAGE_W, height=IMAGE_H, fx=4 * mf.FOCAL_PX, fy=4 * mf.FOCAL_PX,
                          cx=31.5, cy=23.5)  # twice the training focal length
     # the last of two: a lost camera_info (best effort) leaves one frame uncorrected
-    depth = image_to_array(probe.send_until('depth', RGB, wide, count=2)[-1])
+    depth = image_to_array(probe.send_until('depth/image_rect', RGB, wide, count=2)[-1])
     np.testing.assert_allclose(depth, 2 * mf.expected_depth(), rtol=1e-6)
 
 
 def test_focal_correction_can_be_switched_off(start: NodeFactory) -> None:
-    node, probe = start(listen=['depth'], focal_correction=False)
+    node, probe = start(listen=['depth/image_rect'], focal_correction=False)
     wide = PinholeCamera(width=IMAGE_W, height=IMAGE_H, fx=4 * mf.FOCAL_PX, fy=4 * mf.FOCAL_PX,
                          cx=31.5, cy=23.5)
-    depth = image_to_array(probe.send_until('depth', RGB, wide)[0])
+    depth = image_to_array(probe.send_until('depth/image_rect', RGB, wide)[0])
     np.testing.assert_allclose(depth, mf.expected_depth(), rtol=1e-6)
 
 
 def test_input_resolution_outputs_keep_the_image_size(start: NodeFactory) -> None:
-    node, probe = start(listen=['depth', 'depth/camera_info'], output_resolution='input')
-    depth = probe.send_until('depth', RGB, CAMERA)[0]
+    node, probe = start(listen=['depth/image_rect', 'depth/camera_info'], output_resolution='input')
+    depth = probe.send_until('depth/image_rect', RGB, CAMERA)[0]
     info = wait_until(lambda: probe.messages('depth/camera_info'))[0]
     assert (depth.width, depth.height) == (IMAGE_W, IMAGE_H)
     assert PinholeCamera.from_camera_info(info) == CAMERA
@@ -138,24 +146,24 @@ def test_bin_edges_are_latched(start: NodeFactory) -> None:
 
 
 def test_switched_off_output_has_no_publisher(start: NodeFactory) -> None:
-    node, probe = start(listen=['depth', 'segmentation'], outputs__segmentation=False)
-    probe.send_until('depth', RGB, CAMERA)
+    node, probe = start(listen=['depth/image_rect', 'segmentation/image_rect'], outputs__segmentation=False)
+    probe.send_until('depth/image_rect', RGB, CAMERA)
     assert node.count_publishers(f'{node.get_namespace()}/segmentation') == 0
-    assert probe.messages('segmentation') == []
+    assert probe.messages('segmentation/image_rect') == []
 
 
 def test_only_subscribed_heads_are_run(start: NodeFactory) -> None:
-    node, probe = start(listen=['depth'])
-    recorder = RunRecorder(node.predictor.backend.run)
-    node.predictor.backend.run = recorder  # type: ignore[method-assign]
-    probe.send_until('depth', RGB, CAMERA)
+    node, probe = start(listen=['depth/image_rect'])
+    recorder = RunRecorder(node.model.predictor.backend.run)
+    node.model.predictor.backend.run = recorder  # type: ignore[method-assign]
+    probe.send_until('depth/image_rect', RGB, CAMERA)
     assert recorder.asked and all(outputs == ['depth_out'] for outputs in recorder.asked)
 
 
 def test_nothing_runs_without_subscribers(start: NodeFactory) -> None:
     node, probe = start(listen=[])
-    recorder = RunRecorder(node.predictor.backend.run)
-    node.predictor.backend.run = recorder  # type: ignore[method-assign]
+    recorder = RunRecorder(node.model.predictor.backend.run)
+    node.model.predictor.backend.run = recorder  # type: ignore[method-assign]
     probe.send_while_not(lambda: node.stats.handled_total, RGB, CAMERA, 'a handled frame')
     assert recorder.asked == []
 
@@ -217,49 +225,49 @@ def drops(node: MtDepthNode, reason: str) -> int:
 
 
 def test_unsupported_encoding_is_dropped_and_counted(start: NodeFactory) -> None:
-    node, probe = start(listen=['depth'])
+    node, probe = start(listen=['depth/image_rect'])
     strange = array_to_image(RGB[..., 0], 'mono8')
     strange.encoding = 'x-unknown-encoding'
     probe.send_while_not(lambda: drops(node, 'encoding'), strange, CAMERA, 'an encoding drop')
-    probe.send_until('depth', RGB, CAMERA)  # and the node keeps going
+    probe.send_until('depth/image_rect', RGB, CAMERA)  # and the node keeps going
 
 
 def test_step_that_does_not_match_the_data_is_dropped(start: NodeFactory) -> None:
-    node, probe = start(listen=['depth'])
+    node, probe = start(listen=['depth/image_rect'])
     broken = array_to_image(RGB, 'rgb8')
     broken.step += 7
     probe.send_while_not(lambda: drops(node, 'layout'), broken, CAMERA, 'a layout drop')
-    probe.send_until('depth', RGB, CAMERA)
+    probe.send_until('depth/image_rect', RGB, CAMERA)
 
 
 def test_short_data_is_dropped(start: NodeFactory) -> None:
-    node, probe = start(listen=['depth'])
+    node, probe = start(listen=['depth/image_rect'])
     broken = array_to_image(RGB, 'rgb8')
     broken.data = broken.data[:100]
     probe.send_while_not(lambda: drops(node, 'layout'), broken, CAMERA, 'a layout drop')
-    probe.send_until('depth', RGB, CAMERA)
+    probe.send_until('depth/image_rect', RGB, CAMERA)
 
 
 def test_zero_sized_image_is_dropped(start: NodeFactory) -> None:
-    node, probe = start(listen=['depth'])
+    node, probe = start(listen=['depth/image_rect'])
     empty = array_to_image(RGB, 'rgb8')
     empty.width = empty.height = empty.step = 0
     empty.data = []
     probe.send_while_not(lambda: drops(node, 'empty'), empty, None, 'an empty drop')
-    probe.send_until('depth', RGB, CAMERA)
+    probe.send_until('depth/image_rect', RGB, CAMERA)
 
 
 def test_camera_info_of_another_size_drops_the_frame(start: NodeFactory) -> None:
-    node, probe = start(listen=['depth'])
+    node, probe = start(listen=['depth/image_rect'])
     other = CAMERA.scaled(IMAGE_W * 2, IMAGE_H * 2)
     probe.send_while_not(lambda: drops(node, 'size_mismatch'), RGB, other, 'a size_mismatch drop')
-    assert probe.messages('depth') == []
-    probe.send_until('depth', RGB, CAMERA)
+    assert probe.messages('depth/image_rect') == []
+    probe.send_until('depth/image_rect', RGB, CAMERA)
 
 
 def test_without_camera_info_depth_comes_but_no_cloud(start: NodeFactory) -> None:
-    node, probe = start(listen=['depth', 'points'])
-    probe.send_until('depth', RGB, None, count=2)
+    node, probe = start(listen=['depth/image_rect', 'points'])
+    probe.send_until('depth/image_rect', RGB, None, count=2)
     assert probe.messages('points') == []
     totals = node.stats.notes_total()
     assert totals.get('points skipped: no camera_info', 0) >= 1
@@ -271,8 +279,8 @@ def test_camera_info_with_another_stamp_pairs_when_cached(start: NodeFactory) ->
 
 
 def test_camera_info_with_another_stamp_is_not_paired_by_default(start: NodeFactory) -> None:
-    node, probe = start(listen=['depth', 'points'], camera_info_wait=0.0)
-    probe.send_until('depth', RGB, CAMERA, count=2, info_stamp=mf_stamp())
+    node, probe = start(listen=['depth/image_rect', 'points'], camera_info_wait=0.0)
+    probe.send_until('depth/image_rect', RGB, CAMERA, count=2, info_stamp=mf_stamp())
     assert probe.messages('points') == []
 
 
@@ -286,11 +294,7 @@ def mf_stamp() -> Any:
 
 
 def refuse(harness: RosHarness, **parameters: Any) -> str:
-    overrides = [Parameter(k.replace('__', '.'), value=v) for k, v in parameters.items()]
-    with pytest.raises(StartupError) as error:
-        MtDepthNode(context=harness.context, namespace=unique_namespace(),
-                    parameter_overrides=overrides)
-    return str(error.value)
+    return refusal(harness, unique_namespace(), **parameters)
 
 
 def test_refuses_a_card_naming_a_missing_output(harness: RosHarness, tmp_path: Path) -> None:

@@ -80,7 +80,7 @@ BAD_INPUTS: dict[str, tuple[Image, CameraInfo | PinholeCamera | None]] = {
 
 def warning(probe: Probe) -> None:
     """Make the node warn: a cloud subscriber and a frame without camera_info."""
-    probe.send_until('depth', RGB, None, count=len(probe.messages('depth')) + 1)
+    probe.send_until('depth/image_rect', RGB, None, count=len(probe.messages('depth/image_rect')) + 1)
 
 
 def answered(probe: Probe) -> None:
@@ -89,7 +89,7 @@ def answered(probe: Probe) -> None:
 
     def done() -> bool:
         return header is not None and any(
-            m.header.stamp == header.stamp for m in probe.messages('depth'))
+            m.header.stamp == header.stamp for m in probe.messages('depth/image_rect'))
 
     deadline = time.monotonic() + 3 * DEADLINE_S
     while time.monotonic() < deadline:
@@ -112,7 +112,7 @@ def test_every_bad_input_in_both_orders_around_a_warning(process_harness: RosHar
     model = mf.write_model(tmp_path / 'tiny.onnx')
     namespace = unique_namespace()
     node = NodeProcess(EXECUTABLE, model, namespace, tmp_path / 'node.log')
-    probe = Probe(process_harness.context, namespace, listen=['depth', 'points'])
+    probe = Probe(process_harness.context, namespace, listen=['depth/image_rect', 'points'])
     process_harness.add(probe)
     try:
         answered(probe)  # started
@@ -152,7 +152,7 @@ def test_a_stop_signal_with_frames_flowing_and_subscribers_exits_cleanly(
     model = mf.write_model(tmp_path / 'busy.onnx', work=BUSY_MODEL_WORK)
     namespace = unique_namespace()
     node = NodeProcess(EXECUTABLE, model, namespace, tmp_path / 'node.log', 'threads:=1')
-    probe = Probe(process_harness.context, namespace, listen=['depth', 'points'])
+    probe = Probe(process_harness.context, namespace, listen=['depth/image_rect', 'points'])
     process_harness.add(probe)
     stop = threading.Event()
     sender = threading.Thread(target=flowing, args=(probe, stop), daemon=True)
@@ -215,8 +215,8 @@ def test_start_up_refusals_are_one_fatal_line_with_the_full_node_name(
 
 
 def test_a_failing_frame_is_counted_and_the_next_one_is_answered(start: NodeFactory) -> None:
-    node, probe = start(listen=['depth'])
-    real = node.predictor.predict
+    node, probe = start(listen=['depth/image_rect'])
+    real = node.model.predictor.decode
     calls = []
 
     def fail_once(*args: Any, **kwargs: Any) -> Any:
@@ -225,6 +225,6 @@ def test_a_failing_frame_is_counted_and_the_next_one_is_answered(start: NodeFact
             raise RuntimeError('backend hiccup')
         return real(*args, **kwargs)
 
-    node.predictor.predict = fail_once
-    probe.send_until('depth', RGB, CAMERA)
+    node.model.predictor.decode = fail_once
+    probe.send_until('depth/image_rect', RGB, CAMERA)
     assert node.stats.drops_total().get('error') == 1 and len(calls) >= 2

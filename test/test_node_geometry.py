@@ -12,14 +12,14 @@ from typing import Any
 import model_fixtures as mf
 import numpy as np
 import pytest
-from node_harness import NodeFactory, Probe, RosHarness, unique_namespace, wait_until
+from node_harness import NodeFactory, Probe, RosHarness, refusal, unique_namespace, wait_until
 from rclpy.parameter import Parameter
 
 from mtdepth_ros.conversions.camera import PinholeCamera
 from mtdepth_ros.conversions.clouds import cloud_to_points
 from mtdepth_ros.conversions.geometry import Region
 from mtdepth_ros.conversions.images import image_to_array
-from mtdepth_ros.node.mtdepth_node import MtDepthNode, StartupError
+from mtdepth_ros.node.mtdepth_node import MtDepthNode
 
 WIDE_W, WIDE_H = 128, 48  # 8:3: twice as wide as the network's aspect
 WIDE = PinholeCamera(width=WIDE_W, height=WIDE_H, fx=2 * mf.FOCAL_PX, fy=2 * mf.FOCAL_PX,
@@ -39,40 +39,40 @@ def status(probe: Probe, wanted: str) -> Any:
 
 
 def test_a_wide_camera_is_cropped_and_its_camera_info_follows(start: NodeFactory) -> None:
-    node, probe = start(listen=['depth', 'depth/camera_info'])
+    node, probe = start(listen=['depth/image_rect', 'depth/camera_info'])
     info = probe.send_until('depth/camera_info', WIDE_RGB, WIDE)[0]
     published = PinholeCamera.from_camera_info(info)
     expected = WIDE.cropped(CROP).scaled(mf.WIDTH, mf.HEIGHT)  # cx: (63.5 - 32 + 0.5) / 2 - 0.5
     assert published == expected and published.cx == 15.5
-    depth = wait_until(lambda: probe.messages('depth'))[0]
+    depth = wait_until(lambda: probe.messages('depth/image_rect'))[0]
     assert (depth.width, depth.height) == (mf.WIDTH, mf.HEIGHT)
     # the crop keeps the training scale: fx 60 over a 64-pixel window -> 30 at the network
     np.testing.assert_allclose(image_to_array(depth), mf.expected_depth(), rtol=1e-6)
 
 
 def test_at_input_resolution_the_outputs_cover_the_crop_in_image_pixels(start: NodeFactory) -> None:
-    node, probe = start(listen=['depth', 'depth/camera_info'], output_resolution='input')
+    node, probe = start(listen=['depth/image_rect', 'depth/camera_info'], output_resolution='input')
     info = probe.send_until('depth/camera_info', WIDE_RGB, WIDE)[0]
     assert PinholeCamera.from_camera_info(info) == WIDE.cropped(CROP)
-    depth = wait_until(lambda: probe.messages('depth'))[0]
+    depth = wait_until(lambda: probe.messages('depth/image_rect'))[0]
     assert (depth.width, depth.height) == (CROP.width, CROP.height)
 
 
 def test_non_square_pixels_are_reported(start: NodeFactory) -> None:
-    node, probe = start(listen=['depth'])
+    node, probe = start(listen=['depth/image_rect'])
     probe.listen_diagnostics()
     squashed = PinholeCamera(width=64, height=48, fx=66.0, fy=60.0, cx=31.5, cy=23.5)
-    probe.send_until('depth', RGB, squashed, count=3)
+    probe.send_until('depth/image_rect', RGB, squashed, count=3)
     assert status(probe, 'x/y scale differs from training').level == b'\x01'  # WARN
 
 
 @pytest.mark.parametrize('fx', [1e300, 1e-300, 4.5 * 2 * mf.FOCAL_PX])
 def test_a_focal_correction_out_of_bounds_makes_the_camera_info_unusable(
         start: NodeFactory, fx: float) -> None:
-    node, probe = start(listen=['depth', 'points'])
+    node, probe = start(listen=['depth/image_rect', 'points'])
     probe.listen_diagnostics()
     broken = PinholeCamera(width=64, height=48, fx=fx, fy=fx, cx=31.5, cy=23.5)
-    depth = image_to_array(probe.send_until('depth', RGB, broken)[0])
+    depth = image_to_array(probe.send_until('depth/image_rect', RGB, broken)[0])
     # published uncorrected, as without camera_info; no cloud from a camera that lies
     np.testing.assert_allclose(depth, mf.expected_depth(), rtol=1e-6)
     assert np.isfinite(depth).all() and probe.messages('points') == []
@@ -92,7 +92,8 @@ def start_on(harness: RosHarness, model: Path, **parameters: Any) -> tuple[MtDep
     node = MtDepthNode(context=harness.context, namespace=namespace,
                        parameter_overrides=[Parameter(k, value=v) for k, v in values.items()])
     harness.add(node)
-    probe = Probe(harness.context, namespace, listen=['depth', 'points'])
+    node.autostart()
+    probe = Probe(harness.context, namespace, listen=['depth/image_rect', 'points'])
     harness.add(probe)
     return node, probe
 
@@ -101,7 +102,7 @@ def test_rep117_depth_and_a_cloud_of_finite_points(harness: RosHarness, sky_mode
     node, probe = start_on(harness, sky_model, **{'points.drop_classes': ''})
     try:
         probe.send_until('points', RGB, CAMERA)
-        depth = image_to_array(wait_until(lambda: probe.messages('depth'))[0])
+        depth = image_to_array(wait_until(lambda: probe.messages('depth/image_rect'))[0])
         expected = mf.expected_depth()
         sky = mf.expected_segmentation() == mf.CLASS_NAMES.index('sky')
         assert np.isposinf(depth[sky]).all()
@@ -139,11 +140,7 @@ def test_integers_are_accepted_for_doubles_at_start_and_at_runtime(start: NodeFa
 
 
 def refuse(harness: RosHarness, model: Path, **parameters: Any) -> str:
-    values = {'model_path': str(model), **parameters}
-    with pytest.raises(StartupError) as error:
-        MtDepthNode(context=harness.context, namespace='/refused',
-                    parameter_overrides=[Parameter(k, value=v) for k, v in values.items()])
-    return str(error.value)
+    return refusal(harness, '/refused', model_path=str(model), **parameters)
 
 
 def test_a_misspelt_parameter_refuses_to_start_with_the_closest_name(
@@ -152,7 +149,7 @@ def test_a_misspelt_parameter_refuses_to_start_with_the_closest_name(
     assert message.startswith('/refused/mtdepth_node: cannot start: ')
     assert "'model_pth' (did you mean 'model_path'?)" in message
     assert "'outputs.point' (did you mean 'outputs.points'?)" in \
-        refuse(harness, model, **{'outputs.point': False})
+        refuse(harness, model, outputs__point=False)
 
 
 def test_an_unrelated_unknown_parameter_is_named_without_a_guess(harness: RosHarness,

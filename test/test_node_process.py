@@ -57,7 +57,7 @@ def running(harness: RosHarness, tmp_path_factory: pytest.TempPathFactory
     model = mf.write_model(folder / 'slow.onnx', work=SLOW_MODEL_WORK)
     namespace = unique_namespace()
     node = NodeProcess(EXECUTABLE, model, namespace, folder / 'node.log', 'threads:=1')
-    probe = Probe(harness.context, namespace, listen=['depth', 'points'])
+    probe = Probe(harness.context, namespace, listen=['depth/image_rect', 'points'])
     probe.listen_diagnostics()
     harness.add(probe)
     yield node, probe
@@ -83,7 +83,7 @@ def test_executable_publishes_depth_and_cloud(running: tuple[NodeProcess, Probe]
     node, probe = running
     rgb = np.zeros((FLOOD_H, FLOOD_W, 3), np.uint8)
     probe.send_until('points', rgb, flood_camera(), timeout=3 * DEADLINE_S)  # start-up included
-    depth = wait_until(lambda: probe.messages('depth'))[0]
+    depth = wait_until(lambda: probe.messages('depth/image_rect'))[0]
     assert (depth.width, depth.height, depth.encoding) == (mf.WIDTH, mf.HEIGHT, '32FC1')
 
 
@@ -107,14 +107,14 @@ def test_flood_is_survived_with_counted_drops_newest_frames_and_flat_memory(
     camera = flood_camera()
     rng = np.random.default_rng(0)
     message = array_to_image(rng.integers(0, 255, (FLOOD_H, FLOOD_W, 3), np.uint8), 'rgb8')
-    probe.send_until('depth', message, camera, timeout=3 * DEADLINE_S)
+    probe.send_until('depth/image_rect', message, camera, timeout=3 * DEADLINE_S)
     flood(probe, message, camera)
-    wait_until(lambda: probe.messages('depth')[-1].header.stamp == stamp_of(probe.sent[-1])
+    wait_until(lambda: probe.messages('depth/image_rect')[-1].header.stamp == stamp_of(probe.sent[-1])
                or node.process.poll() is not None, what='the answer to the last frame')
     rss_first = node.rss_kb()
     flood(probe, message, camera)
     last = probe.sent[-NEWEST_FRAMES:]
-    wait_until(lambda: key(probe.messages('depth')[-1]) in last, what='an answer to a last frame')
+    wait_until(lambda: key(probe.messages('depth/image_rect')[-1]) in last, what='an answer to a last frame')
     rss_second = node.rss_kb()
     assert node.process.poll() is None, node.output()
     assert rss_second - rss_first < RSS_GROWTH_LIMIT_KB, (rss_first, rss_second)

@@ -30,6 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from mtdepth_ros.inference.backends.base import MAX_BATCH
 from mtdepth_ros.inference.card import CameraSpec, ClassSpec, HeadSpec, InputSpec, ModelCard
 from mtdepth_ros.inference.depth_coding import DepthCoding
 from mtdepth_ros.inference.model_file import embed_card, read_card
@@ -231,18 +232,22 @@ def class_spec(loaded: LoadedCheckpoint) -> ClassSpec:
 
 
 def export_onnx(deploy: DeployNet, size: tuple[int, int], out: Path, optimize: bool = True) -> None:
-    """torch.onnx.export (dynamo) into one self-contained file.
+    """torch.onnx.export (dynamo) into one self-contained file, batch dimension free
+    (1 to MAX_BATCH images).
 
     ``optimize=False`` skips onnxscript's graph optimiser (constant folding,
     fusion): the same numbers, a larger graph, about half the export time.
     """
-    dummy = torch.zeros(1, 3, *size)
+    # A free batch dimension: the node runs the frames of several cameras as one batch.
+    # (The example has two images: torch.export would specialise a batch of one.)
+    dummy = torch.zeros(2, 3, *size)
+    batch = torch.export.Dim('batch', min=1, max=MAX_BATCH)
     out.parent.mkdir(parents=True, exist_ok=True)
     with torch.no_grad():
         torch.onnx.export(deploy, (dummy,), str(out), input_names=[INPUT_NAME],
                           output_names=list(deploy.heads), opset_version=OPSET,
                           dynamo=True, external_data=False, optimize=optimize,
-                          verbose=False)
+                          dynamic_shapes=({0: batch},), verbose=False)
 
 
 def write_card(path: Path, card: ModelCard) -> None:

@@ -22,12 +22,8 @@ from typing import Any
 import numpy as np
 
 from mtdepth_ros.conversions.camera import PinholeCamera
-from mtdepth_ros.conversions.images import (
-    depth_from_message,
-    image_to_array,
-    image_to_rgb,
-    labels_from_message,
-)
+from mtdepth_ros.conversions.compressed import message_to_rgb
+from mtdepth_ros.conversions.images import depth_from_message, image_to_array, labels_from_message
 from mtdepth_ros.evaluation.bag_source import (
     NS_PER_S,
     BagError,
@@ -304,7 +300,7 @@ class _Assembler:
             self.stats.skipped[msg.reason] += 1
             return None
         try:
-            rgb = image_to_rgb(msg)
+            rgb = message_to_rgb(msg)  # Image or CompressedImage
         except ValueError as error:
             self.stats.skipped[f'image could not be converted: {error}'] += 1
             return None

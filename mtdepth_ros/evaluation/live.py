@@ -1,7 +1,7 @@
 """Live replay: play a bag into the running node, record what it publishes, score that.
 
 The thin rclpy layer of the evaluation. It starts ``python -m
-mtdepth_ros.node.mtdepth_node`` in the :data:`~mtdepth_ros.evaluation.session.OUTPUT_NAMESPACE`,
+mtdepth_ros.node`` in the :data:`~mtdepth_ros.evaluation.session.OUTPUT_NAMESPACE`,
 publishes the bag's image and camera_info messages as recorded (their CDR
 bytes, so the node sees exactly the bag's encoding) at the recorded pace
 times ``rate``, and writes every output the node publishes, as received, into
@@ -45,11 +45,11 @@ from mtdepth_ros.evaluation.session import (
     prepare_out_dir,
 )
 from mtdepth_ros.inference.model_file import read_card
-from mtdepth_ros.inference.outputs import available_outputs
+from mtdepth_ros.inference.outputs import available_outputs, message_type
 from mtdepth_ros.inference.predictor import Prediction
 from mtdepth_ros.inference.resources import fastdds_profile_path
 
-NODE_MODULE = 'mtdepth_ros.node.mtdepth_node'
+NODE_MODULE = 'mtdepth_ros.node'
 NODE_LOG = 'node.log'
 PLAYER_NODE = 'mtdepth_eval_player'
 SPIN_SLICE_S = 0.005  # executor slice while waiting for the next message's time
@@ -65,8 +65,7 @@ SCORED_HEADS = ('depth', 'segmentation')
 FASTRTPS_RMWS = ('', 'rmw_fastrtps_cpp', 'rmw_fastrtps_dynamic_cpp')  # '' = the default RMW
 
 log = logging.getLogger('mtdepth_eval')
-MESSAGE_TYPES = {'depth_camera_info': 'sensor_msgs/msg/CameraInfo',
-                 'points': 'sensor_msgs/msg/PointCloud2'}  # every other output is an Image
+COMPRESSED_IMAGE = 'sensor_msgs/msg/CompressedImage'
 
 
 @dataclass
@@ -128,11 +127,13 @@ class NodeProcess:
 
     def __init__(self, model: Path, image_topic: str, camera_info_topic: str | None,
                  backends: tuple[str, ...], focal_correction: bool, extra: tuple[str, ...],
-                 log: Path) -> None:
+                 log: Path, compressed: bool = False) -> None:
         # The extra arguments (a --params-file, say) come first: in one --ros-args
         # section a later value wins, and the evaluation's own choices must.
+        image = ['-p', 'input_transport:=compressed', '-r', f'image/compressed:={image_topic}'] \
+            if compressed else ['-r', f'image:={image_topic}']
         args = [sys.executable, '-m', NODE_MODULE, '--ros-args', *extra,
-                '-r', f'__ns:={OUTPUT_NAMESPACE}', '-r', f'image:={image_topic}',
+                '-r', f'__ns:={OUTPUT_NAMESPACE}', *image,
                 '-p', f'model_path:={model}', '-p', f'backend:={",".join(backends)}',
                 '-p', f'focal_correction:={str(focal_correction).lower()}']
         if camera_info_topic:
@@ -173,7 +174,7 @@ class Player:
         import rclpy  # noqa: PLC0415
         from rclpy.executors import SingleThreadedExecutor  # noqa: PLC0415
         from rclpy.qos import QoSProfile, ReliabilityPolicy  # noqa: PLC0415
-        from sensor_msgs.msg import CameraInfo, Image, PointCloud2  # noqa: PLC0415
+        from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2  # noqa: PLC0415
 
         self.context = rclpy.Context()
         rclpy.init(context=self.context)
@@ -185,12 +186,12 @@ class Player:
         self.input_log_ns: dict[int, int] = {}  # stamp -> the image's recorded log time
         self.publishers: dict[str, Any] = {}
         self._types = {'sensor_msgs/msg/Image': Image, 'sensor_msgs/msg/CameraInfo': CameraInfo,
-                       'sensor_msgs/msg/PointCloud2': PointCloud2}
+                       'sensor_msgs/msg/PointCloud2': PointCloud2,
+                       COMPRESSED_IMAGE: CompressedImage}
         reliable = QoSProfile(depth=RECORD_DEPTH, reliability=ReliabilityPolicy.RELIABLE)
         self.recorders = []
         for output in outputs:
-            topic, msgtype = output_topic(output), MESSAGE_TYPES.get(output,
-                                                                      'sensor_msgs/msg/Image')
+            topic, msgtype = output_topic(output), message_type(output)
             self.recorders.append(self.node.create_subscription(
                 self._types[msgtype], topic, self._recorder(topic, msgtype), reliable, raw=True))
         self.recorded_topics = [output_topic(o) for o in outputs]
@@ -221,7 +222,8 @@ class Player:
         while (left := end - time.monotonic()) > 0:
             self.executor.spin_once(timeout_sec=min(left, SPIN_SLICE_S))
 
-    def wait_for_node(self, image_topic: str, node: NodeProcess, timeout_s: float) -> None:
+    def wait_for_node(self, image_topic: str, image_type: str, node: NodeProcess,
+                      timeout_s: float) -> None:
         """Until the node's image subscription and every output publisher match ours."""
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
@@ -229,7 +231,7 @@ class Player:
                 raise RuntimeError(f'the node exited during start-up:\n{node.tail()}')
             # Matched, not merely discovered: an output published before the node's
             # publisher has matched our recorder is lost (volatile QoS).
-            images = self.publisher(image_topic, 'sensor_msgs/msg/Image')
+            images = self.publisher(image_topic, image_type)
             if images.get_subscription_count() > 0 and \
                     all(r.get_publisher_count() > 0 for r in self.recorders):
                 self.spin_for(SETTLE_S)
@@ -315,13 +317,16 @@ def record_live(bag: Path, model: Path, out_dir: Path, options: EvalOptions,
     topics = options.topics
     for setting in transport_environment(os.environ):  # before rclpy starts, here and in the node
         log.info('live replay: %s (unset in the environment)', setting)
+    image_type = stats.topics.get(topics.image, 'sensor_msgs/msg/Image')
+    compressed = image_type == COMPRESSED_IMAGE
     node = NodeProcess(model, topics.image, topics.camera_info, options.backends,
-                       options.focal_correction, options.node_args, out_dir / NODE_LOG)
+                       options.focal_correction, options.node_args, out_dir / NODE_LOG,
+                       compressed)
     started = time.monotonic()
     with OutputBag(out_dir / PREDICTIONS_BAG) as recording_bag:
         player = Player(outputs, recording_bag)
         try:
-            player.wait_for_node(topics.image, node, options.startup_timeout_s)
+            player.wait_for_node(topics.image, image_type, node, options.startup_timeout_s)
             prime_camera_info(bag, topics.camera_info, player, stats)
             play(bag, topics.image, topics.camera_info, player, options.rate, stats, selected)
             drain(player)

@@ -24,26 +24,36 @@ from mtdepth_ros.inference.card import ModelCard
 from mtdepth_ros.inference.depth_coding import DepthCoding
 from mtdepth_ros.inference.predictor import Prediction
 
-# output -> topic; depth_camera_info goes with the depth switch
+# output -> topic. Each map family sits in its own namespace with a camera_info
+# beside its images, as image_transport pairs them (<ns>/image_rect with
+# <ns>/camera_info), named as image_proc names rectified images: so
+# depth_image_proc and RViz find the depth pair with a namespace remap only.
 TOPICS = {
-    'depth': 'depth',
+    'depth': 'depth/image_rect',
     'depth_camera_info': 'depth/camera_info',
-    'intervals': 'intervals',
-    'intervals_color': 'intervals/color',
-    'segmentation': 'segmentation',
-    'segmentation_color': 'segmentation/color',
-    'confidence': 'confidence',
+    'intervals': 'intervals/image_rect',
+    'intervals_color': 'intervals/image_rect_color',
+    'intervals_camera_info': 'intervals/camera_info',
+    'segmentation': 'segmentation/image_rect',
+    'segmentation_color': 'segmentation/image_rect_color',
+    'segmentation_camera_info': 'segmentation/camera_info',
+    'confidence': 'confidence/image_rect',
+    'confidence_camera_info': 'confidence/camera_info',
     'points': 'points',
 }
+# the topic names before 2026-11-30 (README: the mapping for users of the old names)
+PREVIOUS_TOPICS = {'depth': 'depth', 'intervals': 'intervals', 'intervals_color': 'intervals/color',
+                   'segmentation': 'segmentation', 'segmentation_color': 'segmentation/color',
+                   'confidence': 'confidence'}
 SWITCHES = ('depth', 'intervals', 'intervals_color', 'segmentation', 'segmentation_color',
             'confidence', 'points')
-SWITCH_OF = {output: 'depth' if output == 'depth_camera_info' else output for output in TOPICS}
+CAMERA_INFO_SUFFIX = '_camera_info'
+# output -> the switch (outputs.<switch>) that turns it on: a camera_info goes with its family
+SWITCH_OF = {output: output.removesuffix(CAMERA_INFO_SUFFIX) for output in TOPICS}
 # output -> the head it shows (a model without that head has no such output)
-PRIMARY_HEAD = {
-    'depth': 'depth', 'depth_camera_info': 'depth', 'intervals': 'intervals',
-    'intervals_color': 'intervals', 'segmentation': 'segmentation',
-    'segmentation_color': 'segmentation', 'confidence': 'confidence', 'points': 'depth',
-}
+PRIMARY_HEAD = {output: 'depth' if output == 'points' else
+                output.removesuffix(CAMERA_INFO_SUFFIX).removesuffix('_color') for output in TOPICS}
+CAMERA_OUTPUTS = frozenset(o for o in TOPICS if o.endswith(CAMERA_INFO_SUFFIX)) | {'points'}
 CLOUD_EXTRA_HEADS = ('segmentation', 'confidence')  # label and confidence fields of the cloud
 BIN_EDGES_TOPIC = 'intervals/bin_edges'
 OUTPUT_RESOLUTIONS = ('network', 'input')
@@ -64,9 +74,30 @@ def available_outputs(card: ModelCard) -> list[str]:
     return [output for output, head in PRIMARY_HEAD.items() if card.has_head(head)]
 
 
+def enabled_outputs(card: ModelCard, switches: Collection[str]) -> list[str]:
+    """The outputs of this model that ``switches`` (SWITCHES names) turn on; a family's
+    camera_info is on while any image of its family is."""
+    images = [o for o in available_outputs(card)
+              if not o.endswith(CAMERA_INFO_SUFFIX) and SWITCH_OF[o] in switches]
+    families = {_family(o) for o in images}
+    return images + [o for o in available_outputs(card)
+                     if o.endswith(CAMERA_INFO_SUFFIX) and _family(o) in families]
+
+
+def _family(output: str) -> str:
+    return TOPICS[output].split('/')[0]
+
+
+def message_type(output: str) -> str:
+    """The ROS type of an output's messages, e.g. 'sensor_msgs/msg/Image'."""
+    if output.endswith(CAMERA_INFO_SUFFIX):
+        return 'sensor_msgs/msg/CameraInfo'
+    return 'sensor_msgs/msg/PointCloud2' if output == 'points' else 'sensor_msgs/msg/Image'
+
+
 def heads_for(outputs: Collection[str], card: ModelCard) -> set[str]:
     """The heads to run for ``outputs``: nothing for outputs nobody needs."""
-    heads = {PRIMARY_HEAD[o] for o in outputs if o != 'depth_camera_info'}
+    heads = {PRIMARY_HEAD[o] for o in outputs if not o.endswith(CAMERA_INFO_SUFFIX)}
     if 'points' in outputs:
         heads.update(h for h in CLOUD_EXTRA_HEADS if card.has_head(h))
     return heads
@@ -133,8 +164,8 @@ class OutputBuilder:
                    camera: PinholeCamera | None, cloud: CloudSettings) -> Any:
         if output == 'depth' and p.depth is not None:
             return array_to_image(p.depth, '32FC1', header)
-        if output == 'depth_camera_info' and camera is not None:
-            return camera.to_camera_info(header)
+        if output.endswith(CAMERA_INFO_SUFFIX):
+            return None if camera is None else camera.to_camera_info(header)
         if output == 'intervals' and p.intervals is not None:
             return array_to_image(p.intervals, 'mono8', header)
         if output == 'intervals_color' and p.intervals is not None:

@@ -80,6 +80,40 @@ class Predictor:
     def description(self) -> str:
         return self.backend.description
 
+    @property
+    def max_batch(self) -> int:
+        """Images one backend run takes (1 unless the model has a free batch dimension)."""
+        return self.backend.max_batch
+
+    def heads_to_run(self, heads: Collection[str]) -> tuple[str, ...]:
+        """``heads`` in canonical order, plus segmentation for depth when the card marks
+        far classes (their depth is +inf)."""
+        wanted = set(heads)
+        if 'depth' in wanted and self.card.far_class_ids and 'segmentation' in self.heads:
+            wanted.add('segmentation')
+        return self._check_heads(wanted) if wanted else ()
+
+    def outputs_for(self, heads: Collection[str]) -> tuple[str, ...]:
+        """The ONNX output names of ``heads`` (checked against the model's heads)."""
+        return tuple(self.card.heads[h].output for h in self._check_heads(heads))
+
+    def infer(self, tensors: Sequence[np.ndarray], outputs: Sequence[str]
+              ) -> tuple[list[dict[str, np.ndarray]], float]:
+        """Run preprocessed (1, 3, h, w) tensors, several per backend run where the model
+        takes a batch; per tensor ``{output name: (1, ...) array}``, and the backend's seconds."""
+        results: list[dict[str, np.ndarray]] = []
+        seconds = 0.0
+        size = max(1, self.max_batch)
+        for start in range(0, len(tensors), size):
+            chunk = tensors[start:start + size]
+            batch = chunk[0] if len(chunk) == 1 else np.concatenate(chunk)
+            started = time.perf_counter()
+            raw = self.backend.run(batch, outputs)
+            seconds += time.perf_counter() - started
+            results += [{name: value[i:i + 1] for name, value in raw.items()}
+                        for i in range(len(chunk))]
+        return results, seconds
+
     def region(self, width: int, height: int) -> Region:
         """The part of a ``width`` x ``height`` image the network sees (the training aspect)."""
         return input_region(self.card, width, height)
@@ -107,15 +141,10 @@ class Predictor:
         the factor is out of bounds). Far classes need the segmentation head,
         which is then run and returned with depth.
         """
-        wanted = self._check_heads(heads)
-        if 'depth' in wanted and self.card.far_class_ids and 'segmentation' in self.heads:
-            wanted = self._check_heads({*wanted, 'segmentation'})
+        wanted = self.heads_to_run(self.heads if heads is None else heads)
         region = self.region(rgb.shape[1], rgb.shape[0])
         scale = 1.0 if focal_px is None else focal_scale(self.card, focal_px, region)
-        tensor = self.preprocess(rgb)
-        start = time.perf_counter()
-        raw = self.backend.run(tensor, [self.card.heads[h].output for h in wanted])
-        inference_s = time.perf_counter() - start
+        (raw,), inference_s = self.infer([self.preprocess(rgb)], self.outputs_for(wanted))
         prediction = self.decode(raw, wanted, scale)
         prediction.inference_s = inference_s
         prediction.region = region

@@ -1,7 +1,7 @@
-"""``python -m mtdepth_ros.node``: the node, as the ``mtdepth_node`` executable."""
+"""``python -m mtdepth_ros.node``: the ``mtdepth_node`` executable."""
 
 import sys
 
-from mtdepth_ros.node.mtdepth_node import main
+from mtdepth_ros.node.process import main
 
 sys.exit(main())

@@ -169,9 +169,14 @@ def assess(window: StatsWindow, settings: DiagnosticsSettings) -> tuple[int, str
 
 
 def build_status(window: StatsWindow, settings: DiagnosticsSettings, name: str,
-                 hardware_id: str, extra: dict[str, str] | None = None) -> Any:
-    """A ``DiagnosticStatus`` for one period, with every figure as a key-value pair."""
+                 hardware_id: str, extra: dict[str, str] | None = None, error: str = '') -> Any:
+    """A ``DiagnosticStatus`` for one period, with every figure as a key-value pair.
+
+    ``error`` is a standing problem (a backend fallback): ERROR whatever the period.
+    """
     level, message = assess(window, settings)
+    if error:
+        level, message = ERROR, f'{error}; {message}'
     values = {
         'input rate (Hz)': f'{window.input_rate:.2f}',
         'output rate (Hz)': f'{window.output_rate:.2f}',
@@ -190,3 +195,10 @@ def build_status(window: StatsWindow, settings: DiagnosticsSettings, name: str,
     return DiagnosticStatus(
         level=bytes([level]), name=name, message=message,
         hardware_id=hardware_id, values=[KeyValue(key=k, value=v) for k, v in values.items()])
+
+
+def state_status(name: str, level: int, message: str, hardware_id: str) -> Any:
+    """A ``DiagnosticStatus`` for a node that is not processing (unconfigured, configuring,
+    inactive)."""
+    return DiagnosticStatus(level=bytes([level]), name=name, message=message,
+                            hardware_id=hardware_id)

@@ -15,16 +15,18 @@ T = TypeVar('T')
 
 
 class FrameSlot(Generic[T]):
-    def __init__(self) -> None:
+    """``changed`` may be shared by several slots (one worker serving several cameras)."""
+
+    def __init__(self, changed: threading.Condition | None = None) -> None:
         self._frame: T | None = None
         self._closed = False
-        self._changed = threading.Condition()
+        self._changed = changed or threading.Condition()
 
     def put(self, frame: T) -> T | None:
         """Store ``frame``; return the frame it replaced (never taken), or None."""
         with self._changed:
             replaced, self._frame = self._frame, frame
-            self._changed.notify()
+            self._changed.notify_all()
         return replaced
 
     def take(self, timeout: float | None = None) -> T | None:
@@ -44,3 +46,8 @@ class FrameSlot(Generic[T]):
     @property
     def closed(self) -> bool:
         return self._closed
+
+    @property
+    def ready(self) -> bool:
+        """A frame waits (check under the shared condition's lock to act on it)."""
+        return self._frame is not None

@@ -1,68 +1,66 @@
-"""``mtdepth_node``: camera in; depth, intervals, segmentation, confidence and a cloud out.
+"""``mtdepth_node``: one camera in; depth, intervals, segmentation, confidence and a cloud out.
 
-The image callback only checks a frame and keeps the newest (FrameSlot); one
-worker thread pairs it with its camera_info, runs the model for the heads
-that subscribed outputs need, and publishes. Bad frames are dropped, counted
-by reason in ``/diagnostics`` and logged (throttled, never raising); an
-exception in one frame is counted and the next frame is processed. SIGINT,
-SIGTERM and SIGHUP stop the worker before the ROS context goes (``main``).
-Parameters: ``mtdepth_ros.node.parameters``; message building: ``mtdepth_ros.inference.outputs``.
+A managed (lifecycle) node:
+
+- *configure* reads the parameters and loads the model (or the TensorRT
+  engine, which can take minutes on a Jetson: diagnostics say so meanwhile);
+  a failure returns FAILURE with the reason logged once, and the node stays
+  unconfigured, ready for a corrected parameter;
+- *activate* subscribes to the camera and starts publishing; *deactivate*
+  stops both and keeps the model; *cleanup* releases the model; *shutdown*
+  is clean from any state.
+
+The image callback only checks a frame and keeps the newest; the process's
+inference worker (:mod:`.scheduler`, one per model, shared by every camera
+node of the process) runs the per-frame work of :mod:`.camera_frames`.
+Parameters: :mod:`.parameters`; the process, signals and autostart: :mod:`.process`.
 """
 
 from __future__ import annotations
 
-import signal
-import sys
-import threading
-import time
-import traceback
 from typing import Any
 
-import rclpy
-import rclpy.logging
 from diagnostic_msgs.msg import DiagnosticArray
 from rcl_interfaces.msg import SetParametersResult
+from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.exceptions import ParameterException
-from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
-from rclpy.node import Node
+from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.parameter import Parameter
-from rclpy.signals import SignalHandlerOptions
 from rclpy.time import Time
-from sensor_msgs.msg import CameraInfo, Image, PointCloud2
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
 from std_msgs.msg import Float32MultiArray
 
-from mtdepth_ros.conversions.camera import CameraInfoError, PinholeCamera
-from mtdepth_ros.conversions.geometry import Region
-from mtdepth_ros.conversions.images import (
-    SUPPORTED_ENCODINGS,
-    ImageError,
-    image_to_array,
-    image_to_rgb,
-)
 from mtdepth_ros.inference.backends.base import BackendUnavailable
 from mtdepth_ros.inference.card import CardError
-from mtdepth_ros.inference.framing import (
-    AXIS_MISMATCH_TOLERANCE,
-    FocalCorrectionError,
-    axis_mismatch,
-    focal_scale,
-)
+from mtdepth_ros.inference.model_file import read_card
 from mtdepth_ros.inference.outputs import (
     BIN_EDGES_TOPIC,
-    SWITCH_OF,
     TOPICS,
-    OutputBuilder,
     available_outputs,
     bin_edges_message,
     class_ids,
-    heads_for,
-    resize_prediction,
+    enabled_outputs,
+    message_type,
 )
-from mtdepth_ros.inference.predictor import Prediction, Predictor
 from mtdepth_ros.inference.resources import resolve_model_path
+from mtdepth_ros.node import model_pool
+from mtdepth_ros.node.camera_frames import (
+    CameraFrames,
+    FrameDropped,
+    RosSide,
+    check_compressed,
+    check_image,
+)
 from mtdepth_ros.node.camera_pairing import CameraInfoPairing
-from mtdepth_ros.node.diagnostics import ERROR_REASON, SUPERSEDED, FrameStats, build_status
-from mtdepth_ros.node.frame_slot import FrameSlot
+from mtdepth_ros.node.diagnostics import (
+    ERROR,
+    OK,
+    SUPERSEDED,
+    WARN,
+    FrameStats,
+    build_status,
+    state_status,
+)
 from mtdepth_ros.node.parameters import (
     BY_NAME,
     PARAMETERS,
@@ -78,18 +76,13 @@ from mtdepth_ros.node.throttled_log import ThrottledLog
 NODE_NAME = 'mtdepth_node'
 DIAGNOSTICS_TOPIC = '/diagnostics'
 DIAGNOSTIC_TASK = 'inference'
-WORKER_POLL_S = 0.1  # how often an idle worker checks for shutdown
-WORKER_JOIN_S = 5.0
 LOG_THROTTLE_S = 5.0  # at most one log line per problem kind in this time
-SPIN_SLICE_S = 0.1  # the spin loop checks for a stop signal this often
-STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
-NO_CAMERA_NOTE = 'points skipped: no camera_info'
-UNUSABLE_CAMERA_NOTE = 'unusable camera_info'
-AXIS_NOTE = 'x/y scale differs from training'
-DOUBLE_PARAMETERS = frozenset(p.name for p in PARAMETERS if isinstance(p.default, float))
 NANOSECONDS = 1e9
-MESSAGE_TYPES = {output: (CameraInfo if output == 'depth_camera_info' else
-                          PointCloud2 if output == 'points' else Image) for output in TOPICS}
+DOUBLE_PARAMETERS = frozenset(p.name for p in PARAMETERS if isinstance(p.default, float))
+START_PARAMETERS = frozenset(p.name for p in PARAMETERS if not p.runtime)
+MESSAGE_CLASSES = {'sensor_msgs/msg/Image': Image, 'sensor_msgs/msg/CameraInfo': CameraInfo,
+                   'sensor_msgs/msg/PointCloud2': PointCloud2}
+SUCCESS, FAILURE = TransitionCallbackReturn.SUCCESS, TransitionCallbackReturn.FAILURE
 
 
 class StartupError(RuntimeError):
@@ -101,59 +94,25 @@ class StartupError(RuntimeError):
         self.reason = reason
 
 
-class FrameDropped(Exception):
-    def __init__(self, reason: str, text: str) -> None:
-        super().__init__(text)
-        self.reason = reason
-
-
-def check_image(msg: Image) -> FrameDropped | None:
-    """Why ``msg`` cannot be used (cheap: no pixel is touched), or None."""
-    if msg.encoding not in SUPPORTED_ENCODINGS:
-        return FrameDropped('encoding', f"unsupported image encoding '{msg.encoding}'; "
-                                        f"supported: {', '.join(sorted(SUPPORTED_ENCODINGS))}")
-    if msg.width == 0 or msg.height == 0:
-        return FrameDropped('empty', f'empty image ({msg.width}x{msg.height})')
-    try:
-        image_to_array(msg)  # a view: checks step and data length against the size
-    except ImageError as error:
-        return FrameDropped('layout', str(error))
-    return None
-
-
-class MtDepthNode(Node):
+class MtDepthNode(LifecycleNode):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(NODE_NAME, **kwargs)
-        # Everything destroy_node touches exists before anything can fail.
-        self.predictor: Predictor | None = None
-        self._slot: FrameSlot[Image] = FrameSlot()
-        self._worker: threading.Thread | None = None
         self._log = ThrottledLog(self.get_logger(), LOG_THROTTLE_S)
-        try:
-            self.add_pre_set_parameters_callback(self.coerce_parameters_callback)
-            self.config: NodeConfig = self._declare_parameters()
-            self.predictor = self._load_model()
-        except StartupError:
-            self.destroy_node()
-            raise
-        self.builder = OutputBuilder(self.predictor.card)
-        self._check_drop_classes(self.config)
+        self.stage = 'unconfigured'  # or configuring, inactive, active, finalized
+        self.configure_error = ''
+        self.model: model_pool.SharedModel | None = None
+        self.frames: CameraFrames | None = None
         self.stats = FrameStats()
-        self._pairing = CameraInfoPairing(cache_latest=self.config.cache_camera_info)
-        self._pubs = self._create_publishers()
-        self._bin_edges_pub = self._publish_bin_edges()
-        self._diagnostics_pub = self.create_publisher(DiagnosticArray, DIAGNOSTICS_TOPIC, 10)
-        self.create_timer(self.config.diagnostics_period, self.diagnostics_callback)
+        self._pubs: dict[str, Any] = {}
+        self._subs: list[Any] = []
+        self._fallback = ''  # the backends skipped on the way to the one running
+        self.add_pre_set_parameters_callback(self.coerce_parameters_callback)
+        self.config: NodeConfig = self._declare_parameters()
         self.add_on_set_parameters_callback(self.parameters_callback)
-        input_qos = qos_profile(self.config.qos_input, self.config.qos_input_depth)
-        self.create_subscription(Image, 'image', self.image_callback, input_qos)
-        self._camera_info_sub = self.create_subscription(
-            CameraInfo, 'camera_info', self.camera_info_callback, input_qos)
-        self._worker = threading.Thread(target=self._work, name='mtdepth_worker', daemon=True)
-        self._worker.start()
-
-    def _refuse(self, reason: str) -> StartupError:
-        return StartupError(self.get_fully_qualified_name(), reason)
+        self._diagnostics_pub = self.create_publisher(DiagnosticArray, DIAGNOSTICS_TOPIC, 10)
+        # its own group: diagnostics keep coming while configure loads or builds the model
+        self.create_timer(self.config.diagnostics_period, self.diagnostics_callback,
+                          callback_group=MutuallyExclusiveCallbackGroup())
 
     def _declare_parameters(self) -> NodeConfig:
         # What -p and params files set (rclpy keeps them as overrides, applied on declaring).
@@ -161,81 +120,225 @@ class MtDepthNode(Node):
         try:
             config = declare_parameters(self, overrides)
         except (ParameterError, ParameterException) as error:
-            raise self._refuse(f'bad parameter: {error}') from error
+            raise self.refusal(f'bad parameter: {error}') from error
         problem = unknown_names(overrides, self._parameters)
         if problem:
-            raise self._refuse(problem)
+            raise self.refusal(problem)
         return config
 
-    def _load_model(self) -> Predictor:
-        config = self.config
+    def refusal(self, reason: str) -> StartupError:
+        return StartupError(self.get_fully_qualified_name(), reason)
+
+    def autostart(self) -> None:
+        """Configure and activate (what ``autostart: true`` does); StartupError on failure."""
+        if self.trigger_configure() != SUCCESS:
+            raise self.refusal(self.configure_error)
+        if self.trigger_activate() != SUCCESS:
+            raise self.refusal('activation failed (see the log)')
+
+    # -- lifecycle transitions ------------------------------------------------------
+
+    def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self.stage = 'configuring'
         try:
-            path = resolve_model_path(config.model_path)
-            predictor = Predictor(path, config.backends, config.backend_options)
-        except (FileNotFoundError, CardError, BackendUnavailable, ValueError) as error:
-            raise self._refuse(str(error)) from error
-        for skipped in predictor.skipped_backends:
-            self.get_logger().warning(f'backend skipped: {skipped}')
-        try:
-            predictor.warm_up()
-        except Exception as error:  # noqa: BLE001  any backend failure on a blank frame
-            predictor.close()
-            raise self._refuse(f'{path} does not run: {error}') from error
-        self.get_logger().info(f'model {path}:\n{predictor.card.describe()}\n'
-                               f'backend: {predictor.description}')
-        return predictor
+            self.config = self._read_config()
+            self.model = self._load_model(self.config)
+        except (ParameterError, FileNotFoundError, CardError, BackendUnavailable, ValueError,
+                RuntimeError) as error:
+            self.configure_error = str(error)
+            self.stage = 'unconfigured'
+            if not self.config.autostart:  # with autostart the process says it, as FATAL
+                self.get_logger().error(f'configure failed: {error}')
+            return FAILURE
+        card = self.model.predictor.card
+        self._check_drop_classes(self.config)
+        self._pubs = self._create_publishers()
+        pairing = CameraInfoPairing(cache_latest=self.config.cache_camera_info)
+        ros = RosSide(subscribed=self._subscribed, camera_info_publishers=self._info_publishers,
+                      latency_s=self._latency_s, publish=self._publish,
+                      running=lambda: self.stage == 'active' and self.context.ok())
+        self.frames = CameraFrames(self.model.predictor, lambda: self.config,
+                                   self.model.scheduler.new_slot(), ros, self.stats, self._log,
+                                   pairing)
+        self.configure_error = ''
+        self.stage = 'inactive'
+        self.get_logger().info(f'model {self.model.key.path}:\n{card.describe()}\n'
+                               f'backend: {self.model.predictor.description}')
+        return super().on_configure(state)
+
+    def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        assert self.frames is not None and self.model is not None
+        result = super().on_activate(state)  # enables the lifecycle publishers
+        self._subs = self._create_subscriptions(self.config)
+        self.model.scheduler.attach(self.frames)
+        if 'intervals' in self._pubs and self.model.predictor.card.depth_coding is not None:
+            self._publish_bin_edges()
+        self.stage = 'active'
+        return result
+
+    def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self.stage = 'inactive'  # frames in flight stop reporting errors from here on
+        self._stop_input()
+        return super().on_deactivate(state)
+
+    def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._release()
+        self.stage = 'unconfigured'
+        return super().on_cleanup(state)
+
+    def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self.stage = 'finalized'
+        self._stop_input()
+        self._release()
+        return super().on_shutdown(state)
+
+    def on_error(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self.stage = 'unconfigured'
+        self._stop_input()
+        self._release()
+        return SUCCESS  # back to unconfigured
+
+    def destroy_node(self) -> None:
+        """Stop serving frames before anything the worker uses goes away."""
+        self._stop_input()
+        self._release()
+        super().destroy_node()
+
+    def _read_config(self) -> NodeConfig:
+        return config_from_values({name: self.get_parameter(name).value for name in BY_NAME})
+
+    def _load_model(self, config: NodeConfig) -> model_pool.SharedModel:
+        path = resolve_model_path(config.model_path)
+        read_card(path)  # a bad card is named before any backend starts
+        key = model_pool.ModelKey(path, config.backends, config.backend_options)
+        shared = model_pool.acquire(key)
+        skipped = shared.predictor.skipped_backends
+        if skipped and not config.backend_fallback:
+            model_pool.release(shared)
+            raise BackendUnavailable('backend_fallback is false and the first backend cannot '
+                                     'run: ' + '; '.join(skipped))
+        for reason in skipped:
+            self.get_logger().error(f'backend fallback: {reason}')
+        if shared.users > 1:
+            self.get_logger().info(f'sharing the loaded model with {shared.users - 1} other '
+                                   'camera node(s) of this process')
+        self._fallback = '; '.join(skipped)
+        return shared
+
+    def _stop_input(self) -> None:
+        for subscription in self._subs:
+            self.destroy_subscription(subscription)
+        self._subs = []
+        if self.model is not None and self.frames is not None:
+            self.model.scheduler.detach(self.frames)  # waits for a frame in flight
+
+    def _release(self) -> None:
+        for publisher in self._pubs.values():
+            self.destroy_lifecycle_publisher(publisher)
+        self._pubs = {}
+        self.frames = None
+        if self.model is not None:
+            model_pool.release(self.model)
+            self.model = None
+
+    # -- topics ---------------------------------------------------------------------------
 
     def _create_publishers(self) -> dict[str, Any]:
-        card = self.model.card
-        available = available_outputs(card)
+        assert self.model is not None
+        card = self.model.predictor.card
         qos = qos_profile(self.config.qos_output, self.config.qos_output_depth)
-        publishers = {}
-        for output in available:
-            if SWITCH_OF[output] in self.config.outputs:
-                publishers[output] = self.create_publisher(MESSAGE_TYPES[output], TOPICS[output], qos)
-        missing = sorted(set(self.config.outputs) - set(available))
+        publishers = {output: self.create_lifecycle_publisher(
+            MESSAGE_CLASSES[message_type(output)], TOPICS[output], qos)
+            for output in enabled_outputs(card, self.config.outputs)}
+        missing = sorted(set(self.config.outputs) - set(available_outputs(card)))
         if missing:
             self.get_logger().info(f'model {card.name} has no head for outputs {missing}')
-        self.get_logger().info('publishing: ' + ', '.join(TOPICS[o] for o in publishers))
+        if 'intervals' in publishers and card.depth_coding is not None:
+            publishers['bin_edges'] = self.create_lifecycle_publisher(
+                Float32MultiArray, BIN_EDGES_TOPIC, LATCHED)
+        self.get_logger().info('publishing: ' + ', '.join(
+            TOPICS.get(o, BIN_EDGES_TOPIC) for o in publishers))
         return publishers
 
-    def _publish_bin_edges(self) -> Any:
-        coding = self.model.card.depth_coding
-        if 'intervals' not in self._pubs or coding is None:
-            return None
-        publisher = self.create_publisher(Float32MultiArray, BIN_EDGES_TOPIC, LATCHED)
-        publisher.publish(bin_edges_message(coding))
-        return publisher
+    def _publish_bin_edges(self) -> None:
+        assert self.model is not None and self.model.predictor.card.depth_coding is not None
+        self._pubs['bin_edges'].publish(bin_edges_message(self.model.predictor.card.depth_coding))
 
-    @property
-    def model(self) -> Predictor:
-        assert self.predictor is not None  # set in __init__ or the node does not exist
-        return self.predictor
+    def _create_subscriptions(self, config: NodeConfig) -> list[Any]:
+        qos = qos_profile(config.qos_input, config.qos_input_depth)
+        if config.input_transport == 'compressed':
+            image = self.create_subscription(CompressedImage, 'image/compressed',
+                                             self.compressed_callback, qos)
+        else:
+            image = self.create_subscription(Image, 'image', self.image_callback, qos)
+        self._camera_info_sub = self.create_subscription(
+            CameraInfo, 'camera_info', self.camera_info_callback, qos)
+        return [image, self._camera_info_sub]
 
-    # -- callbacks -----------------------------------------------------------------
+    def _subscribed(self) -> set[str]:
+        return {o for o, pub in self._pubs.items()
+                if o != 'bin_edges' and pub.get_subscription_count() > 0}
+
+    def _info_publishers(self) -> int:
+        return self.count_publishers(self._camera_info_sub.topic_name) if self._subs else 0
+
+    def _latency_s(self, stamp: Any) -> float:
+        return (self.get_clock().now() - Time.from_msg(stamp)).nanoseconds / NANOSECONDS
+
+    def _publish(self, messages: dict[str, Any]) -> None:
+        for output, message in messages.items():
+            self._pubs[output].publish(message)
+
+    # -- callbacks ------------------------------------------------------------------------
 
     def image_callback(self, msg: Image) -> None:
+        self._frame_arrived(msg, check_image(msg))
+
+    def compressed_callback(self, msg: CompressedImage) -> None:
+        self._frame_arrived(msg, check_compressed(msg))
+
+    def _frame_arrived(self, msg: Any, problem: FrameDropped | None) -> None:
+        frames = self.frames
+        if frames is None:
+            return
         self.stats.received()
-        problem = check_image(msg)
         if problem is not None:
-            self._drop(problem)
-        elif self._slot.put(msg) is not None:
+            frames.drop(problem)
+        elif frames.slot.put(msg) is not None:
             self.stats.dropped(SUPERSEDED)
 
     def camera_info_callback(self, msg: CameraInfo) -> None:
-        self._pairing.add(msg)
+        if self.frames is not None:
+            self.frames.pairing.add(msg)
 
     def diagnostics_callback(self) -> None:
-        window = self.stats.snapshot()
-        card = self.model.card
-        status = build_status(
-            window, self.config.diagnostics, f'{self.get_name()}: {DIAGNOSTIC_TASK}',
-            hardware_id=card.name,
-            extra={'backend': self.model.description, 'model': card.name,
-                   'model path': str(self.model.model_path)})
+        name = f'{self.get_name()}: {DIAGNOSTIC_TASK}'
+        model = self.model
+        if self.stage != 'active' or model is None:
+            status = state_status(name, *self._state_message(), hardware_id=NODE_NAME)
+        else:
+            card = model.predictor.card
+            extra = {'backend': model.predictor.description, 'model': card.name,
+                     'model path': str(model.key.path), 'state': self.stage}
+            if self._fallback:
+                extra['backend fallback'] = self._fallback
+            status = build_status(self.stats.snapshot(), self.config.diagnostics, name,
+                                  hardware_id=card.name, extra=extra,
+                                  error=f'backend fallback: {self._fallback}'
+                                  if self._fallback else '')
         array = DiagnosticArray(status=[status])
         array.header.stamp = self.get_clock().now().to_msg()
         self._diagnostics_pub.publish(array)
+
+    def _state_message(self) -> tuple[int, str]:
+        if self.stage == 'configuring':
+            tensorrt = any(b.startswith('tensorrt') for b in self.config.backends)
+            return OK, ('configuring: loading the model' + (
+                '; building a TensorRT engine when none is cached takes minutes'
+                if tensorrt else ''))
+        if self.stage == 'unconfigured' and self.configure_error:
+            return ERROR, f'unconfigured: configure failed: {self.configure_error}'
+        return WARN, f'{self.stage}: not processing images'
 
     def coerce_parameters_callback(self, params: list[Parameter[Any]]) -> list[Parameter[Any]]:
         """At runtime, integers for double parameters become doubles
@@ -245,147 +348,28 @@ class MtDepthNode(Node):
                 for p in params]
 
     def parameters_callback(self, params: list[Any]) -> SetParametersResult:
-        # rclpy has checked types, ranges and read-only; choices are checked here.
+        # rclpy has checked types and ranges; choices and the lifecycle rule are checked here.
+        fixed = sorted(p.name for p in params if p.name in START_PARAMETERS)
+        if fixed and self.stage not in ('unconfigured', 'finalized'):
+            return SetParametersResult(
+                successful=False, reason=f'{", ".join(fixed)} can change only while the node '
+                                         f'is unconfigured (it is {self.stage}: cleanup first)')
         values = {name: self.get_parameter(name).value for name in BY_NAME}
         values.update({p.name: p.value for p in params if p.name in BY_NAME})
         try:
             config = config_from_values(values)
         except ParameterError as error:
             return SetParametersResult(successful=False, reason=str(error))
-        self._check_drop_classes(config)
+        if self.model is not None:
+            self._check_drop_classes(config)
         self.config = config  # one assignment: the worker sees the old or the new config
         return SetParametersResult(successful=True)
 
     def _check_drop_classes(self, config: NodeConfig) -> None:
-        _, unknown = class_ids(self.model.card, config.cloud.drop_classes)
+        assert self.model is not None
+        card = self.model.predictor.card
+        _, unknown = class_ids(card, config.cloud.drop_classes)
         if unknown:
             self.get_logger().info(  # the default 'sky' on an indoor model, say: not an error
-                f'points.drop_classes: model {self.model.card.name} has no class '
+                f'points.drop_classes: model {card.name} has no class '
                 f'{", ".join(map(repr, unknown))}; nothing dropped for it')
-
-    # -- the worker ------------------------------------------------------------------
-
-    def _work(self) -> None:
-        while not self._slot.closed:
-            msg = self._slot.take(WORKER_POLL_S)
-            if msg is None:
-                continue
-            try:
-                self._process(msg)
-            except FrameDropped as problem:
-                self._drop(problem)
-            except Exception as error:  # noqa: BLE001  one bad frame must not stop the node
-                if not self.context.ok():
-                    return  # shutting down: publishers are gone, nothing to report
-                self.stats.dropped(ERROR_REASON)
-                self._log.error(ERROR_REASON, f'frame failed: {error!r}\n{traceback.format_exc()}')
-
-    def _process(self, msg: Image) -> None:
-        start = time.perf_counter()
-        config = self.config
-        wanted = {o for o, pub in self._pubs.items() if pub.get_subscription_count() > 0}
-        if not wanted:
-            self.stats.idle()
-            return
-        region = self.model.region(msg.width, msg.height)
-        camera, focal = self._camera_for(msg, region, config)
-        if camera is None and wanted & {'points', 'depth_camera_info'}:
-            if 'points' in wanted:
-                self.stats.noted(NO_CAMERA_NOTE)
-                self._log.warning('no_camera_info', 'no usable camera_info for the image stamp '
-                                  '(set cache_camera_info if they differ): cloud skipped')
-            wanted -= {'points', 'depth_camera_info'}
-        rgb = image_to_rgb(msg)  # (H, W, 3) uint8
-        heads = heads_for(wanted, self.model.card)
-        prediction = self.model.predict(rgb, heads, focal) if heads else Prediction()
-        size = self.model.input_size
-        if config.output_resolution == 'input':
-            size = (region.width, region.height)
-            prediction = resize_prediction(prediction, *size)
-        view = camera.cropped(region) if camera is not None else None
-        messages = self.builder.build(wanted, msg.header, prediction, region.of(rgb), view, size,
-                                      config.cloud)
-        if not messages:  # the cloud alone was wanted, and skipped
-            self.stats.idle()
-            return
-        for output, message in messages.items():
-            self._pubs[output].publish(message)
-        latency = self.get_clock().now() - Time.from_msg(msg.header.stamp)
-        self.stats.published(latency.nanoseconds / NANOSECONDS, prediction.inference_s,
-                             time.perf_counter() - start)
-
-    def _camera_for(self, msg: Image, region: Region,
-                    config: NodeConfig) -> tuple[PinholeCamera | None, float | None]:
-        """The image's camera and the fx for focal correction; (None, None) if unusable."""
-        # Wait for a late camera_info only while someone publishes one.
-        publishers = self.count_publishers(self._camera_info_sub.topic_name)
-        info = self._pairing.match(msg.header, config.camera_info_wait if publishers else 0.0)
-        if info is None:
-            return None, None
-        try:
-            camera = PinholeCamera.from_camera_info(info)
-            if (camera.width, camera.height) != (msg.width, msg.height):
-                raise FrameDropped('size_mismatch', f'image is {msg.width}x{msg.height} but its '
-                                   f'camera_info is {camera.width}x{camera.height}')
-            if config.focal_correction:
-                focal_scale(self.model.card, camera.fx, region)
-        except (CameraInfoError, FocalCorrectionError) as error:
-            self.stats.noted(UNUSABLE_CAMERA_NOTE)
-            self._log.warning('camera_info', f'unusable camera_info: {error}')
-            return None, None
-        mismatch = axis_mismatch(self.model.card, region, camera.fx, camera.fy)
-        if abs(mismatch) > AXIS_MISMATCH_TOLERANCE:
-            self.stats.noted(AXIS_NOTE)
-            self._log.warning('axis', f'x/y scale to the network input differs from training by '
-                                      f'{mismatch:+.1%} (fx {camera.fx:g}, fy {camera.fy:g}): '
-                                      'objects look squashed to the network')
-        return camera, camera.fx if config.focal_correction else None
-
-    def _drop(self, problem: FrameDropped) -> None:
-        self.stats.dropped(problem.reason)
-        self._log.warning(problem.reason, f'frame dropped: {problem}')
-
-    def destroy_node(self) -> None:
-        """Stop the worker first (it may be publishing), then the model, then the node."""
-        self._slot.close()
-        if self._worker is not None:
-            self._worker.join(WORKER_JOIN_S)
-        if self.predictor is not None:
-            self.predictor.close()
-        super().destroy_node()
-
-
-def main(args: list[str] | None = None) -> int:
-    """Run the node until SIGINT, SIGTERM or SIGHUP; 0 after a clean stop, 1 if it cannot start.
-
-    rclpy's own signal handlers would shut the context down while the worker
-    may be publishing; here a signal only asks the spin loop to stop, and the
-    worker is stopped before the context goes.
-    """
-    rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
-    stop = threading.Event()
-    for signum in STOP_SIGNALS:
-        signal.signal(signum, lambda *_: stop.set())
-    try:
-        node = MtDepthNode()
-    except StartupError as error:
-        rclpy.logging.get_logger(NODE_NAME).fatal(str(error))
-        rclpy.try_shutdown()
-        return 1
-    executor = SingleThreadedExecutor()
-    executor.add_node(node)
-    try:
-        while not stop.is_set() and rclpy.ok():
-            executor.spin_once(timeout_sec=SPIN_SLICE_S)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        executor.remove_node(node)
-        node.destroy_node()
-        executor.shutdown()
-        rclpy.try_shutdown()
-    return 0
-
-
-if __name__ == '__main__':
-    sys.exit(main())

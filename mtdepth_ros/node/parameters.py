@@ -2,8 +2,9 @@
 
 :data:`PARAMETERS` is the single list: name, default, description, range or
 choices, and whether it may change at runtime. ``config/mtdepth.yaml``
-mirrors it (a test keeps the two in step). Read-only parameters shape the
-node at start (model, backend, topics, QoS); the others take effect on the
+mirrors it (a test keeps the two in step). Start-time parameters (model,
+backend, topics, QoS) are read by the lifecycle *configure* transition and
+change only while the node is unconfigured; the others take effect on the
 next frame when set with ``ros2 param set``.
 
 No rclpy here: ``declare_parameters`` takes the node duck-typed and only
@@ -25,6 +26,7 @@ from mtdepth_ros.inference.outputs import OUTPUT_RESOLUTIONS, SWITCHES, CloudSet
 from mtdepth_ros.node.diagnostics import DiagnosticsSettings
 
 QOS_PROFILES = ('sensor_data', 'reliable')  # sensor_data = best effort, as rclpy's preset
+INPUT_TRANSPORTS = ('raw', 'compressed')
 MAX_THREADS = 256
 MAX_DLA_CORE = 7
 MAX_WORKSPACE_MB = 1 << 20
@@ -45,7 +47,7 @@ class Param:
     name: str
     default: bool | int | float | str
     description: str
-    read_only: bool = True
+    runtime: bool = False  # may change while the node runs; else only while unconfigured
     low: float | None = None  # inclusive range for numbers
     high: float | None = None
     choices: tuple[str, ...] = ()  # allowed strings (checked by this module)
@@ -63,10 +65,17 @@ _OUTPUT_TEXT = {
 }
 
 PARAMETERS: tuple[Param, ...] = (
+    Param('autostart', True, 'configure and activate at start by itself; false: wait for a '
+          'lifecycle manager (change_state / get_state services)'),
     Param('model_path', '', "ONNX model with a model card; '' = the bundled "
           'share/mtdepth_ros/models/mtdepth_default.onnx'),
     Param('backend', 'onnxruntime', 'backend chain, tried in order, comma separated: '
           'onnxruntime[:cpu|cuda|tensorrt], tensorrt'),
+    Param('backend_fallback', True, 'use the next backend of the chain when one cannot run '
+          '(an ERROR in diagnostics); false: configure fails instead'),
+    Param('input_transport', 'raw', "camera input: raw (sensor_msgs/Image on 'image') or "
+          "compressed (sensor_msgs/CompressedImage, JPEG or PNG, on 'image/compressed')",
+          choices=INPUT_TRANSPORTS),
     Param('precision', 'fp32', 'TensorRT precision (engines and the onnxruntime TensorRT '
           'provider)', choices=PRECISIONS),
     Param('threads', 0, 'CPU threads of the onnxruntime CPU provider; 0 = its default',
@@ -80,25 +89,25 @@ PARAMETERS: tuple[Param, ...] = (
     *(Param(f'outputs.{name}', True, f'publish {_OUTPUT_TEXT[name]}') for name in SWITCHES),
     Param('output_resolution', 'network', 'size of the published maps and cloud: network '
           '(the card input size, intrinsics scaled) or input (resized to the image)',
-          read_only=False, choices=OUTPUT_RESOLUTIONS),
+          runtime=True, choices=OUTPUT_RESOLUTIONS),
     Param('focal_correction', True, 'scale depth by the live fx over the training fx (both '
-          'at the network input) when camera_info is paired', read_only=False),
+          'at the network input) when camera_info is paired', runtime=True),
     Param('cache_camera_info', False, 'pair images with the latest camera_info instead of '
           'the one with the same stamp'),
     Param('camera_info_wait', 0.05, 'seconds to wait for the camera_info with the image '
           'stamp (only while camera_info has a publisher)', low=0.0, high=MAX_WAIT_S),
     Param('points.organized', True, 'H x W cloud with NaN invalid points (depth_image_proc); '
-          'false: 1 x N valid points only', read_only=False),
+          'false: 1 x N valid points only', runtime=True),
     Param('points.max_depth', 0.0, 'drop points farther than this (metres along the optical '
-          'axis); 0 = no limit', read_only=False, low=0.0, high=MAX_RANGE_M),
+          'axis); 0 = no limit', runtime=True, low=0.0, high=MAX_RANGE_M),
     Param('points.decimation', 1, 'keep every n-th row and column of the cloud',
-          read_only=False, low=1, high=MAX_DECIMATION),
+          runtime=True, low=1, high=MAX_DECIMATION),
     Param('points.min_confidence', 0.0, 'drop points whose confidence is below this; '
-          '0 = keep all', read_only=False, low=0.0, high=1.0),
-    Param('points.color', True, 'add the image colour as the rgb field', read_only=False),
+          '0 = keep all', runtime=True, low=0.0, high=1.0),
+    Param('points.color', True, 'add the image colour as the rgb field', runtime=True),
     Param('points.drop_classes', 'sky', "drop points the segmentation gives these classes "
           "(comma-separated names of the model's classes; names it lacks are ignored, and "
-          "logged); '' = keep all", read_only=False),
+          "logged); '' = keep all", runtime=True),
     Param('qos.input', 'sensor_data', 'QoS of image and camera_info subscriptions',
           choices=QOS_PROFILES),
     Param('qos.input_depth', 2, 'history depth of the input subscriptions',
@@ -110,19 +119,22 @@ PARAMETERS: tuple[Param, ...] = (
     Param('diagnostics.period', 1.0, 'seconds between /diagnostics messages',
           low=0.1, high=60.0),
     Param('diagnostics.expected_rate', 0.0, 'expected output rate in Hz; 0 = the input rate',
-          read_only=False, low=0.0, high=MAX_RATE_HZ),
+          runtime=True, low=0.0, high=MAX_RATE_HZ),
     Param('diagnostics.rate_tolerance', 0.1, 'WARN when the output rate is below '
-          '(1 - tolerance) x the expected rate', read_only=False, low=0.0, high=1.0),
+          '(1 - tolerance) x the expected rate', runtime=True, low=0.0, high=1.0),
     Param('diagnostics.max_latency', 0.5, 'WARN when stamp-to-publish latency exceeds this '
-          '(s); 0 = no limit', read_only=False, low=0.0, high=MAX_WAIT_S),
+          '(s); 0 = no limit', runtime=True, low=0.0, high=MAX_WAIT_S),
 )
 BY_NAME = {p.name: p for p in PARAMETERS}
 
 
 @dataclass(frozen=True)
 class NodeConfig:
+    autostart: bool
     model_path: str
     backends: tuple[str, ...]
+    backend_fallback: bool
+    input_transport: str
     backend_options: BackendOptions
     outputs: frozenset[str]  # switched-on outputs (SWITCHES names)
     output_resolution: str
@@ -145,10 +157,14 @@ def defaults() -> dict[str, Any]:
 def descriptor(param: Param) -> ParameterDescriptor:
     kind = {bool: ParameterType.PARAMETER_BOOL, int: ParameterType.PARAMETER_INTEGER,
             float: ParameterType.PARAMETER_DOUBLE, str: ParameterType.PARAMETER_STRING}
+    # Start-time parameters change only while the node is unconfigured (the node's
+    # parameter callback says so); rclpy's read_only would forbid even that.
     desc = ParameterDescriptor(name=param.name, type=kind[type(param.default)],
-                               description=param.description, read_only=param.read_only)
+                               description=param.description)
+    constraints = [] if param.runtime else ['changes only while unconfigured']
     if param.choices:
-        desc.additional_constraints = 'one of: ' + ', '.join(param.choices)
+        constraints.insert(0, 'one of: ' + ', '.join(param.choices))
+    desc.additional_constraints = '; '.join(constraints)
     if param.low is not None and param.high is not None:
         if isinstance(param.default, float):
             desc.floating_point_range = [FloatingPointRange(
@@ -190,7 +206,9 @@ def config_from_values(values: Mapping[str, Any]) -> NodeConfig:
         if param.choices and value not in param.choices:
             raise ParameterError(f'{name} must be one of {list(param.choices)}, got {value!r}')
     return NodeConfig(
-        model_path=v['model_path'], backends=_backend_chain(v['backend']),
+        autostart=v['autostart'], model_path=v['model_path'],
+        backends=_backend_chain(v['backend']), backend_fallback=v['backend_fallback'],
+        input_transport=v['input_transport'],
         backend_options=BackendOptions(
             precision=v['precision'], threads=v['threads'],
             engine_cache_dir=v['engine_cache_dir'], rebuild=v['engine_rebuild'],

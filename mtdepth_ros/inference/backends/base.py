@@ -27,6 +27,7 @@ BACKENDS = {
     'tensorrt': 'mtdepth_ros.inference.backends.tensorrt:TensorRTBackend',
 }
 PRECISIONS = ('fp32', 'fp16', 'int8')
+MAX_BATCH = 8  # frames per run for models exported with a free batch dimension (8 cameras)
 
 
 class BackendUnavailable(RuntimeError):
@@ -57,11 +58,17 @@ class Backend(ABC):
 
     @abstractmethod
     def run(self, image: np.ndarray, outputs: Collection[str]) -> dict[str, np.ndarray]:
-        """Run on ``image`` (1, 3, H, W) float32; return ``{output name: array}`` for ``outputs``.
+        """Run on ``image`` (N, 3, H, W) float32, N <= max_batch; return ``{output name:
+        (N, ...) array}`` for ``outputs``.
 
         ``outputs`` are ONNX output names from the card; an empty collection
         still runs the network (for warm-up and timing).
         """
+
+    @property
+    def max_batch(self) -> int:
+        """Images one ``run`` takes: MAX_BATCH for a model with a free batch dimension, else 1."""
+        return 1
 
     @property
     def description(self) -> str:

@@ -16,7 +16,12 @@ from typing import Any
 import numpy as np
 import onnxruntime as ort
 
-from mtdepth_ros.inference.backends.base import Backend, BackendOptions, BackendUnavailable
+from mtdepth_ros.inference.backends.base import (
+    MAX_BATCH,
+    Backend,
+    BackendOptions,
+    BackendUnavailable,
+)
 from mtdepth_ros.inference.card import ModelCard
 
 CPU = 'CPUExecutionProvider'
@@ -60,6 +65,12 @@ class OnnxRuntimeBackend(Backend):
                 f'{wanted} could not be started (onnxruntime fell back to {active[0]}); '
                 'check the CUDA/TensorRT libraries')
         self.output_names = {o.name for o in self.session.get_outputs()}
+        batch = self.session.get_inputs()[0].shape[0]
+        self._max_batch = batch if isinstance(batch, int) and batch > 0 else MAX_BATCH
+
+    @property
+    def max_batch(self) -> int:
+        return self._max_batch
 
     def _session_options(self) -> ort.SessionOptions:
         options = ort.SessionOptions()

@@ -33,7 +33,12 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from mtdepth_ros.inference.backends.base import Backend, BackendOptions, BackendUnavailable
+from mtdepth_ros.inference.backends.base import (
+    MAX_BATCH,
+    Backend,
+    BackendOptions,
+    BackendUnavailable,
+)
 from mtdepth_ros.inference.backends.calibration import CalibrationError
 from mtdepth_ros.inference.backends.cuda_memory import (
     CudaError,
@@ -95,7 +100,9 @@ class TensorRTBackend(Backend):
             self._runtime.DLA_core = options.dla_core
         self._cache_dir = cache_dir_for(model_path, options.engine_cache_dir)
         self._onnx_sha = file_sha256(model_path)
-        self._dynamic = None in input_dims(load_graph(model_path), card.input.name)
+        dims = input_dims(load_graph(model_path), card.input.name)
+        self._dynamic = None in dims
+        self._batch_is_free = bool(dims) and dims[0] is None
         self._runners: OrderedDict[tuple[int, ...], EngineRunner] = OrderedDict()
         self._stream = Stream()
         try:
@@ -104,6 +111,11 @@ class TensorRTBackend(Backend):
         except BaseException:
             self.close()
             raise
+
+    @property
+    def max_batch(self) -> int:
+        # A free batch dimension gets an engine per batch size met (built once, cached).
+        return MAX_BATCH if self._batch_is_free else 1
 
     @property
     def description(self) -> str:
