@@ -19,6 +19,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import rclpy
@@ -55,9 +56,11 @@ def rss_mb(pid: int) -> float:
 
 
 class Cameras:
-    """Publishes frames to /bench/<camera>/image and counts /bench/<camera>/depth/image_rect."""
+    """Publishes frames to /bench/<camera>/image and listens to an output of each camera
+    (default depth/image_rect): answers counted, latency (stamp to arrival) kept."""
 
-    def __init__(self, names: list[str]) -> None:
+    def __init__(self, names: list[str], output: str = 'depth/image_rect',
+                 kind: Any = Image) -> None:
         self.context = rclpy.Context()
         rclpy.init(context=self.context)
         self.node = rclpy.create_node('bench_cameras', context=self.context)
@@ -67,10 +70,10 @@ class Cameras:
         self.infos = {n: self.node.create_publisher(CameraInfo, f'/bench/{n}/camera_info',
                                                     reliable) for n in names}
         self.answers = dict.fromkeys(names, 0)
+        self.latencies_s: list[float] = []
         for name in names:
-            self.node.create_subscription(
-                Image, f'/bench/{name}/depth/image_rect',
-                lambda _msg, n=name: self.answers.__setitem__(n, self.answers[n] + 1), reliable)
+            self.node.create_subscription(kind, f'/bench/{name}/{output}',
+                                          lambda msg, n=name: self._answer(n, msg), reliable)
         rgb = np.random.default_rng(0).integers(0, 255, (HEIGHT, WIDTH, 3), np.uint8)
         self.frame = array_to_image(rgb, 'rgb8')
         self.executor = SingleThreadedExecutor(context=self.context)
@@ -79,12 +82,17 @@ class Cameras:
         self._spinner = threading.Thread(target=self._spin, daemon=True)
         self._spinner.start()
 
+    def _answer(self, name: str, msg: Any) -> None:
+        self.answers[name] += 1
+        sent = msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9
+        self.latencies_s.append(time.time() - sent)  # the node stamps nothing: the input's stamp
+
     def _spin(self) -> None:
         while not self._stop.is_set():
             self.executor.spin_once(timeout_sec=0.05)
 
     def publish(self) -> None:
-        header = Header(stamp=self.node.get_clock().now().to_msg(), frame_id='camera')
+        header = Header(stamp=self.node.get_clock().now().to_msg(), frame_id='camera')  # wall
         for name, publisher in self.images.items():
             self.infos[name].publish(CAMERA.to_camera_info(header))
             self.frame.header = header

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from mtdepth_ros.conversions.cdr import camera_info_bytes
 from mtdepth_ros.conversions.geometry import Region, scale_coordinate
 from mtdepth_ros.conversions.images import copy_header
 
@@ -114,6 +115,15 @@ class PinholeCamera:
         projection[0, 3], projection[1, 3] = self.tx, self.ty
         msg.p = projection.reshape(-1)
         return msg
+
+    def to_camera_info_bytes(self, header: Any) -> bytes:
+        """:meth:`to_camera_info` serialized (CDR), without building the message."""
+        projection = np.zeros((3, 4))
+        projection[:, :3] = self.matrix
+        projection[0, 3], projection[1, 3] = self.tx, self.ty
+        return camera_info_bytes(header, self.width, self.height, DISTORTION_MODEL,
+                                 [0.0] * PLUMB_BOB_COEFFICIENTS, self.matrix.reshape(-1).tolist(),
+                                 np.eye(3).reshape(-1).tolist(), projection.reshape(-1).tolist())
 
     def scaled(self, width: int, height: int) -> PinholeCamera:
         """This camera for the image resized to ``width`` x ``height``.

@@ -34,17 +34,18 @@ def colormap_lut(colormap: int) -> np.ndarray:
     return lut
 
 
-def labels_to_color(labels: np.ndarray, palette: Sequence[Sequence[int]] | np.ndarray
-                    ) -> np.ndarray:
+def labels_to_color(labels: np.ndarray, palette: Sequence[Sequence[int]] | np.ndarray,
+                    out: np.ndarray | None = None) -> np.ndarray:
     """Class ids (H, W) -> (H, W, 3) uint8 RGB from ``palette`` (K, 3) RGB.
 
-    Ids outside [0, K) (the ignore id 255 among them) are black.
+    Ids outside [0, K) (the ignore id 255 among them) are black. ``out``: an
+    (H, W, 3) uint8 array to write into (a message's payload, say).
     """
     colours = np.asarray(palette, dtype=np.uint8).reshape(-1, 3)  # (K, 3)
     labels = np.asarray(labels)
     if not np.issubdtype(labels.dtype, np.integer):
         raise ValueError(f'labels must be integers, got {labels.dtype}')
-    return _lookup(colours, labels)
+    return _lookup(colours, labels, out)
 
 
 def depth_to_color(depth: np.ndarray, d_min: float, d_max: float) -> np.ndarray:
@@ -64,7 +65,8 @@ def depth_to_color(depth: np.ndarray, d_min: float, d_max: float) -> np.ndarray:
     return _colour(index, valid, DEPTH_COLORMAP)
 
 
-def intervals_to_color(intervals: np.ndarray, num_intervals: int) -> np.ndarray:
+def intervals_to_color(intervals: np.ndarray, num_intervals: int,
+                       out: np.ndarray | None = None) -> np.ndarray:
     """Interval indices (H, W) -> (H, W, 3) uint8 RGB on the same scale as :func:`depth_to_color`.
 
     Intervals are uniform in log depth, so interval i gets the colour of its
@@ -75,7 +77,7 @@ def intervals_to_color(intervals: np.ndarray, num_intervals: int) -> np.ndarray:
     span = max(num_intervals - 1, 1)
     ramp = np.rint((1.0 - np.arange(num_intervals) / span) * (LUT_SIZE - 1)).astype(np.intp)
     colours = colormap_lut(DEPTH_COLORMAP)[ramp]  # (num_intervals, 3): interval -> colour
-    return _lookup(colours, np.asarray(intervals))
+    return _lookup(colours, np.asarray(intervals), out)
 
 
 def confidence_to_color(confidence: np.ndarray) -> np.ndarray:
@@ -96,7 +98,7 @@ def _colour(index: np.ndarray, valid: np.ndarray, colormap: int) -> np.ndarray:
     return _unpack(np.take(_packed_colormap(colormap), index))
 
 
-def _lookup(colours: np.ndarray, index: np.ndarray) -> np.ndarray:
+def _lookup(colours: np.ndarray, index: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     """``colours`` (K, 3) uint8 RGB at ``index`` (H, W) ints; outside [0, K) black.
 
     Colours are gathered as packed 4-byte words (3x faster than gathering
@@ -108,7 +110,7 @@ def _lookup(colours: np.ndarray, index: np.ndarray) -> np.ndarray:
         table_size = max(table_size, int(np.iinfo(index.dtype).max) + 1)
     else:
         index = np.where((index >= 0) & (index < len(colours)), index, len(colours))
-    return _unpack(np.take(_pack_table(colours, table_size), index))
+    return _unpack(np.take(_pack_table(colours, table_size), index), out)
 
 
 @lru_cache(maxsize=None)
@@ -126,9 +128,11 @@ def _pack_table(colours: np.ndarray, size: int) -> np.ndarray:
     return packed
 
 
-def _unpack(packed: np.ndarray) -> np.ndarray:
-    """Packed RGBA words (any shape) -> (..., 3) uint8 RGB."""
-    if packed.size == 0:
-        return np.zeros((*packed.shape, 3), dtype=np.uint8)
-    rgba = packed.view(np.uint8).reshape(1, -1, 4)  # one row: any input shape works
-    return cv2.cvtColor(rgba, cv2.COLOR_RGBA2RGB).reshape(*packed.shape, 3)
+def _unpack(packed: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """Packed RGBA words (any shape) -> (..., 3) uint8 RGB, into ``out`` when given."""
+    if out is None:
+        out = np.empty((*packed.shape, 3), dtype=np.uint8)
+    if packed.size:
+        rgba = packed.view(np.uint8).reshape(1, -1, 4)  # one row: any input shape works
+        cv2.cvtColor(rgba, cv2.COLOR_RGBA2RGB, dst=out.reshape(1, -1, 3))
+    return out

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from mtdepth_ros.conversions.geometry import Region
 from mtdepth_ros.conversions.images import array_to_image
 from mtdepth_ros.evaluation import plots
 from mtdepth_ros.evaluation.bag_reader import BagReader, Frame
@@ -32,7 +33,7 @@ from mtdepth_ros.evaluation.report import (
 )
 from mtdepth_ros.evaluation.scoring import Scorer, default_range_edges
 from mtdepth_ros.inference.card import ModelCard
-from mtdepth_ros.inference.outputs import TOPICS, OutputBuilder
+from mtdepth_ros.inference.outputs import TOPICS, OutputBuilder, message_type
 from mtdepth_ros.inference.predictor import Prediction
 
 OUTPUT_NAMESPACE = '/mtdepth'  # the prediction topics, as the node publishes them in it
@@ -147,10 +148,13 @@ class EvaluationSession:
         if not maps:
             return
         height, width = maps[0].shape
-        messages = self.builder.build(TOPICS, head, prediction, frame.rgb, frame.camera,
+        region = prediction.region or Region.whole(frame.rgb.shape[:2])
+        camera = frame.camera.cropped(region) if frame.camera is not None else None
+        messages = self.builder.build(TOPICS, head, prediction, region.of(frame.rgb), camera,
                                       (width, height))
-        for output, message in messages.items():
-            self.bag.write(output_topic(output), message, frame.log_time_ns)
+        for output, message in messages.items():  # serialized already, as the node publishes
+            self.bag.write_raw(output_topic(output), message_type(output), message,
+                               frame.log_time_ns)
 
     def timing_summary(self) -> dict[str, float]:
         summary: dict[str, float] = {}

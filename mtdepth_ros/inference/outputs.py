@@ -1,9 +1,12 @@
-"""The node's outputs: which heads each one needs, and its message for one frame.
+"""The node's outputs: which heads each one needs, and its serialized message for one frame.
 
-Pure message building with no rclpy, so the node only publishes and the
-benchmark times exactly what the node does per frame. Output names are the
-parameter names (``outputs.<name>``); :data:`TOPICS` maps them to the topic
-names, all relative so they remap and namespace cleanly.
+Every output is written straight to its CDR bytes, in one pass over its
+payload (:mod:`~mtdepth_ros.conversions.cdr`, ``cloud_bytes``), ready for
+``Publisher.publish`` or a rosbag2 writer; no message object is built and
+serialized again. No rclpy, so the benchmark times exactly what the node
+does per frame. Output names are the parameter names (``outputs.<name>``);
+:data:`TOPICS` maps them to the topic names, all relative so they remap and
+namespace cleanly.
 """
 
 from __future__ import annotations
@@ -15,10 +18,10 @@ from typing import Any
 import numpy as np
 
 from mtdepth_ros.conversions.camera import PinholeCamera
-from mtdepth_ros.conversions.clouds import depth_to_points, points_to_cloud
+from mtdepth_ros.conversions.cdr import image_bytes, serialized_image
+from mtdepth_ros.conversions.cloud_bytes import cloud_bytes
 from mtdepth_ros.conversions.colorize import intervals_to_color, labels_to_color
 from mtdepth_ros.conversions.geometry import resize_depth_nearest, resize_image
-from mtdepth_ros.conversions.images import array_to_image
 from mtdepth_ros.conversions.labels import label_encoding
 from mtdepth_ros.inference.card import ModelCard
 from mtdepth_ros.inference.depth_coding import DepthCoding
@@ -57,6 +60,7 @@ CAMERA_OUTPUTS = frozenset(o for o in TOPICS if o.endswith(CAMERA_INFO_SUFFIX)) 
 CLOUD_EXTRA_HEADS = ('segmentation', 'confidence')  # label and confidence fields of the cloud
 BIN_EDGES_TOPIC = 'intervals/bin_edges'
 OUTPUT_RESOLUTIONS = ('network', 'input')
+RGB_CHANNELS = 3
 
 
 @dataclass(frozen=True)
@@ -136,7 +140,8 @@ def resize_prediction(prediction: Prediction, width: int, height: int) -> Predic
 
 
 class OutputBuilder:
-    """Messages for one frame's prediction; colour tables and encodings fixed by the card."""
+    """Serialized messages for one frame's prediction; colour tables and encodings fixed by
+    the card."""
 
     def __init__(self, card: ModelCard) -> None:
         self.card = card
@@ -144,8 +149,8 @@ class OutputBuilder:
 
     def build(self, outputs: Collection[str], header: Any, prediction: Prediction,
               rgb: np.ndarray, camera: PinholeCamera | None, size: tuple[int, int],
-              cloud: CloudSettings = CloudSettings()) -> dict[str, Any]:
-        """``{output: message}`` for ``outputs``; each message carries ``header``.
+              cloud: CloudSettings = CloudSettings()) -> dict[str, bytes]:
+        """``{output: serialized message}`` for ``outputs``; each carries ``header``.
 
         ``size`` (width, height) is the output size, that of the prediction's
         maps. ``rgb`` (H, W, 3) uint8 is the input image (any size), ``camera``
@@ -153,55 +158,58 @@ class OutputBuilder:
         are left out when it is None.
         """
         scaled = camera.scaled(*size) if camera is not None else None
-        messages: dict[str, Any] = {}
+        messages: dict[str, bytes] = {}
+        info = None  # every family's camera_info is the same message: written once
         for output in outputs:
+            if output.endswith(CAMERA_INFO_SUFFIX):
+                if scaled is not None:
+                    info = info or scaled.to_camera_info_bytes(header)
+                    messages[output] = info
+                continue
             message = self._build_one(output, header, prediction, rgb, scaled, cloud)
             if message is not None:
                 messages[output] = message
         return messages
 
     def _build_one(self, output: str, header: Any, p: Prediction, rgb: np.ndarray,
-                   camera: PinholeCamera | None, cloud: CloudSettings) -> Any:
-        if output == 'depth' and p.depth is not None:
-            return array_to_image(p.depth, '32FC1', header)
-        if output.endswith(CAMERA_INFO_SUFFIX):
-            return None if camera is None else camera.to_camera_info(header)
+                   camera: PinholeCamera | None, cloud: CloudSettings) -> bytes | None:
+        if output in ('depth', 'confidence'):
+            values = p.depth if output == 'depth' else p.confidence
+            return None if values is None else image_bytes(values, '32FC1', header)
         if output == 'intervals' and p.intervals is not None:
-            return array_to_image(p.intervals, 'mono8', header)
+            return image_bytes(p.intervals, 'mono8', header)
         if output == 'intervals_color' and p.intervals is not None:
             assert self.card.depth_coding is not None  # required by an intervals head
-            colour = intervals_to_color(p.intervals, self.card.depth_coding.num_intervals)
-            return array_to_image(colour, 'rgb8', header)
+            data, payload = colour_image(header, p.intervals.shape)
+            intervals_to_color(p.intervals, self.card.depth_coding.num_intervals, out=payload)
+            return data
         if output == 'segmentation' and p.segmentation is not None:
-            return array_to_image(p.segmentation, label_encoding(p.segmentation), header)
+            return image_bytes(p.segmentation, label_encoding(p.segmentation), header)
         if output == 'segmentation_color' and p.segmentation is not None:
             assert self.palette is not None  # required by a segmentation head
-            return array_to_image(labels_to_color(p.segmentation, self.palette), 'rgb8', header)
-        if output == 'confidence' and p.confidence is not None:
-            return array_to_image(p.confidence, '32FC1', header)
+            data, payload = colour_image(header, p.segmentation.shape)
+            labels_to_color(p.segmentation, self.palette, out=payload)
+            return data
         if output == 'points' and p.depth is not None and camera is not None:
             return self.cloud(header, p, rgb, camera, cloud)
         return None
 
     def cloud(self, header: Any, p: Prediction, rgb: np.ndarray, camera: PinholeCamera,
-              settings: CloudSettings) -> Any:
-        """The cloud of ``p.depth`` seen by ``camera`` (already at the depth's size)."""
+              settings: CloudSettings) -> bytes:
+        """The serialized cloud of ``p.depth`` seen by ``camera`` (already at the depth's size)."""
         assert p.depth is not None
         height, width = p.depth.shape
-        points = depth_to_points(p.depth, camera)  # (h, w, 3) float32, NaN invalid
-        keep = None
-        if settings.max_depth > 0:
-            keep = ~(p.depth > settings.max_depth)  # NaN stays kept here; invalid anyway
-        if settings.min_confidence > 0 and p.confidence is not None:
-            confident = p.confidence >= settings.min_confidence
-            keep = confident if keep is None else keep & confident
         drop_ids, _ = class_ids(self.card, settings.drop_classes)
-        if drop_ids.size and p.segmentation is not None:
-            wanted = ~np.isin(p.segmentation, drop_ids)
-            keep = wanted if keep is None else keep & wanted
-        colour = None
-        if settings.color:
-            colour = resize_image(rgb, (height, width))
-        return points_to_cloud(
-            points, header, rgb=colour, labels=p.segmentation, confidence=p.confidence,
-            organized=settings.organized, keep=keep, decimation=settings.decimation)
+        return cloud_bytes(
+            p.depth, camera, header,
+            rgb=resize_image(rgb, (height, width)) if settings.color else None,
+            labels=p.segmentation, confidence=p.confidence, organized=settings.organized,
+            decimation=settings.decimation, max_depth=settings.max_depth,
+            min_confidence=settings.min_confidence, drop_ids=drop_ids.tolist())
+
+
+def colour_image(header: Any, shape: tuple[int, ...]) -> tuple[bytes, np.ndarray]:
+    """A serialized rgb8 image of ``shape[:2]`` and an (H, W, 3) view of its pixels to fill."""
+    height, width = shape[:2]
+    data, payload = serialized_image(header, height, width, 'rgb8', width * RGB_CHANNELS)
+    return data, payload.reshape(height, width, RGB_CHANNELS)

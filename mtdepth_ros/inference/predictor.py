@@ -121,10 +121,19 @@ class Predictor:
     def preprocess(self, rgb: np.ndarray) -> np.ndarray:
         """(H, W, 3) uint8 RGB -> (1, 3, h, w) float32 as the card says (crop, resize,
         colour order, normalisation)."""
+        return self.normalise(self.network_image(rgb))
+
+    def network_image(self, rgb: np.ndarray) -> np.ndarray:
+        """(H, W, 3) uint8 RGB cropped to the training aspect and resized to the input:
+        (h, w, 3) uint8, the picture the network sees (and the cloud's colours)."""
         check_rgb(rgb)
         width, height = self.input_size
-        rgb = resize_image(self.region(rgb.shape[1], rgb.shape[0]).of(rgb), (height, width))
-        chw = rgb.transpose(2, 0, 1)  # (3, h, w) view
+        return resize_image(self.region(rgb.shape[1], rgb.shape[0]).of(rgb), (height, width))
+
+    def normalise(self, image: np.ndarray) -> np.ndarray:
+        """:meth:`network_image`'s (h, w, 3) uint8 -> the (1, 3, h, w) float32 input tensor."""
+        width, height = self.input_size
+        chw = image.transpose(2, 0, 1)  # (3, h, w) view
         if self.card.input.color_order == 'BGR':
             chw = chw[::-1]
         tensor = np.empty((1, 3, height, width), dtype=np.float32)

@@ -81,6 +81,7 @@ class FrameState:
 
     header: Any
     rgb: np.ndarray  # (H, W, 3) uint8, the whole image
+    network_image: np.ndarray  # (h, w, 3) uint8: the region resized to the network input
     region: Region  # the part the network sees
     camera: PinholeCamera | None  # at the whole image; None: no usable camera_info
     depth_scale: float
@@ -133,10 +134,12 @@ class CameraFrames:
                                  '(set cache_camera_info if they differ): cloud skipped')
             wanted -= CAMERA_OUTPUTS
         heads = self.predictor.heads_to_run(heads_for(wanted, self.card))
-        state = FrameState(msg.header, rgb, region, camera, scale, wanted, heads, config, started)
+        network_image = self.predictor.network_image(rgb)
+        state = FrameState(msg.header, rgb, network_image, region, camera, scale, wanted, heads,
+                           config, started)
         if not heads:
             return Job(tensor=None, outputs=(), state=state)
-        return Job(tensor=self.predictor.preprocess(rgb),
+        return Job(tensor=self.predictor.normalise(network_image),
                    outputs=self.predictor.outputs_for(heads), state=state)
 
     def complete(self, job: Job) -> None:
@@ -146,13 +149,13 @@ class CameraFrames:
             prediction = self.predictor.decode(job.raw, state.heads, state.depth_scale)
         prediction.inference_s, prediction.region = job.inference_s, state.region
         region = state.region
-        size = self.predictor.input_size
+        size, colours = self.predictor.input_size, state.network_image  # the cloud's colours
         if state.config.output_resolution == 'input':
-            size = (region.width, region.height)
+            size, colours = (region.width, region.height), region.of(state.rgb)
             prediction = resize_prediction(prediction, *size)
         view = state.camera.cropped(region) if state.camera is not None else None
-        messages = self.builder.build(state.wanted, state.header, prediction,
-                                      region.of(state.rgb), view, size, state.config.cloud)
+        messages = self.builder.build(state.wanted, state.header, prediction, colours, view,
+                                      size, state.config.cloud)
         if not messages:  # the cloud alone was wanted, and skipped
             self.stats.idle()
             return

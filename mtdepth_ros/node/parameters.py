@@ -20,7 +20,12 @@ from typing import Any
 
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor, ParameterType
 
-from mtdepth_ros.inference.backends.base import PRECISIONS, BackendOptions, parse_spec
+from mtdepth_ros.inference.backends.base import (
+    EXECUTION_MODES,
+    PRECISIONS,
+    BackendOptions,
+    parse_spec,
+)
 from mtdepth_ros.inference.backends.engine_cache import REBUILD_POLICIES
 from mtdepth_ros.inference.outputs import OUTPUT_RESOLUTIONS, SWITCHES, CloudSettings
 from mtdepth_ros.node.diagnostics import DiagnosticsSettings
@@ -78,8 +83,14 @@ PARAMETERS: tuple[Param, ...] = (
           choices=INPUT_TRANSPORTS),
     Param('precision', 'fp32', 'TensorRT precision (engines and the onnxruntime TensorRT '
           'provider)', choices=PRECISIONS),
-    Param('threads', 0, 'CPU threads of the onnxruntime CPU provider; 0 = its default',
+    Param('threads', 1, 'CPU threads of the onnxruntime CPU provider (1 held up best on a '
+          'shared 2-core machine: python -m bench onnxruntime); 0 = ONNX Runtime decides',
           low=0, high=MAX_THREADS),
+    Param('onnxruntime.spinning', False, 'let ONNX Runtime worker threads spin while they '
+          'wait (faster on an idle machine, steals a core on a shared one)'),
+    Param('onnxruntime.execution_mode', 'sequential', 'ONNX Runtime execution mode: '
+          'sequential or parallel (runs independent branches at once)',
+          choices=EXECUTION_MODES),
     Param('engine_cache_dir', '', "TensorRT engine cache; '' = beside the model"),
     Param('engine_rebuild', 'auto', 'TensorRT engine rebuild policy: auto (when missing or '
           'stale), always, never (refuse to start without a valid engine)',
@@ -211,6 +222,8 @@ def config_from_values(values: Mapping[str, Any]) -> NodeConfig:
         input_transport=v['input_transport'],
         backend_options=BackendOptions(
             precision=v['precision'], threads=v['threads'],
+            spinning=v['onnxruntime.spinning'],
+            execution_mode=v['onnxruntime.execution_mode'],
             engine_cache_dir=v['engine_cache_dir'], rebuild=v['engine_rebuild'],
             dla_core=v['dla_core'], workspace_mb=v['workspace_mb']),
         outputs=frozenset(s for s in SWITCHES if v[f'outputs.{s}']),

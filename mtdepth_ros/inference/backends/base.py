@@ -27,6 +27,7 @@ BACKENDS = {
     'tensorrt': 'mtdepth_ros.inference.backends.tensorrt:TensorRTBackend',
 }
 PRECISIONS = ('fp32', 'fp16', 'int8')
+EXECUTION_MODES = ('sequential', 'parallel')
 MAX_BATCH = 8  # frames per run for models exported with a free batch dimension (8 cameras)
 
 
@@ -38,6 +39,10 @@ class BackendUnavailable(RuntimeError):
 class BackendOptions:
     precision: str = 'fp32'
     threads: int = 0  # CPU threads for CPU backends; 0 = the runtime's default
+    # ONNX Runtime: worker threads that wait for work by spinning burn a core a shared
+    # machine needs; False lets them sleep (session.intra_op/inter_op.allow_spinning)
+    spinning: bool = False
+    execution_mode: str = 'sequential'  # ONNX Runtime: sequential or parallel (branches)
     engine_cache_dir: str = ''  # TensorRT: '' = beside the ONNX file
     rebuild: str = 'auto'  # TensorRT: 'auto' (when stale), 'always', 'never'
     dla_core: int = -1  # TensorRT on Jetson: -1 = GPU only

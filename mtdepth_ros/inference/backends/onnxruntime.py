@@ -77,6 +77,11 @@ class OnnxRuntimeBackend(Backend):
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         options.intra_op_num_threads = self.options.threads  # 0 = ONNX Runtime's default
         options.inter_op_num_threads = 1  # one image at a time: parallelism is within operators
+        spinning = '1' if self.options.spinning else '0'
+        options.add_session_config_entry('session.intra_op.allow_spinning', spinning)
+        options.add_session_config_entry('session.inter_op.allow_spinning', spinning)
+        options.execution_mode = ort.ExecutionMode.ORT_PARALLEL \
+            if self.options.execution_mode == 'parallel' else ort.ExecutionMode.ORT_SEQUENTIAL
         options.log_severity_level = 3  # errors only: warnings about unused initialisers are noise
         return options
 
@@ -118,7 +123,10 @@ class OnnxRuntimeBackend(Backend):
         note = '' if precision == self.options.precision else \
             f', precision {self.options.precision} applies to TensorRT only'
         threads = f', threads {self.options.threads}' if self.options.threads else ''
-        return f'onnxruntime {ort.__version__} {provider} ({precision}{threads}{note})'
+        spinning = ', spinning' if self.options.spinning else ''
+        mode = ', parallel' if self.options.execution_mode == 'parallel' else ''
+        return (f'onnxruntime {ort.__version__} {provider} '
+                f'({precision}{threads}{spinning}{mode}{note})')
 
     def close(self) -> None:
         # Dropping the session releases its memory (and GPU allocations).

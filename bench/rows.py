@@ -1,0 +1,53 @@
+"""What every benchmark reports: named rows of figures, printed as a table and kept for --json.
+
+Each row is a dict whose first key is ``name``; the others are figures
+(numbers, or text for what ran). :func:`report` prints the rows as a Markdown
+table and keeps them, so ``python -m bench --json FILE`` can write every row
+of the run for two runs to be compared.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+REPEATS = 10
+
+collected: list[dict[str, Any]] = []  # every row of this run, with its benchmark's name
+
+
+def median_seconds(function: Callable[[], object], repeats: int = REPEATS) -> float:
+    """Median wall time of ``repeats`` calls after one warm-up call."""
+    function()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        function()
+        times.append(time.perf_counter() - start)
+    return float(np.median(times))
+
+
+def report(bench: str, rows: Sequence[dict[str, Any]], note: str = '') -> None:
+    """Print ``rows`` as a table (columns: the union of their keys) and keep them."""
+    if note:
+        print(note)
+    columns: list[str] = []
+    for row in rows:
+        columns += [key for key in row if key not in columns]
+    cells = [[_cell(row.get(key, '')) for key in columns] for row in rows]
+    widths = [max(len(key), *(len(line[i]) for line in cells)) for i, key in enumerate(columns)]
+    print('| ' + ' | '.join(key.ljust(w) for key, w in zip(columns, widths)) + ' |')
+    print('|' + '|'.join('-' * (w + 2) for w in widths) + '|')
+    for line in cells:
+        print('| ' + ' | '.join(cell.rjust(w) if i else cell.ljust(w)
+                                for i, (cell, w) in enumerate(zip(line, widths))) + ' |')
+    collected.extend({'bench': bench, **row} for row in rows)
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, float):
+        return f'{value:.3g}' if abs(value) < 10 else f'{value:.1f}'
+    return str(value)
