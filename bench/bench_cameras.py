@@ -28,6 +28,7 @@ from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import Header
 
+from bench.rows import report
 from mtdepth_ros.conversions.camera import PinholeCamera
 from mtdepth_ros.conversions.images import array_to_image
 from mtdepth_ros.evaluation.live import transport_environment
@@ -158,15 +159,16 @@ def main() -> None:
         print(f'set {setting} (unset in the environment)')
     print(f'bundled model, {WIDTH}x{HEIGHT} rgb8 frames at {PUBLISH_HZ:g} Hz per camera for '
           f'{MEASURE_S:g} s; CPU = user + system time of the node processes')
-    print()
-    print('| cameras | setup | answered / sent | CPU ms per frame | vs N processes | RSS MB |')
-    print('|---------|-------|-----------------|------------------|----------------|--------|')
+    rows = []
     with tempfile.TemporaryDirectory() as folder:
         for count in CAMERA_COUNTS:
             separate = run(model, count, False, Path(folder))
             shared = run(model, count, True, Path(folder))
             for label, result in (('N processes', separate), ('one process', shared)):
-                ratio = result['cpu_ms_per_frame'] / separate['cpu_ms_per_frame']
-                print(f"| {count} | {label} | {result['answered']} / {result['sent']} | "
-                      f"{result['cpu_ms_per_frame']:.1f} | {ratio:.2f}x | "
-                      f"{result['rss_mb']:.0f} |")
+                rows.append({'cameras': count, 'setup': label,
+                             'answered / sent': f"{result['answered']} / {result['sent']}",
+                             'CPU ms per frame': result['cpu_ms_per_frame'],
+                             'vs N processes': result['cpu_ms_per_frame']
+                             / separate['cpu_ms_per_frame'],
+                             'RSS MB': result['rss_mb']})
+    report('cameras', rows)

@@ -28,6 +28,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
+from bench.rows import report
 from mtdepth_ros.inference.backends.base import BackendOptions, BackendUnavailable, create_backend
 from mtdepth_ros.inference.backends.calibration import find_source
 from mtdepth_ros.inference.backends.engine_builder import BuildRequest, build, static_profile
@@ -170,16 +171,17 @@ def build_int8(model: Path, cache: Path, scratch: Path) -> str:
 def print_table(timings: list[Timing]) -> None:
     by_name = {t.label.split(' [')[0]: t for t in timings}
     cpu, cuda = by_name.get('onnxruntime cpu'), by_name.get('onnxruntime cuda')
-    print('| backend | FPS | median ms | p90 ms | vs ORT CUDA | vs ORT CPU |')
-    print('|---|---|---|---|---|---|')
+    rows = []
     for timing in timings:
         if timing.skipped:
-            print(f'| {timing.label} | skipped: {timing.skipped} | | | | |')
+            rows.append({'backend': timing.label, 'skipped': timing.skipped})
             continue
-        ratios = [f'{ref.median_ms / timing.median_ms:.2f}x' if ref and ref.seconds else '-'
-                  for ref in (cuda, cpu)]
-        print(f'| {timing.label} | {timing.fps:.1f} | {timing.median_ms:.2f} | '
-              f'{timing.p90_ms:.2f} | {ratios[0]} | {ratios[1]} |')
+        rows.append({'backend': timing.label, 'FPS': timing.fps, 'median ms': timing.median_ms,
+                     'p90 ms': timing.p90_ms,
+                     **{f'vs {name}': ref.median_ms / timing.median_ms
+                        for name, ref in (('ORT CUDA', cuda), ('ORT CPU', cpu))
+                        if ref and ref.seconds}})
+    report('tensorrt', rows)
 
 
 def main() -> None:

@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch.utils.data import Subset
 
-from mtdepth_ros.conversions.geometry import flip_intrinsics, resize_depth_sparse, resize_intrinsics
+from mtdepth_ros.conversions.geometry import flip_intrinsics, resize_intrinsics
 from mtdepth_ros.conversions.labels import IGNORE_INDEX
 from training.data import base
 from training.data.base import Augment, DepthDataset, RawSample
@@ -71,13 +71,6 @@ def test_resize_scales_focal_lengths_and_keeps_pixel_centres() -> None:
     assert np.allclose([k[0, 0], k[1, 1]], [50.0, 45.0])
     assert np.isclose(k[0, 2], (30.0 + 0.5) * 0.5 - 0.5)
     assert Marked(resize=(20, 32))[0]['intrinsics'][0, 0] == 50.0
-
-
-def test_shrinking_sparse_depth_keeps_every_point_and_the_nearest() -> None:
-    depth = np.zeros((8, 8), np.float32)
-    depth[0, 0], depth[1, 1], depth[5, 6] = 7.0, 3.0, 9.0
-    small = resize_depth_sparse(depth, (4, 4))
-    assert small[0, 0] == 3.0 and small[2, 3] == 9.0 and (small > 0).sum() == 2
 
 
 def test_invalid_depth_is_zero_and_not_valid() -> None:

@@ -11,7 +11,7 @@ import math
 import signal
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -99,21 +99,14 @@ def answered(probe: Probe) -> None:
     raise AssertionError('no answer to a good frame')
 
 
-@pytest.fixture(scope='module')
-def process_harness() -> Iterator[RosHarness]:
-    ros = RosHarness()
-    yield ros
-    ros.shutdown()
-
-
 @needs_executable
-def test_every_bad_input_in_both_orders_around_a_warning(process_harness: RosHarness,
+def test_every_bad_input_in_both_orders_around_a_warning(harness: RosHarness,
                                                          tmp_path: Path) -> None:
     model = mf.write_model(tmp_path / 'tiny.onnx')
     namespace = unique_namespace()
     node = NodeProcess(EXECUTABLE, model, namespace, tmp_path / 'node.log')
-    probe = Probe(process_harness.context, namespace, listen=['depth/image_rect', 'points'])
-    process_harness.add(probe)
+    probe = Probe(harness.context, namespace, listen=['depth/image_rect', 'points'])
+    harness.add(probe)
     try:
         answered(probe)  # started
         for name, (bad, camera) in BAD_INPUTS.items():
@@ -128,7 +121,7 @@ def test_every_bad_input_in_both_orders_around_a_warning(process_harness: RosHar
                 answered(probe)
                 assert node.process.poll() is None, f'died after {name}:\n{node.output()}'
     finally:
-        process_harness.remove(probe)
+        harness.remove(probe)
         code = node.interrupt()
     output = node.output()
     assert code == 0, output
@@ -148,12 +141,12 @@ def flowing(probe: Probe, stop: threading.Event) -> None:
 @pytest.mark.parametrize('signum', [signal.SIGINT, signal.SIGTERM, signal.SIGHUP],
                          ids=lambda s: signal.Signals(s).name)
 def test_a_stop_signal_with_frames_flowing_and_subscribers_exits_cleanly(
-        process_harness: RosHarness, tmp_path: Path, signum: int) -> None:
+        harness: RosHarness, tmp_path: Path, signum: int) -> None:
     model = mf.write_model(tmp_path / 'busy.onnx', work=BUSY_MODEL_WORK)
     namespace = unique_namespace()
     node = NodeProcess(EXECUTABLE, model, namespace, tmp_path / 'node.log', 'threads:=1')
-    probe = Probe(process_harness.context, namespace, listen=['depth/image_rect', 'points'])
-    process_harness.add(probe)
+    probe = Probe(harness.context, namespace, listen=['depth/image_rect', 'points'])
+    harness.add(probe)
     stop = threading.Event()
     sender = threading.Thread(target=flowing, args=(probe, stop), daemon=True)
     try:
@@ -168,7 +161,7 @@ def test_a_stop_signal_with_frames_flowing_and_subscribers_exits_cleanly(
         stop.set()
         if sender.is_alive():
             sender.join()
-        process_harness.remove(probe)
+        harness.remove(probe)
         node.interrupt()
     output = node.output()
     print(f'{signal.Signals(signum).name}: exit {code} after {took:.2f} s')

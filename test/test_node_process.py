@@ -43,13 +43,6 @@ pytestmark = pytest.mark.skipif(not EXECUTABLE.exists(), reason=f'{EXECUTABLE} n
 
 
 @pytest.fixture(scope='module')
-def harness() -> Iterator[RosHarness]:
-    ros = RosHarness()
-    yield ros
-    ros.shutdown()
-
-
-@pytest.fixture(scope='module')
 def running(harness: RosHarness, tmp_path_factory: pytest.TempPathFactory
             ) -> Iterator[tuple[NodeProcess, Probe]]:
     """The executable on a slow model (one ONNX Runtime thread), and a probe beside it."""
