@@ -22,11 +22,14 @@ import ctypes
 import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
 
 ENCAPSULATION = b'\x00\x01\x00\x00'  # CDR little endian, no options
+_STAMP = struct.Struct('<iI')  # builtin_interfaces/Time: sec, nanosec
+_STAMP_AT = len(ENCAPSULATION)  # every message here starts with its header's stamp
 _ALIGN_DOUBLE = 8
 
 _new_bytes = ctypes.pythonapi.PyBytes_FromStringAndSize
@@ -79,9 +82,6 @@ class CdrWriter:
     def uint32(self, value: int) -> None:
         self._put(struct.pack('<I', value), 4)
 
-    def int32(self, value: int) -> None:
-        self._put(struct.pack('<i', value), 4)
-
     def uint8(self, value: int) -> None:
         self._put(struct.pack('<B', value), 1)
 
@@ -96,33 +96,66 @@ class CdrWriter:
         if values:
             self._put(struct.pack(f'<{len(values)}d', *values), _ALIGN_DOUBLE)
 
-    def header(self, header: Any) -> None:
-        self.int32(int(header.stamp.sec))
-        self.uint32(int(header.stamp.nanosec))
-        self.string(str(header.frame_id))
+    def header(self, frame_id: str) -> None:
+        """A std_msgs/Header with a zero stamp: :func:`stamped` writes the real one."""
+        self._put(bytes(_STAMP.size), 4)
+        self.string(frame_id)
 
-    def finish(self, payload: int, trailer: int = 0) -> tuple[bytes, np.ndarray, np.ndarray]:
-        """The message bytes: this prefix, then a uint8 sequence of ``payload`` bytes, then
-        ``trailer`` bytes; returns (bytes, payload view, trailer view) for the caller to fill."""
+    def prefix(self, payload: int) -> bytes:
+        """The bytes so far, then the length of a uint8 sequence of ``payload`` bytes."""
         self.uint32(payload)
-        prefix = ENCAPSULATION + b''.join(self.parts)
-        data, view = fresh_bytes(len(prefix) + payload + trailer)
-        view[:len(prefix)] = np.frombuffer(prefix, np.uint8)
-        start = len(prefix)
-        return data, view[start:start + payload], view[start + payload:]
+        return ENCAPSULATION + b''.join(self.parts)
 
 
-def serialized_image(header: Any, height: int, width: int, encoding: str, step: int
-                     ) -> tuple[bytes, np.ndarray]:
-    """A ``sensor_msgs/Image`` (little endian) and a view of its ``step x height`` data bytes."""
+def stamped(prefix: bytes, header: Any, payload: int, trailer: int = 0
+            ) -> tuple[bytes, np.ndarray, np.ndarray]:
+    """A message of ``prefix`` (stamp patched in from ``header``), ``payload`` bytes and
+    ``trailer`` bytes; returns (bytes, payload view, trailer view) for the caller to fill."""
+    data, view = fresh_bytes(len(prefix) + payload + trailer)
+    start = len(prefix)
+    view[:start] = np.frombuffer(prefix, np.uint8)
+    view[_STAMP_AT:_STAMP_AT + _STAMP.size] = np.frombuffer(
+        _STAMP.pack(int(header.stamp.sec), int(header.stamp.nanosec)), np.uint8)
+    return data, view[start:start + payload], view[start + payload:]
+
+
+# Prefixes depend on the frame id, the size and the layout, not on the frame: kept.
+@lru_cache(maxsize=256)
+def image_prefix(frame_id: str, height: int, width: int, encoding: str, step: int) -> bytes:
     writer = CdrWriter()
-    writer.header(header)
+    writer.header(frame_id)
     writer.uint32(height)
     writer.uint32(width)
     writer.string(encoding)
     writer.uint8(0)  # is_bigendian
     writer.uint32(step)
-    data, payload, _ = writer.finish(step * height)
+    return writer.prefix(step * height)
+
+
+@lru_cache(maxsize=256)
+def cloud_prefix(frame_id: str, height: int, width: int, fields: tuple[Field, ...],
+                 point_step: int) -> bytes:
+    writer = CdrWriter()
+    writer.header(frame_id)
+    writer.uint32(height)
+    writer.uint32(width)
+    writer.uint32(len(fields))
+    for field in fields:
+        writer.string(field.name)
+        writer.uint32(field.offset)
+        writer.uint8(field.datatype)
+        writer.uint32(field.count)
+    writer.uint8(0)  # is_bigendian
+    writer.uint32(point_step)
+    writer.uint32(width * point_step)  # row_step
+    return writer.prefix(height * width * point_step)
+
+
+def serialized_image(header: Any, height: int, width: int, encoding: str, step: int
+                     ) -> tuple[bytes, np.ndarray]:
+    """A ``sensor_msgs/Image`` (little endian) and a view of its ``step x height`` data bytes."""
+    prefix = image_prefix(str(header.frame_id), height, width, encoding, step)
+    data, payload, _ = stamped(prefix, header, step * height)
     return data, payload
 
 
@@ -139,28 +172,26 @@ def serialized_cloud(header: Any, height: int, width: int, fields: Sequence[Fiel
                      point_step: int) -> tuple[bytes, np.ndarray, np.ndarray]:
     """A ``sensor_msgs/PointCloud2`` (little endian); views of its point bytes and of the
     one ``is_dense`` byte that follows them."""
-    writer = CdrWriter()
-    writer.header(header)
-    writer.uint32(height)
-    writer.uint32(width)
-    writer.uint32(len(fields))
-    for field in fields:
-        writer.string(field.name)
-        writer.uint32(field.offset)
-        writer.uint8(field.datatype)
-        writer.uint32(field.count)
-    writer.uint8(0)  # is_bigendian
-    writer.uint32(point_step)
-    writer.uint32(width * point_step)  # row_step
-    return writer.finish(height * width * point_step, trailer=1)
+    prefix = cloud_prefix(str(header.frame_id), height, width, tuple(fields), point_step)
+    return stamped(prefix, header, height * width * point_step, trailer=1)
 
 
 def camera_info_bytes(header: Any, width: int, height: int, distortion_model: str,
                       d: Sequence[float], k: Sequence[float], r: Sequence[float],
                       p: Sequence[float]) -> bytes:
     """A serialized ``sensor_msgs/CameraInfo``: binning 0 (none), an empty region of interest."""
+    prefix = camera_info_prefix(str(header.frame_id), width, height, distortion_model,
+                                tuple(d), tuple(k), tuple(r), tuple(p))
+    return stamped(prefix, header, 0)[0]
+
+
+@lru_cache(maxsize=64)
+def camera_info_prefix(frame_id: str, width: int, height: int, distortion_model: str,
+                       d: tuple[float, ...], k: tuple[float, ...], r: tuple[float, ...],
+                       p: tuple[float, ...]) -> bytes:
+    """The whole CameraInfo but its stamp (it has no uint8 sequence to follow)."""
     writer = CdrWriter()
-    writer.header(header)
+    writer.header(frame_id)
     writer.uint32(height)
     writer.uint32(width)
     writer.string(distortion_model)

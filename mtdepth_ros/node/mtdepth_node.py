@@ -31,6 +31,7 @@ from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
 from std_msgs.msg import Float32MultiArray
 
 from mtdepth_ros.conversions.cloud_bytes import warm_up as cloud_kernel_warm_up
+from mtdepth_ros.conversions.colorize import warm_up as colour_kernel_warm_up
 from mtdepth_ros.inference.backends.base import BackendUnavailable
 from mtdepth_ros.inference.card import CardError
 from mtdepth_ros.inference.model_file import read_card
@@ -153,6 +154,7 @@ class MtDepthNode(LifecycleNode):
             return FAILURE
         card = self.model.predictor.card
         cloud_kernel_warm_up()  # compiled (or loaded from numba's cache) before the first frame
+        colour_kernel_warm_up()
         self._check_drop_classes(self.config)
         self._pubs = self._create_publishers()
         pairing = CameraInfoPairing(cache_latest=self.config.cache_camera_info)
