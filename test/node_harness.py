@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import IO, Any
 
+import model_fixtures as mf
 import numpy as np
 import rclpy
 from builtin_interfaces.msg import Time
@@ -41,6 +42,12 @@ EXECUTABLE = Path(sys.executable).parent / 'mtdepth_node'  # the console script 
 PARAMS_FILE = REPO / 'config' / 'mtdepth.yaml'
 EXIT_TIMEOUT_S = 20.0
 FRAME_ID = 'camera_optical_frame'
+# The camera the node tests send with: twice the tiny model's input (test/model_fixtures.py),
+# so fx 60 at the image is the training camera's 30 at the network.
+IMAGE_W, IMAGE_H = 64, 48
+CAMERA = PinholeCamera(width=IMAGE_W, height=IMAGE_H, fx=2 * mf.FOCAL_PX, fy=2 * mf.FOCAL_PX,
+                       cx=31.5, cy=23.5)
+GREY = np.full((IMAGE_H, IMAGE_W, 3), 120, np.uint8)
 DEADLINE_S = 10.0  # generous: the machine is shared; tests normally finish far sooner
 SPIN_TIMEOUT_S = 0.1
 RESEND_S = 0.2  # input is best effort: send again until an answer comes

@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import Any
 
 import model_fixtures as mf
-import numpy as np
 import pytest
 from node_harness import (
+    CAMERA,
     DEADLINE_S,
     EXECUTABLE,
     EXIT_TIMEOUT_S,
@@ -29,14 +29,14 @@ from node_harness import (
     unique_namespace,
     wait_until,
 )
+from node_harness import (
+    GREY as RGB,
+)
 from sensor_msgs.msg import CameraInfo, Image
 
 from mtdepth_ros.conversions.camera import PinholeCamera
 from mtdepth_ros.conversions.images import array_to_image
 
-CAMERA = PinholeCamera(width=64, height=48, fx=2 * mf.FOCAL_PX, fy=2 * mf.FOCAL_PX,
-                       cx=31.5, cy=23.5)
-RGB = np.full((48, 64, 3), 120, np.uint8)
 CLEAN_EXIT_S = 2.0  # a stop signal to exit, with frames flowing and subscribers attached
 SEND_PERIOD_S = 0.05
 # A model that keeps the worker busy (tens of ms a frame on one thread): a stop signal

@@ -12,7 +12,16 @@ from typing import Any
 import model_fixtures as mf
 import numpy as np
 import pytest
-from node_harness import NodeFactory, Probe, RosHarness, refusal, unique_namespace, wait_until
+from node_harness import (
+    CAMERA,
+    NodeFactory,
+    Probe,
+    RosHarness,
+    refusal,
+    unique_namespace,
+    wait_until,
+)
+from node_harness import GREY as RGB
 from rclpy.parameter import Parameter
 
 from mtdepth_ros.conversions.camera import PinholeCamera
@@ -26,9 +35,6 @@ WIDE = PinholeCamera(width=WIDE_W, height=WIDE_H, fx=2 * mf.FOCAL_PX, fy=2 * mf.
                      cx=63.5, cy=23.5)
 WIDE_RGB = np.full((WIDE_H, WIDE_W, 3), 90, np.uint8)
 CROP = Region(top=0, left=32, height=48, width=64)  # the centred 4:3 window
-CAMERA = PinholeCamera(width=64, height=48, fx=2 * mf.FOCAL_PX, fy=2 * mf.FOCAL_PX,
-                       cx=31.5, cy=23.5)
-RGB = np.full((48, 64, 3), 90, np.uint8)
 
 
 def status(probe: Probe, wanted: str) -> Any:

@@ -10,9 +10,9 @@ from pathlib import Path
 from typing import Any
 
 import model_fixtures as mf
-import numpy as np
 import pytest
 from node_harness import (
+    CAMERA,
     DEADLINE_S,
     EXECUTABLE,
     NodeFactory,
@@ -23,17 +23,16 @@ from node_harness import (
     unique_namespace,
     wait_until,
 )
+from node_harness import (
+    GREY as RGB,
+)
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 from sensor_msgs.msg import CameraInfo, Image
 
-from mtdepth_ros.conversions.camera import PinholeCamera
 from mtdepth_ros.node import model_pool
 from mtdepth_ros.node.mtdepth_node import MtDepthNode
 
-CAMERA = PinholeCamera(width=64, height=48, fx=2 * mf.FOCAL_PX, fy=2 * mf.FOCAL_PX,
-                       cx=31.5, cy=23.5)
-RGB = np.full((48, 64, 3), 120, np.uint8)
 DEPTH = 'depth/image_rect'
 QUIET_S = 0.6  # how long "nothing arrives" is watched for
 
