@@ -222,14 +222,28 @@ def test_beyond_range_depth_is_supervised_at_the_far_end_of_the_coding() -> None
     np.testing.assert_allclose(batch['depth_log'].numpy().ravel()[0], 1.0)
 
 
-def test_batch_without_any_supervision_skips_the_step() -> None:
-    module = MultiTaskModule('default', net_args=TINY_NET)
+def test_batch_without_any_supervision_gives_a_zero_loss_on_every_parameter() -> None:
+    # Not None: under DDP every rank must run its backward pass (the gradient all-reduce).
+    module = MultiTaskModule('default', net_args=TINY_NET, loss={'weighting': 'uncertainty'})
     data = random_data()
     data.setup('fit')
     batch = torch.utils.data.default_collate([data.train_set[i] for i in range(2)])
     batch['has_depth'] = torch.zeros(2, dtype=torch.bool)
     batch['has_labels'] = torch.zeros(2, dtype=torch.bool)
-    assert module.training_step(batch, 0) is None
+    loss = module.training_step(batch, 0)
+    assert loss.item() == 0.0
+    loss.backward()
+    trainable = [p for p in module.parameters() if p.requires_grad]
+    assert all(p.grad is not None and not p.grad.any() for p in trainable)
+
+
+def test_learned_task_weights_get_no_weight_decay() -> None:
+    module = MultiTaskModule('default', net_args=TINY_NET, weight_decay=1e-4,
+                             loss={'weighting': 'uncertainty'})
+    network, weights = module.parameter_groups()
+    assert network['weight_decay'] == 1e-4 and weights['weight_decay'] == 0.0
+    assert {id(p) for p in weights['params']} == {id(p) for p in module.loss.parameters()}
+    assert len(network['params']) + len(weights['params']) == len(list(module.parameters()))
 
 
 def test_validation_predicts_whole_images_of_any_size() -> None:

@@ -152,7 +152,7 @@ class MultiTaskModule(L.LightningModule):
                 'depth_log': encode_depth(depth, self.coding),
                 'intervals': depth_to_intervals(depth, self.coding)}
 
-    def training_step(self, batch: dict[str, Any], batch_idx: int) -> Tensor | None:
+    def training_step(self, batch: dict[str, Any], batch_idx: int) -> Tensor:
         batch = self.with_targets(batch)
         outputs = self.net(batch['image'], **supervision_flags(self.net, batch))
         losses = self.loss(outputs, batch)
@@ -163,14 +163,37 @@ class MultiTaskModule(L.LightningModule):
             self.log(f'weight/{head}', weight, batch_size=size)
         total = losses[TOTAL]
         if not total.requires_grad:  # no head supervised in this batch
-            return None
+            return self.zero_loss()
         return total
 
+    def zero_loss(self) -> Tensor:
+        """A loss of exactly 0 tied to every trainable parameter (each gets a zero gradient).
+
+        Returned for a batch that supervises nothing: Lightning does not support
+        ``None`` from ``training_step`` under DDP (a rank that skips the backward
+        pass leaves the others waiting in the gradient all-reduce), so every rank
+        runs its backward pass and the optimiser steps on all of them alike.
+        """
+        trainable = [p for p in self.parameters() if p.requires_grad]
+        return torch.stack([p.sum() for p in trainable]).sum() * 0.0
+
+    def parameter_groups(self) -> list[dict[str, Any]]:
+        """Adam's groups: the network with ``weight_decay``, the loss's own parameters without.
+
+        The loss's parameters are the learned task weights (uncertainty
+        log-variances): weight decay would pull them to 0, i.e. towards a
+        fixed weighting, which is not the method.
+        """
+        loss_ids = {id(p) for p in self.loss.parameters()}
+        trainable = [p for p in self.parameters() if p.requires_grad]
+        groups = [{'params': [p for p in trainable if id(p) not in loss_ids],
+                   'weight_decay': self.hparams['weight_decay']},
+                  {'params': [p for p in trainable if id(p) in loss_ids], 'weight_decay': 0.0}]
+        return [group for group in groups if group['params']]
+
     def configure_optimizers(self) -> Any:
-        params = [p for p in self.parameters() if p.requires_grad]
-        optimizer = torch.optim.Adam(params, lr=self.hparams['lr'],
-                                     betas=tuple(self.hparams['betas']),
-                                     weight_decay=self.hparams['weight_decay'])
+        optimizer = torch.optim.Adam(self.parameter_groups(), lr=self.hparams['lr'],
+                                     betas=tuple(self.hparams['betas']))
         total_steps = max(int(self.trainer.estimated_stepping_batches), 1)
         power = self.hparams['poly_power']
 
