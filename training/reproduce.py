@@ -200,7 +200,7 @@ def execute(run: Run) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-    parser.add_argument('studies', nargs='*', choices=list(STUDIES), default=[],
+    parser.add_argument('studies', nargs='*', metavar='STUDY',
                         help=f'studies to run or report (default: all of {list(STUDIES)})')
     parser.add_argument('--seeds', type=int, nargs='+', default=list(DEFAULT_SEEDS))
     parser.add_argument('--out', type=Path, default=DEFAULT_OUT, help='run directories')
@@ -208,6 +208,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument('--report', action='store_true',
                         help='train nothing: print the tables of the finished runs')
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
+    unknown = sorted(set(args.studies) - set(STUDIES))
+    if unknown:
+        parser.error(f'unknown studies {unknown}: choose from {list(STUDIES)}')
     studies = [STUDIES[name] for name in (args.studies or STUDIES)]
     runs = plan(studies, args.seeds, args.out)
     if args.report:
