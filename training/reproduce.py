@@ -85,7 +85,7 @@ STUDIES = {study.name: study for study in (
           'depth regression (MultiDepth, Table 1)',
           CONFIGS / 'multidepth_synth.yaml', Path('data/synth_kitti_small'),
           ('--format', 'kitti', '--frames', '300', '--width', '416', '--height', '128'),
-          steps=1500, protocol='kitti_eigen', baseline='regression',
+          steps=1000, protocol='kitti_eigen', baseline='regression',
           variants=(
               Variant('regression', 'regression only',
                       ('--model.net_args.tasks', '[depth]', '--model.loss.heads', '[depth]',
@@ -100,7 +100,7 @@ STUDIES = {study.name: study for study in (
     Study('semantic_booster', 'supervising the semantic branch improves depth (Jiao et al.)',
           CONFIGS / 'semantic_booster_synth.yaml', Path('data/synth_nyu_small'),
           ('--format', 'nyu', '--frames', '600', '--width', '320', '--height', '240'),
-          steps=1200, protocol='nyu_eigen', baseline='depth_only',
+          steps=800, protocol='nyu_eigen', baseline='depth_only',
           variants=(
               Variant('depth_only', 'depth loss only (semantic branch unsupervised)',
                       ('--model.loss.heads', '[depth]')),
@@ -134,10 +134,11 @@ class Run:
 
 
 def plan(studies: list[Study], seeds: list[int], out: Path) -> list[Run]:
-    """Every run, in the order they are started: seed by seed, the 'if time allows' ones last."""
+    """Every run, in the order they are started: study by study (every seed of one study's
+    main variants before the next study), the 'if time allows' variants last."""
     def runs(last: bool) -> list[Run]:
         return [Run(study, variant, seed, out / study.name / variant.name / f'seed{seed}')
-                for seed in seeds for study in studies for variant in study.variants
+                for study in studies for seed in seeds for variant in study.variants
                 if variant.queued_last == last]
     return runs(False) + runs(True)
 
