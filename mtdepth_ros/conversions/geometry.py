@@ -61,6 +61,15 @@ class Region:
     def right(self) -> int:
         return self.left + self.width
 
+    def within(self, outer: Region | None) -> Region:
+        """This region, given in the pixels of ``outer`` (a window of a frame), in the frame's
+        pixels; ``outer`` None = the whole frame."""
+        if outer is None:
+            return self
+        if self.bottom > outer.height or self.right > outer.width:
+            raise ValueError(f'{self} does not fit in {outer}')
+        return Region(outer.top + self.top, outer.left + self.left, self.height, self.width)
+
     def of(self, array: np.ndarray) -> np.ndarray:
         """The region of an (H, W, ...) array (a view); the array must contain it."""
         if self.bottom > array.shape[0] or self.right > array.shape[1]:

@@ -341,6 +341,9 @@ def run_live(bag: Path, model: Path, out_dir: Path, options: EvalOptions) -> Rep
     if protocol.flip_tta:
         raise ValueError('flip test-time augmentation is offline only: the node does not '
                          'run mirrored images')
+    if protocol.input_crop != 'none':
+        raise ValueError(f'input_crop {protocol.input_crop} is offline only: the node runs on '
+                         'the whole image')
     if options.rate <= 0:
         raise ValueError(f'--rate must be positive, got {options.rate}')
     card = read_card(model)
@@ -372,6 +375,7 @@ def run_live(bag: Path, model: Path, out_dir: Path, options: EvalOptions) -> Rep
                 frame.stamp_ns not in recording.with_camera:
             without_camera += 1
             frame.notes.append('the node answered without camera_info (no focal correction)')
+        # The node's outputs cover the whole image (region None).
         prediction = Prediction(depth=frame.predicted.get('depth'),
                                 segmentation=frame.predicted.get('segmentation'))
         session.add(frame, prediction, {'latency_s': latency} if latency is not None else {})

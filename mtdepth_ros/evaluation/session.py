@@ -122,7 +122,8 @@ class EvaluationSession:
 
     def add(self, frame: Frame, prediction: Prediction, timing: dict[str, float]) -> None:
         """Score one frame, maybe draw its panel, and record its prediction messages."""
-        row, aligned = self.scorer.add(frame, prediction.depth, prediction.segmentation, timing)
+        row, aligned = self.scorer.add(frame, prediction.depth, prediction.segmentation, timing,
+                                       prediction.region)
         for key, value in timing.items():
             self.timings.setdefault(key, []).append(value)
         if self.seen in self.panel_positions:
