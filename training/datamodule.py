@@ -98,6 +98,12 @@ class MultiTaskDataModule(L.LightningDataModule):
         val_batch_size: validation batch (full images; 1 when their sizes differ).
         num_workers: loader worker processes.
         train_limit, val_limit: use only the first N frames (quick runs).
+        test_split, test_args, test_dataset, test_root: the split a trained model is
+            scored on (``python -m training test``), its dataset arguments (default
+            ``val_args``), class (default ``dataset``) and folder (default
+            ``root``). ``fit`` refuses a
+            training split that shares a drive or scene (the datasets'
+            ``sequences``) with it: the test frames' neighbours would be trained on.
         export_size: (height, width) of the exported network input; None = the
             validation images' size rounded down to the model's input multiple.
         description: training data description for the model card.
@@ -108,28 +114,53 @@ class MultiTaskDataModule(L.LightningDataModule):
                  train_args: dict[str, Any] | None = None, val_args: dict[str, Any] | None = None,
                  batch_size: int = 8, val_batch_size: int = 1, num_workers: int = 2,
                  train_limit: int | None = None, val_limit: int | None = None,
-                 export_size: tuple[int, int] | None = None, description: str = '') -> None:
+                 export_size: tuple[int, int] | None = None, description: str = '',
+                 test_split: str | None = None, test_args: dict[str, Any] | None = None,
+                 test_dataset: str | None = None, test_root: str | None = None) -> None:
         super().__init__()
         self.save_hyperparameters()
         self.train_set: Dataset[Any] | None = None
         self.val_set: Dataset[Any] | None = None
         self._facts: dict[str, Any] | None = None
 
-    def _build(self, split: str, args: dict[str, Any] | None, limit: int | None) -> Dataset[Any]:
-        cls = dataset_class(self.hparams['dataset'])
-        data = cls(self.hparams['root'], split=split, **(args or {}))  # type: ignore[call-arg]
+    def _build(self, split: str, args: dict[str, Any] | None, limit: int | None,
+               dataset: str | None = None, root: str | None = None) -> Dataset[Any]:
+        name, root = dataset or self.hparams['dataset'], root or self.hparams['root']
+        data = dataset_class(name)(root, split=split, **(args or {}))  # type: ignore[call-arg]
         size = len(data)  # type: ignore[arg-type]
         if size == 0:
-            raise ValueError(f"dataset {self.hparams['dataset']} at {self.hparams['root']} "
-                             f'has no frames in split {split!r}')
+            raise ValueError(f'dataset {name} at {root} has no frames in split {split!r}')
         if limit is not None and limit < size:
             data = Subset(data, range(limit))
         return data
+
+    def test_set(self, split: str | None = None) -> Dataset[Any]:
+        """The frames a trained model is scored on: ``test_split`` (or ``split``), ``test_args``."""
+        split = split or self.hparams['test_split']
+        if not split:
+            raise ValueError('no test split: set data.test_split in the recipe or pass --split')
+        args = self.hparams['test_args']
+        return self._build(split, self.hparams['val_args'] if args is None else args, None,
+                           self.hparams['test_dataset'], self.hparams['test_root'])
+
+    def check_test_split(self) -> None:
+        """Refuse a training set that shares a drive or scene with the test split."""
+        if not self.hparams['test_split'] or self.train_set is None:
+            return
+        shared = sorted(sequences(self.train_set) & sequences(self.test_set()))
+        if shared:
+            raise ValueError(
+                f"training split {self.hparams['train_split']!r} shares {len(shared)} "
+                f"drive(s) or scene(s) with test split {self.hparams['test_split']!r}, on which "
+                f"the model will be scored: {', '.join(shared[:5])}"
+                f"{' ...' if len(shared) > 5 else ''}. Train on a split without them (KITTI: "
+                'eigen_zhou_train for the Eigen split) or score on another test split.')
 
     def setup(self, stage: str | None = None) -> None:
         if stage in (None, 'fit') and self.train_set is None:
             self.train_set = self._build(self.hparams['train_split'], self.hparams['train_args'],
                                          self.hparams['train_limit'])
+            self.check_test_split()
         if self.val_set is None:
             self.val_set = self._build(self.hparams['val_split'], self.hparams['val_args'],
                                        self.hparams['val_limit'])
@@ -225,6 +256,11 @@ def _measured_depth(data: DepthDataset, index: int) -> np.ndarray:
     if depth is None:
         return np.zeros(0, np.float32)
     return depth[np.isfinite(depth) & (depth > 0)]
+
+
+def sequences(data: Dataset[Any]) -> set[str]:
+    """The drives or scenes a dataset's frames come from (empty when it does not say)."""
+    return set(getattr(_unwrap(data), 'sequences', set()))
 
 
 def _triple(values: Any) -> list[float]:

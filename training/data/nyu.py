@@ -102,6 +102,7 @@ class NyuDataset(DepthDataset):
             raise ValueError(f'split must be one of {SPLITS}, got {split!r}')
         self.indices = splits[split]
         self.scenes = self._scene_ids(scene_types, count)
+        self.scene_names = scene_names
         maps = Path(maps_root) if maps_root else self.root
         self.label_lut = None
         if num_classes:
@@ -117,6 +118,14 @@ class NyuDataset(DepthDataset):
 
     def __len__(self) -> int:
         return len(self.indices)
+
+    @property
+    def sequences(self) -> set[str]:
+        """The scenes of the frames (frame numbers without scene names): a train and a test
+        split must not share one."""
+        if self.scene_names is None:
+            return {f'frame {index}' for index in self.indices.tolist()}
+        return {self.scene_names[index] for index in self.indices.tolist()}
 
     def _scene_ids(self, scene_types: list[str] | None, count: int) -> np.ndarray:
         """(count,) int64 scene class per frame; IGNORE_INDEX for unknown names or no sceneTypes."""
