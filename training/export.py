@@ -71,7 +71,7 @@ class DeployNet(nn.Module):
         self.coding = coding
         self.model_encoding = spec.depth_encoding
         self.depth_encoding = depth_encoding
-        self.heads = deploy_heads(spec.heads)
+        self.heads = deploy_heads(network_heads(net, spec))
 
     def _depth(self, raw: Tensor) -> tuple[Tensor, Tensor]:
         """(depth in the card's encoding, normalised log depth) from the depth head."""
@@ -98,6 +98,13 @@ class DeployNet(nn.Module):
         if 'segmentation' in outputs:
             result['segmentation'] = outputs['segmentation'].argmax(1, keepdim=True).to(torch.int32)
         return tuple(result[head] for head in self.heads)
+
+
+def network_heads(net: nn.Module, spec: ModelSpec) -> tuple[str, ...]:
+    """The registered heads this network instance has (MultiDepth with ``tasks=('depth',)``
+    builds its depth head only)."""
+    built = getattr(net, 'head_channels', None)
+    return spec.heads if built is None else tuple(h for h in spec.heads if h in built)
 
 
 def deploy_heads(heads: tuple[str, ...]) -> tuple[str, ...]:
@@ -183,7 +190,7 @@ def build_card(loaded: LoadedCheckpoint, size: tuple[int, int], depth_encoding: 
                name: str | None = None) -> ModelCard:
     facts = loaded.extra.get('data', {})
     config = loaded.extra.get('config', {})
-    heads = deploy_heads(loaded.spec.heads)
+    heads = deploy_heads(network_heads(loaded.net, loaded.spec))
     focal = facts.get('focal_length_px')
     if not focal:
         raise ValueError('the checkpoint records no training focal length '
