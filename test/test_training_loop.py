@@ -261,3 +261,30 @@ def test_mixed_precision_trains_a_step(tmp_path: Path) -> None:
                       default_root_dir=tmp_path, enable_model_summary=False)
     trainer.fit(module, datamodule=random_data())
     assert trainer.global_step == 1
+
+
+def validation_metrics(run: Path) -> dict[str, float]:
+    """The val/* values a `validate` run logged to its CSV."""
+    rows = list(csv.DictReader(open(next((run / 'csv').glob('version_*/metrics.csv')))))
+    return {key: float(value) for row in rows for key, value in row.items()
+            if key.startswith('val/') and not key.startswith('val/loss') and value}
+
+
+@pytest.mark.slow
+def test_two_process_ddp_validation_equals_one_process_on_an_odd_frame_count(
+        fitted: Path, tmp_path: Path) -> None:
+    # 3 validation frames on 2 processes: a padding sampler would score one of them twice.
+    checkpoints = fitted / 'checkpoints'
+    base = [PYTHON, '-m', 'training', 'validate', '--config', str(checkpoints / CONFIG_NAME),
+            '--ckpt_path', str(checkpoints / LAST), '--data.val_limit', '3',
+            '--data.val_batch_size', '1', '--trainer.accelerator', 'cpu']
+    results = {}
+    for name, extra in (('one', ['--trainer.devices', '1']),
+                        ('ddp', ['--trainer.devices', '2', '--trainer.strategy', 'ddp'])):
+        run = tmp_path / name
+        done = subprocess.run([*base, *extra, '--trainer.default_root_dir', str(run)], cwd=REPO,
+                              env=training_env(), capture_output=True, text=True, timeout=400)
+        assert done.returncode == 0, done.stderr[-3000:]
+        results[name] = validation_metrics(run)
+    assert {'val/silog', 'val/abs_rel', 'val/miou'} <= set(results['one'])
+    assert results['ddp'] == pytest.approx(results['one'], rel=1e-6)

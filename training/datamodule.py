@@ -22,7 +22,9 @@ from typing import Any
 import lightning as L
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset, Subset
+import torch.distributed as dist
+from lightning.pytorch.overrides.distributed import UnrepeatedDistributedSampler
+from torch.utils.data import DataLoader, Dataset, Sampler, Subset
 
 from mtdepth_ros.conversions.labels import IGNORE_INDEX
 from training.data.base import IMAGENET_MEAN, IMAGENET_STD, DepthDataset
@@ -165,22 +167,36 @@ class MultiTaskDataModule(L.LightningDataModule):
             self.val_set = self._build(self.hparams['val_split'], self.hparams['val_args'],
                                        self.hparams['val_limit'])
 
-    def _loader(self, data: Dataset[Any] | None, batch_size: int, shuffle: bool) -> DataLoader[Any]:
+    def _loader(self, data: Dataset[Any] | None, batch_size: int, shuffle: bool,
+                sampler: Sampler[int] | None = None) -> DataLoader[Any]:
         if data is None:
             raise RuntimeError('MultiTaskDataModule.setup() has not run')
         workers = self.hparams['num_workers']
         # Training drops a last partial batch (BatchNorm on one sample fails), unless
         # the data set is smaller than one batch.
         drop_last = shuffle and len(data) > batch_size  # type: ignore[arg-type]
-        return DataLoader(data, batch_size=batch_size, shuffle=shuffle, drop_last=drop_last,
-                          num_workers=workers, persistent_workers=workers > 0,
-                          pin_memory=torch.cuda.is_available())
+        return DataLoader(data, batch_size=batch_size, shuffle=shuffle and sampler is None,
+                          sampler=sampler, drop_last=drop_last, num_workers=workers,
+                          persistent_workers=workers > 0, pin_memory=torch.cuda.is_available())
 
     def train_dataloader(self) -> DataLoader[Any]:
         return self._loader(self.train_set, self.hparams['batch_size'], shuffle=True)
 
     def val_dataloader(self) -> DataLoader[Any]:
-        return self._loader(self.val_set, self.hparams['val_batch_size'], shuffle=False)
+        """Every validation frame exactly once over all processes.
+
+        Under DDP, Lightning's default DistributedSampler pads the frames to a
+        multiple of the process count with repeats, which the summed metrics
+        would count twice; this sampler gives each process every n-th frame
+        instead (one process may have one batch fewer: validation runs no
+        collective per batch, and the module sums its accumulators at the end).
+        """
+        sampler = None
+        if self.val_set is not None and dist.is_available() and dist.is_initialized() \
+                and dist.get_world_size() > 1:
+            sampler = UnrepeatedDistributedSampler(self.val_set, shuffle=False)
+        return self._loader(self.val_set, self.hparams['val_batch_size'], shuffle=False,
+                            sampler=sampler)
 
     # -- model card ------------------------------------------------------------------------
 
