@@ -288,3 +288,16 @@ def test_two_process_ddp_validation_equals_one_process_on_an_odd_frame_count(
         results[name] = validation_metrics(run)
     assert {'val/silog', 'val/abs_rel', 'val/miou'} <= set(results['one'])
     assert results['ddp'] == pytest.approx(results['one'], rel=1e-6)
+
+
+def test_validation_scores_with_the_recipes_protocol() -> None:
+    # kitti_eigen: the Garg crop, the 80 m cap, predictions clamped to it (as `training test`).
+    module = MultiTaskModule('default', net_args=TINY_NET, val_protocol='kitti_eigen')
+    module.on_validation_epoch_start()
+    gt = torch.full((1, 1, 375, 1242), 10.0)
+    module._score_depth(torch.full_like(gt, 200.0), gt, np.array([True]))
+    result = module._depth_acc.result('image')['all']
+    assert result['abs_rel'] == pytest.approx((80.0 - 10.0) / 10.0)
+    assert module._depth_acc.gt_pixels == (371 - 153) * (1197 - 44)  # inside the Garg crop
+    plain = MultiTaskModule('default', net_args=TINY_NET)  # no protocol: the depth range only
+    assert plain.val_protocol.crop == 'none' and plain.val_protocol.max_depth == 80.0

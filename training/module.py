@@ -28,6 +28,7 @@ from torch import Tensor, nn
 
 from mtdepth_ros.conversions.labels import IGNORE_INDEX
 from mtdepth_ros.evaluation.metrics import DepthAccumulator, SegmentationAccumulator
+from mtdepth_ros.evaluation.protocols import get_protocol, prepare_depth
 from mtdepth_ros.inference.depth_coding import DepthCoding
 from training.checkpoints import EXTRA_KEY, load_checkpoint
 from training.losses import TOTAL
@@ -58,7 +59,12 @@ class MultiTaskModule(L.LightningModule):
         freeze: network parameter name prefixes not trained.
         stage: a training stage of the model (its ``freeze`` / loss options).
         init_from: checkpoint whose network weights are loaded first.
-        val_depth_range: metres of ground truth scored in validation.
+        val_depth_range: metres of ground truth scored in validation without a
+            ``val_protocol`` (no crop, predictions as they are).
+        val_protocol: the evaluation protocol validation applies
+            (:data:`mtdepth_ros.evaluation.protocols.PROTOCOLS`: ``kitti_eigen``,
+            ``nyu_eigen``, ...): its crop, depth cap and treatment of predictions,
+            through the same code as ``mtdepth-eval`` and ``python -m training test``.
     """
 
     def __init__(self, net: str = 'default', net_args: dict[str, Any] | None = None,
@@ -68,7 +74,8 @@ class MultiTaskModule(L.LightningModule):
                  weight_decay: float = 1e-4, poly_power: float = 0.9,
                  freeze: list[str] | None = None, stage: str | None = None,
                  init_from: str | None = None,
-                 val_depth_range: tuple[float, float] = VAL_DEPTH_RANGE) -> None:
+                 val_depth_range: tuple[float, float] = VAL_DEPTH_RANGE,
+                 val_protocol: str | None = None) -> None:
         super().__init__()
         self.save_hyperparameters()
         self.spec = get_spec(net)
@@ -82,6 +89,9 @@ class MultiTaskModule(L.LightningModule):
         if init_from:
             self._load_net_weights(init_from)
         self.run_config: dict[str, Any] = {}  # the resolved CLI config (set by training.cli)
+        low, high = val_depth_range
+        self.val_protocol = get_protocol(val_protocol) if val_protocol else \
+            get_protocol('raw').with_options(name='validation', min_depth=low, max_depth=high)
         self._depth_acc = DepthAccumulator()
         self._seg_acc: SegmentationAccumulator | None = None
         self._interval_hits = np.zeros(2, dtype=np.float64)  # (correct, counted)
@@ -251,12 +261,11 @@ class MultiTaskModule(L.LightningModule):
                 self._seg_acc.update(predicted[index], labels[index])
 
     def _score_depth(self, predicted: Tensor, depth: Tensor, has_depth: np.ndarray) -> None:
-        low, high = self.hparams['val_depth_range']
         predicted_np = predicted[:, 0].float().cpu().numpy()  # (N, H, W) metres
         depth_np = depth[:, 0].float().cpu().numpy()
         for index in np.flatnonzero(has_depth):
-            gt = depth_np[index]
-            self._depth_acc.update(predicted_np[index], gt, mask=(gt > low) & (gt <= high))
+            prepared = prepare_depth(predicted_np[index], depth_np[index], self.val_protocol)
+            self._depth_acc.update(prepared.pred, prepared.gt, prepared.mask)
 
     def _score_intervals(self, logits: Tensor, labels: Tensor, has_depth: np.ndarray) -> None:
         keep = torch.as_tensor(has_depth, device=labels.device)
