@@ -15,7 +15,7 @@ def test_plan_runs_every_seed_of_a_study_before_the_next_and_extras_last(tmp_pat
     assert names[:2] == [('multidepth', 'regression', 0), ('multidepth', 'learned', 0)]
     assert names[6] == ('semantic_booster', 'depth_only', 0)
     assert {n[1] for n in names[-6:]} == {'equal', 'fixed'}
-    assert len(set(r.directory for r in runs)) == len(runs) == 18
+    assert len({r.directory for r in runs}) == len(runs) == 18
 
 
 def test_a_run_resumes_from_its_last_checkpoint_and_a_finished_one_is_skipped(tmp_path: Path) -> None:

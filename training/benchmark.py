@@ -89,7 +89,8 @@ def onnx_model(model: Path, out_dir: Path) -> Path:
     """The ONNX file to score: ``model`` itself, or a checkpoint exported into ``out_dir``."""
     if model.suffix == '.onnx':
         return model
-    from training.export import export_checkpoint  # noqa: PLC0415  (torch only for checkpoints)
+    # Deferred: torch and the ONNX exporter load only for a checkpoint.
+    from training.export import export_checkpoint
 
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / EXPORTED
@@ -122,7 +123,7 @@ def scored_dataset(data: dict[str, Any], split: str | None, root: str | None,
     chosen = split or fields.get('test_split')
     found = _unwrap(module.test_set(chosen))
     if not isinstance(found, DepthDataset):
-        raise ValueError(f'{type(found).__name__} is not a training.data DepthDataset')
+        raise TypeError(f'{type(found).__name__} is not a training.data DepthDataset')
     where = fields.get('test_root') or fields.get('root')
     return found, f"{fields.get('test_dataset') or fields.get('dataset')} {where} split {chosen}"
 

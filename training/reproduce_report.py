@@ -7,10 +7,10 @@ import csv
 import json
 import math
 from collections.abc import Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
+import yaml
 
 from mtdepth_ros.evaluation.protocols import get_protocol
 from mtdepth_ros.evaluation.scoring import Scorer
@@ -52,8 +52,6 @@ def validation_curve(run: Run) -> dict[int, float]:
 
 def constant_metrics(study: Study) -> tuple[dict[str, float], float]:
     """Test metrics of a constant depth (the training frames' geometric mean) and that depth."""
-    import yaml  # noqa: PLC0415
-
     data = dict(yaml.safe_load(study.recipe.read_text())['data'])
     train, _ = scored_dataset({**data, 'test_args': data.get('train_args')}, data['train_split'],
                               None, None)
@@ -110,9 +108,9 @@ def study_table(study: Study, runs: list[Run]) -> str:
             curves.setdefault(run.variant.name, []).append(validation_curve(run))
     constant, depth = constant_metrics(study)
     lines = [f'### {study.name}: {study.claim}', '',
-             f'{study.steps} steps per run, final checkpoint scored with `python -m training test '
-             f'--protocol {study.protocol}` on the test split; mean +- standard deviation over '
-             'seeds.', '',
+             (f'{study.steps} steps per run, final checkpoint scored with `python -m training test '
+              f'--protocol {study.protocol}` on the test split; mean +- standard deviation over '
+              'seeds.'), '',
              '| variant | seeds | ' + ' | '.join(METRICS) + ' |',
              '|---|---|' + '---|' * len(METRICS),
              f'| constant {depth:.2f} m (training geometric mean) | - | '
