@@ -139,6 +139,13 @@ def test_rep117_infinities_are_far_and_near(missing, far, near):
     np.testing.assert_allclose(prepared.pred[0], [far, near, 20.0], rtol=1e-6)
 
 
+def test_rep117_sky_scored_at_the_cap_after_resizing_to_the_ground_truth():
+    gt = np.full((8, 8), 70.0, dtype=np.float32)
+    pred = np.full((4, 4), np.inf, dtype=np.float32)  # a network-size map, all beyond range
+    prepared = prepare_depth(pred, gt, get_protocol('kitti_eigen', crop='none'))
+    assert (prepared.pred == 80.0).all()  # far, not the minimum a NaN would become
+
+
 def test_rep117_infinities_are_missing_when_ignored():
     gt = np.full((1, 3), 20.0, dtype=np.float32)
     pred = np.array([[np.inf, -np.inf, 20.0]], dtype=np.float32)

@@ -171,7 +171,9 @@ def resize_depth_bilinear(depth: np.ndarray, size: Size) -> np.ndarray:
 
     Missing values (NaN, inf, <= 0) get zero weight, so NaN does not spread
     and no depth comes from a missing neighbour; for scoring a prediction on
-    the ground truth's grid.
+    the ground truth's grid. REP 117's infinities (+inf beyond the range, -inf
+    nearer than it) are not averaged but kept where the nearest source pixel
+    holds one, so a far region stays far at any size.
     """
     depth = np.asarray(depth, dtype=np.float32)
     if depth.shape == tuple(size):
@@ -182,7 +184,11 @@ def resize_depth_bilinear(depth: np.ndarray, size: Size) -> np.ndarray:
                         interpolation=cv2.INTER_LINEAR)
     weights = cv2.resize(valid.astype(np.float32), cv_size, interpolation=cv2.INTER_LINEAR)
     with np.errstate(invalid='ignore', divide='ignore'):
-        return np.where(weights > 0, values / weights, np.nan).astype(np.float32)
+        resized = np.where(weights > 0, values / weights, np.nan).astype(np.float32)
+    if np.isinf(depth).any():
+        nearest = resize_depth_nearest(depth, size)
+        resized = np.where(np.isinf(nearest), nearest, resized)
+    return resized
 
 
 def bottom_centre_region(frame: Size, size: Size) -> Region:
