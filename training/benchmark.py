@@ -140,8 +140,8 @@ def run_test(model: Path, protocol_name: str, out_dir: Path, split: str | None =
     data, name = scored_dataset(data_config(onnx, recipe), split, root, dataset)
     frames = DatasetFrames(data, name, max_frames)
     predictor = Predictor(onnx, backends)
-    session = EvaluationSession(predictor.card, onnx, frames, out_dir, protocol,  # type: ignore[arg-type]
-                                'offline', panels=panels, write_predictions=False)
+    session = EvaluationSession(predictor.card, onnx, frames, out_dir, protocol, 'offline',
+                                panels=panels, write_predictions=False)
     for index, frame in enumerate(frames):
         prediction = predict_frame(predictor, frame, protocol, focal_correction)
         session.add(frame, prediction, {'inference_s': prediction.inference_s})
