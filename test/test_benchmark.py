@@ -99,3 +99,13 @@ def test_cli_prints_the_headline_and_writes_the_report(tmp_path, capsys):
     assert 'abs_rel' in printed and 'frames depth-scored' in printed
     metrics = json.loads((tmp_path / 'out' / 'metrics.json').read_text())
     assert metrics['protocol']['name'] == 'kitti_eigen' and metrics['run']['dataset']
+
+
+def test_benchmark_selection_through_another_dataset_class(tmp_path):
+    # --dataset switches the class; the recipe's KITTI arguments are not passed to it.
+    config = recipe(tmp_path / 'recipe.yaml', {**CASES['kitti_eigen'][1], 'root': str(kitti_tree())})
+    model = write_model(tmp_path / 'model.onnx', echo=True, num_classes=19)
+    report = run_test(model, 'kitti_benchmark', tmp_path / 'out', split='val_selection',
+                      dataset='training.data.kitti.KittiSelection', recipe=config, panels=0)
+    assert report.metrics['frames']['depth_scored'] > 0
+    assert 'KittiSelection' in report.metrics['run']['dataset']

@@ -113,11 +113,11 @@ def scored_dataset(data: dict[str, Any], split: str | None, root: str | None,
     """The test split's dataset at native resolution, and a name for the report."""
     accepted = inspect.signature(MultiTaskDataModule).parameters
     fields = {k: v for k, v in data.items() if k in accepted}
-    if dataset:
-        fields['test_dataset'] = dataset
+    args = dict(fields.get('test_args') or fields.get('val_args') or {})
+    if dataset and dataset != (fields.get('test_dataset') or fields.get('dataset')):
+        fields['test_dataset'], args = dataset, {}  # the recipe's arguments are another class's
     if root:
         fields['test_root'] = root
-    args = dict(fields.get('test_args') or fields.get('val_args') or {})
     fields['test_args'] = {k: v for k, v in args.items() if k not in RESAMPLING_ARGS}
     module = MultiTaskDataModule(**fields)
     chosen = split or fields.get('test_split')
@@ -161,7 +161,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument('--out', type=Path, required=True, help='report folder to write')
     p.add_argument('--split', help="test split (default: the recipe's data.test_split)")
     p.add_argument('--root', help="dataset folder (default: the recipe's)")
-    p.add_argument('--dataset', help="dataset class: kitti, nyu, training.data.kitti.KittiSelection, ...")
+    p.add_argument('--dataset', help='another dataset class (kitti, nyu, '
+                   "training.data.kitti.KittiSelection, ...), with its default arguments")
     p.add_argument('--config', type=Path, help='take the data section from this recipe instead')
     p.add_argument('--input-crop', choices=INPUT_CROPS, help='run the model on the KB crop (BTS)')
     p.add_argument('--max-frames', type=int)
