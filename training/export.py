@@ -306,9 +306,14 @@ def check_report(report: dict[str, float]) -> list[str]:
 
 def export_checkpoint(checkpoint: str | Path, out: str | Path, height: int | None = None,
                       width: int | None = None, depth_encoding: str | None = None,
-                      name: str | None = None, optimize: bool = True
+                      name: str | None = None, optimize: bool = True, strict: bool = True
                       ) -> tuple[ModelCard, dict[str, float]]:
-    """Export, embed the card, check against the checkpoint; raise on a mismatch."""
+    """Export, embed the card, check against the checkpoint; raise on a mismatch.
+
+    ``strict=False`` keeps the file and returns the comparison (``check_report``
+    lists its problems) for a caller that reports it instead: the benchmark
+    scores the file the vehicle would run and says how far it is from torch.
+    """
     loaded = load_for_export(checkpoint)
     size = export_size(loaded, height, width)
     encoding = depth_encoding or loaded.spec.depth_encoding
@@ -320,7 +325,7 @@ def export_checkpoint(checkpoint: str | Path, out: str | Path, height: int | Non
     read_card(path)  # the vehicle's reader must accept it
     report = compare_outputs(deploy, path, size)
     problems = check_report(report)
-    if problems:
+    if problems and strict:
         raise RuntimeError(f'{path}: ONNX outputs differ from the checkpoint: ' + '; '.join(problems))
     return card, report
 
