@@ -29,8 +29,8 @@ the protocol code of ``python -m training test``, prints mean +- standard
 deviation over seeds beside the constant predictor (the training set's
 geometric mean depth, scored the same way), the validation curve (mean SILog
 per validation step, to see whether it is flat) and a verdict: the paper's
-direction holds beyond the noise when the difference of the means is more than
-twice its standard error.
+direction holds beyond the noise when Welch's t-test over the seeds gives
+p < 0.05.
 """
 
 from __future__ import annotations

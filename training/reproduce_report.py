@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import yaml
+from scipy import stats
 
 from mtdepth_ros.evaluation.protocols import get_protocol
 from mtdepth_ros.evaluation.scoring import Scorer
@@ -22,7 +23,7 @@ if TYPE_CHECKING:
 
 METRICS = ('silog', 'abs_rel', 'rmse', 'd1')  # the table's columns; d1 higher is better
 VERDICT_METRICS = ('silog', 'abs_rel')
-NOISE_FACTOR = 2.0  # a difference counts when it exceeds this many standard errors
+SIGNIFICANCE = 0.05  # Welch's t-test, two-sided: a difference beyond the seed noise
 TEST_DIR = 'test'
 CONSTANT_FRAMES = 64  # training frames whose measured depth gives the constant
 
@@ -75,7 +76,13 @@ def mean_std(values: Sequence[float]) -> tuple[float, float]:
 
 
 def verdict(study: Study, scores: dict[str, list[dict[str, float]]], metric: str) -> str:
-    """Whether each variant beats the study's baseline on ``metric`` beyond the seed noise."""
+    """Whether each variant beats the study's baseline on ``metric`` beyond the seed noise.
+
+    Beyond the noise means Welch's two-sided t-test over the seeds gives
+    p < :data:`SIGNIFICANCE`; how many seeds of the variant beat every seed of
+    the baseline is printed too (with 3 against 3, all of them by chance has
+    probability 1/20).
+    """
     base = [s[metric] for s in scores.get(study.baseline, [])]
     lines = []
     for variant in study.variants:
@@ -85,15 +92,19 @@ def verdict(study: Study, scores: dict[str, list[dict[str, float]]], metric: str
         (m_base, s_base), (m_ours, s_ours) = mean_std(base), mean_std(ours)
         gain = m_base - m_ours  # lower is better for SILog and AbsRel
         error = math.sqrt(s_base ** 2 / len(base) + s_ours ** 2 / len(ours))
-        if gain > NOISE_FACTOR * error:
-            said = 'better than the baseline beyond the noise: the paper\'s direction holds'
-        elif gain < -NOISE_FACTOR * error:
-            said = 'worse than the baseline beyond the noise: the opposite of the paper\'s direction'
+        test = stats.ttest_ind(base, ours, equal_var=False)
+        if test.pvalue < SIGNIFICANCE:
+            said = ('better than the baseline beyond the noise: the paper\'s direction holds'
+                    if gain > 0 else 'worse than the baseline beyond the noise: the opposite '
+                    'of the paper\'s direction')
         else:
-            said = 'within the noise: no verdict either way'
+            said = 'not beyond the noise at this number of seeds: no verdict either way'
+        beating = sum(value < min(base) for value in ours)
         lines.append(f'- {metric}: {variant.description}: {m_ours:.3f} vs {m_base:.3f} '
                      f'({len(ours)} and {len(base)} seeds), difference {gain:+.3f} +- {error:.3f} '
-                     f'(standard error): {said}')
+                     f'(standard error), Welch t {test.statistic:.2f}, df {test.df:.1f}, '
+                     f'p {test.pvalue:.3f}; {beating} of {len(ours)} seeds better than every '
+                     f'baseline seed: {said}')
     return '\n'.join(lines)
 
 
