@@ -31,7 +31,7 @@ from std_msgs.msg import Header
 from bench.rows import report
 from mtdepth_ros.conversions.camera import PinholeCamera
 from mtdepth_ros.conversions.images import array_to_image
-from mtdepth_ros.evaluation.live import transport_environment
+from mtdepth_ros.evaluation.live_node import transport_environment
 from mtdepth_ros.inference.resources import default_model_candidates
 
 REPO = Path(__file__).resolve().parents[1]

@@ -24,7 +24,7 @@ from sensor_msgs.msg import PointCloud2
 
 from bench.bench_cameras import EXECUTABLE, Cameras, start
 from bench.rows import report
-from mtdepth_ros.evaluation.live import transport_environment
+from mtdepth_ros.evaluation.live_node import transport_environment
 from mtdepth_ros.inference.resources import default_model_candidates
 
 PUBLISH_HZ = 10.0

@@ -14,6 +14,7 @@ from mtdepth_ros.conversions.geometry import kb_crop_region
 from training.data.errors import DataError
 from training.data.io import read_depth_png
 from training.data.kitti import KittiDataset, KittiSelection
+from training.data.lidar import points_to_depth_map
 
 GT = Path('depth/train/2000_01_01_drive_0001_sync/proj_depth/groundtruth/image_02/0000000001.png')
 IMAGE = Path('raw/2000_01_01/2000_01_01_drive_0001_sync/image_02/data/0000000001.png')
@@ -27,11 +28,41 @@ def test_train_split_reads_annotated_depth_in_metres() -> None:
     assert batch['image'].shape == (3, KITTI_SIZE[1], KITTI_SIZE[0])
 
 
-def test_test_frames_without_annotation_project_the_velodyne_scan() -> None:
-    data = KittiDataset(kitti_tree(), 'test')
-    sources = [p.suffix if p else None for p in data.depth_paths]
-    assert sources == ['.bin', '.png', '.bin']
-    assert bool(data[0]['has_depth']) and data[0]['depth_valid'].any()
+def test_annotated_depth_is_never_mixed_with_scans_unless_asked() -> None:
+    with pytest.raises(DataError, match='2 of 2 listed annotated depth files'):
+        KittiDataset(kitti_tree(), 'test')  # 2 of the 3 test frames have no annotation
+    only = KittiDataset(kitti_tree(), 'test', skip_unannotated=True)
+    assert len(only) == 1 and only.depth_paths[0].suffix == '.png'
+    mixed = KittiDataset(kitti_tree(), 'test', depth='annotated_or_velodyne')
+    assert [p.suffix if p else None for p in mixed.depth_paths] == ['.bin', '.png', '.bin']
+    assert bool(mixed[0]['has_depth']) and mixed[0]['depth_valid'].any()
+
+
+def _one_point_scan(x: float, y: float, z: float) -> tuple[np.ndarray, np.ndarray]:
+    """A Velodyne scan of one point and a rig whose camera sits 0.25 m behind the scanner."""
+    k = np.array([[100.0, 0.0, 20.0], [0.0, 100.0, 10.0], [0.0, 0.0, 1.0]])
+    velo_to_cam = np.array([[0.0, -1.0, 0.0, 0.0], [0.0, 0.0, -1.0, 0.0], [1.0, 0.0, 0.0, 0.25]])
+    return np.array([[x, y, z, 1.0]], np.float32), k @ velo_to_cam
+
+
+def test_scan_projection_follows_monodepth2_or_pixel_centres() -> None:
+    # The point 9.75 m ahead of the scanner is 10 m ahead of the camera, 0.314 m left and
+    # 0.127 m up: u = 20 - 100 * 0.314 / 10 = 16.86, v = 10 - 1.27 = 8.73.
+    points, velo_to_image = _one_point_scan(9.75, 0.314, 0.127)
+    centre = points_to_depth_map(points, velo_to_image, 40, 20, 'centre')
+    assert np.argwhere(centre > 0).tolist() == [[9, 17]] and centre[9, 17] == pytest.approx(10.0)
+    # monodepth2 (the Eigen ground truth): round, then one pixel up and left; Velodyne x.
+    published = points_to_depth_map(points, velo_to_image, 40, 20, 'monodepth2')
+    assert np.argwhere(published > 0).tolist() == [[8, 16]]
+    assert published[8, 16] == pytest.approx(9.75)
+
+
+def test_test_frames_are_projected_with_monodepth2s_rule_by_default() -> None:
+    data = KittiDataset(kitti_tree(), 'test', depth='velodyne')
+    centre = KittiDataset(kitti_tree(), 'test', depth='velodyne', projection='centre')
+    shifted, exact = data.read(0).depth, centre.read(0).depth
+    assert data.projection == 'monodepth2' and shifted is not None and exact is not None
+    assert (shifted > 0).any() and not np.array_equal(shifted > 0, exact > 0)
 
 
 def test_labels_are_cityscapes_train_ids() -> None:
@@ -112,7 +143,7 @@ def test_truncated_velodyne_scan_is_refused(tmp_path: Path) -> None:
     scan = root / 'raw/2000_01_01/2000_01_01_drive_0002_sync/velodyne_points/data/0000000000.bin'
     scan.write_bytes(scan.read_bytes()[:-6])
     with pytest.raises(DataError, match='not a whole number of points'):
-        KittiDataset(root, 'test')[0]
+        KittiDataset(root, 'test', depth='velodyne')[0]
 
 
 def test_missing_calibration_is_named(tmp_path: Path) -> None:

@@ -15,7 +15,7 @@ from mtdepth_ros.conversions.labels import IGNORE_INDEX
 from training.data.classes import NYU13_CLASSES, NYU40_CLASSES, NYU_SCENE_TYPES
 from training.data.errors import DataError
 from training.data.nyu import NyuDataset
-from training.data.nyu_files import write_splits
+from training.data.nyu_files import hold_out_validation, write_splits
 from training.data.synth.room import NYU_IDS
 
 
@@ -25,16 +25,32 @@ def _raw(frame: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def test_splits_follow_splits_mat() -> None:
-    assert len(NyuDataset(nyu_tree(), 'train')) + len(NyuDataset(nyu_tree(), 'test')) == 4
-    assert NyuDataset(nyu_tree(), 'test').indices.tolist() == [1, 3]
+    splits = {name: NyuDataset(nyu_tree(), name).indices.tolist()
+              for name in ('train', 'val', 'trainval', 'test')}
+    assert splits['test'] == [1, 3]
+    assert splits['trainval'] == [0, 2]  # the official training frames
+    assert sorted(splits['train'] + splits['val']) == [0, 2] and len(splits['val']) == 1
+
+
+def test_validation_holds_out_whole_scenes_with_a_fixed_seed() -> None:
+    scenes = [f'room_{i // 5}' for i in range(100)]  # 20 scenes of 5 frames
+    train = np.arange(0, 100, 2)  # official training frames: 2 or 3 of each scene
+    kept, val = hold_out_validation(train, scenes)
+    assert 5 <= len(val) < 5 + 3  # scenes drawn until they hold 10 % of the 50 frames
+    assert sorted(np.concatenate([kept, val]).tolist()) == train.tolist()
+    held = {scenes[i] for i in val}
+    assert held.isdisjoint({scenes[i] for i in kept})  # no scene on both sides
+    again = hold_out_validation(train, scenes)
+    assert again[1].tolist() == val.tolist()  # fixed, not drawn anew per run
+    assert len(hold_out_validation(train, None)[1]) == 5  # frames, 10 % of 50
 
 
 def test_labels_go_through_the_40_and_13_class_maps() -> None:
     raw, _ = _raw(0)
     wall = raw == NYU_IDS['wall']
     assert wall.any()
-    labels40 = NyuDataset(nyu_tree(), 'train', mask_border=False)[0]['labels'].numpy()
-    labels13 = NyuDataset(nyu_tree(), 'train', num_classes=13, mask_border=False)[0]['labels'].numpy()
+    labels40 = NyuDataset(nyu_tree(), 'trainval', mask_border=False)[0]['labels'].numpy()
+    labels13 = NyuDataset(nyu_tree(), 'trainval', num_classes=13, mask_border=False)[0]['labels'].numpy()
     assert (labels40[wall] == NYU40_CLASSES.index('wall')).all()
     assert (labels13[wall] == NYU13_CLASSES.index('wall')).all()
     assert (labels40[raw == 0] == IGNORE_INDEX).all()
@@ -42,9 +58,9 @@ def test_labels_go_through_the_40_and_13_class_maps() -> None:
 
 def test_raw_depth_keeps_the_kinect_holes_as_invalid() -> None:
     _, raw_depth = _raw(0)
-    batch = NyuDataset(nyu_tree(), 'train', depth='raw', mask_border=False)[0]
+    batch = NyuDataset(nyu_tree(), 'trainval', depth='raw', mask_border=False)[0]
     assert np.array_equal(batch['depth_valid'][0].numpy(), raw_depth > 0)
-    filled = NyuDataset(nyu_tree(), 'train', mask_border=False)[0]
+    filled = NyuDataset(nyu_tree(), 'trainval', mask_border=False)[0]
     assert filled['depth_valid'].float().mean() > batch['depth_valid'].float().mean()
 
 

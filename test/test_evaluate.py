@@ -248,3 +248,31 @@ def test_error_vs_distance_bins_by_ground_truth_depth():
     assert math.isnan(curve['mae'][1])
     assert default_range_edges(40.0) == (0.0, 10.0, 20.0, 30.0, 40.0)
     assert default_range_edges(4.5) == (0.0, 1.0, 2.0, 3.0, 4.0, 5.0)
+
+
+def test_input_crop_runs_the_model_on_the_kb_crop_and_scores_it_there(tmp_path, model):
+    from mtdepth_ros.conversions.geometry import Region, kb_crop_region
+    from mtdepth_ros.evaluation.bag_reader import Frame
+    from mtdepth_ros.evaluation.offline import predict_frame
+    from mtdepth_ros.evaluation.protocols import get_protocol
+    from mtdepth_ros.inference.framing import input_region
+    from mtdepth_ros.inference.predictor import Predictor
+
+    rgb = np.zeros((HEIGHT * 2, WIDTH * 2, 3), np.uint8)
+    frame = Frame(index=0, stamp_ns=0, log_time_ns=0, frame_id='camera', rgb=rgb)
+    predictor = Predictor(model)
+    cropped = predict_frame(predictor, frame, get_protocol('raw', input_crop='kb_crop'), False)
+    whole = predict_frame(predictor, frame, get_protocol('raw'), False)
+    # The KB crop of a 48x64 frame is 45x63; the predictor then centres the
+    # model's own 3:4 framing inside it, and the region composes both.
+    kb = kb_crop_region(rgb.shape[:2])
+    framing = input_region(predictor.card, kb.width, kb.height)
+    assert cropped.region == framing.within(kb) == Region(3, 1, 45, 60)
+    assert whole.region == Region(0, 0, 48, 64)  # 3:4 already: the whole frame
+    bag = write_bag(tmp_path / 'bag', frames=1)
+    report = evaluate_bag(bag, model, tmp_path / 'out', options=EvalOptions(
+        input_crop='kb_crop', progress=False, panels=0, write_predictions=False))
+    region = kb_crop_region((HEIGHT, WIDTH))
+    assert report.metrics['depth']['pixels']['all'] == \
+        np.isfinite(region.of(depth_of(0, HEIGHT, WIDTH))).sum()
+    assert 'KB crop of the image' in (tmp_path / 'out' / 'report.md').read_text()

@@ -15,7 +15,7 @@ from model_fixtures import FOCAL_PX, expected_depth, expected_segmentation, writ
 
 from mtdepth_ros.evaluation.bag_reader import BagReader, BagTopics
 from mtdepth_ros.evaluation.evaluate import EvalOptions, evaluate_bag
-from mtdepth_ros.evaluation.live import transport_environment
+from mtdepth_ros.evaluation.live_node import transport_environment
 from mtdepth_ros.evaluation.metrics import DEPTH_METRICS, depth_metrics, segmentation_metrics
 from mtdepth_ros.evaluation.session import output_topic
 

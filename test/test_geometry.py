@@ -114,6 +114,14 @@ def test_bilinear_depth_does_not_spread_missing_values() -> None:
     assert np.isnan(resize_depth_bilinear(np.full((2, 2), NAN), (4, 4))).all()
 
 
+def test_bilinear_depth_keeps_rep117_infinities_in_place() -> None:
+    # The top row is beyond the range (sky), a pixel nearer than it: neither is averaged.
+    depth = np.array([[np.inf, np.inf], [5.0, -np.inf]], dtype=np.float32)
+    resized = resize_depth_bilinear(depth, (4, 4))
+    assert np.isposinf(resized[:2]).all() and np.isneginf(resized[2:, 2:]).all()
+    np.testing.assert_allclose(resized[2:, :2], 5.0)
+
+
 def test_shrinking_sparse_depth_keeps_every_point_and_the_nearest() -> None:
     depth = np.zeros((8, 8), np.float32)
     depth[0, 0], depth[1, 1], depth[5, 6] = 7.0, 3.0, 9.0

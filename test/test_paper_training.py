@@ -124,7 +124,7 @@ def nyu_scene_batch():
     """Both train frames of the generated NYU tree at dense_transfer's test size, scenes included."""
     from training.data.nyu import NyuDataset
 
-    data = NyuDataset(nyu_tree(), 'train', resize=get_spec('dense_transfer').test_size)
+    data = NyuDataset(nyu_tree(), 'trainval', resize=get_spec('dense_transfer').test_size)
     return torch.utils.data.default_collate([data[i] for i in range(len(data))])
 
 

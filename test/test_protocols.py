@@ -5,16 +5,20 @@ import math
 import numpy as np
 import pytest
 
-from mtdepth_ros.conversions.geometry import kb_crop_region
-from mtdepth_ros.evaluation.metrics import depth_metrics
+from mtdepth_ros.conversions.geometry import Region, kb_crop_region, resize_depth_bilinear
+from mtdepth_ros.conversions.labels import IGNORE_INDEX
+from mtdepth_ros.evaluation.metrics import DepthAccumulator, depth_metrics
 from mtdepth_ros.evaluation.protocols import (
     KB_CROP_SIZE,
+    PNG_DEPTH_MAX,
+    PNG_DEPTH_STEP,
     clamp_prediction,
     crop_box,
     crop_mask,
     devkit_fill,
     flip_average,
     get_protocol,
+    input_region,
     prepare_depth,
     prepare_labels,
 )
@@ -67,13 +71,88 @@ def test_kitti_eigen_clamps_predictions_to_the_cap():
     assert prepared.pred[1, 1] == 80.0 and prepared.pred[0, 0] == pytest.approx(1e-3)
 
 
-def test_kb_sized_prediction_goes_into_the_kb_crop_of_full_ground_truth():
-    gt = np.full(KITTI_SHAPE, 10.0, dtype=np.float32)
-    pred = np.full(KB_CROP_SIZE, 7.0, dtype=np.float32)
+def _kitti_scene() -> np.ndarray:
+    """A 375x1242 ground truth with structure everywhere (any misplacement shows)."""
+    rows, cols = np.mgrid[0:KITTI_SHAPE[0], 0:KITTI_SHAPE[1]].astype(np.float32)
+    return 2.0 + 0.1 * rows + 0.03 * cols  # 2 .. 76.7 m
+
+
+def _abs_rel(pred, gt, protocol, region=None):
+    prepared = prepare_depth(pred, gt, protocol, region)
+    return depth_metrics(prepared.pred, prepared.gt, prepared.mask)['abs_rel']
+
+
+def test_perfect_352x1216_prediction_of_a_whole_frame_scores_zero():
+    # The shape alone says nothing: this prediction covers the whole 375x1242 frame.
+    gt = _kitti_scene()
+    pred = resize_depth_bilinear(gt, KB_CROP_SIZE)
+    # Area-averaging down and bilinear up reproduce a linear scene exactly inside the
+    # frame (float rounding: 1e-8 here); only the outermost pixels, outside the Garg
+    # crop, are clamped by the resize.
+    assert _abs_rel(pred, gt, get_protocol('kitti_eigen')) < 1e-7
+    assert _abs_rel(pred, gt, get_protocol('raw')) < 1e-5
+    # Pasted into the KB crop by its shape (as before), the same prediction scored 0.0198.
+    assert _abs_rel(pred, gt, get_protocol('kitti_eigen'), kb_crop_region(KITTI_SHAPE)) > 0.01
+    pasted = prepare_depth(pred, gt, get_protocol('raw'))
+    assert not np.isnan(pasted.pred).any()  # nothing left without a prediction
+
+
+def test_kb_crop_prediction_is_scored_in_its_region():
+    gt = _kitti_scene()
+    region = kb_crop_region(KITTI_SHAPE)
+    pred = region.of(gt).copy()  # a perfect prediction of the crop only
+    prepared = prepare_depth(pred, gt, get_protocol('raw'), region)
+    assert np.isnan(prepared.pred[region.top - 1, region.left])
+    np.testing.assert_array_equal(prepared.pred[region.top:, region.left:region.right], pred)
+    assert _abs_rel(pred, gt, get_protocol('kitti_eigen'), region) == 0.0
+    assert _abs_rel(pred, gt, get_protocol('raw', gt_frame='kb_crop'), region) == 0.0
+    # Left to the shape (as before), this crop prediction would be stretched over the frame:
+    assert _abs_rel(pred, gt, get_protocol('kitti_eigen')) > 0.01
+
+
+def test_region_of_a_prediction_inside_the_input_crop_is_composed():
+    crop = kb_crop_region(KITTI_SHAPE)
+    inner = Region(2, 3, 100, 200).within(crop)
+    assert (inner.top, inner.left, inner.size) == (crop.top + 2, crop.left + 3, (100, 200))
+    assert input_region(KITTI_SHAPE, 'kb_crop') == crop and input_region(KITTI_SHAPE, 'none') is None
+
+
+def test_labels_outside_the_region_are_not_scored():
+    gt = np.arange(16, dtype=np.uint8).reshape(4, 4)
+    region = Region(1, 1, 2, 2)
+    pred, truth = prepare_labels(np.full((1, 1), 7, np.uint8), gt, get_protocol('raw'), region)
+    assert (pred[1:3, 1:3] == 7).all() and (truth[1:3, 1:3] == gt[1:3, 1:3]).all()
+    outside = np.ones((4, 4), bool)
+    outside[1:3, 1:3] = False
+    assert (truth[outside] == IGNORE_INDEX).all()
+
+
+@pytest.mark.parametrize(('missing', 'far', 'near'), [
+    ('clamp', 80.0, 1e-3),  # +inf -> the cap, -inf -> the minimum
+    ('devkit_fill', PNG_DEPTH_MAX, PNG_DEPTH_STEP),  # as a 16-bit KITTI PNG holds them
+])
+def test_rep117_infinities_are_far_and_near(missing, far, near):
+    gt = np.full((1, 3), 20.0, dtype=np.float32)
+    pred = np.array([[np.inf, -np.inf, 20.0]], dtype=np.float32)
+    protocol = get_protocol('kitti_eigen', crop='none', missing=missing)
+    prepared = prepare_depth(pred, gt, protocol)
+    np.testing.assert_allclose(prepared.pred[0], [far, near, 20.0], rtol=1e-6)
+
+
+def test_rep117_sky_scored_at_the_cap_after_resizing_to_the_ground_truth():
+    gt = np.full((8, 8), 70.0, dtype=np.float32)
+    pred = np.full((4, 4), np.inf, dtype=np.float32)  # a network-size map, all beyond range
+    prepared = prepare_depth(pred, gt, get_protocol('kitti_eigen', crop='none'))
+    assert (prepared.pred == 80.0).all()  # far, not the minimum a NaN would become
+
+
+def test_rep117_infinities_are_missing_when_ignored():
+    gt = np.full((1, 3), 20.0, dtype=np.float32)
+    pred = np.array([[np.inf, -np.inf, 20.0]], dtype=np.float32)
+    accumulator = DepthAccumulator()
     prepared = prepare_depth(pred, gt, get_protocol('raw'))
-    top, left = kb_crop_region(KITTI_SHAPE).top, kb_crop_region(KITTI_SHAPE).left
-    assert prepared.pred.shape == KITTI_SHAPE
-    assert np.isnan(prepared.pred[top - 1, left]) and prepared.pred[top, left] == 7.0
+    accumulator.update(prepared.pred, prepared.gt, prepared.mask)
+    assert accumulator.missing == 2 and accumulator.per_image()['all']['abs_rel'] == 0.0
 
 
 def test_gt_frame_kb_crop_cuts_ground_truth_first():

@@ -222,14 +222,28 @@ def test_beyond_range_depth_is_supervised_at_the_far_end_of_the_coding() -> None
     np.testing.assert_allclose(batch['depth_log'].numpy().ravel()[0], 1.0)
 
 
-def test_batch_without_any_supervision_skips_the_step() -> None:
-    module = MultiTaskModule('default', net_args=TINY_NET)
+def test_batch_without_any_supervision_gives_a_zero_loss_on_every_parameter() -> None:
+    # Not None: under DDP every rank must run its backward pass (the gradient all-reduce).
+    module = MultiTaskModule('default', net_args=TINY_NET, loss={'weighting': 'uncertainty'})
     data = random_data()
     data.setup('fit')
     batch = torch.utils.data.default_collate([data.train_set[i] for i in range(2)])
     batch['has_depth'] = torch.zeros(2, dtype=torch.bool)
     batch['has_labels'] = torch.zeros(2, dtype=torch.bool)
-    assert module.training_step(batch, 0) is None
+    loss = module.training_step(batch, 0)
+    assert loss.item() == 0.0
+    loss.backward()
+    trainable = [p for p in module.parameters() if p.requires_grad]
+    assert all(p.grad is not None and not p.grad.any() for p in trainable)
+
+
+def test_learned_task_weights_get_no_weight_decay() -> None:
+    module = MultiTaskModule('default', net_args=TINY_NET, weight_decay=1e-4,
+                             loss={'weighting': 'uncertainty'})
+    network, weights = module.parameter_groups()
+    assert network['weight_decay'] == 1e-4 and weights['weight_decay'] == 0.0
+    assert {id(p) for p in weights['params']} == {id(p) for p in module.loss.parameters()}
+    assert len(network['params']) + len(weights['params']) == len(list(module.parameters()))
 
 
 def test_validation_predicts_whole_images_of_any_size() -> None:
@@ -247,3 +261,43 @@ def test_mixed_precision_trains_a_step(tmp_path: Path) -> None:
                       default_root_dir=tmp_path, enable_model_summary=False)
     trainer.fit(module, datamodule=random_data())
     assert trainer.global_step == 1
+
+
+def validation_metrics(run: Path) -> dict[str, float]:
+    """The val/* values a `validate` run logged to its CSV."""
+    rows = list(csv.DictReader(open(next((run / 'csv').glob('version_*/metrics.csv')))))
+    return {key: float(value) for row in rows for key, value in row.items()
+            if key.startswith('val/') and not key.startswith('val/loss') and value}
+
+
+@pytest.mark.slow
+def test_two_process_ddp_validation_equals_one_process_on_an_odd_frame_count(
+        fitted: Path, tmp_path: Path) -> None:
+    # 3 validation frames on 2 processes: a padding sampler would score one of them twice.
+    checkpoints = fitted / 'checkpoints'
+    base = [PYTHON, '-m', 'training', 'validate', '--config', str(checkpoints / CONFIG_NAME),
+            '--ckpt_path', str(checkpoints / LAST), '--data.val_limit', '3',
+            '--data.val_batch_size', '1', '--trainer.accelerator', 'cpu']
+    results = {}
+    for name, extra in (('one', ['--trainer.devices', '1']),
+                        ('ddp', ['--trainer.devices', '2', '--trainer.strategy', 'ddp'])):
+        run = tmp_path / name
+        done = subprocess.run([*base, *extra, '--trainer.default_root_dir', str(run)], cwd=REPO,
+                              env=training_env(), capture_output=True, text=True, timeout=400)
+        assert done.returncode == 0, done.stderr[-3000:]
+        results[name] = validation_metrics(run)
+    assert {'val/silog', 'val/abs_rel', 'val/miou'} <= set(results['one'])
+    assert results['ddp'] == pytest.approx(results['one'], rel=1e-6)
+
+
+def test_validation_scores_with_the_recipes_protocol() -> None:
+    # kitti_eigen: the Garg crop, the 80 m cap, predictions clamped to it (as `training test`).
+    module = MultiTaskModule('default', net_args=TINY_NET, val_protocol='kitti_eigen')
+    module.on_validation_epoch_start()
+    gt = torch.full((1, 1, 375, 1242), 10.0)
+    module._score_depth(torch.full_like(gt, 200.0), gt, np.array([True]))
+    result = module._depth_acc.result('image')['all']
+    assert result['abs_rel'] == pytest.approx((80.0 - 10.0) / 10.0)
+    assert module._depth_acc.gt_pixels == (371 - 153) * (1197 - 44)  # inside the Garg crop
+    plain = MultiTaskModule('default', net_args=TINY_NET)  # no protocol: the depth range only
+    assert plain.val_protocol.crop == 'none' and plain.val_protocol.max_depth == 80.0

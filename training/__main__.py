@@ -19,6 +19,8 @@ COMMANDS = {
     'synth': ('training.data.synth.cli', 'write procedural scenes in KITTI, NYU, Cityscapes or rosbag format'),
     'fit': ('training.cli', 'train a recipe: fit --config training/configs/<recipe>.yaml'),
     'validate': ('training.cli', 'validate a checkpoint with the project metrics'),
+    'test': ('training.benchmark', 'score a checkpoint or ONNX model on a test split: '
+             'test MODEL --protocol kitti_eigen|kitti_benchmark|nyu_eigen --out DIR'),
     'export': ('training.export', 'export a checkpoint to ONNX with its model card'),
     'card': ('training.export', 'print the model card of an exported ONNX model'),
 }

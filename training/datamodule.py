@@ -22,7 +22,9 @@ from typing import Any
 import lightning as L
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset, Subset
+import torch.distributed as dist
+from lightning.pytorch.overrides.distributed import UnrepeatedDistributedSampler
+from torch.utils.data import DataLoader, Dataset, Sampler, Subset
 
 from mtdepth_ros.conversions.labels import IGNORE_INDEX
 from training.data.base import IMAGENET_MEAN, IMAGENET_STD, DepthDataset
@@ -98,6 +100,12 @@ class MultiTaskDataModule(L.LightningDataModule):
         val_batch_size: validation batch (full images; 1 when their sizes differ).
         num_workers: loader worker processes.
         train_limit, val_limit: use only the first N frames (quick runs).
+        test_split, test_args, test_dataset, test_root: the split a trained model is
+            scored on (``python -m training test``), its dataset arguments (default
+            ``val_args``), class (default ``dataset``) and folder (default
+            ``root``). ``fit`` refuses a
+            training split that shares a drive or scene (the datasets'
+            ``sequences``) with it: the test frames' neighbours would be trained on.
         export_size: (height, width) of the exported network input; None = the
             validation images' size rounded down to the model's input multiple.
         description: training data description for the model card.
@@ -108,48 +116,87 @@ class MultiTaskDataModule(L.LightningDataModule):
                  train_args: dict[str, Any] | None = None, val_args: dict[str, Any] | None = None,
                  batch_size: int = 8, val_batch_size: int = 1, num_workers: int = 2,
                  train_limit: int | None = None, val_limit: int | None = None,
-                 export_size: tuple[int, int] | None = None, description: str = '') -> None:
+                 export_size: tuple[int, int] | None = None, description: str = '',
+                 test_split: str | None = None, test_args: dict[str, Any] | None = None,
+                 test_dataset: str | None = None, test_root: str | None = None) -> None:
         super().__init__()
         self.save_hyperparameters()
         self.train_set: Dataset[Any] | None = None
         self.val_set: Dataset[Any] | None = None
         self._facts: dict[str, Any] | None = None
 
-    def _build(self, split: str, args: dict[str, Any] | None, limit: int | None) -> Dataset[Any]:
-        cls = dataset_class(self.hparams['dataset'])
-        data = cls(self.hparams['root'], split=split, **(args or {}))  # type: ignore[call-arg]
+    def _build(self, split: str, args: dict[str, Any] | None, limit: int | None,
+               dataset: str | None = None, root: str | None = None) -> Dataset[Any]:
+        name, root = dataset or self.hparams['dataset'], root or self.hparams['root']
+        data = dataset_class(name)(root, split=split, **(args or {}))  # type: ignore[call-arg]
         size = len(data)  # type: ignore[arg-type]
         if size == 0:
-            raise ValueError(f"dataset {self.hparams['dataset']} at {self.hparams['root']} "
-                             f'has no frames in split {split!r}')
+            raise ValueError(f'dataset {name} at {root} has no frames in split {split!r}')
         if limit is not None and limit < size:
             data = Subset(data, range(limit))
         return data
+
+    def test_set(self, split: str | None = None) -> Dataset[Any]:
+        """The frames a trained model is scored on: ``test_split`` (or ``split``), ``test_args``."""
+        split = split or self.hparams['test_split']
+        if not split:
+            raise ValueError('no test split: set data.test_split in the recipe or pass --split')
+        args = self.hparams['test_args']
+        return self._build(split, self.hparams['val_args'] if args is None else args, None,
+                           self.hparams['test_dataset'], self.hparams['test_root'])
+
+    def check_test_split(self) -> None:
+        """Refuse a training set that shares a drive or scene with the test split."""
+        if not self.hparams['test_split'] or self.train_set is None:
+            return
+        shared = sorted(sequences(self.train_set) & sequences(self.test_set()))
+        if shared:
+            raise ValueError(
+                f"training split {self.hparams['train_split']!r} shares {len(shared)} "
+                f"drive(s) or scene(s) with test split {self.hparams['test_split']!r}, on which "
+                f"the model will be scored: {', '.join(shared[:5])}"
+                f"{' ...' if len(shared) > 5 else ''}. Train on a split without them (KITTI: "
+                'eigen_zhou_train for the Eigen split) or score on another test split.')
 
     def setup(self, stage: str | None = None) -> None:
         if stage in (None, 'fit') and self.train_set is None:
             self.train_set = self._build(self.hparams['train_split'], self.hparams['train_args'],
                                          self.hparams['train_limit'])
+            self.check_test_split()
         if self.val_set is None:
             self.val_set = self._build(self.hparams['val_split'], self.hparams['val_args'],
                                        self.hparams['val_limit'])
 
-    def _loader(self, data: Dataset[Any] | None, batch_size: int, shuffle: bool) -> DataLoader[Any]:
+    def _loader(self, data: Dataset[Any] | None, batch_size: int, shuffle: bool,
+                sampler: Sampler[int] | None = None) -> DataLoader[Any]:
         if data is None:
             raise RuntimeError('MultiTaskDataModule.setup() has not run')
         workers = self.hparams['num_workers']
         # Training drops a last partial batch (BatchNorm on one sample fails), unless
         # the data set is smaller than one batch.
         drop_last = shuffle and len(data) > batch_size  # type: ignore[arg-type]
-        return DataLoader(data, batch_size=batch_size, shuffle=shuffle, drop_last=drop_last,
-                          num_workers=workers, persistent_workers=workers > 0,
-                          pin_memory=torch.cuda.is_available())
+        return DataLoader(data, batch_size=batch_size, shuffle=shuffle and sampler is None,
+                          sampler=sampler, drop_last=drop_last, num_workers=workers,
+                          persistent_workers=workers > 0, pin_memory=torch.cuda.is_available())
 
     def train_dataloader(self) -> DataLoader[Any]:
         return self._loader(self.train_set, self.hparams['batch_size'], shuffle=True)
 
     def val_dataloader(self) -> DataLoader[Any]:
-        return self._loader(self.val_set, self.hparams['val_batch_size'], shuffle=False)
+        """Every validation frame exactly once over all processes.
+
+        Under DDP, Lightning's default DistributedSampler pads the frames to a
+        multiple of the process count with repeats, which the summed metrics
+        would count twice; this sampler gives each process every n-th frame
+        instead (one process may have one batch fewer: validation runs no
+        collective per batch, and the module sums its accumulators at the end).
+        """
+        sampler = None
+        if self.val_set is not None and dist.is_available() and dist.is_initialized() \
+                and dist.get_world_size() > 1:
+            sampler = UnrepeatedDistributedSampler(self.val_set, shuffle=False)
+        return self._loader(self.val_set, self.hparams['val_batch_size'], shuffle=False,
+                            sampler=sampler)
 
     # -- model card ------------------------------------------------------------------------
 
@@ -231,6 +278,11 @@ def _measured_depth(data: DepthDataset, index: int) -> np.ndarray:
     if depth is None:
         return np.zeros(0, np.float32)
     return depth[np.isfinite(depth) & (depth > 0)]
+
+
+def sequences(data: Dataset[Any]) -> set[str]:
+    """The drives or scenes a dataset's frames come from (empty when it does not say)."""
+    return set(getattr(_unwrap(data), 'sequences', set()))
 
 
 def _triple(values: Any) -> list[float]:

@@ -28,6 +28,7 @@ from torch import Tensor, nn
 
 from mtdepth_ros.conversions.labels import IGNORE_INDEX
 from mtdepth_ros.evaluation.metrics import DepthAccumulator, SegmentationAccumulator
+from mtdepth_ros.evaluation.protocols import get_protocol, prepare_depth
 from mtdepth_ros.inference.depth_coding import DepthCoding
 from training.checkpoints import EXTRA_KEY, load_checkpoint
 from training.losses import TOTAL
@@ -58,7 +59,12 @@ class MultiTaskModule(L.LightningModule):
         freeze: network parameter name prefixes not trained.
         stage: a training stage of the model (its ``freeze`` / loss options).
         init_from: checkpoint whose network weights are loaded first.
-        val_depth_range: metres of ground truth scored in validation.
+        val_depth_range: metres of ground truth scored in validation without a
+            ``val_protocol`` (no crop, predictions as they are).
+        val_protocol: the evaluation protocol validation applies
+            (:data:`mtdepth_ros.evaluation.protocols.PROTOCOLS`: ``kitti_eigen``,
+            ``nyu_eigen``, ...): its crop, depth cap and treatment of predictions,
+            through the same code as ``mtdepth-eval`` and ``python -m training test``.
     """
 
     def __init__(self, net: str = 'default', net_args: dict[str, Any] | None = None,
@@ -68,7 +74,8 @@ class MultiTaskModule(L.LightningModule):
                  weight_decay: float = 1e-4, poly_power: float = 0.9,
                  freeze: list[str] | None = None, stage: str | None = None,
                  init_from: str | None = None,
-                 val_depth_range: tuple[float, float] = VAL_DEPTH_RANGE) -> None:
+                 val_depth_range: tuple[float, float] = VAL_DEPTH_RANGE,
+                 val_protocol: str | None = None) -> None:
         super().__init__()
         self.save_hyperparameters()
         self.spec = get_spec(net)
@@ -82,6 +89,9 @@ class MultiTaskModule(L.LightningModule):
         if init_from:
             self._load_net_weights(init_from)
         self.run_config: dict[str, Any] = {}  # the resolved CLI config (set by training.cli)
+        low, high = val_depth_range
+        self.val_protocol = get_protocol(val_protocol) if val_protocol else \
+            get_protocol('raw').with_options(name='validation', min_depth=low, max_depth=high)
         self._depth_acc = DepthAccumulator()
         self._seg_acc: SegmentationAccumulator | None = None
         self._interval_hits = np.zeros(2, dtype=np.float64)  # (correct, counted)
@@ -152,7 +162,7 @@ class MultiTaskModule(L.LightningModule):
                 'depth_log': encode_depth(depth, self.coding),
                 'intervals': depth_to_intervals(depth, self.coding)}
 
-    def training_step(self, batch: dict[str, Any], batch_idx: int) -> Tensor | None:
+    def training_step(self, batch: dict[str, Any], batch_idx: int) -> Tensor:
         batch = self.with_targets(batch)
         outputs = self.net(batch['image'], **supervision_flags(self.net, batch))
         losses = self.loss(outputs, batch)
@@ -163,14 +173,37 @@ class MultiTaskModule(L.LightningModule):
             self.log(f'weight/{head}', weight, batch_size=size)
         total = losses[TOTAL]
         if not total.requires_grad:  # no head supervised in this batch
-            return None
+            return self.zero_loss()
         return total
 
+    def zero_loss(self) -> Tensor:
+        """A loss of exactly 0 tied to every trainable parameter (each gets a zero gradient).
+
+        Returned for a batch that supervises nothing: Lightning does not support
+        ``None`` from ``training_step`` under DDP (a rank that skips the backward
+        pass leaves the others waiting in the gradient all-reduce), so every rank
+        runs its backward pass and the optimiser steps on all of them alike.
+        """
+        trainable = [p for p in self.parameters() if p.requires_grad]
+        return torch.stack([p.sum() for p in trainable]).sum() * 0.0
+
+    def parameter_groups(self) -> list[dict[str, Any]]:
+        """Adam's groups: the network with ``weight_decay``, the loss's own parameters without.
+
+        The loss's parameters are the learned task weights (uncertainty
+        log-variances): weight decay would pull them to 0, i.e. towards a
+        fixed weighting, which is not the method.
+        """
+        loss_ids = {id(p) for p in self.loss.parameters()}
+        trainable = [p for p in self.parameters() if p.requires_grad]
+        groups = [{'params': [p for p in trainable if id(p) not in loss_ids],
+                   'weight_decay': self.hparams['weight_decay']},
+                  {'params': [p for p in trainable if id(p) in loss_ids], 'weight_decay': 0.0}]
+        return [group for group in groups if group['params']]
+
     def configure_optimizers(self) -> Any:
-        params = [p for p in self.parameters() if p.requires_grad]
-        optimizer = torch.optim.Adam(params, lr=self.hparams['lr'],
-                                     betas=tuple(self.hparams['betas']),
-                                     weight_decay=self.hparams['weight_decay'])
+        optimizer = torch.optim.Adam(self.parameter_groups(), lr=self.hparams['lr'],
+                                     betas=tuple(self.hparams['betas']))
         total_steps = max(int(self.trainer.estimated_stepping_batches), 1)
         power = self.hparams['poly_power']
 
@@ -228,12 +261,11 @@ class MultiTaskModule(L.LightningModule):
                 self._seg_acc.update(predicted[index], labels[index])
 
     def _score_depth(self, predicted: Tensor, depth: Tensor, has_depth: np.ndarray) -> None:
-        low, high = self.hparams['val_depth_range']
         predicted_np = predicted[:, 0].float().cpu().numpy()  # (N, H, W) metres
         depth_np = depth[:, 0].float().cpu().numpy()
         for index in np.flatnonzero(has_depth):
-            gt = depth_np[index]
-            self._depth_acc.update(predicted_np[index], gt, mask=(gt > low) & (gt <= high))
+            prepared = prepare_depth(predicted_np[index], depth_np[index], self.val_protocol)
+            self._depth_acc.update(prepared.pred, prepared.gt, prepared.mask)
 
     def _score_intervals(self, logits: Tensor, labels: Tensor, has_depth: np.ndarray) -> None:
         keep = torch.as_tensor(has_depth, device=labels.device)

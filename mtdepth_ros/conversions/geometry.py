@@ -61,6 +61,15 @@ class Region:
     def right(self) -> int:
         return self.left + self.width
 
+    def within(self, outer: Region | None) -> Region:
+        """This region, given in the pixels of ``outer`` (a window of a frame), in the frame's
+        pixels; ``outer`` None = the whole frame."""
+        if outer is None:
+            return self
+        if self.bottom > outer.height or self.right > outer.width:
+            raise ValueError(f'{self} does not fit in {outer}')
+        return Region(outer.top + self.top, outer.left + self.left, self.height, self.width)
+
     def of(self, array: np.ndarray) -> np.ndarray:
         """The region of an (H, W, ...) array (a view); the array must contain it."""
         if self.bottom > array.shape[0] or self.right > array.shape[1]:
@@ -162,7 +171,9 @@ def resize_depth_bilinear(depth: np.ndarray, size: Size) -> np.ndarray:
 
     Missing values (NaN, inf, <= 0) get zero weight, so NaN does not spread
     and no depth comes from a missing neighbour; for scoring a prediction on
-    the ground truth's grid.
+    the ground truth's grid. REP 117's infinities (+inf beyond the range, -inf
+    nearer than it) are not averaged but kept where the nearest source pixel
+    holds one, so a far region stays far at any size.
     """
     depth = np.asarray(depth, dtype=np.float32)
     if depth.shape == tuple(size):
@@ -173,7 +184,11 @@ def resize_depth_bilinear(depth: np.ndarray, size: Size) -> np.ndarray:
                         interpolation=cv2.INTER_LINEAR)
     weights = cv2.resize(valid.astype(np.float32), cv_size, interpolation=cv2.INTER_LINEAR)
     with np.errstate(invalid='ignore', divide='ignore'):
-        return np.where(weights > 0, values / weights, np.nan).astype(np.float32)
+        resized = np.where(weights > 0, values / weights, np.nan).astype(np.float32)
+    if np.isinf(depth).any():
+        nearest = resize_depth_nearest(depth, size)
+        resized = np.where(np.isinf(nearest), nearest, resized)
+    return resized
 
 
 def bottom_centre_region(frame: Size, size: Size) -> Region:

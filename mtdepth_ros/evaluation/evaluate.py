@@ -22,7 +22,7 @@ from mtdepth_ros.evaluation.bag_source import BagError
 from mtdepth_ros.evaluation.live import run_live
 from mtdepth_ros.evaluation.offline import run_offline
 from mtdepth_ros.evaluation.options import EvalOptions
-from mtdepth_ros.evaluation.protocols import CROPS, GT_FRAMES, PROTOCOLS
+from mtdepth_ros.evaluation.protocols import CROPS, GT_FRAMES, INPUT_CROPS, PROTOCOLS
 from mtdepth_ros.evaluation.report import Report, fmt
 from mtdepth_ros.inference.backends.base import BackendUnavailable
 from mtdepth_ros.inference.card import CardError
@@ -83,6 +83,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument('--crop', choices=CROPS, help="override the protocol's crop")
     p.add_argument('--gt-frame', choices=GT_FRAMES,
                    help='apply the crop to the full ground truth or to its 352x1216 KB crop')
+    p.add_argument('--input-crop', choices=INPUT_CROPS,
+                   help='offline only: run the model on the whole image or on its 352x1216 KB '
+                        'crop (BTS do_kb_crop); the prediction is scored in that window')
     p.add_argument('--median-scaling', action=argparse.BooleanOptionalAction, default=None)
     p.add_argument('--flip-tta', action=argparse.BooleanOptionalAction, default=None,
                    help='offline only: average with the mirrored image')
@@ -117,6 +120,7 @@ def parser() -> argparse.ArgumentParser:
 def options_from_args(args: argparse.Namespace) -> EvalOptions:
     return EvalOptions(
         protocol=args.protocol, crop=args.crop, gt_frame=args.gt_frame,
+        input_crop=args.input_crop,
         median_scaling=args.median_scaling, flip_tta=args.flip_tta, averaging=args.averaging,
         range_edges=args.ranges,
         topics=BagTopics(args.image_topic, args.camera_info_topic, args.depth_topic,

@@ -13,32 +13,28 @@ no output was dropped by the node (newest frame wins).
 
 Camera images of a few MB cross processes here, so the replay loads the Fast
 DDS large-message profile and keeps discovery on this machine unless the
-environment already says otherwise (:func:`transport_environment`).
+environment already says otherwise (:func:`.live_node.transport_environment`).
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import signal
-import subprocess
-import sys
 import time
-from collections.abc import Callable, MutableMapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import numpy as np
 
-import mtdepth_ros
 from mtdepth_ros.evaluation.bag_reader import BagReader
 from mtdepth_ros.evaluation.bag_source import BagStats, header_stamp_ns, raw_messages
 from mtdepth_ros.evaluation.bag_writer import OutputBag
+from mtdepth_ros.evaluation.live_node import NODE_LOG, NodeProcess, transport_environment
 from mtdepth_ros.evaluation.options import EvalOptions, make_reader
 from mtdepth_ros.evaluation.report import Report
 from mtdepth_ros.evaluation.session import (
-    OUTPUT_NAMESPACE,
     PREDICTIONS_BAG,
     EvaluationSession,
     output_topic,
@@ -47,22 +43,16 @@ from mtdepth_ros.evaluation.session import (
 from mtdepth_ros.inference.model_file import read_card
 from mtdepth_ros.inference.outputs import available_outputs, message_type
 from mtdepth_ros.inference.predictor import Prediction
-from mtdepth_ros.inference.resources import fastdds_profile_path
 
-NODE_MODULE = 'mtdepth_ros.node'
-NODE_LOG = 'node.log'
 PLAYER_NODE = 'mtdepth_eval_player'
 SPIN_SLICE_S = 0.005  # executor slice while waiting for the next message's time
 DRAIN_QUIET_S = 2.0  # after the last image: stop when no output came for this long ...
 DRAIN_LATENCY_FACTOR = 5.0  # ... or this many times the median latency, if longer
 DRAIN_LIMIT_S = 30.0
 SETTLE_S = 0.5
-EXIT_WAIT_S = 10.0
-LOG_TAIL_CHARS = 2000
 PUBLISH_DEPTH = 10
 RECORD_DEPTH = 50  # keep-last depth of the recording subscriptions (reliable)
 SCORED_HEADS = ('depth', 'segmentation')
-FASTRTPS_RMWS = ('', 'rmw_fastrtps_cpp', 'rmw_fastrtps_dynamic_cpp')  # '' = the default RMW
 
 log = logging.getLogger('mtdepth_eval')
 COMPRESSED_IMAGE = 'sensor_msgs/msg/CompressedImage'
@@ -97,74 +87,6 @@ def _rate(times_s: list[float]) -> float:
     if len(times_s) < 2 or max(times_s) <= min(times_s):
         return float('nan')
     return (len(times_s) - 1) / (max(times_s) - min(times_s))
-
-
-def transport_environment(environ: MutableMapping[str, str]) -> list[str]:
-    """Fill in, where unset, the settings a local replay of camera images needs.
-
-    Fast DDS's default transports lose images of a few MB between processes
-    (docs/node.md, "Fast DDS and large messages"): measured, a 10 Hz replay of
-    1242x375 frames without the profile had 25 of 30 frames lost on the way.
-    So with a Fast DDS RMW and no profile set, the package's profile is used;
-    and discovery stays on this machine (the node and the player both run
-    here). Values already in ``environ`` are kept. Returns what was set.
-    """
-    changed = []
-    if environ.get('RMW_IMPLEMENTATION', '') in FASTRTPS_RMWS \
-            and not environ.get('FASTDDS_DEFAULT_PROFILES_FILE'):
-        profile = fastdds_profile_path()
-        if profile is not None:
-            environ['FASTDDS_DEFAULT_PROFILES_FILE'] = str(profile)
-            changed.append(f'FASTDDS_DEFAULT_PROFILES_FILE={profile}')
-    if 'ROS_AUTOMATIC_DISCOVERY_RANGE' not in environ and 'ROS_LOCALHOST_ONLY' not in environ:
-        environ['ROS_AUTOMATIC_DISCOVERY_RANGE'] = 'LOCALHOST'
-        changed.append('ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST')
-    return changed
-
-
-class NodeProcess:
-    """The node under test as a child process, its output in ``log``."""
-
-    def __init__(self, model: Path, image_topic: str, camera_info_topic: str | None,
-                 backends: tuple[str, ...], focal_correction: bool, extra: tuple[str, ...],
-                 log: Path, compressed: bool = False) -> None:
-        # The extra arguments (a --params-file, say) come first: in one --ros-args
-        # section a later value wins, and the evaluation's own choices must.
-        image = ['-p', 'input_transport:=compressed', '-r', f'image/compressed:={image_topic}'] \
-            if compressed else ['-r', f'image:={image_topic}']
-        args = [sys.executable, '-m', NODE_MODULE, '--ros-args', *extra,
-                '-r', f'__ns:={OUTPUT_NAMESPACE}', *image,
-                '-p', f'model_path:={model}', '-p', f'backend:={",".join(backends)}',
-                '-p', f'focal_correction:={str(focal_correction).lower()}']
-        if camera_info_topic:
-            args += ['-r', f'camera_info:={camera_info_topic}']
-        env = dict(os.environ)
-        # The node runs this very package, also from a source checkout.
-        package_root = str(Path(mtdepth_ros.__file__).resolve().parents[1])
-        env['PYTHONPATH'] = os.pathsep.join(filter(None, [package_root, env.get('PYTHONPATH')]))
-        self.log = log
-        self._log_file: IO[bytes] = log.open('wb')
-        self.process = subprocess.Popen(args, env=env, stdout=self._log_file,
-                                        stderr=subprocess.STDOUT)
-
-    def alive(self) -> bool:
-        return self.process.poll() is None
-
-    def tail(self) -> str:
-        self._log_file.flush()
-        return self.log.read_text(errors='replace')[-LOG_TAIL_CHARS:]
-
-    def stop(self) -> int:
-        """Ctrl-C, as a person would; killed if it does not exit in time."""
-        if self.alive():
-            self.process.send_signal(signal.SIGINT)
-        try:
-            return self.process.wait(EXIT_WAIT_S)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            return self.process.wait()
-        finally:
-            self._log_file.close()
 
 
 class Player:
@@ -346,6 +268,9 @@ def run_live(bag: Path, model: Path, out_dir: Path, options: EvalOptions) -> Rep
     if protocol.flip_tta:
         raise ValueError('flip test-time augmentation is offline only: the node does not '
                          'run mirrored images')
+    if protocol.input_crop != 'none':
+        raise ValueError(f'input_crop {protocol.input_crop} is offline only: the node runs on '
+                         'the whole image')
     if options.rate <= 0:
         raise ValueError(f'--rate must be positive, got {options.rate}')
     card = read_card(model)
@@ -377,6 +302,7 @@ def run_live(bag: Path, model: Path, out_dir: Path, options: EvalOptions) -> Rep
                 frame.stamp_ns not in recording.with_camera:
             without_camera += 1
             frame.notes.append('the node answered without camera_info (no focal correction)')
+        # The node's outputs cover the whole image (region None).
         prediction = Prediction(depth=frame.predicted.get('depth'),
                                 segmentation=frame.predicted.get('segmentation'))
         session.add(frame, prediction, {'latency_s': latency} if latency is not None else {})

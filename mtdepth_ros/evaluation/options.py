@@ -17,6 +17,7 @@ class EvalOptions:
     protocol: str = 'raw'
     crop: str | None = None  # overrides of the protocol's choices; None = as the protocol says
     gt_frame: str | None = None
+    input_crop: str | None = None
     median_scaling: bool | None = None
     flip_tta: bool | None = None
     averaging: str | None = None
@@ -38,7 +39,7 @@ class EvalOptions:
 
     def resolved_protocol(self) -> Protocol:
         changes = {name: value for name, value in (
-            ('crop', self.crop), ('gt_frame', self.gt_frame),
+            ('crop', self.crop), ('gt_frame', self.gt_frame), ('input_crop', self.input_crop),
             ('median_scaling', self.median_scaling), ('flip_tta', self.flip_tta),
             ('averaging', self.averaging)) if value is not None}
         return get_protocol(self.protocol, **changes)

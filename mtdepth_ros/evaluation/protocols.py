@@ -27,10 +27,12 @@ import numpy as np
 
 from mtdepth_ros.conversions.geometry import (
     KB_CROP_SIZE,
+    Region,
     kb_crop_region,
     resize_depth_bilinear,
     resize_labels,
 )
+from mtdepth_ros.conversions.labels import IGNORE_INDEX
 from mtdepth_ros.evaluation.metrics import ALL_DEPTH_METRICS, DEPTH_METRICS
 
 # Crop boxes as (top, bottom, left, right) fractions of the ground-truth frame,
@@ -43,6 +45,12 @@ NYU_FRAME = (480, 640)
 CROPS = ('none', 'garg', 'eigen', 'nyu_eigen')
 
 GT_FRAMES = ('full', 'kb_crop')
+# What part of the input image the model sees (BTS's do_kb_crop: its KB crop); the
+# prediction then carries that region, and scoring places it there.
+INPUT_CROPS = ('none', 'kb_crop')
+# A KITTI depth PNG holds metres * 256 in 16 bits: the far and near ends a submission can write.
+PNG_DEPTH_STEP = 1.0 / 256.0
+PNG_DEPTH_MAX = 65535.0 / 256.0
 
 # What happens to prediction pixels that are NaN, infinite or <= 0.
 MISSING_POLICIES = ('clamp', 'devkit_fill', 'ignore')
@@ -65,6 +73,7 @@ class Protocol:
     max_depth: float | None = None  # None: no cap
     crop: str = 'none'  # one of CROPS
     gt_frame: str = 'full'  # crop fractions apply to the full gt frame or its KB crop
+    input_crop: str = 'none'  # one of INPUT_CROPS: the model sees the whole image or its KB crop
     missing: str = 'ignore'  # one of MISSING_POLICIES
     averaging: str = 'image'  # headline numbers: mean of per-image metrics, or pooled pixels
     median_scaling: bool = False  # per image: pred *= median(gt) / median(pred)
@@ -76,6 +85,7 @@ class Protocol:
 
     def __post_init__(self) -> None:
         checks = (('crop', self.crop, CROPS), ('gt_frame', self.gt_frame, GT_FRAMES),
+                  ('input_crop', self.input_crop, INPUT_CROPS),
                   ('missing', self.missing, MISSING_POLICIES),
                   ('averaging', self.averaging, AVERAGING))
         for field, value, allowed in checks:
@@ -103,11 +113,13 @@ class Protocol:
             f'gt > {self.min_depth:g} m (no cap)'
         missing = {
             'clamp': f'clamped to [{self.min_depth:g}, {self.max_depth or 0:g}] m; '
-                     'NaN -> min, +inf -> max (BTS)',
-            'devkit_fill': 'missing pixels (NaN, inf, <= 0) filled as the KITTI devkit does: '
+                     'NaN -> min, +inf -> max, -inf -> min (BTS)',
+            'devkit_fill': '+inf -> 65535/256 m and -inf -> 1/256 m (as a 16-bit KITTI PNG holds '
+                           'them); missing pixels (NaN, <= 0) filled as the KITTI devkit does: '
                            'row holes take the nearer-to-camera of their two neighbours, '
                            'edges the nearest valid value',
-            'ignore': 'pixels without a usable prediction are not scored; counted as missing',
+            'ignore': 'pixels without a finite positive prediction (NaN, +-inf) are not scored; '
+                      'counted as missing',
         }[self.missing]
         lines = [
             f'protocol: {self.name}' + (f' ({self.reference})' if self.reference else ''),
@@ -115,6 +127,9 @@ class Protocol:
             f'crop: {self.crop}, applied to the '
             + ('full-resolution ground truth' if self.gt_frame == 'full'
                else f'{KB_CROP_SIZE[0]}x{KB_CROP_SIZE[1]} KB crop of the ground truth'),
+            'model input: ' + ('the whole image' if self.input_crop == 'none' else
+                               f'the {KB_CROP_SIZE[0]}x{KB_CROP_SIZE[1]} KB crop of the image '
+                               '(BTS do_kb_crop); scored in that window of the frame'),
             f'predictions: {missing}',
             'averaging: ' + ('mean of per-image metrics' if self.averaging == 'image'
                              else 'all pixels pooled'),
@@ -262,39 +277,71 @@ class Prepared:
     scale: float = 1.0  # the median-scaling ratio (1 when off)
 
 
-def align_to_ground_truth(pred: np.ndarray, gt: np.ndarray,
+def input_region(image_size: tuple[int, int], input_crop: str) -> Region | None:
+    """The part of an image of ``image_size`` the model is run on (None = all of it)."""
+    if input_crop == 'kb_crop':
+        return kb_crop_region(image_size)
+    if input_crop != 'none':
+        raise ValueError(f'input_crop must be one of {INPUT_CROPS}, got {input_crop!r}')
+    return None
+
+
+def align_to_ground_truth(pred: np.ndarray, gt: np.ndarray, region: Region | None = None,
                           gt_frame: str = 'full') -> tuple[np.ndarray, np.ndarray]:
     """Bring ``pred`` onto the ground truth's pixel grid; return (pred, gt).
 
-    ``gt_frame='kb_crop'`` first cuts the ground truth to its KITTI benchmark
-    crop. With ``'full'``, a prediction exactly the size of the KB crop of a
-    larger ground truth is placed into that crop (BTS ``do_kb_crop``), the rest
-    missing; any other size is resized bilinearly over valid pixels
-    (:func:`~mtdepth_ros.conversions.geometry.resize_depth_bilinear`).
+    ``region`` is the part of the ground-truth frame the prediction covers, in
+    that frame's pixels (a :class:`~mtdepth_ros.inference.predictor.Prediction`'s
+    ``region``; None = all of it). The prediction is resized bilinearly over
+    valid pixels onto that window (:func:`~mtdepth_ros.conversions.geometry.resize_depth_bilinear`)
+    and the rest of the frame has no prediction (NaN). Nothing is inferred
+    from the prediction's shape: a 352x1216 prediction of a whole 375x1242
+    frame covers the whole frame. ``gt_frame='kb_crop'`` then cuts both to
+    the ground truth's KITTI benchmark crop (a ground truth of the crop's size
+    is taken to be that crop already).
     """
     gt = np.asarray(gt, dtype=np.float32)
     pred = np.asarray(pred, dtype=np.float32)
-    if gt_frame == 'kb_crop' and gt.shape != KB_CROP_SIZE:
-        gt = kb_crop_region(gt.shape[:2]).of(gt)
-    elif gt_frame == 'full' and pred.shape == KB_CROP_SIZE and gt.shape != KB_CROP_SIZE:
-        return kb_crop_region(gt.shape[:2]).paste(pred, gt.shape[:2]), gt
-    return resize_depth_bilinear(pred, gt.shape[:2]), gt
+    frame = gt.shape[:2]
+    if region is None:
+        pred = resize_depth_bilinear(pred, frame)
+    else:
+        pred = region.paste(resize_depth_bilinear(pred, region.size), frame)
+    if gt_frame == 'kb_crop' and frame != KB_CROP_SIZE:
+        crop = kb_crop_region(frame)
+        return crop.of(pred), crop.of(gt)
+    return pred, gt
 
 
-def prepare_depth(pred: np.ndarray, gt: np.ndarray, protocol: Protocol) -> Prepared:
+def saturate_infinite(depth: np.ndarray, far: float, near: float) -> np.ndarray:
+    """REP 117's +inf (beyond the model's range) -> ``far``, -inf (nearer than it) -> ``near``."""
+    return np.where(np.isposinf(depth), far, np.where(np.isneginf(depth), near, depth)
+                    ).astype(np.float32)
+
+
+def prepare_depth(pred: np.ndarray, gt: np.ndarray, protocol: Protocol,
+                  region: Region | None = None) -> Prepared:
     """Apply ``protocol`` to one frame: align, mask, median-scale, treat missing pixels.
 
-    ``pred`` is (h, w) metres at any resolution (NaN = no prediction), ``gt``
-    (H, W) metres with 0 or NaN where there is no measurement.
+    ``pred`` is (h, w) metres at any resolution covering ``region`` of the
+    ground-truth frame (None = all of it; :func:`align_to_ground_truth`), with
+    REP 117 values: NaN = no prediction, +inf beyond the model's range, -inf
+    nearer than it. ``gt`` is (H, W) metres with 0 or NaN where there is no
+    measurement. What the missing-pixel policy does with the infinities:
+    ``clamp`` takes +inf to the cap and -inf to the minimum (NaN too, as BTS);
+    ``devkit_fill`` first writes them as a 16-bit KITTI PNG would hold them
+    (+inf -> 65535 / 256 m, -inf -> 1 / 256 m), then fills NaN as the devkit
+    does; ``ignore`` scores only finite positive predictions, so an infinity
+    counts as a missing pixel (with no cap there is no number to score it as).
     """
-    pred, gt = align_to_ground_truth(pred, gt, protocol.gt_frame)
+    pred, gt = align_to_ground_truth(pred, gt, region, protocol.gt_frame)
     with np.errstate(invalid='ignore'):
         mask = np.isfinite(gt) & (gt > protocol.min_depth)
         if protocol.max_depth is not None:
             mask &= gt < protocol.max_depth
     mask &= crop_mask(gt.shape[:2], protocol.crop)
     if protocol.missing == 'devkit_fill':
-        pred = devkit_fill(pred)
+        pred = devkit_fill(saturate_infinite(pred, PNG_DEPTH_MAX, PNG_DEPTH_STEP))
     scale = 1.0
     if protocol.median_scaling:
         pred, scale = median_scale(pred, gt, mask)
@@ -304,18 +351,27 @@ def prepare_depth(pred: np.ndarray, gt: np.ndarray, protocol: Protocol) -> Prepa
     return Prepared(pred=pred, gt=gt, mask=mask, scale=scale)
 
 
-def prepare_labels(pred: np.ndarray, gt: np.ndarray,
-                   protocol: Protocol) -> tuple[np.ndarray, np.ndarray]:
+def prepare_labels(pred: np.ndarray, gt: np.ndarray, protocol: Protocol,
+                   region: Region | None = None, ignore_index: int = IGNORE_INDEX
+                   ) -> tuple[np.ndarray, np.ndarray]:
     """Class ids aligned to the ground truth grid (nearest neighbour), (pred, gt).
 
-    Segmentation uses no depth crop; only the KB crop of the frame applies (also
-    when the prediction is KB-crop sized: pixels outside it have no prediction).
+    ``region`` as for depth: the labels are resized onto that window of the
+    ground-truth frame, and ground truth outside it becomes ``ignore_index``
+    (nothing predicted there, nothing scored). Segmentation uses no depth crop;
+    only ``gt_frame='kb_crop'`` cuts both to the KB crop.
     """
     gt, pred = np.asarray(gt), np.asarray(pred)
-    kb_sized = pred.shape == KB_CROP_SIZE  # a KB-crop prediction covers only that crop
-    if (protocol.gt_frame == 'kb_crop' or kb_sized) and gt.shape != KB_CROP_SIZE:
-        gt = kb_crop_region(gt.shape[:2]).of(gt)
-    return resize_labels(pred, gt.shape[:2]), gt
+    frame = gt.shape[:2]
+    if region is None:
+        pred = resize_labels(pred, frame)
+    else:
+        pred = region.paste(resize_labels(pred, region.size), frame, fill=ignore_index)
+        gt = region.paste(region.of(gt), frame, fill=ignore_index)
+    if protocol.gt_frame == 'kb_crop' and frame != KB_CROP_SIZE:
+        crop = kb_crop_region(frame)
+        return crop.of(pred), crop.of(gt)
+    return pred, gt
 
 
 def protocol_names() -> Sequence[str]:

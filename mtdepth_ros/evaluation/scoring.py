@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from mtdepth_ros.conversions.geometry import Region
 from mtdepth_ros.evaluation.bag_reader import Frame
 from mtdepth_ros.evaluation.metrics import (
     ALL_DEPTH_METRICS,
@@ -97,23 +98,42 @@ class Scorer:
                                      status=f'skipped: {reason}'))
 
     def add(self, frame: Frame, depth: np.ndarray | None, labels: np.ndarray | None,
-            timing: dict[str, float] | None = None) -> tuple[FrameResult, Aligned]:
-        """Score one frame's prediction (depth metres / class ids at any resolution)."""
+            timing: dict[str, float] | None = None, region: Region | None = None
+            ) -> tuple[FrameResult, Aligned]:
+        """Score one frame's prediction (depth metres / class ids at any resolution).
+
+        ``region``: the part of the frame's image the maps cover (the
+        Prediction's; None = all of it). Ground truth is taken to be on the
+        image's pixel grid; where its size differs, a region cannot be placed
+        and that ground truth is not scored (a note says so).
+        """
         row = FrameResult(index=frame.index, stamp_s=frame.stamp_s, timing=dict(timing or {}),
                           notes=list(frame.notes))
         aligned = Aligned(frame=frame)
-        if depth is not None and frame.depth is not None:
-            self._add_depth(depth, frame.depth, row, aligned)
-        if labels is not None and frame.labels is not None and self.segmentation is not None:
-            self._add_labels(labels, frame.labels, row, aligned)
+        if depth is not None and frame.depth is not None and \
+                self._placeable(region, frame, frame.depth, row):
+            self._add_depth(depth, frame.depth, row, aligned, region)
+        if labels is not None and frame.labels is not None and self.segmentation is not None \
+                and self._placeable(region, frame, frame.labels, row):
+            self._add_labels(labels, frame.labels, row, aligned, region)
         if not row.depth and not row.segmentation:
             row.status = 'no ground truth'
         self.rows.append(row)
         return row, aligned
 
+    @staticmethod
+    def _placeable(region: Region | None, frame: Frame, truth: np.ndarray,
+                   row: FrameResult) -> bool:
+        if region is None or truth.shape[:2] == frame.rgb.shape[:2]:
+            return True
+        row.notes.append(f'ground truth of {truth.shape[0]}x{truth.shape[1]} is not on the '
+                         f'{frame.rgb.shape[0]}x{frame.rgb.shape[1]} image grid that the '
+                         f'prediction region {region} refers to: not scored')
+        return False
+
     def _add_depth(self, pred: np.ndarray, gt: np.ndarray, row: FrameResult,
-                   aligned: Aligned) -> None:
-        prepared = prepare_depth(pred, gt, self.protocol)
+                   aligned: Aligned, region: Region | None) -> None:
+        prepared = prepare_depth(pred, gt, self.protocol, region)
         frame_metrics = self.depth.update(prepared.pred, prepared.gt, prepared.mask)
         scored = prepared.mask & np.isfinite(prepared.pred) & (prepared.pred > 0)
         g = prepared.gt[scored].astype(np.float64)
@@ -145,9 +165,10 @@ class Scorer:
                 index, weights=values, minlength=DISTANCE_BINS + 1)[:DISTANCE_BINS]
 
     def _add_labels(self, pred: np.ndarray, gt: np.ndarray, row: FrameResult,
-                    aligned: Aligned) -> None:
+                    aligned: Aligned, region: Region | None) -> None:
         assert self.segmentation is not None
-        pred_aligned, gt_aligned = prepare_labels(pred, gt, self.protocol)
+        pred_aligned, gt_aligned = prepare_labels(pred, gt, self.protocol, region,
+                                                  self.segmentation.ignore_index)
         try:
             result = self.segmentation.update(pred_aligned, gt_aligned)
         except ValueError as error:

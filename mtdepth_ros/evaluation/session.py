@@ -12,14 +12,14 @@ import time
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol as StructuralType
 
 import numpy as np
 
 from mtdepth_ros.conversions.geometry import Region
 from mtdepth_ros.conversions.images import array_to_image
 from mtdepth_ros.evaluation import plots
-from mtdepth_ros.evaluation.bag_reader import BagReader, Frame
+from mtdepth_ros.evaluation.bag_reader import BagTopics, Frame
 from mtdepth_ros.evaluation.bag_source import BagStats
 from mtdepth_ros.evaluation.bag_writer import OutputBag, header
 from mtdepth_ros.evaluation.panels import write_panel
@@ -43,6 +43,26 @@ PANELS_DIR = 'panels'
 DEFAULT_MAX_DEPTH_M = 80.0  # plots and ranges when neither protocol nor card gives one
 DEFAULT_MIN_DEPTH_M = 0.5
 PERCENTILES = (50, 95)
+
+
+class FrameSource(StructuralType):
+    """What a session needs of where its frames come from: a :class:`BagReader`, or
+    ``training.benchmark.DatasetFrames`` (a dataset's test split)."""
+
+    @property
+    def topics(self) -> BagTopics: ...
+
+    @property
+    def stats(self) -> BagStats: ...
+
+    @property
+    def planned_frames(self) -> int: ...
+
+    @property
+    def has_depth(self) -> bool: ...
+
+    @property
+    def has_labels(self) -> bool: ...
 
 
 def output_topic(output: str) -> str:
@@ -84,7 +104,7 @@ def prepare_out_dir(out_dir: Path) -> None:
 class EvaluationSession:
     """Everything one run accumulates; frames in, report out."""
 
-    def __init__(self, card: ModelCard, model_path: Path, reader: BagReader, out_dir: Path,
+    def __init__(self, card: ModelCard, model_path: Path, reader: FrameSource, out_dir: Path,
                  protocol: Protocol, mode: str, range_edges: Sequence[float] | None = None,
                  label_classes: Sequence[str] | None = None, panels: int = 4,
                  write_predictions: bool = True) -> None:
@@ -123,7 +143,8 @@ class EvaluationSession:
 
     def add(self, frame: Frame, prediction: Prediction, timing: dict[str, float]) -> None:
         """Score one frame, maybe draw its panel, and record its prediction messages."""
-        row, aligned = self.scorer.add(frame, prediction.depth, prediction.segmentation, timing)
+        row, aligned = self.scorer.add(frame, prediction.depth, prediction.segmentation, timing,
+                                       prediction.region)
         for key, value in timing.items():
             self.timings.setdefault(key, []).append(value)
         if self.seen in self.panel_positions:

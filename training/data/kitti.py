@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -25,10 +26,13 @@ from training.data.kitti_files import (
     FrameId,
     KittiCalibration,
     read_split_file,
+    shipped_split,
 )
-from training.data.lidar import points_to_depth_map, read_velodyne
+from training.data.lidar import PROJECTIONS, points_to_depth_map, read_velodyne
 
-DEPTH_SOURCES = ('annotated', 'velodyne', 'velodyne_raw', 'dense', 'none')
+LOG = logging.getLogger(__name__)
+
+DEPTH_SOURCES = ('annotated', 'annotated_or_velodyne', 'velodyne', 'velodyne_raw', 'dense', 'none')
 SYNTH_LABELS_DIR = 'synth_semantic'  # written by the generator (Cityscapes label ids)
 SYNTH_DENSE_DIR = 'synth_dense_depth'
 
@@ -40,11 +44,22 @@ class KittiDataset(DepthDataset):
         root: the KITTI folder (``raw/``, ``depth/``, ``splits/``).
         split: ``train``, ``val``, ``test`` (``root/splits/<split>_files.txt``; without a
             file, ``train`` and ``val`` list every annotated frame of ``depth/<split>``),
-            or the path of a split file (``<date>/<drive>_sync <frame> l|r`` lines).
-        depth: ``annotated`` (proj_depth/groundtruth; frames without it fall back to
-            projecting their Velodyne scan, as KITTI's Eigen test frames need),
-            ``velodyne`` (always project the scan), ``velodyne_raw`` (the projected
-            single-scan PNG), ``dense`` (synthetic trees only) or ``none``.
+            a shipped standard list by name (``eigen_test``, ``eigen_benchmark_test``,
+            ``eigen_zhou_train``, ``eigen_zhou_val``, ``benchmark_val``:
+            ``training/data/splits/kitti/README.md``), or the path of a split file
+            (``<date>/<drive>_sync <frame> l|r`` lines).
+        depth: ``annotated`` (proj_depth/groundtruth only: a listed frame without
+            it is an error, or dropped with ``skip_unannotated``),
+            ``annotated_or_velodyne`` (the explicit mix: frames without annotation
+            project their Velodyne scan), ``velodyne`` (always project the scan),
+            ``velodyne_raw`` (the projected single-scan PNG), ``dense`` (synthetic
+            trees only) or ``none``.
+        skip_unannotated: with ``annotated``, leave out listed frames that have no
+            annotated depth (the Eigen-Zhou lists hold drive ends the benchmark did
+            not annotate); how many is logged.
+        projection: how a Velodyne scan becomes a depth map
+            (:func:`training.data.lidar.project_points`): ``monodepth2`` (the
+            Eigen split's published ground truth) or ``centre``.
         labels: ``auto`` (``root/synth_semantic`` if present), ``none``, or a folder laid
             out like ``raw/`` holding 8-bit label PNGs.
         label_ids: the label PNGs hold Cityscapes label ids (mapped to train ids) rather
@@ -59,10 +74,15 @@ class KittiDataset(DepthDataset):
 
     def __init__(self, root: str | Path, split: str = 'train', *, raw_root: str | Path | None = None,
                  depth_root: str | Path | None = None, depth: str = 'annotated', labels: str = 'auto',
-                 label_ids: bool = True, crop_in_lidar_band: bool = True, **augment: Any) -> None:
+                 label_ids: bool = True, crop_in_lidar_band: bool = True,
+                 skip_unannotated: bool = False, projection: str = 'monodepth2',
+                 **augment: Any) -> None:
         super().__init__(Augment(**augment))
         if depth not in DEPTH_SOURCES:
             raise ValueError(f'depth must be one of {DEPTH_SOURCES}, got {depth!r}')
+        if projection not in PROJECTIONS:
+            raise ValueError(f'projection must be one of {PROJECTIONS}, got {projection!r}')
+        self.projection = projection
         self.root = Path(root)
         self.raw_root = Path(raw_root) if raw_root else self.root / 'raw'
         self.depth_root = Path(depth_root) if depth_root else self.root / 'depth'
@@ -71,6 +91,8 @@ class KittiDataset(DepthDataset):
         self.label_lut = cityscapes_label_to_train_lut() if label_ids else None
         self.labels_root = self._labels_root(labels)
         self.listing, self.frames = self._frames(split)
+        if skip_unannotated and depth == 'annotated':
+            self.frames = self._annotated_only(self.frames)
         check_listed_files(self.listing, [f.image(self.raw_root) for f in self.frames], 'images')
         self.calibrations = {(f.date, f.camera): KittiCalibration.read(self.raw_root / f.date, f.camera)
                              for f in {FrameId(f.date, '', 0, f.side) for f in self.frames}}
@@ -80,6 +102,18 @@ class KittiDataset(DepthDataset):
 
     def __len__(self) -> int:
         return len(self.frames)
+
+    @property
+    def sequences(self) -> set[str]:
+        """The drives of the frames (a train and a test split must not share one)."""
+        return {frame.drive for frame in self.frames}
+
+    def _annotated_only(self, frames: list[FrameId]) -> list[FrameId]:
+        kept = [frame for frame in frames if self._annotated(frame) is not None]
+        if len(kept) < len(frames):
+            LOG.info('%s: %d of %d listed frames have no annotated depth and are left out',
+                     self.listing, len(frames) - len(kept), len(frames))
+        return kept
 
     def _labels_root(self, labels: str) -> Path | None:
         if labels == 'none':
@@ -93,6 +127,8 @@ class KittiDataset(DepthDataset):
         listed = self.root / 'splits' / f'{split}_files.txt'
         if Path(split).suffix == '.txt':
             listed = Path(split)
+        elif not listed.is_file():
+            listed = shipped_split(split) or listed
         if listed.is_file():
             return listed, read_split_file(listed)
         if split in DEPTH_SPLITS and (self.depth_root / split).is_dir():
@@ -119,6 +155,8 @@ class KittiDataset(DepthDataset):
         for frame in self.frames:
             path: Path | None
             if self.depth_source == 'annotated':
+                path = self._annotated(frame)
+            elif self.depth_source == 'annotated_or_velodyne':
                 path = self._annotated(frame) or frame.velodyne(self.raw_root)
             elif self.depth_source == 'velodyne_raw':
                 path = self._annotated(frame, 'velodyne_raw')
@@ -128,10 +166,13 @@ class KittiDataset(DepthDataset):
             else:
                 path = frame.velodyne(self.raw_root)
             if path is None or not path.is_file():
-                missing.append(path or frame.depth(self.depth_root, 'train|val', 'velodyne_raw'))
+                kind = 'groundtruth' if self.depth_source == 'annotated' else 'velodyne_raw'
+                missing.append(path or frame.depth(self.depth_root, 'train|val', kind))
             paths.append(path)
         if missing:
-            check_listed_files(self.listing, missing, f'{self.depth_source} depth files')
+            hint = (' (skip_unannotated=True leaves them out; depth=velodyne or '
+                    'annotated_or_velodyne projects their scans)') if self.depth_source == 'annotated' else ''
+            check_listed_files(self.listing, missing, f'{self.depth_source} depth files{hint}')
         return paths
 
     def _label_path(self, frame: FrameId) -> Path:
@@ -146,7 +187,8 @@ class KittiDataset(DepthDataset):
         depth = None
         path = self.depth_paths[index]
         if path is not None and path.suffix == '.bin':
-            depth = points_to_depth_map(read_velodyne(path), calibration.velo_to_image(), width, height)
+            depth = points_to_depth_map(read_velodyne(path), calibration.velo_to_image(), width,
+                                        height, self.projection)
         elif path is not None:
             depth = read_depth_png(path)
             check_same_size(path, depth, frame.image(self.raw_root), image)
@@ -197,6 +239,11 @@ class KittiSelection(DepthDataset):
 
     def __len__(self) -> int:
         return len(self.images)
+
+    @property
+    def sequences(self) -> set[str]:
+        """The drives of the crops (their file names begin with it)."""
+        return {p.name.split('_image_', 1)[0] for p in self.images}
 
     def read(self, index: int) -> RawSample:
         image = read_rgb(self.images[index])

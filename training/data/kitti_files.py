@@ -14,7 +14,8 @@ data_depth_velodyne.zip)::
     depth_selection/val_selection_cropped/{image,groundtruth_depth,velodyne_raw,intrinsics}/
 
 Split files list one frame per line, ``<date>/<drive>_sync <frame> l|r``
-(monodepth2's Eigen split files; ``l`` = image_02, ``r`` = image_03).
+(monodepth2's Eigen split files; ``l`` = image_02, ``r`` = image_03). The
+standard lists ship in ``training/data/splits/kitti/`` (:func:`shipped_split`).
 """
 
 from __future__ import annotations
@@ -31,6 +32,18 @@ CAMERA_DIRS = {'l': 'image_02', 'r': 'image_03'}
 FRAME_DIGITS = 10
 DEPTH_SPLITS = ('train', 'val')
 SELECTION_DIR = Path('depth_selection') / 'val_selection_cropped'
+# The standard split lists shipped with the package (splits/kitti/README.md names their source).
+SHIPPED_SPLITS_DIR = Path(__file__).parent / 'splits' / 'kitti'
+
+
+def shipped_split(name: str) -> Path | None:
+    """The shipped split list called ``name`` (``eigen_test``, ``eigen_zhou_train``, ...), or None."""
+    path = SHIPPED_SPLITS_DIR / f'{name}.txt'
+    return path if '/' not in name and path.is_file() else None
+
+
+def shipped_splits() -> list[str]:
+    return sorted(p.stem for p in SHIPPED_SPLITS_DIR.glob('*.txt'))
 
 
 @dataclass(frozen=True)

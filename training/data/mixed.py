@@ -71,5 +71,10 @@ class MixedSources(ConcatDataset[dict[str, Any]]):
         return IMAGENET_STD if std is None else std
 
     @property
+    def sequences(self) -> set[str]:
+        """The drives / scenes of every source that names them."""
+        return set().union(*(getattr(part, 'sequences', set()) for part in self.datasets))
+
+    @property
     def camera_name(self) -> str:
         return str(self._first('camera_name') or '')

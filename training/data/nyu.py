@@ -30,10 +30,12 @@ from training.data.nyu_files import (
     NYU_IMAGE_SHAPE,
     SPLITS_FILE,
     check_labeled,
+    hold_out_validation,
     read_map13,
     read_map40,
     read_scene_types,
     read_splits,
+    read_strings,
 )
 
 LOG = logging.getLogger(__name__)
@@ -46,6 +48,7 @@ KINECT_INTRINSICS = np.array([[518.857901, 0.0, 325.582449], [0.0, 519.469611, 2
 # border. As 0-based half-open (top, bottom, left, right) at 640 x 480.
 PROJECTION_MASK = (44, 471, 40, 601)
 DEPTH_KINDS = {'filled': 'depths', 'raw': 'rawDepths'}
+SPLITS = ('train', 'val', 'trainval', 'test', 'all')
 
 
 class NyuDataset(DepthDataset):
@@ -53,7 +56,11 @@ class NyuDataset(DepthDataset):
 
     Args:
         root: folder with the labelled .mat, splits.mat and the class maps.
-        split: ``train`` (795 frames), ``test`` (654) or ``all``.
+        split: ``train`` (the official 795 training frames less the held-out
+            validation scenes, about 715), ``val`` (those scenes, about 80:
+            :func:`~training.data.nyu_files.hold_out_validation`), ``trainval``
+            (all 795, for a final model trained without validation), ``test``
+            (the official 654, for the benchmark only) or ``all``.
         depth: ``filled`` (``depths``, inpainted) or ``raw`` (``rawDepths``, Kinect holes
             = invalid): which one scores an evaluation is an explicit choice.
         num_classes: 40, 13, or 0 for no labels (then no class map is needed).
@@ -84,16 +91,18 @@ class NyuDataset(DepthDataset):
                 count = check_labeled(self.path, file)
                 self.width, self.height = file['images'].shape[2:]
                 scene_types = read_scene_types(self.path, file, count)
+                scene_names = read_strings(self.path, file, 'scenes', count)
         except OSError as error:
             raise DataError(self.path, f'cannot be opened as MATLAB v7.3 / HDF5 ({error})') from error
         splits = read_splits(self.root / SPLITS_FILE, count)
-        if split == 'all':
-            self.indices = np.arange(count)
-        elif split in splits:
-            self.indices = splits[split]
-        else:
-            raise ValueError(f'split must be train, test or all, got {split!r}')
+        splits['trainval'] = splits['train']
+        splits['train'], splits['val'] = hold_out_validation(splits['trainval'], scene_names)
+        splits['all'] = np.arange(count)
+        if split not in SPLITS:
+            raise ValueError(f'split must be one of {SPLITS}, got {split!r}')
+        self.indices = splits[split]
         self.scenes = self._scene_ids(scene_types, count)
+        self.scene_names = scene_names
         maps = Path(maps_root) if maps_root else self.root
         self.label_lut = None
         if num_classes:
@@ -109,6 +118,14 @@ class NyuDataset(DepthDataset):
 
     def __len__(self) -> int:
         return len(self.indices)
+
+    @property
+    def sequences(self) -> set[str]:
+        """The scenes of the frames (frame numbers without scene names): a train and a test
+        split must not share one."""
+        if self.scene_names is None:
+            return {f'frame {index}' for index in self.indices.tolist()}
+        return {self.scene_names[index] for index in self.indices.tolist()}
 
     def _scene_ids(self, scene_types: list[str] | None, count: int) -> np.ndarray:
         """(count,) int64 scene class per frame; IGNORE_INDEX for unknown names or no sceneTypes."""

@@ -6,7 +6,8 @@ that MATLAB sees as (H, W, 3, N) = (480, 640, 3, 1449) reads through h5py as
 (N, 3, W, H) = (1449, 3, 640, 480); depths/rawDepths/labels (H, W, N) read as
 (N, W, H). Depths are metres (float32), labels uint16 0..894 (0 = void).
 ``sceneTypes`` is a cell array (one entry per frame) of references to char
-arrays, stored as uint16 code units: each frame's scene type, e.g. 'kitchen'.
+arrays, stored as uint16 code units: each frame's scene type, e.g. 'kitchen';
+``scenes`` likewise names each frame's scene, e.g. 'kitchen_0028'.
 
 ``splits.mat`` (MATLAB v5) holds ``trainNdxs`` (795) and ``testNdxs`` (654),
 1-based indices into the labelled set. The class maps are published data
@@ -35,6 +36,10 @@ MAP40_FILE = 'classMapping40.mat'
 MAP13_FILE = 'class13Mapping.mat'
 NYU_IMAGE_SHAPE = (480, 640)  # (H, W)
 MATLAB_USERBLOCK = 512  # bytes of MATLAB header in front of the HDF5 data
+# The validation split held out of the official 795 training frames (about 80 frames): the
+# official 654 test frames are never used to select a model.
+VAL_FRACTION = 0.1
+VAL_SEED = 0
 
 
 def _require(path: Path, what: str) -> Path:
@@ -73,17 +78,50 @@ def _matlab_string(file: h5py.File, ref: h5py.Reference) -> str:
     return ''.join(chr(int(code)) for code in codes)
 
 
-def read_scene_types(path: Path, file: h5py.File, frames: int) -> list[str] | None:
-    """Each frame's ``sceneTypes`` string; None when the file has no ``sceneTypes``."""
-    if 'sceneTypes' not in file:
+def read_strings(path: Path, file: h5py.File, key: str, frames: int) -> list[str] | None:
+    """Each frame's string of the cell array ``key`` (``sceneTypes``, ``scenes``); None without it."""
+    if key not in file:
         return None
-    cell = file['sceneTypes']
+    cell = file[key]
     if cell.dtype != h5py.ref_dtype:
-        raise DataError(path, f'sceneTypes is {cell.dtype}; expected a cell array (HDF5 references)')
+        raise DataError(path, f'{key} is {cell.dtype}; expected a cell array (HDF5 references)')
     refs = np.asarray(cell[()]).ravel()
     if len(refs) != frames:
-        raise DataError(path, f'sceneTypes has {len(refs)} entries; the file has {frames} frames')
+        raise DataError(path, f'{key} has {len(refs)} entries; the file has {frames} frames')
     return [_matlab_string(file, ref) for ref in refs]
+
+
+def read_scene_types(path: Path, file: h5py.File, frames: int) -> list[str] | None:
+    """Each frame's ``sceneTypes`` string; None when the file has no ``sceneTypes``."""
+    return read_strings(path, file, 'sceneTypes', frames)
+
+
+def hold_out_validation(train: np.ndarray, scenes: list[str] | None,
+                        fraction: float = VAL_FRACTION, seed: int = VAL_SEED
+                        ) -> tuple[np.ndarray, np.ndarray]:
+    """(train, val): a fixed share of the official training frames held out for validation.
+
+    Whole scenes are held out (``scenes``, e.g. 'bedroom_0001', the labelled
+    file's per-frame scene names), as the official split separates train and
+    test: frames of one scene are near-duplicates, and a validation frame whose
+    neighbour was trained on would flatter the model. The scenes are drawn with
+    a fixed seed until they hold ``fraction`` of the frames; without scene
+    names, single frames are drawn. Both parts keep the official order.
+    """
+    groups = np.asarray(scenes, dtype=object)[train] if scenes is not None else train
+    names = sorted(set(groups.tolist()), key=str)
+    order = np.random.default_rng(seed).permutation(len(names))
+    # At least one frame, so that a small (generated) set has a validation split too.
+    wanted, held = max(round(fraction * len(train)), min(len(train) - 1, 1)), set()
+    sizes = {name: int(np.sum(groups == name)) for name in names}
+    count = 0
+    for index in order:
+        if count >= wanted:
+            break
+        held.add(names[index])
+        count += sizes[names[index]]
+    is_val = np.array([group in held for group in groups.tolist()], dtype=bool)
+    return train[~is_val], train[is_val]
 
 
 def read_splits(path: Path, frames: int) -> dict[str, np.ndarray]:

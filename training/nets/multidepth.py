@@ -9,7 +9,7 @@ interval logits), upsampled bilinearly to the input.
 
 ``encoder='mobilenet_v3_small'`` (or any :func:`build_encoder` name) keeps
 the heads and swaps the backbone: the CPU-sized variant of
-``training/reproduce_multidepth.py``. ``tasks=('depth',)`` builds the
+``training/reproduce.py``'s multidepth study. ``tasks=('depth',)`` builds the
 regression-only baseline of the paper's Table 1.
 """
 
