@@ -30,7 +30,7 @@ from std_msgs.msg import Header
 
 from bench.rows import report
 from mtdepth_ros.conversions.camera import PinholeCamera
-from mtdepth_ros.conversions.images import array_to_image
+from mtdepth_ros.conversions.cdr import image_bytes, stamp_of
 from mtdepth_ros.evaluation.live_node import transport_environment
 from mtdepth_ros.inference.resources import default_model_candidates
 
@@ -58,7 +58,12 @@ def rss_mb(pid: int) -> float:
 
 class Cameras:
     """Publishes frames to /bench/<camera>/image and listens to an output of each camera
-    (default depth/image_rect): answers counted, latency (stamp to arrival) kept."""
+    (default depth/image_rect): answers counted, latency (stamp to arrival) kept.
+
+    Both ends use serialized bytes, as a C++ subscriber would see them: the
+    latency is the node's and the transport's, not this process's
+    conversions to and from Python messages.
+    """
 
     def __init__(self, names: list[str], output: str = 'depth/image_rect',
                  kind: Any = Image) -> None:
@@ -74,19 +79,20 @@ class Cameras:
         self.latencies_s: list[float] = []
         for name in names:
             self.node.create_subscription(kind, f'/bench/{name}/{output}',
-                                          lambda msg, n=name: self._answer(n, msg), reliable)
-        rgb = np.random.default_rng(0).integers(0, 255, (HEIGHT, WIDTH, 3), np.uint8)
-        self.frame = array_to_image(rgb, 'rgb8')
+                                          lambda msg, n=name: self._answer(n, msg), reliable,
+                                          raw=True)
+        self.rgb = np.random.default_rng(0).integers(0, 255, (HEIGHT, WIDTH, 3), np.uint8)
         self.executor = SingleThreadedExecutor(context=self.context)
         self.executor.add_node(self.node)
         self._stop = threading.Event()
         self._spinner = threading.Thread(target=self._spin, daemon=True)
         self._spinner.start()
 
-    def _answer(self, name: str, msg: Any) -> None:
+    def _answer(self, name: str, data: bytes) -> None:
+        arrived = time.time()
         self.answers[name] += 1
-        sent = msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9
-        self.latencies_s.append(time.time() - sent)  # the node stamps nothing: the input's stamp
+        sec, nanosec = stamp_of(data)  # the node stamps nothing: the input's stamp
+        self.latencies_s.append(arrived - (sec + nanosec * 1e-9))
 
     def _spin(self) -> None:
         while not self._stop.is_set():
@@ -96,8 +102,7 @@ class Cameras:
         header = Header(stamp=self.node.get_clock().now().to_msg(), frame_id='camera')  # wall
         for name, publisher in self.images.items():
             self.infos[name].publish(CAMERA.to_camera_info(header))
-            self.frame.header = header
-            publisher.publish(self.frame)
+            publisher.publish(image_bytes(self.rgb, 'rgb8', header))
 
     def close(self) -> None:
         self._stop.set()

@@ -147,3 +147,10 @@ def test_a_cloud_with_some_fields_only(heads: tuple[str, ...]) -> None:
     data = builder.build(['points'], HEADER, p, rgb, camera, (11, 9), settings)['points']
     assert_same(deserialize_message(data, PointCloud2),
                 reference('points', builder, p, rgb, camera, settings))
+
+
+def test_the_stamp_is_read_back_from_the_bytes() -> None:
+    from mtdepth_ros.conversions.cdr import image_bytes, stamp_of
+    data = image_bytes(np.zeros((3, 5, 3), np.uint8), 'rgb8', HEADER)
+    assert deserialize_message(data, Image).header.stamp == HEADER.stamp
+    assert stamp_of(data) == (1_700_000_000, 123_456_789)

@@ -119,6 +119,12 @@ def stamped(prefix: bytes, header: Any, payload: int, trailer: int = 0
     return data, view[start:start + payload], view[start + payload:]
 
 
+def stamp_of(data: bytes) -> tuple[int, int]:
+    """(sec, nanosec) of a serialized message that starts with a ``std_msgs/Header``."""
+    sec, nanosec = _STAMP.unpack_from(data, _STAMP_AT)
+    return sec, nanosec
+
+
 # Prefixes depend on the frame id, the size and the layout, not on the frame: kept.
 @lru_cache(maxsize=256)
 def image_prefix(frame_id: str, height: int, width: int, encoding: str, step: int) -> bytes:
