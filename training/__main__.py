@@ -21,6 +21,7 @@ COMMANDS = {
     'validate': ('training.cli', 'validate a checkpoint with the project metrics'),
     'export': ('training.export', 'export a checkpoint to ONNX with its model card'),
     'card': ('training.export', 'print the model card of an exported ONNX model'),
+    'real-check': ('training.real_check', 'score an exported model on real KITTI frames kept outside the project'),
 }
 
 
