@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,7 +12,8 @@ from training.data.classes import CITYSCAPES_LABEL_IDS
 from training.data.lidar import points_to_depth_map, read_velodyne
 from training.data.io import read_depth_png
 from training.data.kitti_files import FrameId, KittiCalibration
-from training.data.synth import road, textures
+from training.data.synth import kitti_writer, road, textures
+from training.data.synth.kitti_writer import KittiJob, write_kitti
 from training.data.synth.shading import CameraResponse, expose
 from training.data.synth.rig import VELODYNE_IN_CAMERA
 from training.data.synth.samples import road_sample
@@ -148,3 +150,22 @@ def test_road_camera_artefacts_blur_and_compress_deterministically() -> None:
     assert any(r.jpeg_quality for r in drawn) and any(r.motion_px for r in drawn)
     assert all(r.jpeg_quality == 0 for r in (CameraResponse.random(np.random.default_rng(s))
                                              for s in range(10)))
+
+
+def test_a_resumed_kitti_tree_equals_one_written_in_one_go(tmp_path: Path) -> None:
+    whole, resumed = tmp_path / 'whole', tmp_path / 'resumed'
+    write_kitti(whole, 6, 3, 96, 29, 3, workers=1)
+    write_kitti(resumed, 6, 3, 96, 29, 3, workers=1)
+    jobs = [KittiJob(3, d, 3, f, d * 3 + f, 96, 29, s, str(resumed))
+            for d, s in ((0, 'train'), (1, 'val')) for f in range(3)]
+    last = [kitti_writer._last_file(job) for job in jobs]
+    last[1].unlink()  # killed before its last file
+    last[4].write_bytes(last[4].read_bytes()[:20])  # killed while writing it
+    assert [kitti_writer.written(job) for job in jobs] == [True, False, True, True, False, True]
+    untouched = kitti_writer.FrameId(kitti_writer.DATE, '2000_01_01_drive_0001_sync', 0).image(resumed / 'raw')
+    stamp = untouched.stat().st_mtime_ns
+    write_kitti(resumed, 6, 3, 96, 29, 3, workers=1, resume=True)
+    assert untouched.stat().st_mtime_ns == stamp  # a finished frame is not rendered again
+    for path in whole.rglob('*'):
+        if path.is_file():
+            assert path.read_bytes() == (resumed / path.relative_to(whole)).read_bytes(), path
