@@ -1,6 +1,7 @@
 """Score an exported model on real KITTI frames kept outside the project.
 
 ``python -m training real-check --frames DIR --out OUT [--model M.onnx]``
+``python -m training real-check --kitti ROOT --split FILE --out OUT [--model M.onnx]``
 
 ``DIR`` holds either or both of two of KITTI's own layouts (docs/training.md
 says where the frames we measure with came from):
@@ -12,6 +13,11 @@ says where the frames we measure with came from):
 - ``depth_selection/val_selection_cropped/{image,groundtruth_depth,intrinsics}``
   (the depth benchmark's layout, read by :class:`~training.data.kitti.KittiSelection`):
   the benchmark's annotated ground truth.
+
+``--kitti ROOT --split FILE`` adds the frames of a KITTI raw tree that a split
+file lists, with their annotated depth and (generated trees) labels: the same
+scoring on generated validation frames, so one command compares models on
+both.
 
 Each set becomes a rosbag (:func:`~training.data.synth.rosbag_writer.write_frames`)
 that ``mtdepth-eval``'s offline replay scores under ``--protocol`` (default
@@ -31,6 +37,7 @@ import json
 import shutil
 import sys
 from collections.abc import Iterator, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -44,13 +51,14 @@ from mtdepth_ros.evaluation.scoring import Scorer
 from mtdepth_ros.inference.card import read_card
 from mtdepth_ros.inference.resources import resolve_model_path
 from training.data.io import read_rgb
-from training.data.kitti import KittiSelection
+from training.data.kitti import KittiDataset, KittiSelection
 from training.data.kitti_files import SELECTION_DIR, read_object_calibration
 from training.data.lidar import points_to_depth_map, read_velodyne
 from training.data.synth.rosbag_writer import BagFrame, write_frames
 
 OBJECT_DIR = Path('object')
 PANELS = 6  # sample panels per set in its report
+REAL_SETS = ('velodyne', 'annotated')
 SHOWN = ('abs_rel', 'd1', 'silog', 'rmse', 'sq_rel')  # the table's columns
 MEAN_DEPTH_KEY = 'train_mean_depth_m'
 
@@ -78,13 +86,29 @@ def annotated_frames(root: Path) -> Iterator[BagFrame]:
         yield BagFrame(sample.image, depth, None, sample.intrinsics)
 
 
-def frame_sets(root: Path) -> dict[str, Iterator[BagFrame]]:
-    """The sets present under ``root``, by name."""
+def kitti_frames(root: Path, split: str) -> Iterator[BagFrame]:
+    """Frames of a KITTI raw tree listed by ``split`` (annotated depth; Cityscapes train
+    ids where the tree has labels, as generated trees do)."""
+    dataset = KittiDataset(root, split)
+    for index in range(len(dataset)):
+        sample = dataset.read(index)
+        assert sample.depth is not None
+        depth = np.where(sample.depth > 0, sample.depth, np.nan).astype(np.float32)
+        labels = None if sample.labels is None else sample.labels.astype(np.uint8)
+        yield BagFrame(sample.image, depth, labels, sample.intrinsics)
+
+
+def frame_sets(root: Path | None, kitti: Path | None = None,
+               split: str = 'val') -> dict[str, Iterator[BagFrame]]:
+    """The sets present under ``root`` (real frames) and ``kitti`` (a raw tree), by name."""
     sets = {}
-    if (root / OBJECT_DIR / 'image_2').is_dir():
+    if root is not None and (root / OBJECT_DIR / 'image_2').is_dir():
         sets['velodyne'] = velodyne_frames(root)
-    if (root / SELECTION_DIR / 'image').is_dir() or (root / 'depth' / SELECTION_DIR).is_dir():
+    if root is not None and ((root / SELECTION_DIR / 'image').is_dir()
+                             or (root / 'depth' / SELECTION_DIR).is_dir()):
         sets['annotated'] = annotated_frames(root)
+    if kitti is not None:
+        sets['kitti'] = kitti_frames(kitti, split)
     return sets
 
 
@@ -102,20 +126,38 @@ def score_set(name: str, frames: Iterator[BagFrame], model: Path, out: Path,
               options: EvalOptions, constant_m: float | None) -> dict[str, Any]:
     bag = out / 'bags' / name
     count = write_frames(bag, frames)
+    if name == 'kitti':  # generated trees carry labels: score segmentation too
+        options = replace(options, topics=BagTopics())
     report = evaluate_bag(bag, model, out / name, 'offline', options)
     result: dict[str, Any] = {'frames': count,
                               'depth_scored': report.metrics['frames']['depth_scored'],
                               'model': dict(report.depth)}
+    if report.miou is not None:
+        result['miou'] = report.miou
     if constant_m is not None:
         result['constant'] = score_constant(bag, constant_m, options)
     return result
 
 
+def combined(results: dict[str, dict[str, Any]], names: Sequence[str], key: str) -> dict[str, float]:
+    """Per-image averages over several sets (each set's are per-image averages)."""
+    counts = [results[n]['depth_scored'] for n in names]
+    return {k: sum(c * results[n][key][k] for c, n in zip(counts, names)) / sum(counts)
+            for k in SHOWN if all(k in results[n][key] for n in names)}
+
+
 def table(results: dict[str, dict[str, Any]], constant_m: float | None) -> list[str]:
     lines = [f"| set | frames | predictor | {' | '.join(SHOWN)} |",
              '|' + '---|' * (len(SHOWN) + 3)]
+    real = [n for n in REAL_SETS if n in results]
+    if len(real) > 1:
+        results = {**results, 'all real': {
+            'depth_scored': sum(results[n]['depth_scored'] for n in real),
+            'model': combined(results, real, 'model'),
+            **({'constant': combined(results, real, 'constant')} if constant_m is not None else {})}}
     for name, result in results.items():
-        rows = [('model', result['model'])]
+        model = 'model' + (f" (mIoU {result['miou']:.3f})" if 'miou' in result else '')
+        rows = [(model, result['model'])]
         if 'constant' in result:
             rows.append((f'constant {constant_m:.1f} m', result['constant']))
         for label, metrics in rows:
@@ -127,7 +169,10 @@ def table(results: dict[str, dict[str, Any]], constant_m: float | None) -> list[
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog='python -m training real-check',
                                 description=__doc__.split('\n\n')[0])
-    p.add_argument('--frames', type=Path, required=True, help='folder of real KITTI frames')
+    p.add_argument('--frames', type=Path, help='folder of real KITTI frames (layouts above)')
+    p.add_argument('--kitti', type=Path, help='a KITTI raw tree (e.g. a generated one) to score too')
+    p.add_argument('--split', default='val',
+                   help='with --kitti: split name or split file of the frames to score')
     p.add_argument('--out', type=Path, required=True, help='folder for bags and reports (replaced)')
     p.add_argument('--model', default='', help="ONNX model with a card; '' = the bundled model")
     p.add_argument('--protocol', choices=sorted(PROTOCOLS), default='kitti_eigen')
@@ -144,10 +189,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     model = resolve_model_path(str(args.model))
     constant = args.constant if args.constant is not None else \
         read_card(model).metrics.get(MEAN_DEPTH_KEY)
-    sets = frame_sets(args.frames)
+    sets = frame_sets(args.frames, args.kitti, args.split)
     if not sets:
-        print(f'real-check: no object/ or {SELECTION_DIR}/ frames under {args.frames}',
-              file=sys.stderr)
+        print(f'real-check: no object/ or {SELECTION_DIR}/ frames under {args.frames}, '
+              'and no --kitti tree', file=sys.stderr)
         return 1
     if args.out.exists():
         shutil.rmtree(args.out)
@@ -156,7 +201,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     results = {name: score_set(name, frames, model, args.out, options, constant)
                for name, frames in sets.items()}
     summary = {'model': str(model), 'protocol': args.protocol, 'frames': str(args.frames),
-               'constant_m': constant, 'sets': results}
+               'kitti': str(args.kitti), 'split': args.split, 'constant_m': constant,
+               'sets': results}
     (args.out / 'summary.json').write_text(json.dumps(summary, indent=2) + '\n')
     print('\n'.join(table(results, constant)))
     return 0
