@@ -15,6 +15,7 @@ import numpy as np
 from model_fixtures import write_model
 from test_data_trees import KITTI_SIZE, kitti_tree
 
+from mtdepth_ros.inference.card import read_card
 from training.data.io import read_depth_png
 from training.data.kitti_files import FrameId, KittiCalibration, read_object_calibration
 from training.real_check import main, velodyne_frames
@@ -59,7 +60,8 @@ def test_every_set_is_scored_with_the_model_and_the_constant(tmp_path: Path) -> 
     model = write_model(tmp_path / 'tiny.onnx')
     out = tmp_path / 'out'
     assert main(['real-check', '--frames', str(folder), '--kitti', str(tree), '--split', 'val',
-                 '--model', str(model), '--out', str(out), '--constant', '12']) == 0
+                 '--model', str(model), '--out', str(out), '--constant', '12',
+                 '--record', '2 test frames']) == 0
     summary = json.loads((out / 'summary.json').read_text())
     assert summary['constant_m'] == 12 and summary['protocol'] == 'kitti_eigen'
     sets = summary['sets']
@@ -73,3 +75,7 @@ def test_every_set_is_scored_with_the_model_and_the_constant(tmp_path: Path) -> 
     # tree 19, so they are refused there; the bundled model scores them).
     assert 'labels not scored' in (out / 'kitti' / 'report.md').read_text()
     assert (out / 'velodyne' / 'report.html').is_file()
+    metrics = read_card(model).metrics  # --record
+    assert metrics['real_kitti_source'] == '2 test frames'
+    assert metrics['real_kitti_all_frames'] == 2 and metrics['real_kitti_velodyne_frames'] == 1
+    assert metrics['real_kitti_velodyne_abs_rel'] == round(sets['velodyne']['model']['abs_rel'], 4)

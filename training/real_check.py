@@ -24,7 +24,9 @@ that ``mtdepth-eval``'s offline replay scores under ``--protocol`` (default
 ``kitti_eigen``: Garg crop, 1e-3 < gt < 80 m, per-image averages), and the same
 frames are scored with the constant predictor at the card's
 ``train_mean_depth_m``. The table and ``OUT/summary.json`` give both; each
-set's full report is ``OUT/<set>/report.html``.
+set's full report is ``OUT/<set>/report.html``. ``--record`` writes the
+real-frame figures into the model's card (``real_kitti_<set>_<metric>``
+metrics, with the frame counts and ``real_kitti_source``).
 
 These frames measure, nothing more: no real frame is ever used for training
 or to pick a checkpoint.
@@ -48,7 +50,7 @@ from mtdepth_ros.evaluation.evaluate import evaluate_bag
 from mtdepth_ros.evaluation.options import EvalOptions, make_reader
 from mtdepth_ros.evaluation.protocols import PROTOCOLS
 from mtdepth_ros.evaluation.scoring import Scorer
-from mtdepth_ros.inference.card import read_card
+from mtdepth_ros.inference.card import embed_card, read_card
 from mtdepth_ros.inference.resources import resolve_model_path
 from training.data.io import read_rgb
 from training.data.kitti import KittiDataset, KittiSelection
@@ -58,6 +60,7 @@ from training.data.synth.rosbag_writer import BagFrame, write_frames
 
 OBJECT_DIR = Path('object')
 PANELS = 6  # sample panels per set in its report
+RECORDED = ('abs_rel', 'd1', 'silog', 'rmse')  # the metrics --record writes into the card
 REAL_SETS = ('velodyne', 'annotated')
 SHOWN = ('abs_rel', 'd1', 'silog', 'rmse', 'sq_rel')  # the table's columns
 MEAN_DEPTH_KEY = 'train_mean_depth_m'
@@ -166,6 +169,34 @@ def table(results: dict[str, dict[str, Any]], constant_m: float | None) -> list[
     return lines
 
 
+def card_metrics(results: dict[str, dict[str, Any]], protocol: str,
+                 source: str) -> dict[str, Any]:
+    """The real-frame figures as model card metrics."""
+    metrics: dict[str, Any] = {'real_kitti_protocol': protocol, 'real_kitti_source': source}
+    real = [n for n in REAL_SETS if n in results]
+    sets = {n: results[n] for n in real}
+    if len(real) > 1:
+        sets['all'] = {'depth_scored': sum(results[n]['depth_scored'] for n in real),
+                       'model': combined(results, real, 'model')}
+    for name, result in sets.items():
+        metrics[f'real_kitti_{name}_frames'] = result['depth_scored']
+        for key in RECORDED:
+            metrics[f'real_kitti_{name}_{key}'] = round(float(result['model'][key]), 4)
+    return metrics
+
+
+def record_in_card(model: Path, metrics: dict[str, Any]) -> None:
+    """Rewrite ``model``'s card with ``metrics`` added (the graph is untouched)."""
+    import onnx  # noqa: PLC0415
+
+    card = read_card(model)
+    card = replace(card, metrics={**card.metrics, **metrics})
+    onnx_model = onnx.load(str(model))
+    embed_card(onnx_model, card)
+    onnx.save_model(onnx_model, str(model), save_as_external_data=False)
+    read_card(model)  # still valid for the vehicle
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog='python -m training real-check',
                                 description=__doc__.split('\n\n')[0])
@@ -176,6 +207,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument('--out', type=Path, required=True, help='folder for bags and reports (replaced)')
     p.add_argument('--model', default='', help="ONNX model with a card; '' = the bundled model")
     p.add_argument('--protocol', choices=sorted(PROTOCOLS), default='kitti_eigen')
+    p.add_argument('--record', metavar='SOURCE',
+                   help='write the real-frame figures into the model card, SOURCE describing '
+                        'the frames (e.g. "12 KITTI frames from public repositories, docs/training.md")')
     p.add_argument('--constant', type=float,
                    help=f"constant predictor in metres (default: the card's {MEAN_DEPTH_KEY})")
     return p
@@ -205,6 +239,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                'sets': results}
     (args.out / 'summary.json').write_text(json.dumps(summary, indent=2) + '\n')
     print('\n'.join(table(results, constant)))
+    if args.record:
+        record_in_card(model, card_metrics(results, args.protocol, args.record))
+        print(f'recorded the real-frame figures in the card of {model}')
     return 0
 
 
