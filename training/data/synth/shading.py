@@ -225,9 +225,10 @@ def optical_blur(radiance: np.ndarray, response: CameraResponse) -> np.ndarray:
 def jpeg_round_trip(image: np.ndarray, quality: int) -> np.ndarray:
     """(H, W, 3) uint8 RGB after JPEG compression at ``quality``."""
     ok, data = cv2.imencode('.jpg', image[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, quality])
-    if not ok:  # pragma: no cover - OpenCV always encodes a uint8 image
+    decoded = cv2.imdecode(data, cv2.IMREAD_COLOR) if ok else None
+    if decoded is None:  # pragma: no cover - OpenCV always encodes a uint8 image
         return image
-    return np.ascontiguousarray(cv2.imdecode(data, cv2.IMREAD_COLOR)[..., ::-1])
+    return np.ascontiguousarray(decoded[..., ::-1])
 
 
 @lru_cache(maxsize=8)
