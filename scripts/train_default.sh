@@ -24,8 +24,8 @@ run "$PYTHON" -m training synth --format kitti --out "$TRAIN_TREE" --frames 2000
     --frames-per-drive 20 --seed 16 "${SIZE[@]}" --workers "$WORKERS" --resume
 run "$PYTHON" -m training synth --format kitti --out "$VAL_TREE" --frames 240 \
     --frames-per-drive 12 --seed 1016 "${SIZE[@]}" --workers "$WORKERS" --resume
-# Validation: every annotated frame of the 20 validation drives (the tree's own train and
-# val lists; its test list holds the unannotated first and last frames).
+# Validation: the 190 annotated frames of 19 validation streets (the tree's own train and
+# val lists; its test list holds one street's frames, two of them unannotated).
 cat "$VAL_TREE/splits/train_files.txt" "$VAL_TREE/splits/val_files.txt" > "$VAL_TREE/splits/all_files.txt"
 
 [ "${DATA_ONLY:-0}" = 1 ] && exit 0
