@@ -12,9 +12,10 @@ from training.data.classes import CITYSCAPES_LABEL_IDS
 from training.data.lidar import points_to_depth_map, read_velodyne
 from training.data.io import read_depth_png
 from training.data.kitti_files import FrameId, KittiCalibration
-from training.data.synth import kitti_writer, road, textures
+from training.data.synth import kitti_writer, objects, road, textures
 from training.data.synth.kitti_writer import KittiJob, write_kitti
-from training.data.synth.shading import CameraResponse, expose
+from training.data.synth.raycast import ELLIPSOID
+from training.data.synth.shading import CameraResponse, MaterialTable, expose
 from training.data.synth.rig import VELODYNE_IN_CAMERA
 from training.data.synth.samples import road_sample
 
@@ -169,3 +170,14 @@ def test_a_resumed_kitti_tree_equals_one_written_in_one_go(tmp_path: Path) -> No
     for path in whole.rglob('*'):
         if path.is_file():
             assert path.read_bytes() == (resumed / path.relative_to(whole)).read_bytes(), path
+
+
+def test_tree_crowns_clear_the_ground_under_them() -> None:
+    """No leaf cluster hangs below the trunk's top (a crown low over the road once put a
+    camera inside a tree)."""
+    for seed in range(50):
+        rng = np.random.default_rng(seed)
+        parts = objects.tree(rng, MaterialTable(), 0.0, 0.0, road.CAMERA_HEIGHT_M)
+        crowns = [p for p in parts if p.kind == ELLIPSOID]
+        assert crowns and all(p.hi[1] <= road.CAMERA_HEIGHT_M - objects.TRUNK_HEIGHT_M[0] + 1e-9
+                              for p in crowns)

@@ -24,6 +24,7 @@ CURVED_CABIN_SHARE = 0.5  # cars with a rounded (ellipsoid) cabin instead of a b
 CONTACT_MARGIN_M = 0.05  # the dark patch under a car reaches this far beyond its body
 WALL_TEXTURES = (1, textures.BRICKS, textures.BIG_TILES, textures.TILES)
 CROWN_CLUSTERS = (4, 10)  # leaf clusters per tree crown (low, high + 1)
+TRUNK_HEIGHT_M = (2.2, 4.0)  # the crown's lowest point over the ground
 
 
 def _jitter(rng: np.random.Generator, color: tuple[float, float, float], amount: float) -> np.ndarray:
@@ -118,7 +119,7 @@ def tree(rng: np.random.Generator, materials: MaterialTable, x: float, z: float,
     leaves = materials.add(_jitter(rng, (0.035, 0.085, 0.02), 0.45), IDS['vegetation'], texture=0,
                            scale=rng.uniform(0.3, 1.2), amplitude=rng.uniform(0.7, 1.0),
                            reflectance=0.25)
-    trunk_h = rng.uniform(1.5, 4.0)
+    trunk_h = rng.uniform(*TRUNK_HEIGHT_M)
     trunk_r = rng.uniform(0.1, 0.25)
     parts = [Primitive(CYLINDER, np.array([x - trunk_r, ground - trunk_h - 0.5, z - trunk_r]),
                        np.array([x + trunk_r, ground, z + trunk_r]), bark, axis=1)]
@@ -126,9 +127,9 @@ def tree(rng: np.random.Generator, materials: MaterialTable, x: float, z: float,
     centre = np.array([x, ground - trunk_h - crown_r * 0.8, z])
     for _ in range(rng.integers(*CROWN_CLUSTERS)):
         radii = crown_r * rng.uniform(0.3, 0.65, 3)
-        offset = rng.normal(0.0, crown_r * 0.45, 3)
-        offset[1] = min(offset[1], crown_r * 0.5)  # clusters hang above the trunk top
-        blob = centre + offset
+        blob = centre + rng.normal(0.0, crown_r * 0.35, 3)
+        # No cluster hangs below the trunk's top: the crown clears people and cars.
+        blob[1] = min(blob[1], ground - trunk_h - radii[1])
         parts.append(Primitive(ELLIPSOID, blob - radii, blob + radii, leaves))
     return parts
 
