@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -9,26 +12,77 @@ from training.data.classes import CITYSCAPES_LABEL_IDS
 from training.data.lidar import points_to_depth_map, read_velodyne
 from training.data.io import read_depth_png
 from training.data.kitti_files import FrameId, KittiCalibration
-from training.data.synth import road
+from training.data.synth import kitti_writer, objects, road, textures
+from training.data.synth.kitti_writer import KittiJob, write_kitti
+from training.data.synth.raycast import ELLIPSOID
+from training.data.synth.shading import CameraResponse, MaterialTable, expose
 from training.data.synth.rig import VELODYNE_IN_CAMERA
 from training.data.synth.samples import road_sample
 
 from test_data_trees import KITTI_SIZE, kitti_tree
 
 
-def _frame(seed: int, width: int = 320, height: int = 97) -> road.RoadFrame:
+def _drive(seed: int, mount: road.Mount | None = None) -> road.RoadDrive:
     drive = road.make_drive(np.random.default_rng(seed), frames=5)
+    return drive if mount is None else replace(drive, mount=mount)
+
+
+def _frame(seed: int, width: int = 320, height: int = 97,
+           drive: road.RoadDrive | None = None) -> road.RoadFrame:
+    drive = drive or _drive(seed)
     return road.render_frame(drive, 2, width, height, road.kitti_intrinsics(width, height),
                              np.random.default_rng(seed + 1), VELODYNE_IN_CAMERA)
 
 
-def test_road_depth_is_the_ground_plane_from_the_intrinsics() -> None:
-    frame = _frame(3)
-    k = frame.intrinsics
+def _road_pixels(frame: road.RoadFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Road pixels; the dark patches under cars lie 2 mm above the road (hence rtol 2e-3)."""
     v, u = np.nonzero(frame.label_ids == CITYSCAPES_LABEL_IDS['road'])
     assert len(v) > 1000
+    return v, u
+
+
+def test_road_depth_of_a_level_camera_is_the_ground_plane_from_the_intrinsics() -> None:
+    frame = _frame(3, drive=_drive(3, road.Mount()))
+    k = frame.intrinsics
+    v, u = _road_pixels(frame)
     expected = road.CAMERA_HEIGHT_M * k[1, 1] / (v - k[1, 2])
-    assert np.allclose(frame.depth[v, u], expected, rtol=1e-4)
+    assert np.allclose(frame.depth[v, u], expected, rtol=2e-3)
+
+
+def test_road_depth_follows_the_drives_camera_mount() -> None:
+    drive = _drive(3, road.Mount(height=1.72, pitch=np.deg2rad(0.8), roll=np.deg2rad(-0.4)))
+    frame = _frame(3, drive=drive)
+    k = frame.intrinsics
+    v, u = _road_pixels(frame)
+    _, rotation = drive.camera_pose(2)
+    rays = np.stack([(u - k[0, 2]) / k[0, 0], (v - k[1, 2]) / k[1, 1], np.ones(len(u))], axis=1)
+    drop = (rays @ rotation.T)[:, 1]  # world y per unit of camera z
+    assert np.allclose(frame.depth[v, u], 1.72 / drop, rtol=2e-3)
+
+
+def test_camera_mount_stays_within_its_bounds_around_kittis() -> None:
+    for seed in range(40):
+        mount = _drive(seed).mount
+        assert abs(mount.height - road.CAMERA_HEIGHT_M) <= road.MOUNT_HEIGHT_JITTER_M
+        assert abs(np.rad2deg(mount.roll)) <= road.MOUNT_ROLL_DEG
+        pitches = [mount.pitch_at(t) for t in np.linspace(0.0, 10.0, 101)]
+        assert max(abs(np.rad2deg(p)) for p in pitches) <= road.MOUNT_PITCH_DEG + road.PITCH_BOUNCE_DEG
+    heights = [_drive(seed).mount.height for seed in range(40)]
+    assert np.std(heights) > road.MOUNT_HEIGHT_JITTER_M / 4  # it does vary
+
+
+def test_parked_cars_line_the_kerb_close_to_the_camera() -> None:
+    """Most streets have a row of parked cars on the camera's side, within a few metres."""
+    rows = 0
+    for seed in range(20):
+        drive = _drive(seed)
+        cars = [p for p in drive.static if drive.materials.label[p.material] == CITYSCAPES_LABEL_IDS['car']
+                and p.lo[2] < 40.0 and p.hi[2] > 0.0 and p.lo[0] > 0.0]
+        if cars:
+            nearest = min(p.lo[0] for p in cars)
+            assert nearest < drive.layout.x_right  # on the road, at the kerb
+            rows += nearest < 3.5
+    assert rows >= 10
 
 
 def test_sky_has_no_depth_and_everything_else_has() -> None:
@@ -72,3 +126,58 @@ def test_velodyne_scan_projects_onto_the_written_raw_depth() -> None:
     written = read_depth_png(frame.depth(root / 'depth', 'train', 'velodyne_raw'))
     assert np.array_equal(projected > 0, written > 0)
     assert np.abs(projected - written).max() <= 0.5 / 256 + 1e-6
+
+
+def test_pattern_textures_tile_with_dark_joints_in_range() -> None:
+    bank = textures.texture_bank()
+    assert bank[0].shape[0] == textures.NUM_TEXTURES
+    for kind in range(textures.NUM_NOISE, textures.NUM_TEXTURES):
+        tile = bank[0][kind]
+        assert tile.min() >= -1.0 and tile.max() <= 1.0
+        joints = (tile == textures.JOINT_VALUE).mean()
+        assert 0.03 < joints < 0.4, kind
+
+
+def test_road_camera_artefacts_blur_and_compress_deterministically() -> None:
+    radiance = np.random.default_rng(0).uniform(0.0, 0.5, (60, 80, 3)).astype(np.float32)
+    plain = CameraResponse(0.18, np.ones(3), 0.0, 0.0, 1.0)
+    soft = replace(plain, blur_sigma=1.0, motion_px=3.0, motion_angle=0.3, jpeg_quality=50)
+    sharp_image = expose(radiance, plain, np.random.default_rng(1))
+    soft_image = expose(radiance, soft, np.random.default_rng(1))
+    assert np.array_equal(soft_image, expose(radiance, soft, np.random.default_rng(1)))
+    detail = [np.abs(np.diff(im.astype(float), axis=1)).mean() for im in (sharp_image, soft_image)]
+    assert detail[1] < detail[0] / 2
+    drawn = [CameraResponse.random(np.random.default_rng(seed), artefacts=True) for seed in range(50)]
+    assert any(r.jpeg_quality for r in drawn) and any(r.motion_px for r in drawn)
+    assert all(r.jpeg_quality == 0 for r in (CameraResponse.random(np.random.default_rng(s))
+                                             for s in range(10)))
+
+
+def test_a_resumed_kitti_tree_equals_one_written_in_one_go(tmp_path: Path) -> None:
+    whole, resumed = tmp_path / 'whole', tmp_path / 'resumed'
+    write_kitti(whole, 6, 3, 96, 29, 3, workers=1)
+    write_kitti(resumed, 6, 3, 96, 29, 3, workers=1)
+    jobs = [KittiJob(3, d, 3, f, d * 3 + f, 96, 29, s, str(resumed))
+            for d, s in ((0, 'train'), (1, 'val')) for f in range(3)]
+    last = [kitti_writer._last_file(job) for job in jobs]
+    last[1].unlink()  # killed before its last file
+    last[4].write_bytes(last[4].read_bytes()[:20])  # killed while writing it
+    assert [kitti_writer.written(job) for job in jobs] == [True, False, True, True, False, True]
+    untouched = kitti_writer.FrameId(kitti_writer.DATE, '2000_01_01_drive_0001_sync', 0).image(resumed / 'raw')
+    stamp = untouched.stat().st_mtime_ns
+    write_kitti(resumed, 6, 3, 96, 29, 3, workers=1, resume=True)
+    assert untouched.stat().st_mtime_ns == stamp  # a finished frame is not rendered again
+    for path in whole.rglob('*'):
+        if path.is_file():
+            assert path.read_bytes() == (resumed / path.relative_to(whole)).read_bytes(), path
+
+
+def test_tree_crowns_clear_the_ground_under_them() -> None:
+    """No leaf cluster hangs below the trunk's top (a crown low over the road once put a
+    camera inside a tree)."""
+    for seed in range(50):
+        rng = np.random.default_rng(seed)
+        parts = objects.tree(rng, MaterialTable(), 0.0, 0.0, road.CAMERA_HEIGHT_M)
+        crowns = [p for p in parts if p.kind == ELLIPSOID]
+        assert crowns and all(p.hi[1] <= road.CAMERA_HEIGHT_M - objects.TRUNK_HEIGHT_M[0] + 1e-9
+                              for p in crowns)

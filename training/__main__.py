@@ -23,6 +23,7 @@ COMMANDS = {
              'test MODEL --protocol kitti_eigen|kitti_benchmark|nyu_eigen --out DIR'),
     'export': ('training.export', 'export a checkpoint to ONNX with its model card'),
     'card': ('training.export', 'print the model card of an exported ONNX model'),
+    'real-check': ('training.real_check', 'score an exported model on real KITTI frames kept outside the project'),
 }
 
 

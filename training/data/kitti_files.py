@@ -170,6 +170,18 @@ class KittiCalibration:
         return _matrix(read_calib_file(cam_path), f'P_rect_{camera[-2:]}', (3, 4), cam_path)[:, :3]
 
 
+def read_object_calibration(path: Path, camera: str = 'P2') -> KittiCalibration:
+    """One frame's calibration in the layout of KITTI's object and tracking benchmarks
+    (``P0``..``P3``, ``R0_rect``, ``Tr_velo_to_cam``: one file per frame). These files
+    hold no image size; it is left (0, 0)."""
+    path = Path(path)
+    values = read_calib_file(path)
+    velo_key = 'Tr_velo_to_cam' if 'Tr_velo_to_cam' in values else 'Tr_velo_cam'  # tracking
+    return KittiCalibration(_matrix(values, camera, (3, 4), path),
+                            _matrix(values, 'R0_rect', (3, 3), path),
+                            _matrix(values, velo_key, (3, 4), path), (0, 0))
+
+
 def _numbers(values: ArrayLike) -> str:
     return ' '.join(f'{v:.6e}' for v in np.asarray(values, dtype=np.float64).ravel())
 

@@ -34,6 +34,8 @@ def parser() -> argparse.ArgumentParser:
                    help='processes rendering in parallel (default: usable CPUs, at most 8)')
     p.add_argument('--frames-per-drive', type=int, default=DEFAULT_FRAMES_PER_DRIVE,
                    help=f'kitti: frames per drive (default {DEFAULT_FRAMES_PER_DRIVE})')
+    p.add_argument('--resume', action='store_true',
+                   help='kitti: render only the frames a killed run with the same arguments left unwritten')
     p.add_argument('--dense-gt', action='store_true',
                    help='rosbag: dense ground-truth depth instead of the LiDAR-like sparse one')
     return p
@@ -53,7 +55,7 @@ def main(argv: list[str]) -> int:
         from training.data.synth.kitti_writer import write_kitti
         args.out.mkdir(parents=True, exist_ok=True)
         info = write_kitti(args.out, args.frames, args.seed, width, height,
-                           args.frames_per_drive, args.workers)
+                           args.frames_per_drive, args.workers, args.resume)
     elif args.format == 'cityscapes':
         from training.data.synth.cityscapes_writer import write_cityscapes
         args.out.mkdir(parents=True, exist_ok=True)

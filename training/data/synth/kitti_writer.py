@@ -25,6 +25,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from mtdepth_ros.conversions.geometry import crop_intrinsics, kb_crop_region
@@ -81,6 +82,28 @@ def selected(job: KittiJob) -> bool:
     return job.split == 'val' and annotated(job) and (job.frame - ANNOTATION_MARGIN) % SELECTION_EVERY == 0
 
 
+def _last_file(job: KittiJob) -> Path:
+    """The file :func:`_render_and_write` writes last for ``job`` (it writes one at a time)."""
+    frame = FrameId(DATE, drive_name(DATE, job.drive + 1), job.frame)
+    out = Path(job.out)
+    if selected(job):
+        return selection_paths(out / 'depth', frame.drive, frame.frame)['intrinsics']
+    if annotated(job):
+        return frame.depth(out / 'depth', 'train' if job.split == 'train' else 'val', 'velodyne_raw')
+    return out / EXTRA_DENSE / DATE / frame.drive / frame.camera / 'data' / f'{frame.stem}.png'
+
+
+def written(job: KittiJob) -> bool:
+    """Whether a previous run finished ``job``: its last file is there and whole (a kill
+    interrupts at most that file; the ones before it were complete)."""
+    last = _last_file(job)
+    if not last.is_file():
+        return False
+    if last.suffix == '.txt':
+        return len(last.read_text().split()) == 9
+    return cv2.imread(str(last), cv2.IMREAD_UNCHANGED) is not None
+
+
 def _render_and_write(job: KittiJob) -> None:
     out = Path(job.out)
     sample = road_sample(job.seed, job.drive, job.drive_frames, job.frame, job.global_index,
@@ -114,8 +137,9 @@ def _timestamps(frames: int) -> str:
 
 
 def write_kitti(out: Path, frames: int, seed: int, width: int, height: int, frames_per_drive: int,
-                workers: int) -> dict[str, object]:
-    """Render ``frames`` frames in drives of ``frames_per_drive`` and write the tree."""
+                workers: int, resume: bool = False) -> dict[str, object]:
+    """Render ``frames`` frames in drives of ``frames_per_drive`` and write the tree;
+    ``resume`` renders only the frames a previous (killed) run left unwritten."""
     drives = -(-frames // frames_per_drive)
     splits = split_of_drives(drives)
     jobs = []
@@ -131,7 +155,8 @@ def write_kitti(out: Path, frames: int, seed: int, width: int, height: int, fram
                      rig.STEREO_BASELINE_M, rig.COLOUR_OFFSET_M)
     write_velo_to_cam(date_dir / 'calib_velo_to_cam.txt', calib.velo_to_cam[:, :3],
                       calib.velo_to_cam[:, 3])
-    for _ in run_jobs(_render_and_write, jobs, workers):
+    todo = [job for job in jobs if not resume or not written(job)]
+    for _ in run_jobs(_render_and_write, todo, workers):
         pass
     lists: dict[str, list[FrameId]] = {'train': [], 'val': [], 'test': []}
     for job in jobs:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from training.data.classes import CITYSCAPES_LABEL_IDS as IDS
+from training.data.synth import textures
 from training.data.synth.raycast import BOX, CYLINDER, ELLIPSOID, Primitive, make_box
 from training.data.synth.shading import MaterialTable
 
@@ -19,6 +20,11 @@ CAR_PAINTS = ((0.62, 0.62, 0.6), (0.02, 0.02, 0.022), (0.32, 0.33, 0.35), (0.12,
               (0.45, 0.38, 0.25), (0.6, 0.45, 0.03))
 SIGN_COLORS = ((0.02, 0.08, 0.45), (0.5, 0.03, 0.02), (0.7, 0.7, 0.68), (0.7, 0.55, 0.02))
 WHEEL_RADIUS = (0.28, 0.36)  # metres
+CURVED_CABIN_SHARE = 0.5  # cars with a rounded (ellipsoid) cabin instead of a box
+CONTACT_MARGIN_M = 0.05  # the dark patch under a car reaches this far beyond its body
+WALL_TEXTURES = (1, textures.BRICKS, textures.BIG_TILES, textures.TILES)
+CROWN_CLUSTERS = (4, 10)  # leaf clusters per tree crown (low, high + 1)
+TRUNK_HEIGHT_M = (2.2, 4.0)  # the crown's lowest point over the ground
 
 
 def _jitter(rng: np.random.Generator, color: tuple[float, float, float], amount: float) -> np.ndarray:
@@ -26,22 +32,28 @@ def _jitter(rng: np.random.Generator, color: tuple[float, float, float], amount:
 
 
 def vehicle(rng: np.random.Generator, materials: MaterialTable, x: float, z: float, ground: float,
-            kind: str = 'car') -> list[Primitive]:
-    """A car, van/truck or bus aligned with the road, centred at (x, z): body, cabin, wheels."""
+            kind: str = 'car', length: float | None = None) -> list[Primitive]:
+    """A car, van/truck or bus aligned with the road, centred at (x, z): body, cabin, wheels,
+    bumpers with lights, and the dark contact shadow on the road under it.
+
+    ``length`` (metres) overrides the random length of the kind (a parking row places
+    cars by their length)."""
     if kind == 'car':
-        length, width, body_h, cabin_h = rng.uniform(3.8, 4.9), rng.uniform(1.65, 1.9), \
+        length_range, width, body_h, cabin_h = (3.8, 4.9), rng.uniform(1.65, 1.9), \
             rng.uniform(0.7, 0.95), rng.uniform(0.45, 0.65)
     elif kind == 'truck':
-        length, width, body_h, cabin_h = rng.uniform(5.0, 8.0), rng.uniform(2.0, 2.4), \
+        length_range, width, body_h, cabin_h = (5.0, 8.0), rng.uniform(2.0, 2.4), \
             rng.uniform(1.6, 2.6), rng.uniform(0.0, 0.01)
     else:  # bus
-        length, width, body_h, cabin_h = rng.uniform(10.0, 12.5), 2.5, rng.uniform(2.4, 2.8), 0.01
+        length_range, width, body_h, cabin_h = (10.0, 12.5), 2.5, rng.uniform(2.4, 2.8), 0.01
+    length = rng.uniform(*length_range) if length is None else length
     label = IDS[kind]
     clearance = rng.uniform(0.15, 0.3)
     paint = materials.add(_jitter(rng, CAR_PAINTS[rng.integers(len(CAR_PAINTS))], 0.15), label,
-                          texture=3, scale=3.0, amplitude=0.08, glass=0.04, reflectance=0.5)
-    glass = materials.add((0.02, 0.025, 0.03), label, texture=3, amplitude=0.1, glass=0.55,
-                          reflectance=0.0)
+                          texture=3, scale=3.0, amplitude=0.08, glass=rng.uniform(0.03, 0.25),
+                          reflectance=0.5)
+    glass = materials.add((0.02, 0.025, 0.03), label, texture=3, amplitude=0.1,
+                          glass=rng.uniform(0.15, 0.5), reflectance=0.0)
     tyre = materials.add((0.015, 0.015, 0.015), label, texture=2, amplitude=0.2, reflectance=0.1)
     bottom = ground - clearance
     parts = [make_box((x - width / 2, bottom - body_h, z - length / 2),
@@ -49,11 +61,18 @@ def vehicle(rng: np.random.Generator, materials: MaterialTable, x: float, z: flo
     if kind == 'car':
         inset = rng.uniform(0.08, 0.15)
         front, back = rng.uniform(0.9, 1.3), rng.uniform(0.5, 0.9)
-        parts.append(make_box((x - width / 2 + inset, bottom - body_h - cabin_h, z - length / 2 + back),
-                              (x + width / 2 - inset, bottom - body_h, z + length / 2 - front), glass))
+        lo = np.array([x - width / 2 + inset, bottom - body_h - cabin_h, z - length / 2 + back])
+        hi = np.array([x + width / 2 - inset, bottom - body_h, z + length / 2 - front])
+        if rng.random() < CURVED_CABIN_SHARE:  # a rounded cabin: the upper half of an ellipsoid
+            lo[1] = bottom - body_h - cabin_h * 1.25
+            hi[1] = bottom - body_h + cabin_h * 1.25
+            parts.append(Primitive(ELLIPSOID, lo, hi, glass))
+        else:
+            parts.append(make_box(lo, hi, glass))
     else:  # a windscreen band at the front of the body
         parts.append(make_box((x - width / 2 + 0.05, bottom - body_h + 0.1, z + length / 2 - 0.02),
                               (x + width / 2 - 0.05, bottom - body_h * 0.45, z + length / 2 + 0.01), glass))
+    parts += _bumpers(rng, materials, label, x, z, width, length, bottom, body_h)
     radius = rng.uniform(*WHEEL_RADIUS)
     for side in (-1, 1):
         for axle in (-1, 1):
@@ -61,26 +80,57 @@ def vehicle(rng: np.random.Generator, materials: MaterialTable, x: float, z: flo
             wx = x + side * (width / 2 - 0.1)
             parts.append(Primitive(CYLINDER, np.array([wx - 0.12, ground - 2 * radius, wz - radius]),
                                    np.array([wx + 0.12, ground, wz + radius]), tyre, axis=0))
+    # Sky light cannot reach the road under a car: a dark patch marks where it touches the road.
+    under = materials.add(np.full(3, rng.uniform(0.005, 0.02)), IDS['road'], texture=0, scale=1.0,
+                          amplitude=0.2, reflectance=0.15)
+    parts.append(make_box((x - width / 2 - CONTACT_MARGIN_M, ground - 0.002, z - length / 2 - CONTACT_MARGIN_M),
+                          (x + width / 2 + CONTACT_MARGIN_M, ground - 0.002, z + length / 2 + CONTACT_MARGIN_M),
+                          under, casts_shadow=False))
+    return parts
+
+
+def _bumpers(rng: np.random.Generator, materials: MaterialTable, label: int, x: float, z: float,
+             width: float, length: float, bottom: float, body_h: float) -> list[Primitive]:
+    """Dark bumpers across both ends and a light band above each: white-ish at the
+    front (+z), red at the back."""
+    trim = materials.add(np.full(3, rng.uniform(0.02, 0.12)), label, texture=2, amplitude=0.2,
+                         reflectance=0.4)
+    front = materials.add(_jitter(rng, (0.6, 0.6, 0.55), 0.2), label, texture=3, amplitude=0.1,
+                          glass=0.1, reflectance=0.9)
+    rear = materials.add(_jitter(rng, (0.45, 0.03, 0.02), 0.3), label, texture=3, amplitude=0.1,
+                         glass=0.1, reflectance=0.9)
+    band = body_h * rng.uniform(0.15, 0.3)
+    parts = []
+    for end, light in ((1, front), (-1, rear)):
+        face = z + end * length / 2
+        parts.append(make_box((x - width / 2 - 0.02, bottom - band, min(face, face + end * 0.06)),
+                              (x + width / 2 + 0.02, bottom, max(face, face + end * 0.06)), trim))
+        top = bottom - body_h * rng.uniform(0.55, 0.75)
+        parts.append(make_box((x - width / 2 + 0.05, top - 0.12, min(face, face + end * 0.02)),
+                              (x + width / 2 - 0.05, top, max(face, face + end * 0.02)), light))
     return parts
 
 
 def tree(rng: np.random.Generator, materials: MaterialTable, x: float, z: float,
          ground: float) -> list[Primitive]:
-    """A trunk and one to three leafy ellipsoids."""
+    """A trunk and a crown of several lumpy, overlapping leaf clusters (a ragged silhouette)."""
     bark = materials.add(_jitter(rng, (0.06, 0.045, 0.03), 0.3), IDS['vegetation'], texture=6,
                          scale=1.0, amplitude=0.4)
-    leaves = materials.add(_jitter(rng, (0.035, 0.085, 0.02), 0.35), IDS['vegetation'], texture=0,
-                           scale=rng.uniform(0.8, 2.0), amplitude=0.7, reflectance=0.25)
-    trunk_h = rng.uniform(1.5, 3.5)
+    leaves = materials.add(_jitter(rng, (0.035, 0.085, 0.02), 0.45), IDS['vegetation'], texture=0,
+                           scale=rng.uniform(0.3, 1.2), amplitude=rng.uniform(0.7, 1.0),
+                           reflectance=0.25)
+    trunk_h = rng.uniform(*TRUNK_HEIGHT_M)
     trunk_r = rng.uniform(0.1, 0.25)
     parts = [Primitive(CYLINDER, np.array([x - trunk_r, ground - trunk_h - 0.5, z - trunk_r]),
                        np.array([x + trunk_r, ground, z + trunk_r]), bark, axis=1)]
-    crown_r = rng.uniform(1.5, 3.5)
-    for _ in range(rng.integers(1, 4)):
-        radii = crown_r * rng.uniform(0.7, 1.1, 3)
-        centre = np.array([x + rng.normal(0, crown_r * 0.3), ground - trunk_h - radii[1] * 0.8,
-                           z + rng.normal(0, crown_r * 0.3)])
-        parts.append(Primitive(ELLIPSOID, centre - radii, centre + radii, leaves))
+    crown_r = rng.uniform(1.5, 4.0)
+    centre = np.array([x, ground - trunk_h - crown_r * 0.8, z])
+    for _ in range(rng.integers(*CROWN_CLUSTERS)):
+        radii = crown_r * rng.uniform(0.3, 0.65, 3)
+        blob = centre + rng.normal(0.0, crown_r * 0.35, 3)
+        # No cluster hangs below the trunk's top: the crown clears people and cars.
+        blob[1] = min(blob[1], ground - trunk_h - radii[1])
+        parts.append(Primitive(ELLIPSOID, blob - radii, blob + radii, leaves))
     return parts
 
 
@@ -136,10 +186,19 @@ def person(rng: np.random.Generator, materials: MaterialTable, x: float, z: floa
 
 def hedge(rng: np.random.Generator, materials: MaterialTable, x0: float, x1: float, z0: float,
           z1: float, ground: float) -> list[Primitive]:
-    leaves = materials.add(_jitter(rng, (0.03, 0.07, 0.02), 0.3), IDS['vegetation'], texture=0,
-                           scale=rng.uniform(0.5, 1.5), amplitude=0.7)
-    height = rng.uniform(0.7, 2.0)
-    return [make_box((x0, ground - height, z0), (x1, ground, z1), leaves)]
+    """A hedge of segments with their own heights and depths, so its top is ragged."""
+    leaves = materials.add(_jitter(rng, (0.03, 0.07, 0.02), 0.4), IDS['vegetation'], texture=0,
+                           scale=rng.uniform(0.3, 1.2), amplitude=rng.uniform(0.7, 1.0))
+    height = rng.uniform(0.7, 2.2)
+    parts = []
+    z = z0
+    while z < z1:
+        step = min(rng.uniform(1.0, 4.0), z1 - z)
+        h = height * rng.uniform(0.8, 1.15)
+        wobble = (x1 - x0) * rng.uniform(-0.15, 0.15)
+        parts.append(make_box((x0 + wobble, ground - h, z), (x1 + wobble, ground, z + step), leaves))
+        z += step
+    return parts
 
 
 def fence_or_wall(rng: np.random.Generator, materials: MaterialTable, x: float, z0: float, z1: float,
@@ -152,8 +211,10 @@ def fence_or_wall(rng: np.random.Generator, materials: MaterialTable, x: float, 
         thickness = 0.05
     else:
         height = rng.uniform(0.5, 2.5)
-        material = materials.add(_jitter(rng, (0.3, 0.28, 0.25), 0.4), IDS['wall'], texture=1,
-                                 scale=2.0, amplitude=0.35)
+        texture = int(rng.choice(WALL_TEXTURES))
+        material = materials.add(_jitter(rng, (0.3, 0.28, 0.25), 0.5), IDS['wall'], texture=texture,
+                                 scale=rng.uniform(0.5, 3.0) if texture != 1 else 2.0,
+                                 amplitude=rng.uniform(0.3, 0.6))
         thickness = rng.uniform(0.2, 0.4)
     return [make_box((x - thickness / 2, ground - height, z0), (x + thickness / 2, ground, z1), material)]
 

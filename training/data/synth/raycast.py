@@ -22,6 +22,7 @@ NEAR = 0.05  # metres; bounding-box corners closer to the sensor plane than this
 _WINDOW_MARGIN = 1  # grid cells added around a projected bounding box
 SHADOW_RANGE_M = 90.0  # casters farther from the camera than this cast no shadow (a few pixels)
 # Corner pairs of the 12 box edges (corners are numbered by their (x, y, z) bits, x = 4).
+_CORNER_BITS = np.array([[i, j, k] for i in (0, 1) for j in (0, 1) for k in (0, 1)])
 _EDGES = np.array([(a, a | bit) for bit in (1, 2, 4) for a in range(8) if not a & bit])
 
 
@@ -72,11 +73,15 @@ class Primitive:
         return float((self.hi - self.lo)[(self.axis + 1) % 3]) / 2
 
     def corners(self) -> np.ndarray:
-        """(8, 3) corners of the bounding box (infinite extents clipped far away)."""
-        lo = np.clip(self.lo, -1e4, 1e4)
-        hi = np.clip(self.hi, -1e4, 1e4)
-        index = np.array([[i, j, k] for i in (0, 1) for j in (0, 1) for k in (0, 1)])
-        return np.where(index == 0, lo, hi)
+        """(8, 3) corners of the bounding box (infinite extents clipped far away); computed
+        once: a static primitive is culled against every frame's camera and shadow rays."""
+        cached: np.ndarray | None = self.__dict__.get('_corners')
+        if cached is None:
+            lo = np.clip(self.lo, -1e4, 1e4)
+            hi = np.clip(self.hi, -1e4, 1e4)
+            cached = np.where(_CORNER_BITS == 0, lo, hi)
+            self.__dict__['_corners'] = cached
+        return cached
 
 
 def make_box(lo: tuple[float, float, float] | np.ndarray, hi: tuple[float, float, float] | np.ndarray,

@@ -1,11 +1,15 @@
 """Procedural road scenes: a drive along a street, rendered like KITTI's left colour camera.
 
-World frame = the camera's at time 0: x right, y down, z forward along the
-road; the road surface is the plane y = CAMERA_HEIGHT_M, the camera is level
-(no pitch or roll, as KITTI's rectified camera nearly is), so the depth of a
-road pixel (u, v) is exactly ``CAMERA_HEIGHT_M * fy / (v - cy)``. A drive is
-one street with its objects, light and traffic; frame i is the camera
-``i / FRAME_RATE_HZ`` seconds later.
+World frame = the nominal camera's at time 0: x right, y down, z forward
+along the road; the road surface is the plane y = CAMERA_HEIGHT_M. Each drive
+mounts the camera a little differently around KITTI's (height within
+MOUNT_HEIGHT_JITTER_M of 1.65 m, pitch within MOUNT_PITCH_DEG, roll within
+MOUNT_ROLL_DEG), and the body pitches by up to PITCH_BOUNCE_DEG more while it
+drives, so the horizon is not always on the same row; the LiDAR moves with the
+camera (a rigid rig). The depth of a road pixel is the camera height over the
+camera-frame ray's drop towards the road (``CAMERA_HEIGHT_M * fy / (v - cy)``
+for a level camera at 1.65 m). A drive is one street with its objects, light
+and traffic; frame i is the camera ``i / FRAME_RATE_HZ`` seconds later.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ import numpy as np
 
 from mtdepth_ros.conversions.geometry import resize_intrinsics
 from training.data.classes import CITYSCAPES_LABEL_IDS as IDS
-from training.data.synth import objects
+from training.data.synth import objects, textures
 from training.data.synth.lidar_sim import AZIMUTH_STEP_DEG, Scan, scan
 from training.data.synth.raycast import (
     BOX,
@@ -44,7 +48,19 @@ KITTI_FX = KITTI_FY = 721.5377
 KITTI_CX, KITTI_CY = 609.5593, 172.854
 VIEW_AHEAD_M = 220.0  # objects farther ahead than this are not generated or cast
 VIEW_BEHIND_M = 15.0
-PATTERN_MARKINGS, PATTERN_WINDOWS, PATTERN_SLATS = 1, 2, 3
+PATTERN_MARKINGS, PATTERN_WINDOWS, PATTERN_SLATS, PATTERN_SHOPS = 1, 2, 3, 4
+# Camera mount, per drive, uniform within these bounds around KITTI's; plus a bounce per frame.
+MOUNT_HEIGHT_JITTER_M = 0.08
+MOUNT_PITCH_DEG = 1.0
+MOUNT_ROLL_DEG = 0.5
+PITCH_BOUNCE_DEG = 0.3
+# Regular patterns (bricks, tiles, cobbles) on facades, walls, sidewalks and some roads:
+# a random tile size per material keeps texture density from telling distance.
+FACADE_TEXTURES = (1, 2, 3, 7, textures.BRICKS, textures.TILES, textures.PLANKS, textures.BIG_TILES)
+WALK_TEXTURES = (1, 2, 7, textures.TILES, textures.COBBLES, textures.BRICKS, textures.TILES)
+COBBLED_ROAD_SHARE = 0.12
+PARKING_RIGHT_SHARE = 0.75  # streets with a parking lane on the camera's side (KITTI drives on the right)
+BACK_ROW_SHARE = {'city': 0.8, 'suburb': 0.4, 'green': 0.1}  # a second row of taller buildings
 STYLES = ('city', 'suburb', 'green')
 # Probability of a building / green block per side, per style.
 BUILDING_SHARE = {'city': 0.85, 'suburb': 0.5, 'green': 0.15}
@@ -76,6 +92,37 @@ class RoadLayout:
     markings: list[Marking]
 
 
+@dataclass(frozen=True)
+class Mount:
+    """How a drive's camera sits: height over the road, pitch (+ looks up) and roll, and
+    the body's pitch bounce while driving (amplitude, angular frequency, phase)."""
+
+    height: float = CAMERA_HEIGHT_M
+    pitch: float = 0.0  # radians
+    roll: float = 0.0
+    bounce: tuple[float, float, float] = (0.0, 0.0, 0.0)
+
+    @classmethod
+    def random(cls, rng: np.random.Generator) -> Mount:
+        return cls(CAMERA_HEIGHT_M + rng.uniform(-MOUNT_HEIGHT_JITTER_M, MOUNT_HEIGHT_JITTER_M),
+                   float(np.deg2rad(rng.uniform(-MOUNT_PITCH_DEG, MOUNT_PITCH_DEG))),
+                   float(np.deg2rad(rng.uniform(-MOUNT_ROLL_DEG, MOUNT_ROLL_DEG))),
+                   (float(np.deg2rad(rng.uniform(0.0, PITCH_BOUNCE_DEG))),
+                    float(rng.uniform(2.0, 9.0)), float(rng.uniform(0.0, 2 * np.pi))))
+
+    def pitch_at(self, t: float) -> float:
+        amplitude, omega, phase = self.bounce
+        return self.pitch + amplitude * float(np.sin(omega * t + phase))
+
+    def rotation(self, t: float) -> np.ndarray:
+        """(3, 3) camera -> vehicle rotation at time ``t``: pitch about x, then roll about z."""
+        pitch, roll = self.pitch_at(t), self.roll
+        cp, sp, cr, sr = np.cos(pitch), np.sin(pitch), np.cos(roll), np.sin(roll)
+        about_x = np.array([[1.0, 0.0, 0.0], [0.0, cp, -sp], [0.0, sp, cp]])
+        about_z = np.array([[cr, -sr, 0.0], [sr, cr, 0.0], [0.0, 0.0, 1.0]])
+        return about_x @ about_z
+
+
 @dataclass
 class Mover:
     primitives: list[Primitive]
@@ -95,6 +142,7 @@ class RoadDrive:
     sway: tuple[float, float, float]  # lateral amplitude (m), angular frequency (rad/s), phase
     yaw0: float
     patterns: dict[int, PatternFn] = field(default_factory=dict)
+    mount: Mount = field(default_factory=Mount)
 
     def camera_pose(self, frame: int) -> tuple[np.ndarray, np.ndarray]:
         """Camera centre (3,) and camera->world rotation (3, 3) at ``frame``."""
@@ -102,7 +150,8 @@ class RoadDrive:
         amplitude, omega, phase = self.sway
         x = amplitude * np.sin(omega * t + phase)
         heading = np.arctan2(amplitude * omega * np.cos(omega * t + phase), self.speed)
-        return np.array([x, 0.0, self.speed * t]), yaw_rotation(self.yaw0 + heading)
+        rotation = yaw_rotation(self.yaw0 + heading) @ self.mount.rotation(t)
+        return np.array([x, CAMERA_HEIGHT_M - self.mount.height, self.speed * t]), rotation
 
     def primitives(self, frame: int) -> list[Primitive]:
         """Everything near the camera at ``frame``, movers moved to their place."""
@@ -161,6 +210,23 @@ def _windows_pattern(points: np.ndarray, normals: np.ndarray, params: np.ndarray
     return albedo
 
 
+def _shops_pattern(points: np.ndarray, normals: np.ndarray, params: np.ndarray,
+                   albedo: np.ndarray) -> np.ndarray:
+    """Windows above a ground floor of shop fronts: wide dark glass between pillars."""
+    albedo = _windows_pattern(points, normals, params, albedo)
+    floor_h, spacing = params[:, 0], params[:, 1]
+    along = np.where(np.abs(normals[:, 0]) > 0.5, points[:, 2], points[:, 0])
+    up = CAMERA_HEIGHT_M - points[:, 1]
+    bay = np.mod(along, spacing * 2) / (spacing * 2)
+    glass = (up > 0.4) & (up < floor_h * 0.85) & (np.abs(bay - 0.5) < 0.4) & (np.abs(normals[:, 1]) < 0.5)
+    sign = (up >= floor_h * 0.85) & (up < floor_h) & (np.abs(normals[:, 1]) < 0.5)
+    cell = np.floor(along / (spacing * 2)) * 5.17
+    tone = 0.3 + 0.7 * np.mod(np.sin(cell) * 24634.6345, 1.0)
+    albedo[glass] = np.array([0.03, 0.035, 0.04]) * tone[glass, None] * 2.0
+    albedo[sign] = albedo[sign] * (0.3 + 1.4 * tone[sign, None])
+    return albedo
+
+
 def _slats_pattern(points: np.ndarray, normals: np.ndarray, params: np.ndarray,
                    albedo: np.ndarray) -> np.ndarray:
     period, share = params[:, 0], params[:, 1]
@@ -188,7 +254,7 @@ def _lighting(rng: np.random.Generator) -> Lighting:
 def _layout(rng: np.random.Generator) -> RoadLayout:
     lane_width = rng.uniform(2.9, 3.75)
     lanes = int(rng.choice([2, 2, 3, 4]))
-    parking_right = rng.uniform(2.0, 2.5) if rng.random() < 0.6 else rng.uniform(0.0, 0.5)
+    parking_right = rng.uniform(2.0, 2.5) if rng.random() < PARKING_RIGHT_SHARE else rng.uniform(0.0, 0.5)
     parking_left = rng.uniform(2.0, 2.5) if rng.random() < 0.6 else rng.uniform(0.0, 0.5)
     x_right = lane_width / 2 + parking_right
     x_left = -(lane_width / 2 + (lanes - 1) * lane_width + parking_left)
@@ -206,12 +272,21 @@ def _layout(rng: np.random.Generator) -> RoadLayout:
 
 
 def _ground(rng: np.random.Generator, layout: RoadLayout, materials: MaterialTable) -> list[Primitive]:
-    asphalt = materials.add(np.full(3, rng.uniform(0.04, 0.12)) * rng.uniform(0.95, 1.05, 3),
-                            IDS['road'], texture=int(rng.choice([0, 1, 5])), scale=rng.uniform(2.0, 8.0),
-                            amplitude=rng.uniform(0.2, 0.5), pattern=PATTERN_MARKINGS, reflectance=0.15)
+    if rng.random() < COBBLED_ROAD_SHARE:
+        asphalt = materials.add(np.full(3, rng.uniform(0.06, 0.15)) * rng.uniform(0.9, 1.1, 3),
+                                IDS['road'], texture=textures.COBBLES, scale=rng.uniform(0.8, 2.5),
+                                amplitude=rng.uniform(0.3, 0.6), pattern=PATTERN_MARKINGS,
+                                reflectance=0.15)
+    else:
+        asphalt = materials.add(np.full(3, rng.uniform(0.04, 0.12)) * rng.uniform(0.95, 1.05, 3),
+                                IDS['road'], texture=int(rng.choice([0, 1, 5])),
+                                scale=rng.uniform(2.0, 8.0), amplitude=rng.uniform(0.2, 0.5),
+                                pattern=PATTERN_MARKINGS, reflectance=0.15)
+    walk_texture = int(rng.choice(WALK_TEXTURES))
+    walk_scale = rng.uniform(0.6, 3.0) if walk_texture >= textures.NUM_NOISE else rng.uniform(1.0, 4.0)
     walk = materials.add(np.full(3, rng.uniform(0.12, 0.35)) * rng.uniform(0.85, 1.15, 3),
-                         IDS['sidewalk'], texture=int(rng.choice([1, 2, 7])), scale=rng.uniform(1.0, 4.0),
-                         amplitude=rng.uniform(0.15, 0.45), reflectance=0.3)
+                         IDS['sidewalk'], texture=walk_texture, scale=walk_scale,
+                         amplitude=rng.uniform(0.15, 0.5), reflectance=0.3)
     curb = materials.add(np.full(3, rng.uniform(0.25, 0.45)), IDS['sidewalk'], texture=2,
                          amplitude=0.2, reflectance=0.3)
     g, top = CAMERA_HEIGHT_M, CAMERA_HEIGHT_M - layout.curb
@@ -224,13 +299,33 @@ def _ground(rng: np.random.Generator, layout: RoadLayout, materials: MaterialTab
 
 
 def _facade_material(rng: np.random.Generator, materials: MaterialTable) -> int:
-    base = rng.uniform(0.15, 0.6) * np.array([1.0, rng.uniform(0.8, 1.0), rng.uniform(0.6, 1.0)])
+    base = rng.uniform(0.1, 0.65) * np.array([1.0, rng.uniform(0.75, 1.0), rng.uniform(0.55, 1.0)])
     if rng.random() < 0.25:  # brick
         base = np.array([0.3, 0.1, 0.06]) * rng.uniform(0.6, 1.3)
-    params = (rng.uniform(2.8, 3.6), rng.uniform(1.8, 4.0), rng.uniform(0.3, 0.6), rng.uniform(0.35, 0.6))
-    return materials.add(base, IDS['building'], texture=int(rng.choice([1, 2, 3, 7])),
-                         scale=rng.uniform(2.0, 8.0), amplitude=rng.uniform(0.1, 0.4),
-                         pattern=PATTERN_WINDOWS, params=params, reflectance=0.35)
+    texture = int(rng.choice(FACADE_TEXTURES))
+    # A pattern tile holds several bricks or tiles: 0.5-4 m per tile = 6-50 cm bricks.
+    scale = rng.uniform(0.5, 4.0) if texture >= textures.NUM_NOISE else rng.uniform(2.0, 8.0)
+    params = (rng.uniform(2.8, 4.0), rng.uniform(1.4, 4.5), rng.uniform(0.2, 0.7), rng.uniform(0.3, 0.7))
+    return materials.add(base, IDS['building'], texture=texture, scale=scale,
+                         amplitude=rng.uniform(0.1, 0.6),
+                         pattern=PATTERN_SHOPS if rng.random() < 0.4 else PATTERN_WINDOWS,
+                         params=params, reflectance=0.35)
+
+
+def _building(rng: np.random.Generator, materials: MaterialTable, x_near: float, x_far: float,
+              z0: float, z1: float, top: float, height: float) -> list[Primitive]:
+    """A block, sometimes with a cornice along the top of its street face."""
+    material = _facade_material(rng, materials)
+    lo, hi = min(x_near, x_far), max(x_near, x_far)
+    prims = [make_box((lo, top - height, z0), (hi, top, z1), material)]
+    if rng.random() < 0.5:
+        out = rng.uniform(0.15, 0.5) * np.sign(x_near - x_far)
+        trim = materials.add(np.full(3, rng.uniform(0.2, 0.6)), IDS['building'], texture=2,
+                             amplitude=0.2, reflectance=0.35)
+        band = rng.uniform(0.2, 0.6)
+        prims.append(make_box((min(x_near, x_near + out), top - height, z0),
+                              (max(x_near, x_near + out), top - height + band, z1), trim))
+    return prims
 
 
 def _side(rng: np.random.Generator, layout: RoadLayout, materials: MaterialTable, side: int,
@@ -251,9 +346,12 @@ def _side(rng: np.random.Generator, layout: RoadLayout, materials: MaterialTable
             depth, height = rng.uniform(8.0, 18.0), rng.uniform(5.0, 26.0)
             gap = rng.uniform(0.0, 5.0) if rng.random() < 0.5 else 0.0
             x_near, x_far = edge + side * setback, edge + side * (setback + depth)
-            prims.append(make_box((min(x_near, x_far), top - height, z),
-                                  (max(x_near, x_far), top, z + length - gap),
-                                  _facade_material(rng, materials)))
+            prims += _building(rng, materials, x_near, x_far, z, z + length - gap, top, height)
+            if rng.random() < BACK_ROW_SHARE[style]:
+                back = x_far + side * rng.uniform(3.0, 25.0)
+                prims += _building(rng, materials, back, back + side * rng.uniform(8.0, 20.0),
+                                   z + rng.uniform(-5.0, 5.0), z + length + rng.uniform(0.0, 15.0),
+                                   top, height + rng.uniform(3.0, 20.0))
             if setback > 1.5 and rng.random() < 0.5:
                 near, far_x = sorted((edge + side * 0.2, edge + side * 1.0))
                 prims += objects.hedge(rng, materials, near, far_x, z, z + length - gap, top)
@@ -294,19 +392,23 @@ def _street_furniture(rng: np.random.Generator, layout: RoadLayout, materials: M
 
 def _parked(rng: np.random.Generator, layout: RoadLayout, materials: MaterialTable, side: int,
             z0: float, z1: float) -> list[Primitive]:
+    """A row of cars along the kerb, as on KITTI's residential streets: its fill and the
+    gaps between bumpers are drawn per row, some rows almost bumper to bumper."""
     curb_x = layout.x_right if side > 0 else layout.x_left
     lane_edge = layout.lane_width / 2 if side > 0 else -(layout.lane_width / 2
                                                           + (layout.lanes - 1) * layout.lane_width)
     if abs(curb_x - lane_edge) < 1.8:
         return []
+    fill = rng.uniform(0.5, 0.95)
     prims: list[Primitive] = []
     z = z0 + rng.uniform(0, 10)
     while z < z1:
-        if rng.random() < 0.75:
-            kind = 'car' if rng.random() < 0.9 else 'truck'
-            prims += objects.vehicle(rng, materials, curb_x - side * rng.uniform(1.0, 1.3), z + 3.0,
-                                     CAMERA_HEIGHT_M, kind)
-        z += rng.uniform(5.5, 12.0)
+        kind = 'car' if rng.random() < 0.9 else 'truck'
+        length = rng.uniform(3.8, 4.9) if kind == 'car' else rng.uniform(5.0, 8.0)
+        if rng.random() < fill:
+            prims += objects.vehicle(rng, materials, curb_x - side * rng.uniform(0.9, 1.3),
+                                     z + length / 2, CAMERA_HEIGHT_M, kind, length)
+        z += length + rng.uniform(0.4, 2.5)
     return prims
 
 
@@ -352,10 +454,11 @@ def make_drive(rng: np.random.Generator, frames: int) -> RoadDrive:
     if rng.random() < 0.15:
         paint = np.array([0.75, 0.6, 0.1])  # yellow construction-site lines
     patterns = {PATTERN_MARKINGS: _markings_pattern(layout, paint),
-                PATTERN_WINDOWS: _windows_pattern, PATTERN_SLATS: _slats_pattern}
+                PATTERN_WINDOWS: _windows_pattern, PATTERN_SLATS: _slats_pattern,
+                PATTERN_SHOPS: _shops_pattern}
     sway = (rng.uniform(0.0, 0.4), rng.uniform(0.1, 0.5), rng.uniform(0, 2 * np.pi))
     return RoadDrive(layout, materials, _lighting(rng), static, movers, speed, sway,
-                     float(np.deg2rad(rng.normal(0.0, 2.0))), patterns)
+                     float(np.deg2rad(rng.normal(0.0, 2.0))), patterns, Mount.random(rng))
 
 
 def render_frame(drive: RoadDrive, frame: int, width: int, height: int, intrinsics: np.ndarray,
@@ -372,7 +475,7 @@ def render_frame(drive: RoadDrive, frame: int, width: int, height: int, intrinsi
     shadow = shadowed(grid, hits, primitives, drive.lighting.to_sun, CAMERA_HEIGHT_M)
     radiance = shade(hits, grid.dirs, depth, float(intrinsics[0, 0]), material, drive.materials,
                      drive.lighting, shadow, drive.patterns)
-    image = expose(radiance, CameraResponse.random(rng), rng)
+    image = expose(radiance, CameraResponse.random(rng, artefacts=True), rng)
     half_fov = float(np.arctan(max(intrinsics[0, 2], width - intrinsics[0, 2]) / intrinsics[0, 0]))
     reflectance = drive.materials.column('reflectance')[material] if len(material) else np.zeros(0)
     lidar_origin = origin + rotation @ velodyne_in_camera
@@ -383,4 +486,4 @@ def render_frame(drive: RoadDrive, frame: int, width: int, height: int, intrinsi
     return RoadFrame(image, depth, labels, sweep, intrinsics)
 
 
-__all__ = ['BOX', 'RoadDrive', 'RoadFrame', 'make_drive', 'render_frame', 'kitti_intrinsics']
+__all__ = ['BOX', 'Mount', 'RoadDrive', 'RoadFrame', 'make_drive', 'render_frame', 'kitti_intrinsics']

@@ -13,6 +13,7 @@ four messages):
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -50,7 +51,7 @@ class BagJob:
 class BagFrame:
     image: np.ndarray  # (H, W, 3) uint8
     depth: np.ndarray  # (H, W) float32, NaN = none
-    labels: np.ndarray  # (H, W) uint8 train ids
+    labels: np.ndarray | None  # (H, W) uint8 train ids; None = not labelled
     intrinsics: np.ndarray  # (3, 3)
 
 
@@ -96,9 +97,19 @@ class _Messages:
 def write_rosbag(out: Path, frames: int, seed: int, width: int, height: int, dense: bool,
                  workers: int) -> dict[str, object]:
     """Render one drive of ``frames`` frames into the bag directory ``out`` (must not exist)."""
-    messages = _Messages()
     jobs = [BagJob(seed, frames, i, width, height, dense) for i in range(frames)]
+    write_frames(out, run_jobs(_render, jobs, workers))
+    return {'format': 'rosbag', 'seed': seed, 'frames': frames, 'width': width, 'height': height,
+            'depth': 'dense' if dense else 'sparse', 'topics': [IMAGE_TOPIC, CAMERA_INFO_TOPIC,
+                                                                 DEPTH_TOPIC, LABELS_TOPIC]}
+
+
+def write_frames(out: Path, frames: Iterable[BagFrame]) -> int:
+    """Write ``frames`` (any sizes; ``labels`` None = no labels message) as a 10 Hz bag
+    in the directory ``out`` (must not exist); returns the frame count."""
+    messages = _Messages()
     period_ns = int(round(1e9 / FRAME_RATE_HZ))
+    count = 0
     with Writer(out, version=ROSBAG_VERSION, storage_plugin=StoragePlugin.MCAP) as writer:
         connections = {
             topic: writer.add_connection(topic, msgtype, typestore=messages.store)
@@ -106,14 +117,16 @@ def write_rosbag(out: Path, frames: int, seed: int, width: int, height: int, den
                                    (CAMERA_INFO_TOPIC, 'sensor_msgs/msg/CameraInfo'),
                                    (DEPTH_TOPIC, 'sensor_msgs/msg/Image'),
                                    (LABELS_TOPIC, 'sensor_msgs/msg/Image'))}
-        for index, frame in enumerate(run_jobs(_render, jobs, workers)):
+        for index, frame in enumerate(frames):
             stamp = START_STAMP_NS + index * period_ns
-            for topic, message in (
-                    (IMAGE_TOPIC, messages.image(stamp, frame.image, 'rgb8')),
-                    (CAMERA_INFO_TOPIC, messages.camera_info(stamp, frame.intrinsics, width, height)),
-                    (DEPTH_TOPIC, messages.image(stamp, frame.depth, '32FC1')),
-                    (LABELS_TOPIC, messages.image(stamp, frame.labels, 'mono8'))):
+            height, width = frame.image.shape[:2]
+            written = [(IMAGE_TOPIC, messages.image(stamp, frame.image, 'rgb8')),
+                       (CAMERA_INFO_TOPIC, messages.camera_info(stamp, frame.intrinsics, width,
+                                                                height)),
+                       (DEPTH_TOPIC, messages.image(stamp, frame.depth, '32FC1'))]
+            if frame.labels is not None:
+                written.append((LABELS_TOPIC, messages.image(stamp, frame.labels, 'mono8')))
+            for topic, message in written:
                 writer.write(connections[topic], stamp, messages.serialize(message))
-    return {'format': 'rosbag', 'seed': seed, 'frames': frames, 'width': width, 'height': height,
-            'depth': 'dense' if dense else 'sparse', 'topics': [IMAGE_TOPIC, CAMERA_INFO_TOPIC,
-                                                                 DEPTH_TOPIC, LABELS_TOPIC]}
+            count += 1
+    return count

@@ -3,7 +3,8 @@
 Radiance is computed in linear RGB: textured albedo times (sky ambient + sun
 with cast shadows + optional point lights), glass reflects the sky. The
 camera then applies a random exposure, white balance, tone curve, vignetting
-and sensor noise, so brightness and colour say nothing reliable about depth.
+and sensor noise, so brightness and colour say nothing reliable about depth;
+road cameras also get lens blur, motion blur, saturation and JPEG artefacts.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 
+import cv2
 import numpy as np
 
 from training.data.synth import textures
@@ -24,6 +26,13 @@ TONE_SHOULDER = 1.5  # 1 - exp(-1.5 x): mid-grey 0.18 -> 0.24 linear -> ~133 aft
 TONE_STEPS_PER_UNIT = 1024  # resolution of the tone curve's lookup table over linear radiance
 TONE_TABLE_SIZE = 4 * TONE_STEPS_PER_UNIT  # linear values beyond 4 x key are white anyway
 MIN_GRAZING_COS = 0.25  # limits the texture footprint growth at grazing angles
+# Image degradations of a road camera (CameraResponse.random(..., artefacts=True)):
+BLUR_SIGMA_PX = (0.0, 1.0)  # lens softness, Gaussian sigma in pixels
+MOTION_BLUR_SHARE = 0.3  # frames with camera shake ...
+MOTION_BLUR_PX = (1.0, 4.0)  # ... of this length in pixels, at a random angle
+JPEG_SHARE = 0.4  # frames passed through JPEG ...
+JPEG_QUALITY = (40, 95)  # ... at this quality
+SATURATION = (0.6, 1.4)  # colour saturation around the luminance
 
 
 @dataclass
@@ -163,14 +172,63 @@ class CameraResponse:
     vignetting: float  # relative darkening in the corners
     noise: float  # read noise std on the 0..1 scale
     contrast: float  # exponent of the tone curve around mid-grey
+    blur_sigma: float = 0.0  # lens blur, pixels
+    motion_px: float = 0.0  # motion blur length, pixels (0 = none)
+    motion_angle: float = 0.0  # its direction, radians
+    saturation: float = 1.0
+    jpeg_quality: int = 0  # 0 = no JPEG round trip
 
     @classmethod
-    def random(cls, rng: np.random.Generator) -> CameraResponse:
-        return cls(key=float(rng.uniform(0.1, 0.22)),
-                   white_balance=rng.uniform(0.9, 1.1, 3),
-                   vignetting=float(rng.uniform(0.0, 0.35)),
-                   noise=float(rng.uniform(0.002, 0.012)),
-                   contrast=float(rng.uniform(0.85, 1.2)))
+    def random(cls, rng: np.random.Generator, artefacts: bool = False) -> CameraResponse:
+        """Random settings; ``artefacts`` adds blur, saturation and JPEG (road cameras)."""
+        response = cls(key=float(rng.uniform(0.1, 0.22)),
+                       white_balance=rng.uniform(0.9, 1.1, 3),
+                       vignetting=float(rng.uniform(0.0, 0.35)),
+                       noise=float(rng.uniform(0.002, 0.012)),
+                       contrast=float(rng.uniform(0.85, 1.2)))
+        if artefacts:
+            response.key = float(rng.uniform(0.06, 0.24))
+            response.white_balance = rng.uniform(0.85, 1.15, 3)
+            response.contrast = float(rng.uniform(0.8, 1.5))
+            response.blur_sigma = float(rng.uniform(*BLUR_SIGMA_PX))
+            if rng.random() < MOTION_BLUR_SHARE:
+                response.motion_px = float(rng.uniform(*MOTION_BLUR_PX))
+                response.motion_angle = float(rng.uniform(0.0, np.pi))
+            response.saturation = float(rng.uniform(*SATURATION))
+            if rng.random() < JPEG_SHARE:
+                response.jpeg_quality = int(rng.integers(*JPEG_QUALITY))
+        return response
+
+
+def _motion_kernel(length: float, angle: float) -> np.ndarray:
+    """A normalised line kernel of ``length`` pixels at ``angle``."""
+    size = int(np.ceil(length)) | 1
+    kernel = np.zeros((size, size), dtype=np.float32)
+    centre = size // 2
+    for t in np.linspace(-length / 2, length / 2, 4 * size):
+        kernel[int(round(centre + t * np.sin(angle))), int(round(centre + t * np.cos(angle)))] = 1.0
+    return kernel / kernel.sum()
+
+
+def optical_blur(radiance: np.ndarray, response: CameraResponse) -> np.ndarray:
+    """Lens and motion blur of linear radiance (H, W, 3), as the optics apply them."""
+    if response.blur_sigma > 0.05:
+        radiance = cv2.GaussianBlur(radiance, (0, 0), response.blur_sigma,
+                                    borderType=cv2.BORDER_REFLECT)
+    if response.motion_px >= 1.0:
+        radiance = cv2.filter2D(radiance, -1, _motion_kernel(response.motion_px,
+                                                             response.motion_angle),
+                                borderType=cv2.BORDER_REFLECT)
+    return radiance
+
+
+def jpeg_round_trip(image: np.ndarray, quality: int) -> np.ndarray:
+    """(H, W, 3) uint8 RGB after JPEG compression at ``quality``."""
+    ok, data = cv2.imencode('.jpg', image[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, quality])
+    decoded = cv2.imdecode(data, cv2.IMREAD_COLOR) if ok else None
+    if decoded is None:  # pragma: no cover - OpenCV always encodes a uint8 image
+        return image
+    return np.ascontiguousarray(decoded[..., ::-1])
 
 
 @lru_cache(maxsize=8)
@@ -188,6 +246,7 @@ def expose(radiance: np.ndarray, response: CameraResponse, rng: np.random.Genera
     applied through a lookup table.
     """
     height, width = radiance.shape[:2]
+    radiance = optical_blur(radiance, response)
     luminance = radiance[::4, ::4] @ np.array([0.2126, 0.7152, 0.0722], dtype=np.float32)
     log_average = float(np.exp(np.log(np.maximum(luminance, 1e-4)).mean()))
     scale = response.key / log_average
@@ -197,5 +256,9 @@ def expose(radiance: np.ndarray, response: CameraResponse, rng: np.random.Genera
     levels = np.arange(TONE_TABLE_SIZE, dtype=np.float32) / TONE_STEPS_PER_UNIT
     table = (1.0 - np.exp(-TONE_SHOULDER * levels)) ** (response.contrast / GAMMA) * 255.0
     toned = table.astype(np.float32)[index]
+    if response.saturation != 1.0:
+        grey = toned.mean(axis=2, keepdims=True)
+        toned = grey + (toned - grey) * np.float32(response.saturation)
     toned += rng.standard_normal(toned.shape, dtype=np.float32) * np.float32(response.noise * 255.0)
-    return np.clip(toned + 0.5, 0, 255).astype(np.uint8)
+    image = np.clip(toned + 0.5, 0, 255).astype(np.uint8)
+    return jpeg_round_trip(image, response.jpeg_quality) if response.jpeg_quality else image

@@ -1,0 +1,249 @@
+"""Score an exported model on real KITTI frames kept outside the project.
+
+``python -m training real-check --frames DIR --out OUT [--model M.onnx]``
+``python -m training real-check --kitti ROOT --split FILE --out OUT [--model M.onnx]``
+
+``DIR`` holds either or both of two of KITTI's own layouts (docs/training.md
+says where the frames we measure with came from):
+
+- ``object/image_2/<id>.png``, ``object/velodyne/<id>.bin``,
+  ``object/calib/<id>.txt`` (the object/tracking benchmarks' layout): the
+  ground truth is the scan projected into the image, nearest point per pixel
+  (``P2 @ R0_rect @ Tr_velo_to_cam``), as the Eigen split scores raw LiDAR;
+- ``depth_selection/val_selection_cropped/{image,groundtruth_depth,intrinsics}``
+  (the depth benchmark's layout, read by :class:`~training.data.kitti.KittiSelection`):
+  the benchmark's annotated ground truth.
+
+``--kitti ROOT --split FILE`` adds the frames of a KITTI raw tree that a split
+file lists, with their annotated depth and (generated trees) labels: the same
+scoring on generated validation frames, so one command compares models on
+both.
+
+Each set becomes a rosbag (:func:`~training.data.synth.rosbag_writer.write_frames`)
+that ``mtdepth-eval``'s offline replay scores under ``--protocol`` (default
+``kitti_eigen``: Garg crop, 1e-3 < gt < 80 m, per-image averages), and the same
+frames are scored with the constant predictor at the card's
+``train_mean_depth_m``. The table and ``OUT/summary.json`` give both; each
+set's full report is ``OUT/<set>/report.html``. ``--record`` writes the
+real-frame figures into the model's card (``real_kitti_<set>_<metric>``
+metrics, with the frame counts and ``real_kitti_source``).
+
+These frames measure, nothing more: no real frame is ever used for training
+or to pick a checkpoint.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+from collections.abc import Iterator, Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mtdepth_ros.evaluation.bag_reader import BagTopics
+from mtdepth_ros.evaluation.evaluate import evaluate_bag
+from mtdepth_ros.evaluation.options import EvalOptions, make_reader
+from mtdepth_ros.evaluation.protocols import PROTOCOLS
+from mtdepth_ros.evaluation.scoring import Scorer
+from mtdepth_ros.inference.card import embed_card, read_card
+from mtdepth_ros.inference.resources import resolve_model_path
+from training.data.io import read_rgb
+from training.data.kitti import KittiDataset, KittiSelection
+from training.data.kitti_files import SELECTION_DIR, read_object_calibration
+from training.data.lidar import points_to_depth_map, read_velodyne
+from training.data.synth.rosbag_writer import BagFrame, write_frames
+
+OBJECT_DIR = Path('object')
+PANELS = 6  # sample panels per set in its report
+RECORDED = ('abs_rel', 'd1', 'silog', 'rmse')  # the metrics --record writes into the card
+REAL_SETS = ('velodyne', 'annotated')
+SHOWN = ('abs_rel', 'd1', 'silog', 'rmse', 'sq_rel')  # the table's columns
+MEAN_DEPTH_KEY = 'train_mean_depth_m'
+
+
+def velodyne_frames(root: Path) -> Iterator[BagFrame]:
+    """Frames of ``root/object``: image, projected scan (NaN = no point), intrinsics."""
+    base = root / OBJECT_DIR
+    for image_path in sorted((base / 'image_2').glob('*.png')):
+        image = read_rgb(image_path)
+        height, width = image.shape[:2]
+        calibration = read_object_calibration(base / 'calib' / f'{image_path.stem}.txt')
+        points = read_velodyne(base / 'velodyne' / f'{image_path.stem}.bin')
+        depth = points_to_depth_map(points, calibration.velo_to_image(), width, height)
+        yield BagFrame(image, np.where(depth > 0, depth, np.nan).astype(np.float32), None,
+                       calibration.intrinsics)
+
+
+def annotated_frames(root: Path) -> Iterator[BagFrame]:
+    """Frames of ``root/depth_selection/val_selection_cropped`` with annotated depth."""
+    dataset = KittiSelection(root)
+    for index in range(len(dataset)):
+        sample = dataset.read(index)
+        assert sample.depth is not None
+        depth = np.where(sample.depth > 0, sample.depth, np.nan).astype(np.float32)
+        yield BagFrame(sample.image, depth, None, sample.intrinsics)
+
+
+def kitti_frames(root: Path, split: str) -> Iterator[BagFrame]:
+    """Frames of a KITTI raw tree listed by ``split`` (annotated depth; Cityscapes train
+    ids where the tree has labels, as generated trees do)."""
+    dataset = KittiDataset(root, split)
+    for index in range(len(dataset)):
+        sample = dataset.read(index)
+        assert sample.depth is not None
+        depth = np.where(sample.depth > 0, sample.depth, np.nan).astype(np.float32)
+        labels = None if sample.labels is None else sample.labels.astype(np.uint8)
+        yield BagFrame(sample.image, depth, labels, sample.intrinsics)
+
+
+def frame_sets(root: Path | None, kitti: Path | None = None,
+               split: str = 'val') -> dict[str, Iterator[BagFrame]]:
+    """The sets present under ``root`` (real frames) and ``kitti`` (a raw tree), by name."""
+    sets = {}
+    if root is not None and (root / OBJECT_DIR / 'image_2').is_dir():
+        sets['velodyne'] = velodyne_frames(root)
+    if root is not None and ((root / SELECTION_DIR / 'image').is_dir()
+                             or (root / 'depth' / SELECTION_DIR).is_dir()):
+        sets['annotated'] = annotated_frames(root)
+    if kitti is not None:
+        sets['kitti'] = kitti_frames(kitti, split)
+    return sets
+
+
+def score_constant(bag: Path, depth_m: float, options: EvalOptions) -> dict[str, float]:
+    """Headline metrics of predicting ``depth_m`` everywhere, under the same protocol."""
+    protocol = options.resolved_protocol()
+    scorer = Scorer(protocol, (), plot_max_m=protocol.max_depth or 80.0)
+    for frame in make_reader(bag, options):
+        if frame.depth is not None:
+            scorer.add(frame, np.full(frame.depth.shape, depth_m, np.float32), None)
+    return dict(scorer.depth_summary()['headline'])
+
+
+def score_set(name: str, frames: Iterator[BagFrame], model: Path, out: Path,
+              options: EvalOptions, constant_m: float | None) -> dict[str, Any]:
+    bag = out / 'bags' / name
+    count = write_frames(bag, frames)
+    if name == 'kitti':  # generated trees carry labels: score segmentation too
+        options = replace(options, topics=BagTopics())
+    report = evaluate_bag(bag, model, out / name, 'offline', options)
+    result: dict[str, Any] = {'frames': count,
+                              'depth_scored': report.metrics['frames']['depth_scored'],
+                              'model': dict(report.depth)}
+    if report.miou is not None:
+        result['miou'] = report.miou
+    if constant_m is not None:
+        result['constant'] = score_constant(bag, constant_m, options)
+    return result
+
+
+def combined(results: dict[str, dict[str, Any]], names: Sequence[str], key: str) -> dict[str, float]:
+    """Per-image averages over several sets (each set's are per-image averages)."""
+    counts = [results[n]['depth_scored'] for n in names]
+    return {k: sum(c * results[n][key][k] for c, n in zip(counts, names)) / sum(counts)
+            for k in SHOWN if all(k in results[n][key] for n in names)}
+
+
+def table(results: dict[str, dict[str, Any]], constant_m: float | None) -> list[str]:
+    lines = [f"| set | frames | predictor | {' | '.join(SHOWN)} |",
+             '|' + '---|' * (len(SHOWN) + 3)]
+    real = [n for n in REAL_SETS if n in results]
+    if len(real) > 1:
+        results = {**results, 'all real': {
+            'depth_scored': sum(results[n]['depth_scored'] for n in real),
+            'model': combined(results, real, 'model'),
+            **({'constant': combined(results, real, 'constant')} if constant_m is not None else {})}}
+    for name, result in results.items():
+        model = 'model' + (f" (mIoU {result['miou']:.3f})" if 'miou' in result else '')
+        rows = [(model, result['model'])]
+        if 'constant' in result:
+            rows.append((f'constant {constant_m:.1f} m', result['constant']))
+        for label, metrics in rows:
+            values = ' | '.join(f'{metrics.get(k, float("nan")):.3f}' for k in SHOWN)
+            lines.append(f"| {name} | {result['depth_scored']} | {label} | {values} |")
+    return lines
+
+
+def card_metrics(results: dict[str, dict[str, Any]], protocol: str,
+                 source: str) -> dict[str, Any]:
+    """The real-frame figures as model card metrics."""
+    metrics: dict[str, Any] = {'real_kitti_protocol': protocol, 'real_kitti_source': source}
+    real = [n for n in REAL_SETS if n in results]
+    sets = {n: results[n] for n in real}
+    if len(real) > 1:
+        sets['all'] = {'depth_scored': sum(results[n]['depth_scored'] for n in real),
+                       'model': combined(results, real, 'model')}
+    for name, result in sets.items():
+        metrics[f'real_kitti_{name}_frames'] = result['depth_scored']
+        for key in RECORDED:
+            metrics[f'real_kitti_{name}_{key}'] = round(float(result['model'][key]), 4)
+    return metrics
+
+
+def record_in_card(model: Path, metrics: dict[str, Any]) -> None:
+    """Rewrite ``model``'s card with ``metrics`` added (the graph is untouched)."""
+    import onnx  # noqa: PLC0415
+
+    card = read_card(model)
+    card = replace(card, metrics={**card.metrics, **metrics})
+    onnx_model = onnx.load(str(model))
+    embed_card(onnx_model, card)
+    onnx.save_model(onnx_model, str(model), save_as_external_data=False)
+    read_card(model)  # still valid for the vehicle
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog='python -m training real-check',
+                                description=__doc__.split('\n\n')[0])
+    p.add_argument('--frames', type=Path, help='folder of real KITTI frames (layouts above)')
+    p.add_argument('--kitti', type=Path, help='a KITTI raw tree (e.g. a generated one) to score too')
+    p.add_argument('--split', default='val',
+                   help='with --kitti: split name or split file of the frames to score')
+    p.add_argument('--out', type=Path, required=True, help='folder for bags and reports (replaced)')
+    p.add_argument('--model', default='', help="ONNX model with a card; '' = the bundled model")
+    p.add_argument('--protocol', choices=sorted(PROTOCOLS), default='kitti_eigen')
+    p.add_argument('--record', metavar='SOURCE',
+                   help='write the real-frame figures into the model card, SOURCE describing '
+                        'the frames (e.g. "12 KITTI frames from public repositories, docs/training.md")')
+    p.add_argument('--constant', type=float,
+                   help=f"constant predictor in metres (default: the card's {MEAN_DEPTH_KEY})")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == 'real-check':
+        argv = argv[1:]
+    args = parser().parse_args(argv)
+    model = resolve_model_path(str(args.model))
+    constant = args.constant if args.constant is not None else \
+        read_card(model).metrics.get(MEAN_DEPTH_KEY)
+    sets = frame_sets(args.frames, args.kitti, args.split)
+    if not sets:
+        print(f'real-check: no object/ or {SELECTION_DIR}/ frames under {args.frames}, '
+              'and no --kitti tree', file=sys.stderr)
+        return 1
+    if args.out.exists():
+        shutil.rmtree(args.out)
+    options = EvalOptions(protocol=args.protocol, topics=BagTopics(labels=None),
+                          panels=PANELS, progress=False, write_predictions=False)
+    results = {name: score_set(name, frames, model, args.out, options, constant)
+               for name, frames in sets.items()}
+    summary = {'model': str(model), 'protocol': args.protocol, 'frames': str(args.frames),
+               'kitti': str(args.kitti), 'split': args.split, 'constant_m': constant,
+               'sets': results}
+    (args.out / 'summary.json').write_text(json.dumps(summary, indent=2) + '\n')
+    print('\n'.join(table(results, constant)))
+    if args.record:
+        record_in_card(model, card_metrics(results, args.protocol, args.record))
+        print(f'recorded the real-frame figures in the card of {model}')
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
