@@ -142,6 +142,27 @@ def test_export_in_metres_decodes_in_the_graph(checkpoint: Path, exported: Path,
     np.testing.assert_allclose(metres, MULTIDEPTH_KITTI.decode(log_depth), rtol=1e-4)
 
 
+def test_export_records_the_valid_range_and_frame_size_given(checkpoint: Path,
+                                                              tmp_path: Path) -> None:
+    out = tmp_path / 'ranged.onnx'
+    assert main(['export', str(checkpoint), '--out', str(out), '--valid-range', '2', '60',
+                 '--frame-size', '1242', '375']) == 0
+    card = read_card(out)
+    assert card.heads['depth'].valid_range == (2.0, 60.0)
+    assert card.depth_range == (2.0, 60.0)
+    assert (card.input.frame_width, card.input.frame_height) == (1242, 375)
+    assert card.heads['segmentation'].valid_range is None
+
+
+def test_export_refuses_a_valid_range_the_card_cannot_hold(checkpoint: Path, tmp_path: Path,
+                                                          capsys: pytest.CaptureFixture[str]
+                                                          ) -> None:
+    out = tmp_path / 'bad.onnx'
+    assert main(['export', str(checkpoint), '--out', str(out), '--valid-range', '60', '2']) == 1
+    assert '--valid-range 60.0 2.0: NEAR must be at least 0 and below FAR' in capsys.readouterr().err
+    assert not out.exists()
+
+
 def test_export_of_a_missing_checkpoint_fails_clearly(tmp_path: Path,
                                                       capsys: pytest.CaptureFixture[str]) -> None:
     assert main(['export', str(tmp_path / 'none.ckpt'), '--out', str(tmp_path / 'x.onnx')]) == 1

@@ -15,7 +15,7 @@ import numpy as np
 from model_fixtures import write_model
 from test_data_trees import KITTI_SIZE, kitti_tree
 
-from mtdepth_ros.inference.card import read_card
+from mtdepth_ros.inference.model_file import read_card
 from training.data.io import read_depth_png
 from training.data.kitti_files import FrameId, KittiCalibration, read_object_calibration
 from training.real_check import main, velodyne_frames

@@ -181,7 +181,11 @@ def export_size(loaded: LoadedCheckpoint, height: int | None, width: int | None)
 
 
 def build_card(loaded: LoadedCheckpoint, size: tuple[int, int], depth_encoding: str,
-               name: str | None = None) -> ModelCard:
+               name: str | None = None, valid_range: tuple[float, float] | None = None,
+               frame_size: tuple[int, int] | None = None) -> ModelCard:
+    """The card of an export. ``valid_range`` (metres the depth estimates hold in: beyond
+    it the node publishes +-inf) and ``frame_size`` ((height, width) of the images the input
+    was resized from) are facts of the training data that a checkpoint may not record."""
     facts = loaded.extra.get('data', {})
     config = loaded.extra.get('config', {})
     heads = deploy_heads(network_heads(loaded.net, loaded.spec))
@@ -189,7 +193,7 @@ def build_card(loaded: LoadedCheckpoint, size: tuple[int, int], depth_encoding: 
     if not focal:
         raise ValueError('the checkpoint records no training focal length '
                          '(train it with training.datamodule.MultiTaskDataModule)')
-    frame = facts.get('frame_size') or (0, 0)  # the images the input was resized from
+    frame = frame_size or facts.get('frame_size') or (0, 0)  # the images the input was resized from
     metrics = {f'val_{k}': float(v) for k, v in loaded.extra.get('metrics', {}).items()}
     metrics['global_step'] = loaded.global_step
     if 'mean_depth_m' in facts:  # the trivial predictor's depth, for comparisons (make demo)
@@ -202,7 +206,8 @@ def build_card(loaded: LoadedCheckpoint, size: tuple[int, int], depth_encoding: 
                         mean=tuple(facts.get('mean', InputSpec.mean)),
                         std=tuple(facts.get('std', InputSpec.std)),
                         frame_height=int(frame[0]), frame_width=int(frame[1])),
-        heads={h: HeadSpec(output=h, encoding=depth_encoding if h == 'depth' else None)
+        heads={h: HeadSpec(output=h, encoding=depth_encoding if h == 'depth' else None,
+                           valid_range=valid_range if h == 'depth' else None)
                for h in heads},
         camera=CameraSpec(focal_length_px=float(focal), name=str(facts.get('camera', ''))),
         depth_coding=loaded.coding if 'intervals' in heads or (
@@ -308,7 +313,9 @@ def check_report(report: dict[str, float]) -> list[str]:
 
 def export_checkpoint(checkpoint: str | Path, out: str | Path, height: int | None = None,
                       width: int | None = None, depth_encoding: str | None = None,
-                      name: str | None = None, optimize: bool = True, strict: bool = True
+                      name: str | None = None, optimize: bool = True, strict: bool = True,
+                      valid_range: tuple[float, float] | None = None,
+                      frame_size: tuple[int, int] | None = None,
                       ) -> tuple[ModelCard, dict[str, float]]:
     """Export, embed the card, check against the checkpoint; raise on a mismatch.
 
@@ -320,7 +327,7 @@ def export_checkpoint(checkpoint: str | Path, out: str | Path, height: int | Non
     size = export_size(loaded, height, width)
     encoding = depth_encoding or loaded.spec.depth_encoding
     deploy = DeployNet(loaded.net, loaded.spec, loaded.coding, encoding).eval()
-    card = build_card(loaded, size, encoding, name)
+    card = build_card(loaded, size, encoding, name, valid_range, frame_size)
     path = Path(out)
     export_onnx(deploy, size, path, optimize)
     write_card(path, card)
@@ -345,10 +352,24 @@ def export_main(argv: list[str]) -> int:
     parser.add_argument('--depth-encoding', choices=('normalized_log', 'metres'),
                         help="the depth output's encoding (default: the model's own)")
     parser.add_argument('--name', help='model name in the card')
+    parser.add_argument('--valid-range', type=float, nargs=2, metavar=('NEAR', 'FAR'),
+                        help='metres the depth estimates hold in, for the card (default: the '
+                             'depth coding\'s range); the node publishes +-inf outside')
+    parser.add_argument('--frame-size', type=int, nargs=2, metavar=('WIDTH', 'HEIGHT'),
+                        help='the training images the input was resized from, for the card '
+                             '(default: as the checkpoint records); other aspects are cropped')
     args = parser.parse_args(argv)
+    frame = (args.frame_size[1], args.frame_size[0]) if args.frame_size else None
+    if args.valid_range and not 0 <= args.valid_range[0] < args.valid_range[1]:
+        near, far = args.valid_range
+        print(f'export failed: --valid-range {near} {far}: NEAR must be at least 0 and below FAR',
+              file=sys.stderr)
+        return 1
     try:
         card, report = export_checkpoint(args.checkpoint, args.out, args.height, args.width,
-                                         args.depth_encoding, args.name)
+                                         args.depth_encoding, args.name,
+                                         valid_range=tuple(args.valid_range) if args.valid_range
+                                         else None, frame_size=frame)
     except (FileNotFoundError, ValueError, RuntimeError) as error:
         print(f'export failed: {error}', file=sys.stderr)
         return 1

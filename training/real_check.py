@@ -50,7 +50,7 @@ from mtdepth_ros.evaluation.evaluate import evaluate_bag
 from mtdepth_ros.evaluation.options import EvalOptions, make_reader
 from mtdepth_ros.evaluation.protocols import PROTOCOLS
 from mtdepth_ros.evaluation.scoring import Scorer
-from mtdepth_ros.inference.card import embed_card, read_card
+from mtdepth_ros.inference.model_file import embed_card, read_card
 from mtdepth_ros.inference.resources import resolve_model_path
 from training.data.io import read_rgb
 from training.data.kitti import KittiDataset, KittiSelection
