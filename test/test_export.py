@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 import numpy as np
 import onnx
@@ -19,6 +21,7 @@ from training.checkpoints import checkpoint_dir
 from training.export import (
     check_report,
     export_checkpoint,
+    far_classes,
     interval_confidence,
     load_for_export,
     main,
@@ -161,6 +164,17 @@ def test_export_refuses_a_valid_range_the_card_cannot_hold(checkpoint: Path, tmp
     assert main(['export', str(checkpoint), '--out', str(out), '--valid-range', '60', '2']) == 1
     assert '--valid-range 60.0 2.0: NEAR must be at least 0 and below FAR' in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_far_classes_come_from_the_data_facts_else_the_recipe() -> None:
+    def loaded(extra: dict) -> Any:
+        return SimpleNamespace(extra=extra)
+
+    recipe = {'config': {'data': {'train_args': {'far_classes': ['sky']}}}}
+    assert far_classes(loaded({'data': {'far_classes': ['sky', 'void']}, **recipe})) == ('sky', 'void')
+    assert far_classes(loaded({'data': {'far_classes': []}, **recipe})) == ()  # recorded: none
+    assert far_classes(loaded({'data': {}, **recipe})) == ('sky',)  # older checkpoints
+    assert far_classes(loaded({'data': {}, 'config': {'data': {'train_args': None}}})) == ()
 
 
 def test_export_of_a_missing_checkpoint_fails_clearly(tmp_path: Path,

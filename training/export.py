@@ -217,6 +217,16 @@ def build_card(loaded: LoadedCheckpoint, size: tuple[int, int], depth_encoding: 
         metrics=metrics, config=config)
 
 
+def far_classes(loaded: LoadedCheckpoint) -> tuple[str, ...]:
+    """Classes trained as beyond any depth: the data facts, else (checkpoints written before
+    the facts recorded them) the recipe's ``train_args.far_classes``."""
+    recorded = loaded.extra.get('data', {}).get('far_classes')
+    if recorded is None:
+        data = loaded.extra.get('config', {}).get('data') or {}
+        recorded = (data.get('train_args') or {}).get('far_classes', ())
+    return tuple(recorded)
+
+
 def class_spec(loaded: LoadedCheckpoint) -> ClassSpec:
     """Class names and palette: from the training data, else the standard list of that size."""
     facts = loaded.extra.get('data', {})
@@ -225,7 +235,7 @@ def class_spec(loaded: LoadedCheckpoint) -> ClassSpec:
         return ClassSpec(names=tuple(recorded['names']),
                          palette=tuple(tuple(c) for c in recorded['palette']),
                          ignore_index=int(recorded.get('ignore_index', 255)),
-                         far=tuple(facts.get('far_classes', ())))
+                         far=far_classes(loaded))
     from training.data import classes  # noqa: PLC0415  (the data package, only when needed)
 
     standard = {len(names): (names, palette) for names, palette in (
