@@ -3,9 +3,13 @@
 # interruption and it continues where it stopped (docs/training.md).
 #   generate the training tree and a separate validation tree (synth --resume),
 #   list every annotated validation frame, train (fit --resume once a checkpoint exists).
+#   then export best.ckpt (the lowest SILog on the generated validation frames) with the card
+#   facts the bundled model carries, once the run has reached its last step.
 # Environment: PYTHON (default python), RUN_DIR (default runs/default_synth),
 # CONFIG (default training/configs/default_synth.yaml), WORKERS (default 2), NICE (default 19),
-# DATA_ONLY=1 (stop after the data).
+# DATA_ONLY=1 (stop after the data), MINUTES=N (stop training after N minutes, as on a lent
+# GPU machine: the checkpoints stay, the next run resumes), OUT (default
+# runs/default_synth/mtdepth_default.onnx: the exported model).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python}
@@ -31,4 +35,19 @@ cat "$VAL_TREE/splits/train_files.txt" "$VAL_TREE/splits/val_files.txt" > "$VAL_
 [ "${DATA_ONLY:-0}" = 1 ] && exit 0
 resume=()
 [ -f "$RUN_DIR/checkpoints/last.ckpt" ] && resume=(--resume)
-run "$PYTHON" -m training fit --config "$CONFIG" --trainer.default_root_dir "$RUN_DIR" "${resume[@]}"
+bound=()
+# SIGINT: Lightning stops between steps; at most one checkpoint interval (100 steps) is redone.
+[ -n "${MINUTES:-}" ] && bound=(timeout --signal=INT --kill-after=120 "${MINUTES}m")
+status=0
+"${bound[@]}" nice -n "$NICE" "$PYTHON" -m training fit --config "$CONFIG" \
+    --trainer.default_root_dir "$RUN_DIR" "${resume[@]}" || status=$?
+echo "checkpoints: $RUN_DIR/checkpoints (last.ckpt, best.ckpt)" >&2
+if [ "$status" != 0 ]; then  # 124: MINUTES ran out
+    echo "training stopped (status $status); run this script again to resume" >&2
+    exit "$status"
+fi
+# The card facts the checkpoint does not hold: depth is valid from the coding's near end to
+# the simulated LiDAR's farthest return (2-120 m), and the input was resized from KITTI's
+# 1242 x 375 frames (rendered at 640 x 193, the same aspect).
+run "$PYTHON" -m training export "$RUN_DIR/checkpoints/best.ckpt" \
+    --out "${OUT:-$RUN_DIR/mtdepth_default.onnx}" --valid-range 2 120 --frame-size 1242 375
