@@ -37,6 +37,7 @@ CONFIG = REPO / 'config' / 'mtdepth.yaml'
 DEFAULT_FRAMES = 30
 DEFAULT_SEED = 2024  # scenes the bundled model never saw (its trees: seeds 16 and 1016)
 DEFAULT_RATE = 1.0  # the recorded 10 Hz: the bundled model keeps up on 2 CPU cores
+DEFAULT_THREADS = 0  # ONNX Runtime's own choice: 69 ms a frame on 2 idle cores, 1 thread 122 ms
 PROTOCOL = 'kitti_eigen'  # Garg crop, 1e-3 < gt < 80 m, per-image averages
 TRAIN_MEAN_KEY = 'train_mean_depth_m'
 SUMMARY_FILE = 'summary.txt'
@@ -55,6 +56,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument('--data', type=Path, default=REPO / 'demo_data', help='where bags are kept')
     parser.add_argument('--out', type=Path, default=REPO / 'demo_out', help='output folder')
     parser.add_argument('--backend', default='onnxruntime', help='backend chain for the node')
+    parser.add_argument('--threads', type=int, default=DEFAULT_THREADS,
+                        help="the node's ONNX Runtime threads (default 0: one per core, as the "
+                             "demo has the machine to itself; config/mtdepth.yaml's 1 suits a "
+                             'machine shared with other work)')
     args = parser.parse_args(argv)
     if args.frames < 1:
         parser.error('--frames must be at least 1')
@@ -90,7 +95,9 @@ def run_live(bag: Path, model: Path, out: Path, args: argparse.Namespace) -> Rep
     print(f'demo: starting mtdepth_node ({CONFIG.relative_to(REPO)}, {model.name}) and playing '
           f'the bag at {args.rate:g}x ...', flush=True)
     options = EvalOptions(protocol=PROTOCOL, backends=tuple(args.backend.split(',')),
-                          node_args=('--params-file', str(CONFIG)), rate=args.rate,
+                          node_args=('--params-file', str(CONFIG),
+                                     '-p', f'threads:={args.threads}'),
+                          rate=args.rate,
                           label_classes=tuple(ROAD.names),  # the generator's label ids
                           panels=4, progress=False)
     return evaluate_bag(bag, model, out, mode='live', options=options)
