@@ -27,7 +27,7 @@ from lightning.pytorch.overrides.distributed import UnrepeatedDistributedSampler
 from torch.utils.data import DataLoader, Dataset, Sampler, Subset
 
 from mtdepth_ros.conversions.labels import IGNORE_INDEX
-from training.data.base import IMAGENET_MEAN, IMAGENET_STD, DepthDataset
+from training.data.base import IMAGENET_MEAN, IMAGENET_STD, DepthDataset, collate
 
 DATASETS = {
     'kitti': 'training.data.kitti.KittiDataset',
@@ -177,7 +177,8 @@ class MultiTaskDataModule(L.LightningDataModule):
         drop_last = shuffle and len(data) > batch_size  # type: ignore[arg-type]
         return DataLoader(data, batch_size=batch_size, shuffle=shuffle and sampler is None,
                           sampler=sampler, drop_last=drop_last, num_workers=workers,
-                          persistent_workers=workers > 0, pin_memory=torch.cuda.is_available())
+                          persistent_workers=workers > 0, pin_memory=torch.cuda.is_available(),
+                          collate_fn=collate)
 
     def train_dataloader(self) -> DataLoader[Any]:
         return self._loader(self.train_set, self.hparams['batch_size'], shuffle=True)

@@ -26,11 +26,13 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from mtdepth_ros.conversions.geometry import Region
 from mtdepth_ros.conversions.labels import IGNORE_INDEX
 from mtdepth_ros.evaluation.metrics import DepthAccumulator, SegmentationAccumulator
 from mtdepth_ros.evaluation.protocols import get_protocol, prepare_depth
 from mtdepth_ros.inference.depth_coding import DepthCoding
 from training.checkpoints import EXTRA_KEY, load_checkpoint
+from training.data.base import DEPTH_NATIVE, NATIVE_REGION
 from training.losses import TOTAL
 from training.losses.targets import decode_depth, depth_to_intervals, encode_depth, valid_depth
 from training.nets import build_loss, build_model, get_spec
@@ -251,7 +253,8 @@ class MultiTaskModule(L.LightningModule):
         has_depth = _flags(batch, 'has_depth', size)
         has_labels = _flags(batch, 'has_labels', size)
         if 'depth' in outputs and 'depth' in batch:
-            self._score_depth(self.depth_metres(outputs['depth']), batch['depth'], has_depth)
+            self._score_depth(self.depth_metres(outputs['depth']), batch['depth'], has_depth,
+                              batch.get(DEPTH_NATIVE), batch.get(NATIVE_REGION))
         if 'intervals' in outputs and 'intervals' in batch:
             self._score_intervals(outputs['intervals'], batch['intervals'], has_depth)
         if self._seg_acc is not None and 'segmentation' in outputs and 'labels' in batch:
@@ -260,11 +263,23 @@ class MultiTaskModule(L.LightningModule):
             for index in np.flatnonzero(has_labels):
                 self._seg_acc.update(predicted[index], labels[index])
 
-    def _score_depth(self, predicted: Tensor, depth: Tensor, has_depth: np.ndarray) -> None:
+    def _score_depth(self, predicted: Tensor, depth: Tensor, has_depth: np.ndarray,
+                     native: list[np.ndarray | None] | None = None,
+                     regions: list[tuple[int, int, int, int] | None] | None = None) -> None:
+        """The protocol per frame: on the ground truth as read where the batch carries it
+        (``Augment.native_depth``; the prediction covers its region and is aligned there as
+        the benchmark aligns it), else on the batch's own, resized ground truth."""
         predicted_np = predicted[:, 0].float().cpu().numpy()  # (N, H, W) metres
         depth_np = depth[:, 0].float().cpu().numpy()
         for index in np.flatnonzero(has_depth):
-            prepared = prepare_depth(predicted_np[index], depth_np[index], self.val_protocol)
+            truth, region = depth_np[index], None
+            if native is not None and regions is not None and native[index] is not None:
+                truth, box = native[index], regions[index]
+                assert box is not None
+                region = Region(*box)
+                if region == Region.whole(truth.shape):
+                    region = None
+            prepared = prepare_depth(predicted_np[index], truth, self.val_protocol, region)
             self._depth_acc.update(prepared.pred, prepared.gt, prepared.mask)
 
     def _score_intervals(self, logits: Tensor, labels: Tensor, has_depth: np.ndarray) -> None:

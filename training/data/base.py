@@ -14,6 +14,12 @@ Keys and what each holds (per sample; a DataLoader adds the batch dimension):
                    training.data.classes.NYU_SCENE_TYPES), IGNORE_INDEX where
                    unknown or the dataset has none (every dataset but NYU)
 - ``index``        int, the sample's index in its dataset
+- ``depth_native`` (``Augment.native_depth`` only) float32 (H0, W0) metres, 0 =
+                   invalid: the ground truth as read, before any resize or crop, so
+                   validation scores the protocol on the dataset's own frames;
+                   ``native_region`` (top, left, height, width) is the part of that
+                   frame the network input shows (after ``bottom_crop``). Both stay
+                   per-sample lists in a batch (:func:`collate`): frames differ in size.
 
 Depth targets (``depth_log``, ``intervals``) are not here: the training
 module derives them from ``depth`` with the recipe's depth coding
@@ -28,7 +34,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch.utils.data import Dataset
+from torch.utils.data import Dataset, default_collate
 from torchvision.transforms import v2
 
 from mtdepth_ros.conversions.geometry import (
@@ -54,6 +60,9 @@ INTRINSICS = 'intrinsics'
 SCENE = 'scene'
 INDEX = 'index'
 BATCH_KEYS = (IMAGE, DEPTH, DEPTH_VALID, LABELS, HAS_DEPTH, HAS_LABELS, INTRINSICS, SCENE, INDEX)
+DEPTH_NATIVE = 'depth_native'
+NATIVE_REGION = 'native_region'
+LISTED_KEYS = (DEPTH_NATIVE, NATIVE_REGION)  # kept as per-sample lists when batched
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)  # RGB on the 0..1 scale (torchvision's ImageNet weights)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -104,11 +113,15 @@ class Augment:
     channel_swap: float = 0.0
     far_classes: tuple[str, ...] = ()
     far_depth: float = 0.0
+    native_depth: bool = False
 
     def __post_init__(self) -> None:
         self.far_classes = tuple(self.far_classes)
         if self.far_depth < 0:
             raise ValueError(f'far_depth must be >= 0 metres, got {self.far_depth}')
+        if self.native_depth and (self.crop is not None or self.flip):
+            raise ValueError('native_depth scores predictions on the frames as read: the '
+                             'transform may bottom-crop and resize, not crop at random or flip')
         for name in ('bottom_crop', 'resize', 'crop'):
             value = getattr(self, name)
             if value is not None:
@@ -194,7 +207,24 @@ class DepthDataset(Dataset[dict[str, Any]], ABC):
     def __getitem__(self, index: int) -> dict[str, Any]:
         if not 0 <= index < len(self):
             raise IndexError(f'index {index} out of range for {len(self)} samples')
-        return self.to_batch(self.transform(self.read(index)), index)
+        sample = self.read(index)
+        batch = self.to_batch(self.transform(sample), index)
+        if self.augment.native_depth:
+            batch.update(self.native_truth(sample))
+        return batch
+
+    def native_truth(self, sample: RawSample) -> dict[str, Any]:
+        """``depth_native`` and ``native_region`` of a sample as read (``Augment.native_depth``)."""
+        frame = sample.image.shape[:2]
+        region = (bottom_centre_region(frame, self.augment.bottom_crop)
+                  if self.augment.bottom_crop is not None else Region.whole(frame))
+        if sample.depth is None:
+            depth = np.zeros(frame, dtype=np.float32)
+        else:
+            depth = np.asarray(sample.depth, dtype=np.float32)
+            depth = np.where(np.isfinite(depth) & (depth > 0), depth, 0.0).astype(np.float32)
+        return {DEPTH_NATIVE: depth,
+                NATIVE_REGION: (region.top, region.left, region.height, region.width)}
 
     def transform(self, sample: RawSample) -> RawSample:
         """Bottom crop, resize, random crop and flip, the intrinsics following each step."""
@@ -251,3 +281,13 @@ class DepthDataset(Dataset[dict[str, Any]], ABC):
             SCENE: torch.tensor(int(sample.scene), dtype=torch.int64),
             INDEX: index,
         }
+
+
+def collate(samples: list[dict[str, Any]]) -> dict[str, Any]:
+    """torch's default collation, except ``LISTED_KEYS``: per-sample lists (sizes differ;
+    None for a sample without the key, as when validation sources differ)."""
+    listed = {key: [sample.pop(key, None) for sample in samples]
+              for key in LISTED_KEYS if any(key in sample for sample in samples)}
+    batch: dict[str, Any] = default_collate(samples)
+    batch.update(listed)
+    return batch
