@@ -21,11 +21,11 @@ from training.checkpoints import checkpoint_dir
 from training.export import (
     check_report,
     export_checkpoint,
-    far_classes,
     interval_confidence,
     load_for_export,
     main,
 )
+from training.export_card import far_classes
 from training.losses.targets import encode_depth
 
 

@@ -18,7 +18,8 @@ from torch import nn
 from mtdepth_ros.inference.depth_coding import DepthCoding
 from mtdepth_ros.inference.model_file import read_card
 from training.checkpoints import EXTRA_KEY
-from training.export import deploy_heads, export_checkpoint
+from training.export import export_checkpoint
+from training.export_card import deploy_heads
 from training.losses import TOTAL
 from training.losses.targets import depth_to_intervals, encode_depth
 from training.module import DEFAULT_CODING
