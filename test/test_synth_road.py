@@ -12,7 +12,7 @@ from training.data.classes import CITYSCAPES_LABEL_IDS
 from training.data.lidar import points_to_depth_map, read_velodyne
 from training.data.io import read_depth_png
 from training.data.kitti_files import FrameId, KittiCalibration
-from training.data.synth import kitti_writer, objects, road, textures
+from training.data.synth import kitti_writer, objects, rig, road, textures
 from training.data.synth.kitti_writer import KittiJob, write_kitti
 from training.data.synth.raycast import ELLIPSOID
 from training.data.synth.shading import CameraResponse, MaterialTable, expose
@@ -22,7 +22,7 @@ from training.data.synth.samples import road_sample
 from test_data_trees import KITTI_SIZE, kitti_tree
 
 
-def _drive(seed: int, mount: road.Mount | None = None) -> road.RoadDrive:
+def _drive(seed: int, mount: rig.Mount | None = None) -> road.RoadDrive:
     drive = road.make_drive(np.random.default_rng(seed), frames=5)
     return drive if mount is None else replace(drive, mount=mount)
 
@@ -30,7 +30,7 @@ def _drive(seed: int, mount: road.Mount | None = None) -> road.RoadDrive:
 def _frame(seed: int, width: int = 320, height: int = 97,
            drive: road.RoadDrive | None = None) -> road.RoadFrame:
     drive = drive or _drive(seed)
-    return road.render_frame(drive, 2, width, height, road.kitti_intrinsics(width, height),
+    return road.render_frame(drive, 2, width, height, rig.kitti_intrinsics(width, height),
                              np.random.default_rng(seed + 1), VELODYNE_IN_CAMERA)
 
 
@@ -42,15 +42,15 @@ def _road_pixels(frame: road.RoadFrame) -> tuple[np.ndarray, np.ndarray]:
 
 
 def test_road_depth_of_a_level_camera_is_the_ground_plane_from_the_intrinsics() -> None:
-    frame = _frame(3, drive=_drive(3, road.Mount()))
+    frame = _frame(3, drive=_drive(3, rig.Mount()))
     k = frame.intrinsics
     v, u = _road_pixels(frame)
-    expected = road.CAMERA_HEIGHT_M * k[1, 1] / (v - k[1, 2])
+    expected = rig.CAMERA_HEIGHT_M * k[1, 1] / (v - k[1, 2])
     assert np.allclose(frame.depth[v, u], expected, rtol=2e-3)
 
 
 def test_road_depth_follows_the_drives_camera_mount() -> None:
-    drive = _drive(3, road.Mount(height=1.72, pitch=np.deg2rad(0.8), roll=np.deg2rad(-0.4)))
+    drive = _drive(3, rig.Mount(height=1.72, pitch=np.deg2rad(0.8), roll=np.deg2rad(-0.4)))
     frame = _frame(3, drive=drive)
     k = frame.intrinsics
     v, u = _road_pixels(frame)
@@ -63,12 +63,12 @@ def test_road_depth_follows_the_drives_camera_mount() -> None:
 def test_camera_mount_stays_within_its_bounds_around_kittis() -> None:
     for seed in range(40):
         mount = _drive(seed).mount
-        assert abs(mount.height - road.CAMERA_HEIGHT_M) <= road.MOUNT_HEIGHT_JITTER_M
-        assert abs(np.rad2deg(mount.roll)) <= road.MOUNT_ROLL_DEG
+        assert abs(mount.height - rig.CAMERA_HEIGHT_M) <= rig.MOUNT_HEIGHT_JITTER_M
+        assert abs(np.rad2deg(mount.roll)) <= rig.MOUNT_ROLL_DEG
         pitches = [mount.pitch_at(t) for t in np.linspace(0.0, 10.0, 101)]
-        assert max(abs(np.rad2deg(p)) for p in pitches) <= road.MOUNT_PITCH_DEG + road.PITCH_BOUNCE_DEG
+        assert max(abs(np.rad2deg(p)) for p in pitches) <= rig.MOUNT_PITCH_DEG + rig.PITCH_BOUNCE_DEG
     heights = [_drive(seed).mount.height for seed in range(40)]
-    assert np.std(heights) > road.MOUNT_HEIGHT_JITTER_M / 4  # it does vary
+    assert np.std(heights) > rig.MOUNT_HEIGHT_JITTER_M / 4  # it does vary
 
 
 def test_parked_cars_line_the_kerb_close_to_the_camera() -> None:
@@ -102,11 +102,11 @@ def test_same_seed_same_frame_other_seed_other_frame() -> None:
 
 @pytest.mark.slow
 def test_lidar_covers_a_kitti_like_share_of_pixels_below_the_horizon() -> None:
-    sample = road_sample(1, 0, 4, 0, 0, road.KITTI_WIDTH, road.KITTI_HEIGHT)
+    sample = road_sample(1, 0, 4, 0, 0, rig.KITTI_WIDTH, rig.KITTI_HEIGHT)
     share = (sample.groundtruth > 0).mean()
     assert 0.04 < share < 0.15
     rows = np.nonzero((sample.velodyne_raw > 0).any(axis=1))[0]
-    assert rows.min() > road.KITTI_HEIGHT // 4  # the top rows look above the highest beam (+2 deg)
+    assert rows.min() > rig.KITTI_HEIGHT // 4  # the top rows look above the highest beam (+2 deg)
 
 
 def test_ground_truth_agrees_with_the_dense_depth_it_came_from() -> None:
@@ -177,7 +177,7 @@ def test_tree_crowns_clear_the_ground_under_them() -> None:
     camera inside a tree)."""
     for seed in range(50):
         rng = np.random.default_rng(seed)
-        parts = objects.tree(rng, MaterialTable(), 0.0, 0.0, road.CAMERA_HEIGHT_M)
+        parts = objects.tree(rng, MaterialTable(), 0.0, 0.0, rig.CAMERA_HEIGHT_M)
         crowns = [p for p in parts if p.kind == ELLIPSOID]
-        assert crowns and all(p.hi[1] <= road.CAMERA_HEIGHT_M - objects.TRUNK_HEIGHT_M[0] + 1e-9
+        assert crowns and all(p.hi[1] <= rig.CAMERA_HEIGHT_M - objects.TRUNK_HEIGHT_M[0] + 1e-9
                               for p in crowns)

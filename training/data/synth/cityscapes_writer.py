@@ -26,7 +26,7 @@ from training.data.cityscapes_files import (
 )
 from training.data.classes import cityscapes_label_to_train_lut
 from training.data.io import write_label_png, write_rgb
-from training.data.synth.road import CAMERA_HEIGHT_M
+from training.data.synth.rig import CAMERA_HEIGHT_M
 from training.data.synth.runner import run_jobs
 from training.data.synth.samples import road_sample
 

@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 from training.data.cityscapes_files import CITYSCAPES_HEIGHT, CITYSCAPES_WIDTH
-from training.data.synth.road import KITTI_HEIGHT, KITTI_WIDTH
+from training.data.synth.rig import KITTI_HEIGHT, KITTI_WIDTH
 from training.data.synth.room import NYU_HEIGHT, NYU_WIDTH
 from training.data.synth.runner import default_workers
 

@@ -40,7 +40,7 @@ from training.data.kitti_files import (
 )
 from training.data.lidar import write_velodyne
 from training.data.synth import rig
-from training.data.synth.road import CAMERA_HEIGHT_M, FRAME_RATE_HZ, kitti_intrinsics
+from training.data.synth.rig import CAMERA_HEIGHT_M, FRAME_RATE_HZ, kitti_intrinsics
 from training.data.synth.runner import run_jobs
 from training.data.synth.samples import road_sample
 

@@ -5,7 +5,7 @@ along the road; the road surface is the plane y = CAMERA_HEIGHT_M. Each drive
 mounts the camera a little differently around KITTI's (height within
 MOUNT_HEIGHT_JITTER_M of 1.65 m, pitch within MOUNT_PITCH_DEG, roll within
 MOUNT_ROLL_DEG), and the body pitches by up to PITCH_BOUNCE_DEG more while it
-drives, so the horizon is not always on the same row; the LiDAR moves with the
+drives (`rig.py`), so the horizon is not always on the same row; the LiDAR moves with the
 camera (a rigid rig). The depth of a road pixel is the camera height over the
 camera-frame ray's drop towards the road (``CAMERA_HEIGHT_M * fy / (v - cy)``
 for a level camera at 1.65 m). A drive is one street with its objects, light
@@ -18,10 +18,16 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from mtdepth_ros.conversions.geometry import resize_intrinsics
 from training.data.classes import CITYSCAPES_LABEL_IDS as IDS
 from training.data.synth import objects, textures
 from training.data.synth.lidar_sim import AZIMUTH_STEP_DEG, Scan, scan
+from training.data.synth.rig import (
+    CAMERA_HEIGHT_M,
+    FRAME_RATE_HZ,
+    KITTI_WIDTH,
+    Mount,
+)
+from training.data.synth.roadside import PATTERNS, STYLES, street_side
 from training.data.synth.raycast import (
     BOX,
     PinholeGrid,
@@ -40,36 +46,14 @@ from training.data.synth.shading import (
     shade,
 )
 
-CAMERA_HEIGHT_M = 1.65  # KITTI's colour cameras are about 1.65 m above the road
-FRAME_RATE_HZ = 10.0
-KITTI_WIDTH, KITTI_HEIGHT = 1242, 375
-# P_rect_02 of the KITTI raw drives of 2011_09_26 (calib_cam_to_cam.txt).
-KITTI_FX = KITTI_FY = 721.5377
-KITTI_CX, KITTI_CY = 609.5593, 172.854
 VIEW_AHEAD_M = 220.0  # objects farther ahead than this are not generated or cast
 VIEW_BEHIND_M = 15.0
-PATTERN_MARKINGS, PATTERN_WINDOWS, PATTERN_SLATS, PATTERN_SHOPS = 1, 2, 3, 4
-# Camera mount, per drive, uniform within these bounds around KITTI's; plus a bounce per frame.
-MOUNT_HEIGHT_JITTER_M = 0.08
-MOUNT_PITCH_DEG = 1.0
-MOUNT_ROLL_DEG = 0.5
-PITCH_BOUNCE_DEG = 0.3
-# Regular patterns (bricks, tiles, cobbles) on facades, walls, sidewalks and some roads:
-# a random tile size per material keeps texture density from telling distance.
-FACADE_TEXTURES = (1, 2, 3, 7, textures.BRICKS, textures.TILES, textures.PLANKS, textures.BIG_TILES)
+PATTERN_MARKINGS = 1  # before roadside.PATTERNS
+# Regular patterns (bricks, tiles, cobbles) on sidewalks and some roads (facades and walls:
+# roadside.py): a random tile size per material keeps texture density from telling distance.
 WALK_TEXTURES = (1, 2, 7, textures.TILES, textures.COBBLES, textures.BRICKS, textures.TILES)
 COBBLED_ROAD_SHARE = 0.12
 PARKING_RIGHT_SHARE = 0.75  # streets with a parking lane on the camera's side (KITTI drives on the right)
-BACK_ROW_SHARE = {'city': 0.8, 'suburb': 0.4, 'green': 0.1}  # a second row of taller buildings
-STYLES = ('city', 'suburb', 'green')
-# Probability of a building / green block per side, per style.
-BUILDING_SHARE = {'city': 0.85, 'suburb': 0.5, 'green': 0.15}
-
-
-def kitti_intrinsics(width: int = KITTI_WIDTH, height: int = KITTI_HEIGHT) -> np.ndarray:
-    """(3, 3) K of KITTI's left colour camera, scaled to ``width`` x ``height``."""
-    kitti = np.array([[KITTI_FX, 0.0, KITTI_CX], [0.0, KITTI_FY, KITTI_CY], [0.0, 0.0, 1.0]])
-    return resize_intrinsics(kitti, (KITTI_HEIGHT, KITTI_WIDTH), (height, width))
 
 
 @dataclass
@@ -90,37 +74,6 @@ class RoadLayout:
     walk_left: float  # outer sidewalk edges
     walk_right: float
     markings: list[Marking]
-
-
-@dataclass(frozen=True)
-class Mount:
-    """How a drive's camera sits: height over the road, pitch (+ looks up) and roll, and
-    the body's pitch bounce while driving (amplitude, angular frequency, phase)."""
-
-    height: float = CAMERA_HEIGHT_M
-    pitch: float = 0.0  # radians
-    roll: float = 0.0
-    bounce: tuple[float, float, float] = (0.0, 0.0, 0.0)
-
-    @classmethod
-    def random(cls, rng: np.random.Generator) -> Mount:
-        return cls(CAMERA_HEIGHT_M + rng.uniform(-MOUNT_HEIGHT_JITTER_M, MOUNT_HEIGHT_JITTER_M),
-                   float(np.deg2rad(rng.uniform(-MOUNT_PITCH_DEG, MOUNT_PITCH_DEG))),
-                   float(np.deg2rad(rng.uniform(-MOUNT_ROLL_DEG, MOUNT_ROLL_DEG))),
-                   (float(np.deg2rad(rng.uniform(0.0, PITCH_BOUNCE_DEG))),
-                    float(rng.uniform(2.0, 9.0)), float(rng.uniform(0.0, 2 * np.pi))))
-
-    def pitch_at(self, t: float) -> float:
-        amplitude, omega, phase = self.bounce
-        return self.pitch + amplitude * float(np.sin(omega * t + phase))
-
-    def rotation(self, t: float) -> np.ndarray:
-        """(3, 3) camera -> vehicle rotation at time ``t``: pitch about x, then roll about z."""
-        pitch, roll = self.pitch_at(t), self.roll
-        cp, sp, cr, sr = np.cos(pitch), np.sin(pitch), np.cos(roll), np.sin(roll)
-        about_x = np.array([[1.0, 0.0, 0.0], [0.0, cp, -sp], [0.0, sp, cp]])
-        about_z = np.array([[cr, -sr, 0.0], [sr, cr, 0.0], [0.0, 0.0, 1.0]])
-        return about_x @ about_z
 
 
 @dataclass
@@ -192,50 +145,6 @@ def _markings_pattern(layout: RoadLayout, paint: np.ndarray) -> PatternFn:
     return paint_markings
 
 
-def _windows_pattern(points: np.ndarray, normals: np.ndarray, params: np.ndarray,
-                     albedo: np.ndarray) -> np.ndarray:
-    """Rows of windows on vertical faces: params = (floor height, spacing, width, height share)."""
-    floor_h, spacing, width_share, height_share = params.T
-    along = np.where(np.abs(normals[:, 0]) > 0.5, points[:, 2], points[:, 0])
-    up = CAMERA_HEIGHT_M - points[:, 1]
-    cell_u = np.mod(along, spacing) / spacing
-    cell_v = np.mod(up, floor_h) / floor_h
-    window = (np.abs(cell_u - 0.5) < width_share / 2) & (np.abs(cell_v - 0.55) < height_share / 2)
-    window &= (np.abs(normals[:, 1]) < 0.5) & (up > 1.0)
-    # Each window gets its own brightness (curtains, lit rooms, reflections).
-    cell = np.floor(along / spacing) * 7.31 + np.floor(up / floor_h) * 3.17
-    tone = 0.25 + 0.75 * np.mod(np.sin(cell) * 43758.5453, 1.0)
-    glass = np.array([0.05, 0.07, 0.09]) * tone[:, None] * 2.0
-    albedo[window] = glass[window]
-    return albedo
-
-
-def _shops_pattern(points: np.ndarray, normals: np.ndarray, params: np.ndarray,
-                   albedo: np.ndarray) -> np.ndarray:
-    """Windows above a ground floor of shop fronts: wide dark glass between pillars."""
-    albedo = _windows_pattern(points, normals, params, albedo)
-    floor_h, spacing = params[:, 0], params[:, 1]
-    along = np.where(np.abs(normals[:, 0]) > 0.5, points[:, 2], points[:, 0])
-    up = CAMERA_HEIGHT_M - points[:, 1]
-    bay = np.mod(along, spacing * 2) / (spacing * 2)
-    glass = (up > 0.4) & (up < floor_h * 0.85) & (np.abs(bay - 0.5) < 0.4) & (np.abs(normals[:, 1]) < 0.5)
-    sign = (up >= floor_h * 0.85) & (up < floor_h) & (np.abs(normals[:, 1]) < 0.5)
-    cell = np.floor(along / (spacing * 2)) * 5.17
-    tone = 0.3 + 0.7 * np.mod(np.sin(cell) * 24634.6345, 1.0)
-    albedo[glass] = np.array([0.03, 0.035, 0.04]) * tone[glass, None] * 2.0
-    albedo[sign] = albedo[sign] * (0.3 + 1.4 * tone[sign, None])
-    return albedo
-
-
-def _slats_pattern(points: np.ndarray, normals: np.ndarray, params: np.ndarray,
-                   albedo: np.ndarray) -> np.ndarray:
-    period, share = params[:, 0], params[:, 1]
-    along = np.where(np.abs(normals[:, 0]) > 0.5, points[:, 2], points[:, 0])
-    gap = np.mod(along, period) / period > share
-    albedo[gap] *= 0.3
-    return albedo
-
-
 def _lighting(rng: np.random.Generator) -> Lighting:
     overcast = rng.random() < 0.3
     elevation = np.deg2rad(rng.uniform(12.0, 65.0))
@@ -296,77 +205,6 @@ def _ground(rng: np.random.Generator, layout: RoadLayout, materials: MaterialTab
             make_box((layout.x_right, top, -inf), (layout.x_right, g, inf), curb, casts_shadow=False),
             make_box((layout.walk_left, top, -inf), (layout.x_left, top, inf), walk, casts_shadow=False),
             make_box((layout.x_right, top, -inf), (layout.walk_right, top, inf), walk, casts_shadow=False)]
-
-
-def _facade_material(rng: np.random.Generator, materials: MaterialTable) -> int:
-    base = rng.uniform(0.1, 0.65) * np.array([1.0, rng.uniform(0.75, 1.0), rng.uniform(0.55, 1.0)])
-    if rng.random() < 0.25:  # brick
-        base = np.array([0.3, 0.1, 0.06]) * rng.uniform(0.6, 1.3)
-    texture = int(rng.choice(FACADE_TEXTURES))
-    # A pattern tile holds several bricks or tiles: 0.5-4 m per tile = 6-50 cm bricks.
-    scale = rng.uniform(0.5, 4.0) if texture >= textures.NUM_NOISE else rng.uniform(2.0, 8.0)
-    params = (rng.uniform(2.8, 4.0), rng.uniform(1.4, 4.5), rng.uniform(0.2, 0.7), rng.uniform(0.3, 0.7))
-    return materials.add(base, IDS['building'], texture=texture, scale=scale,
-                         amplitude=rng.uniform(0.1, 0.6),
-                         pattern=PATTERN_SHOPS if rng.random() < 0.4 else PATTERN_WINDOWS,
-                         params=params, reflectance=0.35)
-
-
-def _building(rng: np.random.Generator, materials: MaterialTable, x_near: float, x_far: float,
-              z0: float, z1: float, top: float, height: float) -> list[Primitive]:
-    """A block, sometimes with a cornice along the top of its street face."""
-    material = _facade_material(rng, materials)
-    lo, hi = min(x_near, x_far), max(x_near, x_far)
-    prims = [make_box((lo, top - height, z0), (hi, top, z1), material)]
-    if rng.random() < 0.5:
-        out = rng.uniform(0.15, 0.5) * np.sign(x_near - x_far)
-        trim = materials.add(np.full(3, rng.uniform(0.2, 0.6)), IDS['building'], texture=2,
-                             amplitude=0.2, reflectance=0.35)
-        band = rng.uniform(0.2, 0.6)
-        prims.append(make_box((min(x_near, x_near + out), top - height, z0),
-                              (max(x_near, x_near + out), top - height + band, z1), trim))
-    return prims
-
-
-def _side(rng: np.random.Generator, layout: RoadLayout, materials: MaterialTable, side: int,
-          z0: float, z1: float, style: str) -> list[Primitive]:
-    """Blocks of buildings or greenery along one side (-1 left, +1 right) between z0 and z1."""
-    top = CAMERA_HEIGHT_M - layout.curb
-    edge = layout.walk_right if side > 0 else layout.walk_left
-    grass = materials.add(np.array([0.06, 0.11, 0.03]) * rng.uniform(0.7, 1.4, 3), IDS['terrain'],
-                          texture=0, scale=rng.uniform(1.0, 3.0), amplitude=0.6, reflectance=0.3)
-    far = edge + side * 1e4
-    prims = [make_box((min(edge, far), top, -np.inf), (max(edge, far), top, np.inf), grass,
-                      casts_shadow=False)]
-    z = z0
-    while z < z1:
-        length = rng.uniform(8.0, 35.0)
-        if rng.random() < BUILDING_SHARE[style]:
-            setback = 0.0 if style == 'city' and rng.random() < 0.7 else rng.uniform(0.5, 6.0)
-            depth, height = rng.uniform(8.0, 18.0), rng.uniform(5.0, 26.0)
-            gap = rng.uniform(0.0, 5.0) if rng.random() < 0.5 else 0.0
-            x_near, x_far = edge + side * setback, edge + side * (setback + depth)
-            prims += _building(rng, materials, x_near, x_far, z, z + length - gap, top, height)
-            if rng.random() < BACK_ROW_SHARE[style]:
-                back = x_far + side * rng.uniform(3.0, 25.0)
-                prims += _building(rng, materials, back, back + side * rng.uniform(8.0, 20.0),
-                                   z + rng.uniform(-5.0, 5.0), z + length + rng.uniform(0.0, 15.0),
-                                   top, height + rng.uniform(3.0, 20.0))
-            if setback > 1.5 and rng.random() < 0.5:
-                near, far_x = sorted((edge + side * 0.2, edge + side * 1.0))
-                prims += objects.hedge(rng, materials, near, far_x, z, z + length - gap, top)
-        else:
-            for _ in range(rng.integers(0, 5)):
-                prims += objects.tree(rng, materials, edge + side * rng.uniform(2.0, 15.0),
-                                      z + rng.uniform(0, length), top)
-            if rng.random() < 0.4:
-                prims += objects.fence_or_wall(rng, materials, edge + side * 0.3, z, z + length, top,
-                                               PATTERN_SLATS)
-            elif rng.random() < 0.3:
-                near, far_x = sorted((edge + side * 0.2, edge + side * 1.2))
-                prims += objects.hedge(rng, materials, near, far_x, z, z + length, top)
-        z += length
-    return prims
 
 
 def _street_furniture(rng: np.random.Generator, layout: RoadLayout, materials: MaterialTable,
@@ -446,16 +284,14 @@ def make_drive(rng: np.random.Generator, frames: int) -> RoadDrive:
     style = str(rng.choice(STYLES))
     static = _ground(rng, layout, materials)
     for side in (-1, 1):
-        static += _side(rng, layout, materials, side, z0, z1, style)
+        static += street_side(rng, layout, materials, side, z0, z1, style)
         static += _street_furniture(rng, layout, materials, side, z0, z1)
         static += _parked(rng, layout, materials, side, z0, z1)
     movers = _traffic(rng, layout, materials, speed, length)
     paint = np.array([0.7, 0.7, 0.68]) * rng.uniform(0.6, 1.0)
     if rng.random() < 0.15:
         paint = np.array([0.75, 0.6, 0.1])  # yellow construction-site lines
-    patterns = {PATTERN_MARKINGS: _markings_pattern(layout, paint),
-                PATTERN_WINDOWS: _windows_pattern, PATTERN_SLATS: _slats_pattern,
-                PATTERN_SHOPS: _shops_pattern}
+    patterns = {PATTERN_MARKINGS: _markings_pattern(layout, paint), **PATTERNS}
     sway = (rng.uniform(0.0, 0.4), rng.uniform(0.1, 0.5), rng.uniform(0, 2 * np.pi))
     return RoadDrive(layout, materials, _lighting(rng), static, movers, speed, sway,
                      float(np.deg2rad(rng.normal(0.0, 2.0))), patterns, Mount.random(rng))
@@ -486,4 +322,4 @@ def render_frame(drive: RoadDrive, frame: int, width: int, height: int, intrinsi
     return RoadFrame(image, depth, labels, sweep, intrinsics)
 
 
-__all__ = ['BOX', 'Mount', 'RoadDrive', 'RoadFrame', 'make_drive', 'render_frame', 'kitti_intrinsics']
+__all__ = ['BOX', 'RoadDrive', 'RoadFrame', 'make_drive', 'render_frame']

@@ -23,7 +23,7 @@ from rosbags.rosbag2 import StoragePlugin, Writer
 from rosbags.typesys import Stores, get_typestore
 
 from training.data.classes import cityscapes_label_to_train_lut
-from training.data.synth.road import FRAME_RATE_HZ
+from training.data.synth.rig import FRAME_RATE_HZ
 from training.data.synth.runner import run_jobs
 from training.data.synth.samples import road_sample
 

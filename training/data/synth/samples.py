@@ -15,7 +15,7 @@ import numpy as np
 from training.data.lidar import points_to_depth_map
 from training.data.synth import road
 from training.data.synth.lidar_sim import camera_axes_to_velodyne
-from training.data.synth.rig import VELODYNE_IN_CAMERA, calibration
+from training.data.synth.rig import VELODYNE_IN_CAMERA, calibration, kitti_intrinsics
 
 SCENE_STREAM, FRAME_STREAM = 1, 2  # keep the scene and frame random streams apart
 # Annotated ground truth keeps a LiDAR point where it agrees with what the
@@ -47,7 +47,7 @@ def road_sample(seed: int, drive: int, frames: int, frame: int, global_index: in
     ``intrinsics`` default to KITTI's, scaled to the size.
     """
     if intrinsics is None:
-        intrinsics = road.kitti_intrinsics(width, height)
+        intrinsics = kitti_intrinsics(width, height)
     rng = np.random.default_rng([seed, FRAME_STREAM, global_index])
     rendered = road.render_frame(road_drive(seed, drive, frames), frame, width, height, intrinsics,
                                  rng, VELODYNE_IN_CAMERA)

@@ -1,0 +1,145 @@
+"""What lines a generated street: blocks of buildings with patterned facades (rows of
+windows, shop fronts, cornices, a back row of taller blocks), greenery, hedges, fences."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from training.data.classes import CITYSCAPES_LABEL_IDS as IDS
+from training.data.synth import objects, textures
+from training.data.synth.raycast import Primitive, make_box
+from training.data.synth.rig import CAMERA_HEIGHT_M
+from training.data.synth.shading import MaterialTable, PatternFn
+
+if TYPE_CHECKING:  # the street's layout is the road's
+    from training.data.synth.road import RoadLayout
+
+PATTERN_WINDOWS, PATTERN_SLATS, PATTERN_SHOPS = 2, 3, 4  # after road.PATTERN_MARKINGS
+# Regular patterns (bricks, tiles, planks) on facades: a random tile size per material
+# keeps texture density from telling distance.
+FACADE_TEXTURES = (1, 2, 3, 7, textures.BRICKS, textures.TILES, textures.PLANKS, textures.BIG_TILES)
+STYLES = ('city', 'suburb', 'green')
+# Probability of a building / green block per side, per style.
+BUILDING_SHARE = {'city': 0.85, 'suburb': 0.5, 'green': 0.15}
+BACK_ROW_SHARE = {'city': 0.8, 'suburb': 0.4, 'green': 0.1}  # a second row of taller buildings
+
+
+def _windows_pattern(points: np.ndarray, normals: np.ndarray, params: np.ndarray,
+                     albedo: np.ndarray) -> np.ndarray:
+    """Rows of windows on vertical faces: params = (floor height, spacing, width, height share)."""
+    floor_h, spacing, width_share, height_share = params.T
+    along = np.where(np.abs(normals[:, 0]) > 0.5, points[:, 2], points[:, 0])
+    up = CAMERA_HEIGHT_M - points[:, 1]
+    cell_u = np.mod(along, spacing) / spacing
+    cell_v = np.mod(up, floor_h) / floor_h
+    window = (np.abs(cell_u - 0.5) < width_share / 2) & (np.abs(cell_v - 0.55) < height_share / 2)
+    window &= (np.abs(normals[:, 1]) < 0.5) & (up > 1.0)
+    # Each window gets its own brightness (curtains, lit rooms, reflections).
+    cell = np.floor(along / spacing) * 7.31 + np.floor(up / floor_h) * 3.17
+    tone = 0.25 + 0.75 * np.mod(np.sin(cell) * 43758.5453, 1.0)
+    glass = np.array([0.05, 0.07, 0.09]) * tone[:, None] * 2.0
+    albedo[window] = glass[window]
+    return albedo
+
+
+def _shops_pattern(points: np.ndarray, normals: np.ndarray, params: np.ndarray,
+                   albedo: np.ndarray) -> np.ndarray:
+    """Windows above a ground floor of shop fronts: wide dark glass between pillars."""
+    albedo = _windows_pattern(points, normals, params, albedo)
+    floor_h, spacing = params[:, 0], params[:, 1]
+    along = np.where(np.abs(normals[:, 0]) > 0.5, points[:, 2], points[:, 0])
+    up = CAMERA_HEIGHT_M - points[:, 1]
+    bay = np.mod(along, spacing * 2) / (spacing * 2)
+    glass = (up > 0.4) & (up < floor_h * 0.85) & (np.abs(bay - 0.5) < 0.4) & (np.abs(normals[:, 1]) < 0.5)
+    sign = (up >= floor_h * 0.85) & (up < floor_h) & (np.abs(normals[:, 1]) < 0.5)
+    cell = np.floor(along / (spacing * 2)) * 5.17
+    tone = 0.3 + 0.7 * np.mod(np.sin(cell) * 24634.6345, 1.0)
+    albedo[glass] = np.array([0.03, 0.035, 0.04]) * tone[glass, None] * 2.0
+    albedo[sign] = albedo[sign] * (0.3 + 1.4 * tone[sign, None])
+    return albedo
+
+
+def _slats_pattern(points: np.ndarray, normals: np.ndarray, params: np.ndarray,
+                   albedo: np.ndarray) -> np.ndarray:
+    period, share = params[:, 0], params[:, 1]
+    along = np.where(np.abs(normals[:, 0]) > 0.5, points[:, 2], points[:, 0])
+    gap = np.mod(along, period) / period > share
+    albedo[gap] *= 0.3
+    return albedo
+
+
+def _facade_material(rng: np.random.Generator, materials: MaterialTable) -> int:
+    base = rng.uniform(0.1, 0.65) * np.array([1.0, rng.uniform(0.75, 1.0), rng.uniform(0.55, 1.0)])
+    if rng.random() < 0.25:  # brick
+        base = np.array([0.3, 0.1, 0.06]) * rng.uniform(0.6, 1.3)
+    texture = int(rng.choice(FACADE_TEXTURES))
+    # A pattern tile holds several bricks or tiles: 0.5-4 m per tile = 6-50 cm bricks.
+    scale = rng.uniform(0.5, 4.0) if texture >= textures.NUM_NOISE else rng.uniform(2.0, 8.0)
+    params = (rng.uniform(2.8, 4.0), rng.uniform(1.4, 4.5), rng.uniform(0.2, 0.7), rng.uniform(0.3, 0.7))
+    return materials.add(base, IDS['building'], texture=texture, scale=scale,
+                         amplitude=rng.uniform(0.1, 0.6),
+                         pattern=PATTERN_SHOPS if rng.random() < 0.4 else PATTERN_WINDOWS,
+                         params=params, reflectance=0.35)
+
+
+def _building(rng: np.random.Generator, materials: MaterialTable, x_near: float, x_far: float,
+              z0: float, z1: float, top: float, height: float) -> list[Primitive]:
+    """A block, sometimes with a cornice along the top of its street face."""
+    material = _facade_material(rng, materials)
+    lo, hi = min(x_near, x_far), max(x_near, x_far)
+    prims = [make_box((lo, top - height, z0), (hi, top, z1), material)]
+    if rng.random() < 0.5:
+        out = rng.uniform(0.15, 0.5) * np.sign(x_near - x_far)
+        trim = materials.add(np.full(3, rng.uniform(0.2, 0.6)), IDS['building'], texture=2,
+                             amplitude=0.2, reflectance=0.35)
+        band = rng.uniform(0.2, 0.6)
+        prims.append(make_box((min(x_near, x_near + out), top - height, z0),
+                              (max(x_near, x_near + out), top - height + band, z1), trim))
+    return prims
+
+
+def street_side(rng: np.random.Generator, layout: RoadLayout, materials: MaterialTable, side: int,
+          z0: float, z1: float, style: str) -> list[Primitive]:
+    """Blocks of buildings or greenery along one side (-1 left, +1 right) between z0 and z1."""
+    top = CAMERA_HEIGHT_M - layout.curb
+    edge = layout.walk_right if side > 0 else layout.walk_left
+    grass = materials.add(np.array([0.06, 0.11, 0.03]) * rng.uniform(0.7, 1.4, 3), IDS['terrain'],
+                          texture=0, scale=rng.uniform(1.0, 3.0), amplitude=0.6, reflectance=0.3)
+    far = edge + side * 1e4
+    prims = [make_box((min(edge, far), top, -np.inf), (max(edge, far), top, np.inf), grass,
+                      casts_shadow=False)]
+    z = z0
+    while z < z1:
+        length = rng.uniform(8.0, 35.0)
+        if rng.random() < BUILDING_SHARE[style]:
+            setback = 0.0 if style == 'city' and rng.random() < 0.7 else rng.uniform(0.5, 6.0)
+            depth, height = rng.uniform(8.0, 18.0), rng.uniform(5.0, 26.0)
+            gap = rng.uniform(0.0, 5.0) if rng.random() < 0.5 else 0.0
+            x_near, x_far = edge + side * setback, edge + side * (setback + depth)
+            prims += _building(rng, materials, x_near, x_far, z, z + length - gap, top, height)
+            if rng.random() < BACK_ROW_SHARE[style]:
+                back = x_far + side * rng.uniform(3.0, 25.0)
+                prims += _building(rng, materials, back, back + side * rng.uniform(8.0, 20.0),
+                                   z + rng.uniform(-5.0, 5.0), z + length + rng.uniform(0.0, 15.0),
+                                   top, height + rng.uniform(3.0, 20.0))
+            if setback > 1.5 and rng.random() < 0.5:
+                near, far_x = sorted((edge + side * 0.2, edge + side * 1.0))
+                prims += objects.hedge(rng, materials, near, far_x, z, z + length - gap, top)
+        else:
+            for _ in range(rng.integers(0, 5)):
+                prims += objects.tree(rng, materials, edge + side * rng.uniform(2.0, 15.0),
+                                      z + rng.uniform(0, length), top)
+            if rng.random() < 0.4:
+                prims += objects.fence_or_wall(rng, materials, edge + side * 0.3, z, z + length, top,
+                                               PATTERN_SLATS)
+            elif rng.random() < 0.3:
+                near, far_x = sorted((edge + side * 0.2, edge + side * 1.2))
+                prims += objects.hedge(rng, materials, near, far_x, z, z + length, top)
+        z += length
+    return prims
+
+
+PATTERNS: dict[int, PatternFn] = {PATTERN_WINDOWS: _windows_pattern, PATTERN_SLATS: _slats_pattern,
+                                  PATTERN_SHOPS: _shops_pattern}
