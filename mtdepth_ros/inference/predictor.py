@@ -21,6 +21,7 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from mtdepth_ros.conversions.geometry import Region, resize_image
@@ -133,12 +134,13 @@ class Predictor:
     def normalise(self, image: np.ndarray) -> np.ndarray:
         """:meth:`network_image`'s (h, w, 3) uint8 -> the (1, 3, h, w) float32 input tensor."""
         width, height = self.input_size
-        chw = image.transpose(2, 0, 1)  # (3, h, w) view
+        planes = cv2.split(image)  # three contiguous (h, w) planes: a strided multiply is 4x slower
         if self.card.input.color_order == 'BGR':
-            chw = chw[::-1]
+            planes = planes[::-1]
         tensor = np.empty((1, 3, height, width), dtype=np.float32)
-        np.multiply(chw, self._scale, out=tensor[0])
-        tensor[0] -= self._offset
+        for channel, plane in enumerate(planes):
+            np.multiply(plane, self._scale[channel], out=tensor[0, channel])
+            tensor[0, channel] -= self._offset[channel]
         return tensor
 
     def predict(self, rgb: np.ndarray, heads: Collection[str] | None = None,
