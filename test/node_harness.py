@@ -149,15 +149,17 @@ class Probe(Node):
         with self._lock:
             return [msg for _, msg in self.received[topic]]
 
-    def send(self, image: Image | CompressedImage | np.ndarray,
+    def send(self, image: Image | CompressedImage | np.ndarray | bytes,
              camera: PinholeCamera | CameraInfo | None = None,
              info_stamp: Time | None = None) -> Header:
         """Publish a frame stamped now (camera_info first when given, as a camera or a
-        ready message); returns its header."""
+        ready message); returns its header. ``bytes`` go out on the image topic as they
+        are (serialized, stamp and all)."""
         header = Header(stamp=self.get_clock().now().to_msg(), frame_id=FRAME_ID)
         self.sent.append((header.stamp.sec, header.stamp.nanosec))
         msg = array_to_image(image, 'rgb8', header) if isinstance(image, np.ndarray) else image
-        msg.header = header
+        if not isinstance(msg, bytes):
+            msg.header = header
         publisher = self.image_pub
         if isinstance(msg, CompressedImage):
             if self.compressed_pub is None:

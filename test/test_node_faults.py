@@ -32,6 +32,7 @@ from node_harness import (
 from node_harness import (
     GREY as RGB,
 )
+from rclpy.serialization import serialize_message
 from sensor_msgs.msg import CameraInfo, Image
 
 from mtdepth_ros.conversions.camera import PinholeCamera
@@ -65,7 +66,9 @@ def scaled_focal(fx: float) -> CameraInfo:
 
 
 # Every class of bad input docs/node.md lists: (name, image, camera_info).
-BAD_INPUTS: dict[str, tuple[Image, CameraInfo | PinholeCamera | None]] = {
+BAD_INPUTS: dict[str, tuple[Image | bytes, CameraInfo | PinholeCamera | None]] = {
+    'serialization: truncated': (serialize_message(image())[:61], CAMERA),
+    'serialization: not CDR': (b'\xff\xff' + serialize_message(image())[2:], CAMERA),
     'encoding': (image(encoding='x-unknown'), CAMERA),
     'empty': (image(width=0, height=0, step=0, data=[]), None),
     'layout: step': (image(step=64 * 3 + 7), CAMERA),
@@ -126,7 +129,8 @@ def test_every_bad_input_in_both_orders_around_a_warning(harness: RosHarness,
     output = node.output()
     assert code == 0, output
     assert 'Traceback' not in output and 'severity cannot be changed' not in output, output
-    for text in ('unsupported image encoding', 'empty image', 'camera_info is 128x96',
+    for text in ('not an Image: truncated at data',  # once: one log per reason per period
+                 'unsupported image encoding', 'empty image', 'camera_info is 128x96',
                  'unusable camera_info', 'no usable camera_info'):
         assert text in output, text
 

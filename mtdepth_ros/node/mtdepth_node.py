@@ -32,6 +32,7 @@ from std_msgs.msg import Float32MultiArray
 
 from mtdepth_ros.conversions.cloud_bytes import warm_up as cloud_kernel_warm_up
 from mtdepth_ros.conversions.colorize import warm_up as colour_kernel_warm_up
+from mtdepth_ros.conversions.serialized_image import SerializedImageError, read_image
 from mtdepth_ros.inference.backends.base import BackendUnavailable
 from mtdepth_ros.inference.card import CardError
 from mtdepth_ros.inference.model_file import read_card
@@ -274,7 +275,8 @@ class MtDepthNode(LifecycleNode):
             image = self.create_subscription(CompressedImage, 'image/compressed',
                                              self.compressed_callback, qos)
         else:
-            image = self.create_subscription(Image, 'image', self.image_callback, qos)
+            # serialized: read in place (conversions/serialized_image.py), not converted
+            image = self.create_subscription(Image, 'image', self.image_callback, qos, raw=True)
         self._camera_info_sub = self.create_subscription(
             CameraInfo, 'camera_info', self.camera_info_callback, qos)
         return [image, self._camera_info_sub]
@@ -295,7 +297,12 @@ class MtDepthNode(LifecycleNode):
 
     # -- callbacks ------------------------------------------------------------------------
 
-    def image_callback(self, msg: Image) -> None:
+    def image_callback(self, data: bytes) -> None:
+        try:
+            msg = read_image(data)
+        except SerializedImageError as error:
+            self._frame_arrived(None, FrameDropped('serialization', f'not an Image: {error}'))
+            return
         self._frame_arrived(msg, check_image(msg))
 
     def compressed_callback(self, msg: CompressedImage) -> None:
