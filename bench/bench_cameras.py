@@ -18,6 +18,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -112,12 +113,15 @@ class Cameras:
         rclpy.try_shutdown(context=self.context)
 
 
-def start(model: Path, cameras: list[str], shared: bool, log: Path) -> subprocess.Popen[bytes]:
-    """The node executable: one process for ``cameras`` (shared), or one camera's alone."""
+def start(model: Path, cameras: list[str], shared: bool, log: Path,
+          parameters: Sequence[str] = ()) -> subprocess.Popen[bytes]:
+    """The node executable: one process for ``cameras`` (shared), or one camera's alone;
+    ``parameters`` are more ``name:=value`` settings."""
     own = ['--cameras', ','.join(cameras)] if shared else []
     namespace = '/bench' if shared else f'/bench/{cameras[0]}'
+    settings = [arg for p in parameters for arg in ('-p', p)]
     args = [str(EXECUTABLE), *own, '--ros-args', '--params-file', str(PARAMS),
-            '-p', f'model_path:={model}', '-r', f'__ns:={namespace}']
+            '-p', f'model_path:={model}', *settings, '-r', f'__ns:={namespace}']
     return subprocess.Popen(args, stdout=log.open('wb'), stderr=subprocess.STDOUT)
 
 

@@ -15,15 +15,19 @@ from typing import Any
 import numpy as np
 
 REPEATS = 10
+MIN_TOTAL_S = 0.3  # short steps repeat until this much time has been measured (at most 500)
+MAX_REPEATS = 500
 
 collected: list[dict[str, Any]] = []  # every row of this run, with its benchmark's name
 
 
 def median_seconds(function: Callable[[], object], repeats: int = REPEATS) -> float:
-    """Median wall time of ``repeats`` calls after one warm-up call."""
+    """Median wall time of at least ``repeats`` calls after one warm-up call; a step of a
+    millisecond or two repeats until MIN_TOTAL_S has been measured (its median otherwise
+    moves by tens of percent from run to run on a virtual machine)."""
     function()
-    times = []
-    for _ in range(repeats):
+    times: list[float] = []
+    while len(times) < repeats or (sum(times) < MIN_TOTAL_S and len(times) < MAX_REPEATS):
         start = time.perf_counter()
         function()
         times.append(time.perf_counter() - start)
