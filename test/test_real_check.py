@@ -12,6 +12,7 @@ import shutil
 from pathlib import Path
 
 import numpy as np
+import pytest
 from model_fixtures import write_model
 from test_data_trees import KITTI_SIZE, kitti_tree
 
@@ -79,3 +80,11 @@ def test_every_set_is_scored_with_the_model_and_the_constant(tmp_path: Path) -> 
     assert metrics['real_kitti_source'] == '2 test frames'
     assert metrics['real_kitti_all_frames'] == 2 and metrics['real_kitti_velodyne_frames'] == 1
     assert metrics['real_kitti_velodyne_abs_rel'] == round(sets['velodyne']['model']['abs_rel'], 4)
+
+
+def test_record_needs_the_model_named(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # Without --model the installed copy of the bundled model would be rewritten.
+    assert main(['real-check', '--frames', str(tmp_path), '--out', str(tmp_path / 'out'),
+                 '--record', 'frames']) == 2
+    assert '--record rewrites the card of the model file it scores' in capsys.readouterr().err
+    assert not (tmp_path / 'out').exists()

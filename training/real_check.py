@@ -220,6 +220,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if argv and argv[0] == 'real-check':
         argv = argv[1:]
     args = parser().parse_args(argv)
+    if args.record and not args.model:
+        # '' resolves to the installed copy of the bundled model, which a reinstall replaces
+        print('real-check: --record rewrites the card of the model file it scores: name it '
+              'with --model (the bundled one is models/mtdepth_default.onnx)', file=sys.stderr)
+        return 2
     model = resolve_model_path(str(args.model))
     constant = args.constant if args.constant is not None else \
         read_card(model).metrics.get(MEAN_DEPTH_KEY)

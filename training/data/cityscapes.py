@@ -12,8 +12,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from mtdepth_ros.conversions.geometry import resize_intrinsics
 from training.data.base import Augment, DepthDataset, RawSample
 from training.data.cityscapes_files import (
