@@ -2,14 +2,15 @@
 # The bundled default model, end to end and resumable: run it again after any
 # interruption and it continues where it stopped (docs/training.md).
 #   generate the training tree and a separate validation tree (synth --resume),
-#   list every annotated validation frame, train (fit --resume once a checkpoint exists).
-#   then export best.ckpt (the lowest SILog on the generated validation frames) with the card
-#   facts the bundled model carries, once the run has reached its last step.
-# Environment: PYTHON (default python), RUN_DIR (default runs/default_synth),
+#   list every annotated validation frame, train stage one and stage two (fit --resume once
+#   a checkpoint exists), then export stage two's best.ckpt (the lowest SILog on the
+#   generated validation frames) with the card facts the bundled model carries.
+# Environment: PYTHON (default python), RUN_DIR (stage one, default runs/default_synth),
+# STAGE2_DIR (default runs/default_synth_stage2),
 # CONFIG (default training/configs/default_synth.yaml), WORKERS (default 2), NICE (default 19),
 # DATA_ONLY=1 (stop after the data), MINUTES=N (stop training after N minutes, as on a lent
 # GPU machine: the checkpoints stay, the next run resumes), OUT (default
-# runs/default_synth/mtdepth_default.onnx: the exported model).
+# runs/default_synth_stage2/mtdepth_default.onnx: the exported model).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python}
@@ -33,21 +34,42 @@ run "$PYTHON" -m training synth --format kitti --out "$VAL_TREE" --frames 240 \
 cat "$VAL_TREE/splits/train_files.txt" "$VAL_TREE/splits/val_files.txt" > "$VAL_TREE/splits/all_files.txt"
 
 [ "${DATA_ONLY:-0}" = 1 ] && exit 0
-resume=()
-[ -f "$RUN_DIR/checkpoints/last.ckpt" ] && resume=(--resume)
+# Two stages: stage one from scratch (4000 steps), stage two from stage one's chosen
+# checkpoint with the learning rate restarted (training/configs/default_synth_stage2.yaml).
+# Each resumes from its own last.ckpt; a finished stage is skipped.
 bound=()
 # SIGINT: Lightning stops between steps; at most one checkpoint interval (100 steps) is redone.
 [ -n "${MINUTES:-}" ] && bound=(timeout --signal=INT --kill-after=120 "${MINUTES}m")
-status=0
-"${bound[@]}" nice -n "$NICE" "$PYTHON" -m training fit --config "$CONFIG" \
-    --trainer.default_root_dir "$RUN_DIR" "${resume[@]}" || status=$?
-echo "checkpoints: $RUN_DIR/checkpoints (last.ckpt, best.ckpt)" >&2
-if [ "$status" != 0 ]; then  # 124: MINUTES ran out
-    echo "training stopped (status $status); run this script again to resume" >&2
-    exit "$status"
-fi
+finished() {  # true when RUN_DIR's last.ckpt has reached the max_steps it was trained for
+    [ -f "$1/checkpoints/last.ckpt" ] && "$PYTHON" - "$1/checkpoints/last.ckpt" <<'PY'
+import sys
+from training.checkpoints import load_checkpoint
+checkpoint = load_checkpoint(sys.argv[1])
+sys.exit(checkpoint['global_step'] < checkpoint['mtdepth']['config']['trainer']['max_steps'])
+PY
+}
+fit() {  # fit RUN_DIR ARGUMENTS... (the recipes and overrides of python -m training fit)
+    local dir=$1 resume=() status=0
+    shift
+    if finished "$dir"; then  # nothing to resume (and an older run's optimizer may not load)
+        echo "$dir: finished" >&2
+        return
+    fi
+    [ -f "$dir/checkpoints/last.ckpt" ] && resume=(--resume)
+    "${bound[@]}" nice -n "$NICE" "$PYTHON" -m training fit "$@" \
+        --trainer.default_root_dir "$dir" "${resume[@]}" || status=$?
+    echo "checkpoints: $dir/checkpoints (last.ckpt, best.ckpt)" >&2
+    if [ "$status" != 0 ]; then  # 124: MINUTES ran out
+        echo "training stopped (status $status); run this script again to resume" >&2
+        exit "$status"
+    fi
+}
+STAGE2_DIR=${STAGE2_DIR:-runs/default_synth_stage2}
+fit "$RUN_DIR" --config "$CONFIG"
+fit "$STAGE2_DIR" --config "$CONFIG" --config training/configs/default_synth_stage2.yaml \
+    --model.init_from "$RUN_DIR/checkpoints/best.ckpt"
 # The card facts the checkpoint does not hold: depth is valid from the coding's near end to
 # the simulated LiDAR's farthest return (2-120 m), and the input was resized from KITTI's
 # 1242 x 375 frames (rendered at 640 x 193, the same aspect).
-run "$PYTHON" -m training export "$RUN_DIR/checkpoints/best.ckpt" \
-    --out "${OUT:-$RUN_DIR/mtdepth_default.onnx}" --valid-range 2 120 --frame-size 1242 375
+run "$PYTHON" -m training export "$STAGE2_DIR/checkpoints/best.ckpt" \
+    --out "${OUT:-$STAGE2_DIR/mtdepth_default.onnx}" --valid-range 2 120 --frame-size 1242 375
