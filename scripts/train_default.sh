@@ -36,25 +36,14 @@ cat "$VAL_TREE/splits/train_files.txt" "$VAL_TREE/splits/val_files.txt" > "$VAL_
 [ "${DATA_ONLY:-0}" = 1 ] && exit 0
 # Two stages: stage one from scratch (4000 steps), stage two from stage one's chosen
 # checkpoint with the learning rate restarted (training/configs/default_synth_stage2.yaml).
-# Each resumes from its own last.ckpt; a finished stage is skipped.
+# Each resumes from its own last.ckpt; a finished stage returns at once.
 bound=()
 # SIGINT: Lightning stops between steps; at most one checkpoint interval (100 steps) is redone.
 [ -n "${MINUTES:-}" ] && bound=(timeout --signal=INT --kill-after=120 "${MINUTES}m")
-finished() {  # true when RUN_DIR's last.ckpt has reached the max_steps it was trained for
-    [ -f "$1/checkpoints/last.ckpt" ] && "$PYTHON" - "$1/checkpoints/last.ckpt" <<'PY'
-import sys
-from training.checkpoints import load_checkpoint
-checkpoint = load_checkpoint(sys.argv[1])
-sys.exit(checkpoint['global_step'] < checkpoint['mtdepth']['config']['trainer']['max_steps'])
-PY
-}
 fit() {  # fit RUN_DIR ARGUMENTS... (the recipes and overrides of python -m training fit)
     local dir=$1 resume=() status=0
     shift
-    if finished "$dir"; then  # nothing to resume (and an older run's optimizer may not load)
-        echo "$dir: finished" >&2
-        return
-    fi
+    # a run already at its max_steps returns at once (training/cli.py)
     [ -f "$dir/checkpoints/last.ckpt" ] && resume=(--resume)
     "${bound[@]}" nice -n "$NICE" "$PYTHON" -m training fit "$@" \
         --trainer.default_root_dir "$dir" "${resume[@]}" || status=$?

@@ -128,6 +128,24 @@ def test_kill_and_resume_continues_the_step_counter(tree: Path, tmp_path: Path) 
     assert last_step(run) == RESUME_MAX_STEPS
 
 
+def test_resuming_a_run_at_max_steps_returns_at_once(fitted: Path,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    last = checkpoint_dir(fitted) / LAST
+    before = last.read_bytes()
+    # An optimizer state that would not load: the checkpoint must not even be resumed.
+    finished = load_checkpoint(last)
+    finished['optimizer_states'] = [{'state': {}, 'param_groups': []}]
+    atomic_save(finished, last)
+    changed = last.read_bytes()
+    recipe = fitted.parent / 'tiny.yaml'
+    try:
+        assert cli.main(['fit', '--config', str(recipe), '--resume']) == 0
+        assert f'{last}: already at max_steps 4; nothing to train' in capsys.readouterr().err
+        assert last.read_bytes() == changed  # nothing trained, nothing written
+    finally:
+        last.write_bytes(before)
+
+
 def test_resume_flag_becomes_ckpt_path(tmp_path: Path) -> None:
     checkpoint = tmp_path / 'x.ckpt'
     checkpoint.touch()

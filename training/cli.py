@@ -12,7 +12,9 @@ What this adds to a plain LightningCLI:
   with ``last.ckpt``; ``best_checkpoint.*`` keeps the best by ``val/silog``.
   Writes are atomic (:class:`AtomicCheckpointIO`).
 - ``--resume``: continue from that run's ``last.ckpt`` (a kill loses at most
-  one checkpoint interval); ``--resume PATH`` from a given checkpoint.
+  one checkpoint interval); ``--resume PATH`` from a given checkpoint. A run
+  already at ``trainer.max_steps`` returns at once (raise ``max_steps`` to
+  train on).
 - TensorBoard and CSV loggers under the run directory unless the config
   names others; the resolved config is saved as ``config.yaml`` beside the
   checkpoints and inside every checkpoint (the exporter puts it in the card).
@@ -34,7 +36,13 @@ from lightning.pytorch.cli import LightningArgumentParser, LightningCLI, SaveCon
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 from lightning.pytorch.plugins.io import CheckpointIO
 
-from training.checkpoints import CONFIG_NAME, AtomicCheckpointIO, checkpoint_dir
+from training.checkpoints import (
+    CONFIG_NAME,
+    AtomicCheckpointIO,
+    checkpoint_dir,
+    last_checkpoint,
+    load_checkpoint,
+)
 from training.datamodule import MultiTaskDataModule
 from training.module import MultiTaskModule
 
@@ -112,6 +120,19 @@ class TrainingCLI(LightningCLI):
         for key in ('checkpoint', 'best_checkpoint'):
             parser.link_arguments('trainer.default_root_dir', f'{key}.dirpath',
                                   compute_fn=lambda root: str(checkpoint_dir(root or DEFAULT_ROOT)))
+
+    def fit(self, model: Any, datamodule: Any = None, ckpt_path: str | None = None,
+            **kwargs: Any) -> None:
+        """``Trainer.fit``, except that resuming a run already at ``trainer.max_steps``
+        returns at once: there is nothing to train, and a checkpoint written before a
+        change to the optimizer's parameter groups would not even load."""
+        path = last_checkpoint(self.trainer.default_root_dir) if ckpt_path == 'last' \
+            else ckpt_path
+        steps = self.trainer.max_steps
+        if path and steps > 0 and load_checkpoint(path)['global_step'] >= steps:
+            print(f'{path}: already at max_steps {steps}; nothing to train', file=sys.stderr)
+            return
+        self.trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path, **kwargs)
 
     def instantiate_trainer(self, **kwargs: Any) -> Trainer:
         trainer_config = self._get(self.config_init, 'trainer', default={})
