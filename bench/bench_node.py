@@ -29,9 +29,9 @@ from std_msgs.msg import Header
 
 from bench.rows import median_seconds, report
 from mtdepth_ros.conversions.camera import PinholeCamera
-from mtdepth_ros.conversions.serialized_image import read_image
-from mtdepth_ros.conversions.cloud_bytes import warm_up
 from mtdepth_ros.conversions.cdr import image_bytes
+from mtdepth_ros.conversions.cloud_bytes import warm_up
+from mtdepth_ros.conversions.serialized_image import read_image
 from mtdepth_ros.inference.outputs import TOPICS, OutputBuilder, available_outputs, message_type
 from mtdepth_ros.inference.predictor import Predictor
 from mtdepth_ros.inference.resources import default_model_candidates

@@ -102,15 +102,10 @@ def test_flood_is_survived_with_counted_drops_newest_frames_and_flat_memory(
     message = array_to_image(rng.integers(0, 255, (FLOOD_H, FLOOD_W, 3), np.uint8), 'rgb8')
     probe.send_until('depth/image_rect', message, camera, timeout=3 * DEADLINE_S)
     flood(probe, message, camera)
-    # An answer to one of the last frames (not to the very last: at 100 Hz the transport
-    # may lose it, and the test would wait for an answer that cannot come).
-    last = probe.sent[-NEWEST_FRAMES:]
-    wait_until(lambda: key(probe.messages('depth/image_rect')[-1]) in last
-               or node.process.poll() is not None, what='an answer to a last frame')
+    answered_late(node, probe)
     rss_first = node.rss_kb()
     flood(probe, message, camera)
-    last = probe.sent[-NEWEST_FRAMES:]
-    wait_until(lambda: key(probe.messages('depth/image_rect')[-1]) in last, what='an answer to a last frame')
+    answered_late(node, probe)
     rss_second = node.rss_kb()
     assert node.process.poll() is None, node.output()
     assert rss_second - rss_first < RSS_GROWTH_LIMIT_KB, (rss_first, rss_second)
@@ -118,6 +113,14 @@ def test_flood_is_survived_with_counted_drops_newest_frames_and_flat_memory(
     entry = values(status(probe))
     print(f'flood: RSS {rss_first} -> {rss_second} kB; diagnostics {entry}')
     assert int(entry['dropped superseded (total)']) > 0, entry
+
+
+def answered_late(node: NodeProcess, probe: Probe) -> None:
+    """Wait for an answer to one of the last NEWEST_FRAMES frames sent (not to the very
+    last: at 100 Hz the node's best-effort input may lose it), or for the node to die."""
+    last = probe.sent[-NEWEST_FRAMES:]
+    wait_until(lambda: key(probe.messages('depth/image_rect')[-1]) in last
+               or node.process.poll() is not None, what='an answer to a last frame')
 
 
 def key(msg: Any) -> tuple[int, int]:

@@ -69,13 +69,15 @@ class _Reader:
         return start
 
     def uint32(self, what: str) -> int:
-        self.at += -(self.at - _ENCAPSULATION) % _UINT32
-        value: int = struct.unpack_from(self.order + 'I', self.data, self._take(_UINT32, what))[0]
-        return value
+        return self._word('I', what)
 
     def int32(self, what: str) -> int:
+        return self._word('i', what)
+
+    def _word(self, code: str, what: str) -> int:
+        """A 4-byte integer (struct ``code``), aligned to 4 from the start of the body."""
         self.at += -(self.at - _ENCAPSULATION) % _UINT32
-        value: int = struct.unpack_from(self.order + 'i', self.data, self._take(_UINT32, what))[0]
+        value: int = struct.unpack_from(self.order + code, self.data, self._take(_UINT32, what))[0]
         return value
 
     def uint8(self, what: str) -> int:
