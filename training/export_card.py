@@ -7,17 +7,26 @@ checkpoint may not record, from the export command's options.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 from torch import nn
 
-from mtdepth_ros.inference.card import CameraSpec, ClassSpec, HeadSpec, InputSpec, ModelCard
+from mtdepth_ros.inference.card import (
+    CameraSpec,
+    ClassSpec,
+    HeadSpec,
+    InputSpec,
+    ModelCard,
+)
+from training.checkpoints import EXTRA_KEY, load_checkpoint
 from training.nets.registry import ModelSpec
 
 if TYPE_CHECKING:  # the checkpoint loader lives with the export itself
     from training.export import LoadedCheckpoint
 
 INPUT_NAME = 'image'
+MAX_LINEAGE = 8  # init_from checkpoints followed back, at most (a cycle stops here too)
 
 
 def network_heads(net: nn.Module, spec: ModelSpec) -> tuple[str, ...]:
@@ -70,8 +79,35 @@ def build_card(loaded: LoadedCheckpoint, size: tuple[int, int], depth_encoding: 
         depth_coding=loaded.coding if 'intervals' in heads or (
             'depth' in heads and depth_encoding == 'normalized_log') else None,
         classes=class_spec(loaded) if 'segmentation' in heads else None,
-        training_data=str(facts.get('training_data', '')),
+        training_data=training_data(loaded.extra),
         metrics=metrics, config=config)
+
+
+def training_data(extra: Mapping[str, Any]) -> str:
+    """What a run was trained on, and through ``model.init_from`` what the runs whose
+    weights it started from were trained on (a fine-tuned model's card names all of it).
+
+    ``extra`` is a checkpoint's own entry (resolved config, data facts). Each
+    init_from checkpoint is read for its facts; one that is gone is named as such.
+    The same data twice in a row (a stage that only restarted the schedule) is said once.
+    """
+    said = [str(extra.get('data', {}).get('training_data', ''))]
+    parent = ((extra.get('config') or {}).get('model') or {}).get('init_from')
+    for _ in range(MAX_LINEAGE):
+        if not parent:
+            break
+        try:
+            extra = load_checkpoint(parent).get(EXTRA_KEY) or {}
+        except (FileNotFoundError, ValueError):
+            said.append(f'{parent} (not found: its training data unknown)')
+            break
+        data = str(extra.get('data', {}).get('training_data', '')) or f'{parent} (unrecorded)'
+        if data != said[-1]:
+            said.append(data)
+        parent = ((extra.get('config') or {}).get('model') or {}).get('init_from')
+    if not said[0]:  # a checkpoint from before the facts were recorded
+        return ''
+    return '; before that, from weights trained on '.join(s for s in said if s)
 
 
 def far_classes(loaded: LoadedCheckpoint) -> tuple[str, ...]:
