@@ -226,4 +226,9 @@ def test_card_training_data_follows_init_from_back(tmp_path: Path) -> None:
     assert training_data(gone) == (f'x; before that, from weights trained on '
                                    f'{tmp_path / "gone.ckpt"} (not found: its training data '
                                    'unknown)')
+    junk = tmp_path / 'junk.ckpt'
+    junk.write_bytes(b'not a checkpoint')
+    unreadable = training_data({'config': {'model': {'init_from': str(junk)}},
+                                'data': {'training_data': 'x'}})
+    assert unreadable.startswith(f'x; before that, from weights trained on {junk} (unreadable: ')
     assert training_data({}) == ''  # a checkpoint from before the facts were recorded

@@ -91,23 +91,34 @@ def training_data(extra: Mapping[str, Any]) -> str:
     init_from checkpoint is read for its facts; one that is gone is named as such.
     The same data twice in a row (a stage that only restarted the schedule) is said once.
     """
-    said = [str(extra.get('data', {}).get('training_data', ''))]
-    parent = ((extra.get('config') or {}).get('model') or {}).get('init_from')
+    said = [_recorded_data(extra)]
+    parent = _init_from(extra)
     for _ in range(MAX_LINEAGE):
         if not parent:
             break
         try:
             extra = load_checkpoint(parent).get(EXTRA_KEY) or {}
-        except (FileNotFoundError, ValueError):
+        except FileNotFoundError:
             said.append(f'{parent} (not found: its training data unknown)')
             break
-        data = str(extra.get('data', {}).get('training_data', '')) or f'{parent} (unrecorded)'
+        except ValueError as error:  # not a checkpoint, or not loadable safely
+            said.append(f'{parent} (unreadable: {error})')
+            break
+        data = _recorded_data(extra) or f'{parent} (unrecorded)'
         if data != said[-1]:
             said.append(data)
-        parent = ((extra.get('config') or {}).get('model') or {}).get('init_from')
+        parent = _init_from(extra)
     if not said[0]:  # a checkpoint from before the facts were recorded
         return ''
-    return '; before that, from weights trained on '.join(s for s in said if s)
+    return '; before that, from weights trained on '.join(said)
+
+
+def _recorded_data(extra: Mapping[str, Any]) -> str:
+    return str((extra.get('data') or {}).get('training_data', ''))
+
+
+def _init_from(extra: Mapping[str, Any]) -> str | None:
+    return ((extra.get('config') or {}).get('model') or {}).get('init_from')
 
 
 def far_classes(loaded: LoadedCheckpoint) -> tuple[str, ...]:
