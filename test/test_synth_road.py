@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from pathlib import Path
 
@@ -12,8 +13,9 @@ from training.data.classes import CITYSCAPES_LABEL_IDS
 from training.data.lidar import points_to_depth_map, read_velodyne
 from training.data.io import read_depth_png
 from training.data.kitti_files import FrameId, KittiCalibration
-from training.data.synth import kitti_writer, objects, rig, road, textures
-from training.data.synth.kitti_writer import KittiJob, write_kitti
+from training.data.synth import SCENES_VERSION, kitti_writer, objects, rig, road, textures
+from training.data.synth.cli import main as synth_cli
+from training.data.synth.kitti_writer import KittiJob, SynthResumeError, write_kitti
 from training.data.synth.raycast import ELLIPSOID
 from training.data.synth.shading import CameraResponse, MaterialTable, expose
 from training.data.synth.rig import VELODYNE_IN_CAMERA
@@ -170,6 +172,33 @@ def test_a_resumed_kitti_tree_equals_one_written_in_one_go(tmp_path: Path) -> No
     for path in whole.rglob('*'):
         if path.is_file():
             assert path.read_bytes() == (resumed / path.relative_to(whole)).read_bytes(), path
+
+
+def test_resume_refuses_a_tree_of_other_settings_or_scenes(tmp_path: Path) -> None:
+    """A killed tree says what it was rendering; --resume extends it only with the same
+    settings and the same scenes' version, and leaves a finished tree's version alone."""
+    tree = tmp_path / 'tree'
+    write_kitti(tree, 6, 3, 96, 29, 3, workers=1)
+    info = json.loads((tree / 'synth_info.json').read_text())
+    assert info['generator_version'] == SCENES_VERSION and info['complete'] is True
+    last = kitti_writer._last_file(KittiJob(3, 1, 3, 2, 5, 96, 29, 'val', str(tree)))
+    last.unlink()  # killed before its last frame
+    with pytest.raises(SynthResumeError, match=r'seed 3 \(asked: 4\)'):
+        write_kitti(tree, 6, 4, 96, 29, 3, workers=1, resume=True)
+    info['generator_version'] = SCENES_VERSION - 1  # rendered by an earlier generator
+    (tree / 'synth_info.json').write_text(json.dumps(info))
+    with pytest.raises(SynthResumeError, match='generator_version'):
+        write_kitti(tree, 6, 3, 96, 29, 3, workers=1, resume=True)
+    assert not last.exists()  # nothing was rendered into it
+    assert synth_cli(['synth', '--format', 'kitti', '--out', str(tree), '--frames', '6',
+                      '--seed', '3', '--width', '96', '--height', '29',
+                      '--frames-per-drive', '3', '--workers', '1', '--resume']) == 2
+    # a finished tree of another version: nothing to render, its version kept
+    info['generator_version'] = None  # a tree from before the version was recorded
+    (tree / 'synth_info.json').write_text(json.dumps(info))
+    kitti_writer._render_and_write(KittiJob(3, 1, 3, 2, 5, 96, 29, 'val', str(tree)))
+    write_kitti(tree, 6, 3, 96, 29, 3, workers=1, resume=True)
+    assert json.loads((tree / 'synth_info.json').read_text())['generator_version'] is None
 
 
 def test_tree_crowns_clear_the_ground_under_them() -> None:

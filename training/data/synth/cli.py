@@ -52,10 +52,14 @@ def main(argv: list[str]) -> int:
     height = args.height or default_size[1]
     start = time.perf_counter()
     if args.format == 'kitti':
-        from training.data.synth.kitti_writer import write_kitti
+        from training.data.synth.kitti_writer import SynthResumeError, write_kitti
         args.out.mkdir(parents=True, exist_ok=True)
-        info = write_kitti(args.out, args.frames, args.seed, width, height,
-                           args.frames_per_drive, args.workers, args.resume)
+        try:
+            info = write_kitti(args.out, args.frames, args.seed, width, height,
+                               args.frames_per_drive, args.workers, args.resume)
+        except SynthResumeError as error:
+            print(f'synth: {error}', file=sys.stderr)
+            return 2
     elif args.format == 'cityscapes':
         from training.data.synth.cityscapes_writer import write_cityscapes
         args.out.mkdir(parents=True, exist_ok=True)

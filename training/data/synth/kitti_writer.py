@@ -39,7 +39,7 @@ from training.data.kitti_files import (
     write_velo_to_cam,
 )
 from training.data.lidar import write_velodyne
-from training.data.synth import rig
+from training.data.synth import SCENES_VERSION, rig
 from training.data.synth.rig import CAMERA_HEIGHT_M, FRAME_RATE_HZ, kitti_intrinsics
 from training.data.synth.runner import run_jobs
 from training.data.synth.samples import road_sample
@@ -131,6 +131,29 @@ def _render_and_write(job: KittiJob) -> None:
         paths['intrinsics'].write_text(' '.join(f'{v:.6e}' for v in intrinsics.ravel()) + '\n')
 
 
+class SynthResumeError(ValueError):
+    """A tree that ``--resume`` must not extend: it was rendered with other settings."""
+
+
+def _check_resumable(out: Path, request: dict[str, object], rendering: bool
+                     ) -> dict[str, object] | None:
+    """What ``out/synth_info.json`` records (None: no such file, as in a tree killed before
+    the file was written first); SynthResumeError where its settings are not ``request``'s.
+    The scenes' version counts only when frames are to be rendered (``rendering``): a
+    finished tree of another version is left as it is."""
+    path = out / 'synth_info.json'
+    if not path.is_file():
+        return None
+    recorded = json.loads(path.read_text())
+    ignored = {'generator'} if rendering else {'generator', 'generator_version'}
+    differs = [f'{key} {recorded.get(key)!r} (asked: {value!r})' for key, value in request.items()
+               if key not in ignored and recorded.get(key) != value]
+    if differs:
+        raise SynthResumeError(f'{out} was rendered with other settings: {", ".join(differs)}; '
+                               'resuming would mix two trees: render into a new folder')
+    return recorded
+
+
 def _timestamps(frames: int) -> str:
     stamps = [START_TIME + datetime.timedelta(seconds=i / FRAME_RATE_HZ) for i in range(frames)]
     return ''.join(s.strftime('%Y-%m-%d %H:%M:%S.%f') + '000\n' for s in stamps)
@@ -156,6 +179,16 @@ def write_kitti(out: Path, frames: int, seed: int, width: int, height: int, fram
     write_velo_to_cam(date_dir / 'calib_velo_to_cam.txt', calib.velo_to_cam[:, :3],
                       calib.velo_to_cam[:, 3])
     todo = [job for job in jobs if not resume or not written(job)]
+    request: dict[str, object] = {
+        'generator': 'mtdepth_ros training.data.synth (road scenes)', 'format': 'kitti',
+        'generator_version': SCENES_VERSION, 'seed': seed, 'frames': frames, 'width': width,
+        'height': height, 'frames_per_drive': frames_per_drive}
+    recorded = _check_resumable(out, request, bool(todo)) if resume else None
+    if todo:  # written first, so that a killed run's tree says what it was rendering
+        (out / 'synth_info.json').write_text(json.dumps({**request, 'complete': False},
+                                                        indent=2) + '\n')
+    elif recorded is not None:  # nothing rendered now: the tree keeps the version it has
+        request['generator_version'] = recorded.get('generator_version')
     for _ in run_jobs(_render_and_write, todo, workers):
         pass
     lists: dict[str, list[FrameId]] = {'train': [], 'val': [], 'test': []}
@@ -172,9 +205,7 @@ def write_kitti(out: Path, frames: int, seed: int, width: int, height: int, fram
         if frame_ids:
             write_split_file(out / 'splits' / f'{split}_files.txt', frame_ids)
     info: dict[str, object] = {
-        'generator': 'mtdepth_ros training.data.synth (road scenes)', 'format': 'kitti',
-        'seed': seed, 'frames': frames, 'width': width, 'height': height,
-        'frames_per_drive': frames_per_drive, 'camera_height_m': CAMERA_HEIGHT_M,
+        **request, 'complete': True, 'camera_height_m': CAMERA_HEIGHT_M,
         'intrinsics': np.round(intrinsics, 6).tolist(), 'date': DATE,
         'drives': {drive_name(DATE, d + 1): splits[d] for d in range(drives)},
         'split_sizes': {split: len(frame_ids) for split, frame_ids in lists.items()},
