@@ -16,7 +16,7 @@ from training.data.kitti_files import FrameId, KittiCalibration
 from training.data.synth import SCENES_VERSION, kitti_writer, objects, rig, road, textures
 from training.data.synth.cli import main as synth_cli
 from training.data.synth.kitti_writer import KittiJob, SynthResumeError, write_kitti
-from training.data.synth.raycast import ELLIPSOID
+from training.data.synth.raycast import BOX, ELLIPSOID
 from training.data.synth.shading import CameraResponse, MaterialTable, expose
 from training.data.synth.rig import VELODYNE_IN_CAMERA
 from training.data.synth.samples import road_sample
@@ -199,6 +199,31 @@ def test_resume_refuses_a_tree_of_other_settings_or_scenes(tmp_path: Path) -> No
     kitti_writer._render_and_write(KittiJob(3, 1, 3, 2, 5, 96, 29, 'val', str(tree)))
     write_kitti(tree, 6, 3, 96, 29, 3, workers=1, resume=True)
     assert json.loads((tree / 'synth_info.json').read_text())['generator_version'] is None
+
+
+def test_a_car_has_a_painted_roof_over_its_windows() -> None:
+    """From above, every car shows its paint (a roof), not the cabin's glass; from the side
+    at window height, the glass: both cabin shapes."""
+    def first_material(parts: list, origin: tuple, direction: tuple) -> int:
+        o = np.asarray([origin], np.float32)
+        d = np.asarray([direction], np.float32)
+        hits = [(float(p.t(o, d)[0]), p.material) for p in parts]
+        return min(hits)[1]
+
+    shapes = set()
+    for seed in range(20):
+        rng = np.random.default_rng(seed)
+        materials = MaterialTable()
+        parts = objects.vehicle(rng, materials, 0.0, 10.0, rig.CAMERA_HEIGHT_M)
+        paint, glass, cabin = parts[0].material, parts[1].material, parts[1]
+        shapes.add(cabin.kind)
+        assert materials.glass[glass] <= objects.WINDOW_REFLECTION[1]
+        assert first_material(parts, (0.0, -5.0, 10.0), (0.0, 1.0, 0.0)) == paint  # the roof
+        body_top = float(parts[0].lo[1])
+        window = body_top - 0.05  # just above the body, inside the cabin's height
+        centre_z = float((cabin.lo[2] + cabin.hi[2]) / 2)
+        assert first_material(parts, (-5.0, window, centre_z), (1.0, 0.0, 0.0)) == glass
+    assert shapes == {BOX, ELLIPSOID}  # both cabin shapes were drawn
 
 
 def test_tree_crowns_clear_the_ground_under_them() -> None:

@@ -21,6 +21,14 @@ CAR_PAINTS = ((0.62, 0.62, 0.6), (0.02, 0.02, 0.022), (0.32, 0.33, 0.35), (0.12,
 SIGN_COLORS = ((0.02, 0.08, 0.45), (0.5, 0.03, 0.02), (0.7, 0.7, 0.68), (0.7, 0.55, 0.02))
 WHEEL_RADIUS = (0.28, 0.36)  # metres
 CURVED_CABIN_SHARE = 0.5  # cars with a rounded (ellipsoid) cabin instead of a box
+# Car windows: dark glass reflecting the sky by this share (real windows read dark from the
+# road; a cabin all of sky-reflecting glass read as a dome). The roof over them is paint:
+# a slab over a box cabin (this share of the cabin's height), or for a rounded cabin a
+# narrower ellipsoid (x and z scaled by ROOF_INSET) raised by ROOF_RAISE of the cabin height.
+WINDOW_REFLECTION = (0.08, 0.3)
+ROOF_SHARE = 0.3
+ROOF_INSET = 0.85
+ROOF_RAISE = 0.3
 CONTACT_MARGIN_M = 0.05  # the dark patch under a car reaches this far beyond its body
 WALL_TEXTURES = (1, textures.BRICKS, textures.BIG_TILES, textures.TILES)
 CROWN_CLUSTERS = (4, 10)  # leaf clusters per tree crown (low, high + 1)
@@ -53,7 +61,7 @@ def vehicle(rng: np.random.Generator, materials: MaterialTable, x: float, z: flo
                           texture=3, scale=3.0, amplitude=0.08, glass=rng.uniform(0.03, 0.25),
                           reflectance=0.5)
     glass = materials.add((0.02, 0.025, 0.03), label, texture=3, amplitude=0.1,
-                          glass=rng.uniform(0.15, 0.5), reflectance=0.0)
+                          glass=rng.uniform(*WINDOW_REFLECTION), reflectance=0.0)
     tyre = materials.add((0.015, 0.015, 0.015), label, texture=2, amplitude=0.2, reflectance=0.1)
     bottom = ground - clearance
     parts = [make_box((x - width / 2, bottom - body_h, z - length / 2),
@@ -67,8 +75,17 @@ def vehicle(rng: np.random.Generator, materials: MaterialTable, x: float, z: flo
             lo[1] = bottom - body_h - cabin_h * 1.25
             hi[1] = bottom - body_h + cabin_h * 1.25
             parts.append(Primitive(ELLIPSOID, lo, hi, glass))
+            # the roof: a narrower ellipsoid of paint raised out of the glass one's top, so
+            # the windows show as a band around the cabin under a painted roof
+            centre, half = (lo + hi) / 2, (hi - lo) / 2 * np.array([ROOF_INSET, 1.0, ROOF_INSET])
+            centre[1] -= cabin_h * ROOF_RAISE
+            parts.append(Primitive(ELLIPSOID, centre - half, centre + half, paint))
         else:
             parts.append(make_box(lo, hi, glass))
+            # the roof: a painted slab over the window box's top, overhanging it a little
+            roof = cabin_h * ROOF_SHARE
+            parts.append(make_box((lo[0] - 0.01, lo[1] - 0.01, lo[2] + 0.1),
+                                  (hi[0] + 0.01, lo[1] + roof, hi[2] - 0.1), paint))
     else:  # a windscreen band at the front of the body
         parts.append(make_box((x - width / 2 + 0.05, bottom - body_h + 0.1, z + length / 2 - 0.02),
                               (x + width / 2 - 0.05, bottom - body_h * 0.45, z + length / 2 + 0.01), glass))
