@@ -165,6 +165,19 @@ def test_atomic_save_leaves_the_old_checkpoint_when_writing_fails(tmp_path: Path
     assert [p.name for p in tmp_path.iterdir()] == ['last.ckpt']
 
 
+def test_mapped_checkpoint_reads_the_same_and_refuses_the_same(tmp_path: Path) -> None:
+    path = tmp_path / 'last.ckpt'
+    atomic_save({'state_dict': {'w': torch.arange(4.0)}, 'global_step': 7}, path)
+    mapped = load_checkpoint(path, mmap=True)
+    assert mapped['global_step'] == 7
+    assert torch.equal(mapped['state_dict']['w'], torch.arange(4.0))
+    mapped['state_dict']['w'] += 1  # private pages: the file is not written through
+    assert torch.equal(load_checkpoint(path)['state_dict']['w'], torch.arange(4.0))
+    path.write_bytes(path.read_bytes()[:40])  # truncated
+    with pytest.raises(ValueError, match='not a loadable checkpoint'):
+        load_checkpoint(path, mmap=True)
+
+
 def test_checkpoint_with_pickled_code_is_refused(tmp_path: Path) -> None:
     path = tmp_path / 'evil.ckpt'
     torch.save({'state_dict': {}, 'payload': nn.Linear(1, 1)}, path)  # a module = pickled code

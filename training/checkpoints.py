@@ -40,13 +40,18 @@ def atomic_save(checkpoint: dict[str, Any], path: str | os.PathLike[str]) -> Non
 
 
 def load_checkpoint(path: str | os.PathLike[str],
-                    map_location: str | torch.device | None = 'cpu') -> dict[str, Any]:
-    """Read a checkpoint with ``weights_only=True``; a clear error if it is missing or unsafe."""
+                    map_location: str | torch.device | None = 'cpu',
+                    mmap: bool = False) -> dict[str, Any]:
+    """Read a checkpoint with ``weights_only=True``; a clear error if it is missing or unsafe.
+
+    ``mmap`` maps the tensors from the file instead of reading them (private,
+    copy-on-write pages): nearly free when only a scalar such as ``global_step``
+    is wanted."""
     file = Path(path)
     if not file.is_file():
         raise FileNotFoundError(f'checkpoint not found: {file}')
     try:
-        loaded = torch.load(file, map_location=map_location, weights_only=True)
+        loaded = torch.load(file, map_location=map_location, weights_only=True, mmap=mmap)
     except Exception as error:  # UnpicklingError (unsafe content), RuntimeError (truncated)
         raise ValueError(f'{file} is not a loadable checkpoint (weights_only=True): {error}') \
             from error

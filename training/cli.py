@@ -129,7 +129,7 @@ class TrainingCLI(LightningCLI):
         path = last_checkpoint(self.trainer.default_root_dir) if ckpt_path == 'last' \
             else ckpt_path
         steps = self.trainer.max_steps
-        if path and steps > 0 and load_checkpoint(path)['global_step'] >= steps:
+        if path and steps > 0 and load_checkpoint(path, mmap=True)['global_step'] >= steps:
             print(f'{path}: already at max_steps {steps}; nothing to train', file=sys.stderr)
             return
         self.trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path, **kwargs)
