@@ -17,7 +17,7 @@ from training_helpers import kitti_tree, tiny_recipe
 from mtdepth_ros.inference.depth_coding import MULTIDEPTH_KITTI, DepthCoding
 from mtdepth_ros.inference.model_file import read_card
 from training import cli
-from training.checkpoints import EXTRA_KEY, checkpoint_dir
+from training.checkpoints import checkpoint_dir
 from training.export import (
     check_report,
     export_checkpoint,
@@ -25,7 +25,7 @@ from training.export import (
     load_for_export,
     main,
 )
-from training.export_card import far_classes, training_data
+from training.export_card import far_classes
 from training.losses.targets import encode_depth
 
 
@@ -204,31 +204,3 @@ def test_confidence_is_high_where_regression_and_intervals_agree() -> None:
     disagree[0, 31] = 10.0
     assert interval_confidence(agree, coded, MULTIDEPTH_KITTI).item() > 0.99
     assert interval_confidence(disagree, coded, MULTIDEPTH_KITTI).item() < 0.01
-
-
-def test_card_training_data_follows_init_from_back(tmp_path: Path) -> None:
-    def save(name: str, data: str, parent: Path | None) -> Path:
-        path = tmp_path / f'{name}.ckpt'
-        config = {'model': {'init_from': str(parent) if parent else None}}
-        torch.save({'state_dict': {}, EXTRA_KEY: {'config': config,
-                                                   'data': {'training_data': data}}}, path)
-        return path
-
-    one = save('one', 'kitti at a (10 training frames)', None)
-    two = save('two', 'kitti at a (10 training frames)', one)  # the same data again: said once
-    extra = {'config': {'model': {'init_from': str(two)}},
-             'data': {'training_data': 'kitti at b (20 training frames)'}}
-    assert training_data(extra) == ('kitti at b (20 training frames); before that, from '
-                                    'weights trained on kitti at a (10 training frames)')
-    assert training_data({'data': {'training_data': 'x'}}) == 'x'  # no init_from
-    gone = {'config': {'model': {'init_from': str(tmp_path / 'gone.ckpt')}},
-            'data': {'training_data': 'x'}}
-    assert training_data(gone) == (f'x; before that, from weights trained on '
-                                   f'{tmp_path / "gone.ckpt"} (not found: its training data '
-                                   'unknown)')
-    junk = tmp_path / 'junk.ckpt'
-    junk.write_bytes(b'not a checkpoint')
-    unreadable = training_data({'config': {'model': {'init_from': str(junk)}},
-                                'data': {'training_data': 'x'}})
-    assert unreadable.startswith(f'x; before that, from weights trained on {junk} (unreadable: ')
-    assert training_data({}) == ''  # a checkpoint from before the facts were recorded

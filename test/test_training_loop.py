@@ -27,6 +27,7 @@ from training.checkpoints import (
     load_checkpoint,
 )
 from training.datamodule import MultiTaskDataModule
+from training.lineage import INIT_FROM_DATA, training_data
 from training.module import MultiTaskModule
 from training.nets import get_spec, list_models
 
@@ -228,9 +229,16 @@ def test_stage_freezes_exactly_its_prefixes(name: str, stage: str) -> None:
 def test_init_from_loads_another_runs_network_weights(fitted: Path) -> None:
     module = MultiTaskModule('default', net_args=TINY_NET,
                              init_from=str(checkpoint_dir(fitted) / LAST))
-    saved = load_checkpoint(checkpoint_dir(fitted) / LAST)['state_dict']
+    parent = load_checkpoint(checkpoint_dir(fitted) / LAST)
+    saved = parent['state_dict']
     for key, value in module.net.state_dict().items():
         assert torch.equal(value, saved[f'net.{key}']), key
+    # The parent's data is recorded in this run's checkpoints (the parent may be deleted).
+    lineage = training_data(parent[EXTRA_KEY])
+    assert lineage
+    checkpoint: dict[str, Any] = {}
+    module.on_save_checkpoint(checkpoint)
+    assert checkpoint[EXTRA_KEY][INIT_FROM_DATA] == lineage
 
 
 def test_targets_come_from_metric_depth_with_the_recipe_coding() -> None:

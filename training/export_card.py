@@ -7,8 +7,7 @@ checkpoint may not record, from the export command's options.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from torch import nn
 
@@ -19,14 +18,13 @@ from mtdepth_ros.inference.card import (
     InputSpec,
     ModelCard,
 )
-from training.checkpoints import EXTRA_KEY, load_checkpoint
+from training.lineage import training_data
 from training.nets.registry import ModelSpec
 
 if TYPE_CHECKING:  # the checkpoint loader lives with the export itself
     from training.export import LoadedCheckpoint
 
 INPUT_NAME = 'image'
-MAX_LINEAGE = 8  # init_from checkpoints followed back, at most (a cycle stops here too)
 
 
 def network_heads(net: nn.Module, spec: ModelSpec) -> tuple[str, ...]:
@@ -81,44 +79,6 @@ def build_card(loaded: LoadedCheckpoint, size: tuple[int, int], depth_encoding: 
         classes=class_spec(loaded) if 'segmentation' in heads else None,
         training_data=training_data(loaded.extra),
         metrics=metrics, config=config)
-
-
-def training_data(extra: Mapping[str, Any]) -> str:
-    """What a run was trained on, and through ``model.init_from`` what the runs whose
-    weights it started from were trained on (a fine-tuned model's card names all of it).
-
-    ``extra`` is a checkpoint's own entry (resolved config, data facts). Each
-    init_from checkpoint is read for its facts; one that is gone is named as such.
-    The same data twice in a row (a stage that only restarted the schedule) is said once.
-    """
-    said = [_recorded_data(extra)]
-    parent = _init_from(extra)
-    for _ in range(MAX_LINEAGE):
-        if not parent:
-            break
-        try:
-            extra = load_checkpoint(parent).get(EXTRA_KEY) or {}
-        except FileNotFoundError:
-            said.append(f'{parent} (not found: its training data unknown)')
-            break
-        except ValueError as error:  # not a checkpoint, or not loadable safely
-            said.append(f'{parent} (unreadable: {error})')
-            break
-        data = _recorded_data(extra) or f'{parent} (unrecorded)'
-        if data != said[-1]:
-            said.append(data)
-        parent = _init_from(extra)
-    if not said[0]:  # a checkpoint from before the facts were recorded
-        return ''
-    return '; before that, from weights trained on '.join(said)
-
-
-def _recorded_data(extra: Mapping[str, Any]) -> str:
-    return str((extra.get('data') or {}).get('training_data', ''))
-
-
-def _init_from(extra: Mapping[str, Any]) -> str | None:
-    return ((extra.get('config') or {}).get('model') or {}).get('init_from')
 
 
 def far_classes(loaded: LoadedCheckpoint) -> tuple[str, ...]:

@@ -33,8 +33,14 @@ from mtdepth_ros.evaluation.protocols import get_protocol, prepare_depth
 from mtdepth_ros.inference.depth_coding import DepthCoding
 from training.checkpoints import EXTRA_KEY, load_checkpoint
 from training.data.base import DEPTH_NATIVE, NATIVE_REGION
+from training.lineage import INIT_FROM_DATA, training_data
 from training.losses import TOTAL
-from training.losses.targets import decode_depth, depth_to_intervals, encode_depth, valid_depth
+from training.losses.targets import (
+    decode_depth,
+    depth_to_intervals,
+    encode_depth,
+    valid_depth,
+)
 from training.nets import build_loss, build_model, get_spec
 from training.nets.registry import resolve_stage
 
@@ -88,6 +94,7 @@ class MultiTaskModule(L.LightningModule):
         if stage is not None:
             self.freeze_prefixes += resolve_stage(self.spec, stage).freeze
         self._apply_freeze()
+        self._init_from_data = ''  # the lineage of the init_from weights (training.lineage)
         if init_from:
             self._load_net_weights(init_from)
         self.run_config: dict[str, Any] = {}  # the resolved CLI config (set by training.cli)
@@ -134,7 +141,11 @@ class MultiTaskModule(L.LightningModule):
             self._freeze_batchnorm()
 
     def _load_net_weights(self, path: str) -> None:
-        state = load_checkpoint(path)['state_dict']
+        checkpoint = load_checkpoint(path)
+        state = checkpoint['state_dict']
+        # What those weights saw, kept in this run's checkpoints (the parent may go).
+        self._init_from_data = training_data(checkpoint.get(EXTRA_KEY) or {}) \
+            or f'{path} (unrecorded)'
         weights = {key[len('net.'):]: value for key, value in state.items()
                    if key.startswith('net.')}
         result = self.net.load_state_dict(weights, strict=False)
@@ -331,7 +342,7 @@ class MultiTaskModule(L.LightningModule):
 
     def validation_metrics(self) -> dict[str, float]:
         """The last validation's ``val/*`` values logged by this module."""
-        if self.trainer is None:
+        if self._trainer is None:
             return {}
         return {key[len('val/'):]: float(value)
                 for key, value in self.trainer.callback_metrics.items()
@@ -345,6 +356,8 @@ class MultiTaskModule(L.LightningModule):
         facts = data.card_facts() if data is not None and hasattr(data, 'card_facts') else {}
         checkpoint[EXTRA_KEY] = {'config': self.run_config, 'data': facts,
                                  'metrics': self.validation_metrics()}
+        if self._init_from_data:
+            checkpoint[EXTRA_KEY][INIT_FROM_DATA] = self._init_from_data
 
 
 def coding_from_config(values: Mapping[str, Any] | None) -> DepthCoding:

@@ -1,0 +1,51 @@
+"""training.lineage: a model's card names every tree its weights saw, across stages."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from training.checkpoints import EXTRA_KEY
+from training.lineage import INIT_FROM_DATA, training_data
+
+
+def test_card_training_data_follows_init_from_back(tmp_path: Path) -> None:
+    def save(name: str, data: str, parent: Path | None) -> Path:
+        path = tmp_path / f'{name}.ckpt'
+        config = {'model': {'init_from': str(parent) if parent else None}}
+        torch.save({'state_dict': {}, EXTRA_KEY: {'config': config,
+                                                   'data': {'training_data': data}}}, path)
+        return path
+
+    one = save('one', 'kitti at a (10 training frames)', None)
+    two = save('two', 'kitti at a (10 training frames)', one)  # the same data again: said once
+    extra = {'config': {'model': {'init_from': str(two)}},
+             'data': {'training_data': 'kitti at b (20 training frames)'}}
+    assert training_data(extra) == ('kitti at b (20 training frames); before that, from '
+                                    'weights trained on kitti at a (10 training frames)')
+    assert training_data({'data': {'training_data': 'x'}}) == 'x'  # no init_from
+    gone = {'config': {'model': {'init_from': str(tmp_path / 'gone.ckpt')}},
+            'data': {'training_data': 'x'}}
+    assert training_data(gone) == (f'x; before that, from weights trained on '
+                                   f'{tmp_path / "gone.ckpt"} (not found: its training data '
+                                   'unknown)')
+    junk = tmp_path / 'junk.ckpt'
+    junk.write_bytes(b'not a checkpoint')
+    unreadable = training_data({'config': {'model': {'init_from': str(junk)}},
+                                'data': {'training_data': 'x'}})
+    assert unreadable.startswith(f'x; before that, from weights trained on {junk} (unreadable: ')
+    assert training_data({}) == ''  # a checkpoint from before the facts were recorded
+
+
+def test_recorded_parent_lineage_is_used_and_outlives_the_parent(tmp_path: Path) -> None:
+    gone = tmp_path / 'deleted.ckpt'  # the parent was deleted after the run recorded it
+    extra = {'config': {'model': {'init_from': str(gone)}},
+             'data': {'training_data': 'kitti at c (30 training frames)'},
+             INIT_FROM_DATA: 'kitti at b (20 training frames); before that, from weights '
+                             'trained on kitti at a (10 training frames)'}
+    assert training_data(extra) == ('kitti at c (30 training frames); before that, from '
+                                    'weights trained on kitti at b (20 training frames); before '
+                                    'that, from weights trained on kitti at a (10 training frames)')
+    extra['data'] = {'training_data': 'kitti at b (20 training frames)'}  # same tree again
+    assert training_data(extra) == extra[INIT_FROM_DATA]

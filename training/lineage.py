@@ -1,0 +1,64 @@
+"""What a run's weights were trained on, across ``model.init_from`` stages.
+
+A stage that starts from another run's weights has seen that run's data too, so
+the model card names every tree back to the first stage. Each checkpoint records
+its own data (``data.training_data``, from the data module) and, since the
+module reads its ``init_from`` checkpoint anyway, the parent's whole lineage
+(``INIT_FROM_DATA``): the record survives the parents' deletion. Checkpoints
+written before that record are followed back through their ``init_from`` paths.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from training.checkpoints import EXTRA_KEY, load_checkpoint
+
+INIT_FROM_DATA = 'init_from_training_data'  # the parent's lineage, in a checkpoint's extra
+MAX_LINEAGE = 8  # init_from checkpoints followed back, at most (a cycle stops here too)
+BEFORE = '; before that, from weights trained on '
+
+
+def training_data(extra: Mapping[str, Any], depth: int = MAX_LINEAGE) -> str:
+    """What a checkpoint's weights were trained on, back through every ``init_from``.
+
+    ``extra`` is a checkpoint's own entry (resolved config, data facts). The same
+    data twice in a row (a stage that only restarted the schedule) is said once;
+    a parent checkpoint that is gone or unreadable is named as such. Empty for a
+    checkpoint from before the data facts were recorded.
+    """
+    own = _recorded_data(extra)
+    if not own:
+        return ''
+    before = parent_training_data(extra, depth)
+    if not before:
+        return own
+    return before if before == own or before.startswith(own + BEFORE) else own + BEFORE + before
+
+
+def parent_training_data(extra: Mapping[str, Any], depth: int = MAX_LINEAGE) -> str:
+    """The lineage of the weights a run started from: recorded, else read from its
+    ``init_from`` checkpoint; empty when it started from scratch."""
+    recorded = extra.get(INIT_FROM_DATA)
+    if recorded:
+        return str(recorded)
+    parent = init_from(extra)
+    if not parent or depth <= 0:
+        return ''
+    try:
+        parent_extra = load_checkpoint(parent, mmap=True).get(EXTRA_KEY) or {}
+    except FileNotFoundError:
+        return f'{parent} (not found: its training data unknown)'
+    except ValueError as error:  # not a checkpoint, or not loadable safely
+        return f'{parent} (unreadable: {error})'
+    return training_data(parent_extra, depth - 1) or f'{parent} (unrecorded)'
+
+
+def init_from(extra: Mapping[str, Any]) -> str | None:
+    """The ``model.init_from`` path of a checkpoint's resolved config."""
+    return ((extra.get('config') or {}).get('model') or {}).get('init_from')
+
+
+def _recorded_data(extra: Mapping[str, Any]) -> str:
+    return str((extra.get('data') or {}).get('training_data', ''))
