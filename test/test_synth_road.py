@@ -8,20 +8,27 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from test_data_trees import KITTI_SIZE, kitti_tree
 
 from training.data.classes import CITYSCAPES_LABEL_IDS
-from training.data.lidar import points_to_depth_map, read_velodyne
 from training.data.io import read_depth_png
 from training.data.kitti_files import FrameId, KittiCalibration
-from training.data.synth import SCENES_VERSION, kitti_writer, objects, rig, road, textures
+from training.data.lidar import points_to_depth_map, read_velodyne
+from training.data.synth import (
+    SCENES_VERSION,
+    kitti_writer,
+    objects,
+    rig,
+    road,
+    roadside,
+    textures,
+)
 from training.data.synth.cli import main as synth_cli
 from training.data.synth.kitti_writer import KittiJob, SynthResumeError, write_kitti
-from training.data.synth.raycast import BOX, ELLIPSOID
-from training.data.synth.shading import CameraResponse, MaterialTable, expose
+from training.data.synth.raycast import BOX, ELLIPSOID, GABLE, Primitive
 from training.data.synth.rig import VELODYNE_IN_CAMERA
 from training.data.synth.samples import road_sample
-
-from test_data_trees import KITTI_SIZE, kitti_tree
+from training.data.synth.shading import CameraResponse, MaterialTable, expose
 
 
 def _drive(seed: int, mount: rig.Mount | None = None) -> road.RoadDrive:
@@ -223,7 +230,7 @@ def test_a_car_has_a_painted_roof_over_its_windows() -> None:
         window = body_top - 0.05  # just above the body, inside the cabin's height
         centre_z = float((cabin.lo[2] + cabin.hi[2]) / 2)
         assert first_material(parts, (-5.0, window, centre_z), (1.0, 0.0, 0.0)) == glass
-    assert shapes == {BOX, ELLIPSOID}  # both cabin shapes were drawn
+    assert shapes == {BOX, GABLE}  # both cabin shapes were drawn (upright, raked)
 
 
 def test_tree_crowns_clear_the_ground_under_them() -> None:
@@ -235,3 +242,34 @@ def test_tree_crowns_clear_the_ground_under_them() -> None:
         crowns = [p for p in parts if p.kind == ELLIPSOID]
         assert crowns and all(p.hi[1] <= rig.CAMERA_HEIGHT_M - objects.TRUNK_HEIGHT_M[0] + 1e-9
                               for p in crowns)
+
+
+def test_a_gable_roof_is_hit_on_its_slopes_and_ends_only_inside_its_triangle() -> None:
+    # 8 m across x, rising 3 m (y is down), ridge along z from z = 0 to 10: slopes of 3/4.
+    roof = Primitive(GABLE, np.array([-4.0, -3.0, 0.0]), np.array([4.0, 0.0, 10.0]), 0, axis=2)
+    down = np.array([[0.0, 1.0, 0.0]], np.float32)
+    above = np.array([[2.0, -10.0, 5.0], [0.0, -10.0, 5.0], [-2.0, -10.0, 5.0], [5.0, -10.0, 5.0]],
+                     np.float32)
+    np.testing.assert_allclose(roof.t(above, down), [8.5, 7.0, 8.5, np.inf], rtol=1e-5)
+    hit = above[:1] + 8.5 * down
+    np.testing.assert_allclose(roof.normal(hit, down), [[0.6, -0.8, 0.0]], atol=1e-5)
+    along = np.array([[0.0, 0.0, 1.0]], np.float32)  # towards a gable end, from in front of it
+    ahead = np.array([[0.0, -1.0, -5.0], [3.5, -1.0, -5.0], [3.5, -0.2, -5.0]], np.float32)
+    np.testing.assert_allclose(roof.t(ahead, along), [5.0, np.inf, 5.0], rtol=1e-5)
+    np.testing.assert_allclose(roof.normal(ahead[:1] + 5.0 * along, along), [[0.0, 0.0, -1.0]])
+    up = np.array([[0.0, -1.0, 0.0]], np.float32)  # from below: the base
+    np.testing.assert_allclose(roof.t(np.array([[1.0, 2.0, 5.0]], np.float32), up), [2.0])
+    side = np.array([[1.0, 0.0, 0.0]], np.float32)  # level from the left, under the ridge line
+    np.testing.assert_allclose(roof.t(np.array([[-10.0, -1.5, 5.0]], np.float32), side), [8.0])
+
+
+def test_suburb_houses_stand_back_behind_gardens_under_gable_roofs() -> None:
+    for seed in range(10):
+        rng = np.random.default_rng(seed)
+        prims = roadside._house_plot(rng, MaterialTable(), 6.0, 1, 0.0, 30.0, rig.CAMERA_HEIGHT_M)
+        walls, roof = prims[0], prims[1]
+        assert walls.kind == BOX and roof.kind == GABLE
+        assert walls.lo[0] >= 6.0 + roadside.HOUSE_SETBACK_M[0]  # the front garden
+        assert roof.hi[1] == walls.lo[1] and roof.lo[1] < walls.lo[1]  # on the walls, above them
+        across = 2 - roof.axis  # the eaves overhang the walls
+        assert roof.lo[across] < walls.lo[across] and roof.hi[across] > walls.hi[across]

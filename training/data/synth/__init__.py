@@ -4,4 +4,7 @@
 # depth or labels a seed gives (a scene, a material, the renderer). Trees record it in
 # synth_info.json, and ``synth --resume`` refuses to extend a tree of another version
 # (it would mix two looks in one tree). Trees from before it was recorded have none.
-SCENES_VERSION = 2  # 2: cars have a painted roof over darker windows
+# 2: cars have a painted roof over darker windows; 3: houses under gable roofs behind
+# front gardens (suburbs, the green edge of town), gable roofs on some city blocks, cars'
+# rounded glass cabins replaced by raked windscreens and rear windows.
+SCENES_VERSION = 3

@@ -122,3 +122,71 @@ def cylinder_normal(centre: np.ndarray, radius: float, axis: int, lo: float, hi:
     normal[:, plane[1]] = np.where(on_cap, 0.0, radial[:, 1])
     normal[:, axis] = np.where(on_cap, -np.sign(np.broadcast_to(d, points.shape)[:, axis]), 0.0)
     return normal
+
+
+def gable_t(lo: np.ndarray, hi: np.ndarray, ridge: int, o: np.ndarray, d: np.ndarray,
+            rise: float = 0.0) -> np.ndarray:
+    """A gable roof: the prism inside the box [lo, hi] whose cross-section across the
+    ridge is a triangle, base on the box's bottom face (``hi[1]``: y is down), apex
+    on the top face (``lo[1]``) along the middle of the box. The ridge runs along
+    coordinate ``ridge`` (0 or 2). A ``rise`` (metres over the base) taller than the
+    box cuts the apex off at the box's top: a trapezoid (a car's cabin).
+
+    The box's slabs and the two slope half-spaces, ``y >= apex + k |u - centre|``
+    with ``k`` the rise over half the span ``u`` across the ridge, clipped the same way.
+    """
+    across = 2 - ridge
+    apex, k = _gable_slopes(lo, hi, ridge, rise)
+    centre = (lo[across] + hi[across]) / 2
+    t_near = np.full(len(d), -np.inf, dtype=d.dtype)
+    t_far = np.full(len(d), np.inf, dtype=d.dtype)
+    for axis in range(3):
+        inv = _safe_inverse(d[:, axis])
+        t1 = (lo[axis] - o[:, axis]) * inv
+        t2 = (hi[axis] - o[:, axis]) * inv
+        np.maximum(t_near, np.minimum(t1, t2), out=t_near)
+        np.minimum(t_far, np.maximum(t1, t2), out=t_far)
+    for sign in (1.0, -1.0):  # inside: sign k u - y <= sign k centre - apex
+        denom = sign * k * d[:, across] - d[:, 1]
+        num = (sign * k * centre - apex) - (sign * k * o[:, across] - o[:, 1])
+        t_plane = num * _safe_inverse(denom)
+        np.maximum(t_near, np.where(denom < 0, t_plane, -np.inf), out=t_near)
+        np.minimum(t_far, np.where(denom > 0, t_plane, np.inf), out=t_far)
+        t_far = np.where((np.abs(denom) < _TINY) & (num < 0), -np.inf, t_far)  # parallel, outside
+    hit = (t_near <= t_far) & (t_near > EPSILON) & (t_near < FAR)
+    return np.where(hit, t_near, np.inf)
+
+
+def gable_normal(lo: np.ndarray, hi: np.ndarray, ridge: int, points: np.ndarray,
+                 d: np.ndarray, rise: float = 0.0) -> np.ndarray:
+    """Normal of the face each point of a :func:`gable_t` roof lies on, turned towards the
+    ray: a slope, the base, a gable end, or the flat top of a trapezoid."""
+    across = 2 - ridge
+    apex, k = _gable_slopes(lo, hi, ridge, rise)
+    centre = (lo[across] + hi[across]) / 2
+    norm = np.hypot(k, 1.0)
+    side = np.sign(points[:, across] - centre)
+    # distances to the nearer slope's plane, the base, the ends and the top
+    slope = np.abs(points[:, 1] - apex - k * np.abs(points[:, across] - centre)) / norm
+    base = np.abs(points[:, 1] - hi[1])
+    end = np.minimum(np.abs(points[:, ridge] - lo[ridge]), np.abs(points[:, ridge] - hi[ridge]))
+    top = np.abs(points[:, 1] - lo[1]) if apex < lo[1] else np.full(len(points), np.inf)
+    face = np.argmin(np.stack([slope, base, end, top]), axis=0)
+    normal = np.zeros(points.shape, dtype=np.float32)
+    on_slope = face == 0
+    normal[on_slope, across] = (side * k / norm)[on_slope]
+    normal[on_slope, 1] = -1.0 / norm  # a slope faces up (y is down)
+    normal[face == 1, 1] = 1.0
+    normal[face == 2, ridge] = 1.0
+    normal[face == 3, 1] = -1.0
+    d = np.broadcast_to(d, points.shape)
+    facing = (normal * d).sum(axis=1) > 0  # turned away from the ray: flip (seen from inside)
+    normal[facing] *= -1.0
+    return normal
+
+
+def _gable_slopes(lo: np.ndarray, hi: np.ndarray, ridge: int, rise: float) -> tuple[float, float]:
+    """The apex line's y and the slopes' rise per metre across the ridge."""
+    across = 2 - ridge
+    rise = float(rise) if rise > 0 else float(hi[1] - lo[1])
+    return float(hi[1]) - rise, rise / max(float(hi[across] - lo[across]) / 2, _TINY)

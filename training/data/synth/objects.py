@@ -11,7 +11,14 @@ import numpy as np
 
 from training.data.classes import CITYSCAPES_LABEL_IDS as IDS
 from training.data.synth import textures
-from training.data.synth.raycast import BOX, CYLINDER, ELLIPSOID, Primitive, make_box
+from training.data.synth.raycast import (
+    BOX,
+    CYLINDER,
+    ELLIPSOID,
+    GABLE,
+    Primitive,
+    make_box,
+)
 from training.data.synth.shading import MaterialTable
 
 # Linear-RGB car paints: white, black, silver, grey, red, blue, dark blue, green, beige, yellow.
@@ -20,15 +27,13 @@ CAR_PAINTS = ((0.62, 0.62, 0.6), (0.02, 0.02, 0.022), (0.32, 0.33, 0.35), (0.12,
               (0.45, 0.38, 0.25), (0.6, 0.45, 0.03))
 SIGN_COLORS = ((0.02, 0.08, 0.45), (0.5, 0.03, 0.02), (0.7, 0.7, 0.68), (0.7, 0.55, 0.02))
 WHEEL_RADIUS = (0.28, 0.36)  # metres
-CURVED_CABIN_SHARE = 0.5  # cars with a rounded (ellipsoid) cabin instead of a box
+SLOPED_CABIN_SHARE = 0.6  # cars whose cabin has a raked windscreen and rear window
+RAKE_SHARE = (0.3, 0.55)  # a rake's run along the car, of half the cabin's length
 # Car windows: dark glass reflecting the sky by this share (real windows read dark from the
 # road; a cabin all of sky-reflecting glass read as a dome). The roof over them is paint:
-# a slab over a box cabin (this share of the cabin's height), or for a rounded cabin a
-# narrower ellipsoid (x and z scaled by ROOF_INSET) raised by ROOF_RAISE of the cabin height.
+# a slab this share of the cabin's height over the cabin's flat top.
 WINDOW_REFLECTION = (0.08, 0.3)
 ROOF_SHARE = 0.3
-ROOF_INSET = 0.85
-ROOF_RAISE = 0.3
 CONTACT_MARGIN_M = 0.05  # the dark patch under a car reaches this far beyond its body
 WALL_TEXTURES = (1, textures.BRICKS, textures.BIG_TILES, textures.TILES)
 CROWN_CLUSTERS = (4, 10)  # leaf clusters per tree crown (low, high + 1)
@@ -71,21 +76,19 @@ def vehicle(rng: np.random.Generator, materials: MaterialTable, x: float, z: flo
         front, back = rng.uniform(0.9, 1.3), rng.uniform(0.5, 0.9)
         lo = np.array([x - width / 2 + inset, bottom - body_h - cabin_h, z - length / 2 + back])
         hi = np.array([x + width / 2 - inset, bottom - body_h, z + length / 2 - front])
-        if rng.random() < CURVED_CABIN_SHARE:  # a rounded cabin: the upper half of an ellipsoid
-            lo[1] = bottom - body_h - cabin_h * 1.25
-            hi[1] = bottom - body_h + cabin_h * 1.25
-            parts.append(Primitive(ELLIPSOID, lo, hi, glass))
-            # the roof: a narrower ellipsoid of paint raised out of the glass one's top, so
-            # the windows show as a band around the cabin under a painted roof
-            centre, half = (lo + hi) / 2, (hi - lo) / 2 * np.array([ROOF_INSET, 1.0, ROOF_INSET])
-            centre[1] -= cabin_h * ROOF_RAISE
-            parts.append(Primitive(ELLIPSOID, centre - half, centre + half, paint))
+        top = lo[2] + 0.1, hi[2] - 0.1  # the roof's extent along the car
+        if rng.random() < SLOPED_CABIN_SHARE:
+            # raked windscreen and rear window: a trapezoid across the car (a gable along x
+            # whose slopes would meet above the cabin, cut flat at its top)
+            half = (hi[2] - lo[2]) / 2
+            rake = half * rng.uniform(*RAKE_SHARE)
+            parts.append(Primitive(GABLE, lo, hi, glass, axis=0, rise=cabin_h * half / rake))
+            top = lo[2] + rake + 0.05, hi[2] - rake - 0.05
         else:
             parts.append(make_box(lo, hi, glass))
-            # the roof: a painted slab over the window box's top, overhanging it a little
-            roof = cabin_h * ROOF_SHARE
-            parts.append(make_box((lo[0] - 0.01, lo[1] - 0.01, lo[2] + 0.1),
-                                  (hi[0] + 0.01, lo[1] + roof, hi[2] - 0.1), paint))
+        # the roof: a painted slab over the cabin's flat top, overhanging its sides a little
+        parts.append(make_box((lo[0] - 0.01, lo[1] - 0.01, top[0]),
+                              (hi[0] + 0.01, lo[1] + cabin_h * ROOF_SHARE, top[1]), paint))
     else:  # a windscreen band at the front of the body
         parts.append(make_box((x - width / 2 + 0.05, bottom - body_h + 0.1, z + length / 2 - 0.02),
                               (x + width / 2 - 0.05, bottom - body_h * 0.45, z + length / 2 + 0.01), glass))

@@ -1,7 +1,7 @@
 """Primitives, ray grids and a z-buffered ray caster over them.
 
 A scene is a list of :class:`Primitive` (boxes, rooms seen from inside,
-ellipsoids, cylinders; all axis-aligned in the world frame). A ray grid is a
+ellipsoids, cylinders, gable roofs; all axis-aligned in the world frame). A ray grid is a
 2-D array of rays from one origin: the camera's pixels
 (:class:`PinholeGrid`) or a spinning LiDAR's beams and azimuth steps
 (:class:`SphericalGrid`). Each primitive is intersected only with the rays in
@@ -17,7 +17,7 @@ import numpy as np
 
 from training.data.synth import geometry
 
-BOX, ROOM, ELLIPSOID, CYLINDER = range(4)
+BOX, ROOM, ELLIPSOID, CYLINDER, GABLE = range(5)
 NEAR = 0.05  # metres; bounding-box corners closer to the sensor plane than this disable culling
 _WINDOW_MARGIN = 1  # grid cells added around a projected bounding box
 SHADOW_RANGE_M = 90.0  # casters farther from the camera than this cast no shadow (a few pixels)
@@ -28,12 +28,13 @@ _EDGES = np.array([(a, a | bit) for bit in (1, 2, 4) for a in range(8) if not a 
 
 @dataclass
 class Primitive:
-    kind: int  # BOX, ROOM, ELLIPSOID or CYLINDER
+    kind: int  # BOX, ROOM, ELLIPSOID, CYLINDER or GABLE
     lo: np.ndarray  # (3,) bounding box, world frame
     hi: np.ndarray  # (3,)
     material: int  # row of the scene's material table
-    axis: int = 1  # cylinder axis (0 x, 1 y, 2 z)
+    axis: int = 1  # cylinder axis (0 x, 1 y, 2 z); a gable roof's ridge (0 x, 2 z)
     casts_shadow: bool = True
+    rise: float = 0.0  # a gable's slopes' rise over its base (0: to the box's top)
 
     def __post_init__(self) -> None:
         # float32 copies: the rays are float32 and mixing would promote every ray array.
@@ -49,6 +50,8 @@ class Primitive:
             return geometry.rect_t(self.flat_axis, self.lo32, self.hi32, o, d)
         if self.kind in (BOX, ROOM):
             return geometry.box_t(self.lo32, self.hi32, o, d, inside=self.kind == ROOM)
+        if self.kind == GABLE:
+            return geometry.gable_t(self.lo32, self.hi32, self.axis, o, d, self.rise)
         centre = (self.lo32 + self.hi32) / 2
         if self.kind == ELLIPSOID:
             return geometry.ellipsoid_t(centre, (self.hi32 - self.lo32) / 2, o, d)
@@ -63,6 +66,8 @@ class Primitive:
             return normal
         if self.kind in (BOX, ROOM):
             return geometry.box_normal(self.lo, self.hi, points, d)
+        if self.kind == GABLE:
+            return geometry.gable_normal(self.lo, self.hi, self.axis, points, d, self.rise)
         centre = (self.lo + self.hi) / 2
         if self.kind == ELLIPSOID:
             return geometry.ellipsoid_normal(centre, (self.hi - self.lo) / 2, points)

@@ -14,20 +14,13 @@ and traffic; frame i is the camera ``i / FRAME_RATE_HZ`` seconds later.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 from training.data.classes import CITYSCAPES_LABEL_IDS as IDS
 from training.data.synth import objects, textures
 from training.data.synth.lidar_sim import AZIMUTH_STEP_DEG, Scan, scan
-from training.data.synth.rig import (
-    CAMERA_HEIGHT_M,
-    FRAME_RATE_HZ,
-    KITTI_WIDTH,
-    Mount,
-)
-from training.data.synth.roadside import PATTERNS, STYLES, street_side
 from training.data.synth.raycast import (
     BOX,
     PinholeGrid,
@@ -37,6 +30,13 @@ from training.data.synth.raycast import (
     shadowed,
     yaw_rotation,
 )
+from training.data.synth.rig import (
+    CAMERA_HEIGHT_M,
+    FRAME_RATE_HZ,
+    KITTI_WIDTH,
+    Mount,
+)
+from training.data.synth.roadside import PATTERNS, STYLES, street_side
 from training.data.synth.shading import (
     CameraResponse,
     Lighting,
@@ -116,7 +116,7 @@ class RoadDrive:
             for p in mover.primitives:
                 lo, hi = p.lo + shift, p.hi + shift
                 if hi[2] > z - VIEW_BEHIND_M and lo[2] < z + VIEW_AHEAD_M:
-                    near.append(Primitive(p.kind, lo, hi, p.material, p.axis, p.casts_shadow))
+                    near.append(replace(p, lo=lo, hi=hi))
         return near
 
     def primitive_materials(self, primitives: list[Primitive]) -> np.ndarray:

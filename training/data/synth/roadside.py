@@ -1,5 +1,6 @@
 """What lines a generated street: blocks of buildings with patterned facades (rows of
-windows, shop fronts, cornices, a back row of taller blocks), greenery, hedges, fences."""
+windows, shop fronts, cornices, a back row of taller blocks), houses with gable roofs
+set back behind front gardens, greenery, hedges, fences."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import numpy as np
 
 from training.data.classes import CITYSCAPES_LABEL_IDS as IDS
 from training.data.synth import objects, textures
-from training.data.synth.raycast import Primitive, make_box
+from training.data.synth.raycast import GABLE, Primitive, make_box
 from training.data.synth.rig import CAMERA_HEIGHT_M
 from training.data.synth.shading import MaterialTable, PatternFn
 
@@ -22,8 +23,17 @@ PATTERN_WINDOWS, PATTERN_SLATS, PATTERN_SHOPS = 2, 3, 4  # after road.PATTERN_MA
 FACADE_TEXTURES = (1, 2, 3, 7, textures.BRICKS, textures.TILES, textures.PLANKS, textures.BIG_TILES)
 STYLES = ('city', 'suburb', 'green')
 # Probability of a building / green block per side, per style.
-BUILDING_SHARE = {'city': 0.85, 'suburb': 0.5, 'green': 0.15}
+BUILDING_SHARE = {'city': 0.85, 'suburb': 0.7, 'green': 0.15}
 BACK_ROW_SHARE = {'city': 0.8, 'suburb': 0.4, 'green': 0.1}  # a second row of taller buildings
+# Of the building plots, houses (one or two floors under a gable roof, behind a front
+# garden) rather than blocks; and of the city's blocks, those with a gable roof on top.
+HOUSE_SHARE = {'city': 0.0, 'suburb': 0.75, 'green': 0.8}
+ROOFED_BLOCK_SHARE = 0.25
+HOUSE_SETBACK_M = (3.0, 16.0)  # sidewalk edge to the front wall
+FLOOR_M = (2.6, 3.2)
+ROOF_PITCH_DEG = (25.0, 50.0)
+# Linear-RGB roof colours: terracotta, brown, anthracite, grey slate.
+ROOF_COLORS = ((0.3, 0.08, 0.04), (0.16, 0.08, 0.05), (0.05, 0.05, 0.055), (0.13, 0.13, 0.14))
 
 
 def _windows_pattern(points: np.ndarray, normals: np.ndarray, params: np.ndarray,
@@ -70,7 +80,8 @@ def _slats_pattern(points: np.ndarray, normals: np.ndarray, params: np.ndarray,
     return albedo
 
 
-def _facade_material(rng: np.random.Generator, materials: MaterialTable) -> int:
+def _facade_material(rng: np.random.Generator, materials: MaterialTable,
+                     shops: bool = True) -> int:
     base = rng.uniform(0.1, 0.65) * np.array([1.0, rng.uniform(0.75, 1.0), rng.uniform(0.55, 1.0)])
     if rng.random() < 0.25:  # brick
         base = np.array([0.3, 0.1, 0.06]) * rng.uniform(0.6, 1.3)
@@ -80,7 +91,7 @@ def _facade_material(rng: np.random.Generator, materials: MaterialTable) -> int:
     params = (rng.uniform(2.8, 4.0), rng.uniform(1.4, 4.5), rng.uniform(0.2, 0.7), rng.uniform(0.3, 0.7))
     return materials.add(base, IDS['building'], texture=texture, scale=scale,
                          amplitude=rng.uniform(0.1, 0.6),
-                         pattern=PATTERN_SHOPS if rng.random() < 0.4 else PATTERN_WINDOWS,
+                         pattern=PATTERN_SHOPS if shops and rng.random() < 0.4 else PATTERN_WINDOWS,
                          params=params, reflectance=0.35)
 
 
@@ -97,6 +108,71 @@ def _building(rng: np.random.Generator, materials: MaterialTable, x_near: float,
         band = rng.uniform(0.2, 0.6)
         prims.append(make_box((min(x_near, x_near + out), top - height, z0),
                               (max(x_near, x_near + out), top - height + band, z1), trim))
+    elif rng.random() < ROOFED_BLOCK_SHARE:  # an old town's block: a gable roof on top
+        prims += _gable_roof(rng, materials, material, (lo, top - height, z0), (hi, z1), ridge=2)
+    return prims
+
+
+def _gable_roof(rng: np.random.Generator, materials: MaterialTable, wall: int,
+                eaves: tuple[float, float, float], far: tuple[float, float],
+                ridge: int) -> list[Primitive]:
+    """A gable roof over the walls from ``eaves`` = (x_lo, y of the wall tops, z_lo) to
+    ``far`` = (x_hi, z_hi), its ridge along ``ridge`` (0 x, 2 z): the roof overhangs the
+    walls under it at the eaves; its gable ends are wall (a wall-coloured prism a little
+    lower and a little longer than the roof fills the triangle under each end)."""
+    x_lo, wall_top, z_lo = eaves
+    x_hi, z_hi = far
+    lo, hi = np.array([x_lo, 0.0, z_lo]), np.array([x_hi, wall_top, z_hi])
+    across = 2 - ridge
+    half = (hi[across] - lo[across]) / 2
+    rise = half * np.tan(np.radians(rng.uniform(*ROOF_PITCH_DEG)))
+    eave = rng.uniform(0.2, 0.6)
+    tiles = materials.add(_jitter_color(rng, ROOF_COLORS[rng.integers(len(ROOF_COLORS))]),
+                          IDS['building'], texture=int(rng.choice((textures.TILES, textures.BIG_TILES, 2))),
+                          scale=rng.uniform(0.5, 2.0), amplitude=rng.uniform(0.2, 0.5),
+                          reflectance=0.3)
+    roof_lo, roof_hi = lo.copy(), hi.copy()
+    roof_lo[across] -= eave
+    roof_hi[across] += eave
+    roof_lo[1] = wall_top - rise * (half + eave) / half  # the same pitch out to the eaves
+    gable_lo, gable_hi = lo.copy(), hi.copy()
+    gable_lo[1] = wall_top - rise + 0.15
+    gable_lo[ridge] -= 0.03
+    gable_hi[ridge] += 0.03
+    return [Primitive(GABLE, roof_lo, roof_hi, tiles, axis=ridge),
+            Primitive(GABLE, gable_lo, gable_hi, wall, axis=ridge)]
+
+
+def _jitter_color(rng: np.random.Generator, color: tuple[float, float, float]) -> np.ndarray:
+    return np.clip(np.asarray(color) * rng.uniform(0.7, 1.3) * rng.uniform(0.9, 1.1, 3), 0.0, 1.0)
+
+
+def _house_plot(rng: np.random.Generator, materials: MaterialTable, edge: float, side: int,
+                z0: float, z1: float, top: float) -> list[Primitive]:
+    """A house of one or two floors under a gable roof, set back behind a front garden
+    (a tree or two, sometimes a hedge or a fence along the sidewalk), on the plot from
+    ``z0`` to ``z1`` beside the sidewalk edge at ``edge``."""
+    setback = rng.uniform(*HOUSE_SETBACK_M)
+    length = min(z1 - z0 - 1.0, rng.uniform(8.0, 16.0))
+    start = z0 + rng.uniform(0.5, max(z1 - z0 - length - 0.5, 0.5))
+    depth = rng.uniform(7.0, 12.0)
+    walls = sum(rng.uniform(*FLOOR_M) for _ in range(rng.integers(1, 3))) + rng.uniform(0.3, 0.8)
+    x_near, x_far = edge + side * setback, edge + side * (setback + depth)
+    lo, hi = min(x_near, x_far), max(x_near, x_far)
+    wall = _facade_material(rng, materials, shops=False)
+    prims = [make_box((lo, top - walls, start), (hi, top, start + length), wall)]
+    ridge = 2 if rng.random() < 0.65 else 0  # eaves along the street, or a gable facing it
+    prims += _gable_roof(rng, materials, wall, (lo, top - walls, start), (hi, start + length), ridge)
+    for _ in range(rng.integers(0, 3)):  # the front garden's trees
+        prims += objects.tree(rng, materials, edge + side * rng.uniform(1.5, max(setback - 1.0, 1.6)),
+                              rng.uniform(z0, z1), top)
+    if rng.random() < 0.6:
+        if rng.random() < 0.5:
+            near, far_x = sorted((edge + side * 0.2, edge + side * 1.0))
+            prims += objects.hedge(rng, materials, near, far_x, z0, z1, top)
+        else:
+            prims += objects.fence_or_wall(rng, materials, edge + side * 0.3, z0, z1, top,
+                                           PATTERN_SLATS)
     return prims
 
 
@@ -113,7 +189,10 @@ def street_side(rng: np.random.Generator, layout: RoadLayout, materials: Materia
     z = z0
     while z < z1:
         length = rng.uniform(8.0, 35.0)
-        if rng.random() < BUILDING_SHARE[style]:
+        building = rng.random() < BUILDING_SHARE[style]
+        if building and rng.random() < HOUSE_SHARE[style]:
+            prims += _house_plot(rng, materials, edge, side, z, z + length, top)
+        elif building:
             setback = 0.0 if style == 'city' and rng.random() < 0.7 else rng.uniform(0.5, 6.0)
             depth, height = rng.uniform(8.0, 18.0), rng.uniform(5.0, 26.0)
             gap = rng.uniform(0.0, 5.0) if rng.random() < 0.5 else 0.0
