@@ -262,6 +262,14 @@ def test_a_gable_roof_is_hit_on_its_slopes_and_ends_only_inside_its_triangle() -
     side = np.array([[1.0, 0.0, 0.0]], np.float32)  # level from the left, under the ridge line
     np.testing.assert_allclose(roof.t(np.array([[-10.0, -1.5, 5.0]], np.float32), side), [8.0])
 
+    # A rise of 6 m over a 3 m box: slopes of 6/4 cut flat at the top (a car's cabin, scaled).
+    cabin = Primitive(GABLE, np.array([-4.0, -3.0, 0.0]), np.array([4.0, 0.0, 10.0]), 0, axis=2,
+                      rise=6.0)
+    np.testing.assert_allclose(cabin.t(above, down), [7.0, 7.0, 7.0, np.inf], rtol=1e-5)
+    on_top = np.array([[1.0, -3.0, 5.0]], np.float32)
+    np.testing.assert_allclose(cabin.normal(on_top, down), [[0.0, -1.0, 0.0]])
+    np.testing.assert_allclose(cabin.t(np.array([[3.5, -10.0, 5.0]], np.float32), down), [9.25],
+                               rtol=1e-5)  # on the slope: 6 - 1.5 * 3.5 = 0.75 m over the base
 
 def test_suburb_houses_stand_back_behind_gardens_under_gable_roofs() -> None:
     for seed in range(10):
