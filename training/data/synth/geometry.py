@@ -22,14 +22,11 @@ def _safe_inverse(d: np.ndarray) -> np.ndarray:
     return 1.0 / np.where(np.abs(d) < _TINY, _TINY, d)
 
 
-def box_t(lo: np.ndarray, hi: np.ndarray, o: np.ndarray, d: np.ndarray,
-          inside: bool = False) -> np.ndarray:
-    """Axis-aligned box [lo, hi] by the slab method.
-
-    ``inside=True`` intersects the box seen from within (a room's walls): the
-    exit point is the hit. Works on columns: reductions over a length-3 axis
-    are slow in numpy.
-    """
+def _slabs(lo: np.ndarray, hi: np.ndarray, o: np.ndarray,
+           d: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The ray parameters where each ray enters and leaves the box [lo, hi] (the slab
+    method; entry > exit on a miss). Works on columns: reductions over a length-3 axis
+    are slow in numpy."""
     t_near = np.full(len(d), -np.inf, dtype=d.dtype)
     t_far = np.full(len(d), np.inf, dtype=d.dtype)
     for axis in range(3):
@@ -38,6 +35,17 @@ def box_t(lo: np.ndarray, hi: np.ndarray, o: np.ndarray, d: np.ndarray,
         t2 = (hi[axis] - o[:, axis]) * inv
         np.maximum(t_near, np.minimum(t1, t2), out=t_near)
         np.minimum(t_far, np.maximum(t1, t2), out=t_far)
+    return t_near, t_far
+
+
+def box_t(lo: np.ndarray, hi: np.ndarray, o: np.ndarray, d: np.ndarray,
+          inside: bool = False) -> np.ndarray:
+    """Axis-aligned box [lo, hi] by the slab method.
+
+    ``inside=True`` intersects the box seen from within (a room's walls): the
+    exit point is the hit.
+    """
+    t_near, t_far = _slabs(lo, hi, o, d)
     t = t_far if inside else t_near
     hit = (t_near <= t_far) & (t > EPSILON) & (t < FAR)
     return np.where(hit, t, np.inf)
@@ -138,14 +146,7 @@ def gable_t(lo: np.ndarray, hi: np.ndarray, ridge: int, o: np.ndarray, d: np.nda
     across = 2 - ridge
     apex, k = _gable_slopes(lo, hi, ridge, rise)
     centre = (lo[across] + hi[across]) / 2
-    t_near = np.full(len(d), -np.inf, dtype=d.dtype)
-    t_far = np.full(len(d), np.inf, dtype=d.dtype)
-    for axis in range(3):
-        inv = _safe_inverse(d[:, axis])
-        t1 = (lo[axis] - o[:, axis]) * inv
-        t2 = (hi[axis] - o[:, axis]) * inv
-        np.maximum(t_near, np.minimum(t1, t2), out=t_near)
-        np.minimum(t_far, np.maximum(t1, t2), out=t_far)
+    t_near, t_far = _slabs(lo, hi, o, d)
     for sign in (1.0, -1.0):  # inside: sign k u - y <= sign k centre - apex
         denom = sign * k * d[:, across] - d[:, 1]
         num = (sign * k * centre - apex) - (sign * k * o[:, across] - o[:, 1])
