@@ -28,7 +28,7 @@ from training.checkpoints import (
 )
 from training.datamodule import MultiTaskDataModule
 from training.lineage import INIT_FROM_DATA, training_data
-from training.module import MultiTaskModule
+from training.module import MultiTaskModule, outlier_frames
 from training.nets import get_spec, list_models
 
 TINY_NET = {'decoder_width': 16, 'head_width': 8, 'encoder_args': {'width_mult': 0.25}}
@@ -340,3 +340,21 @@ def test_validation_scores_with_the_recipes_protocol() -> None:
     assert module._depth_acc.gt_pixels == (371 - 153) * (1197 - 44)  # inside the Garg crop
     plain = MultiTaskModule('default', net_args=TINY_NET)  # no protocol: the depth range only
     assert plain.val_protocol.crop == 'none' and plain.val_protocol.max_depth == 80.0
+
+
+def test_a_validation_frame_far_off_the_rest_is_named(caplog: pytest.LogCaptureFixture) -> None:
+    assert outlier_frames([0.1, 0.12, 0.09, 17.0, float('nan')]) == [3]
+    assert outlier_frames([0.5, 0.6, 4.0]) == []  # under the floor: an untrained model
+    assert outlier_frames([0.1, 30.0]) == []  # too few frames to have a median
+    module = MultiTaskModule('default', net_args=TINY_NET)
+    module.on_validation_epoch_start()
+    truth = torch.full((4, 1, 4, 6), 10.0)
+    predicted = truth.clone()
+    predicted[2] = 0.1 * predicted[2] + 150.0  # frame 2: AbsRel 14
+    predicted[0] *= 1.1
+    predicted[1] *= 0.95
+    predicted[3] *= 1.05
+    module._score_depth(predicted, truth, np.ones(4, bool))
+    with caplog.at_level('WARNING', logger='training.module'):
+        module.on_validation_epoch_end()
+    assert '2 (14.10)' in caplog.text

@@ -49,6 +49,11 @@ LOG = logging.getLogger(__name__)
 DEFAULT_CODING = {'d_min': 2.0, 'd_max': 125.0, 'num_intervals': 32}
 VAL_DEPTH_RANGE = (1e-3, 80.0)  # metres scored in validation (KITTI's 80 m cap)
 VAL_METRICS = ('silog', 'abs_rel', 'rmse', 'd1')
+# A validation frame whose AbsRel is this many times the median frame's (and above
+# OUTLIER_FLOOR) is named in a warning: the per-frame mean is then largely that frame's
+# (a camera inside a tree crown once carried 0.09 of a 0.24 mean; docs/training.md).
+OUTLIER_FACTOR = 10.0
+OUTLIER_FLOOR = 1.0
 # Batch flags passed to networks whose forward() takes them (semantic_booster:
 # per-sample gradient stops between its branches for mixed supervision).
 SUPERVISION_FLAGS = ('has_depth', 'has_labels')
@@ -102,6 +107,7 @@ class MultiTaskModule(L.LightningModule):
         self.val_protocol = get_protocol(val_protocol) if val_protocol else \
             get_protocol('raw').with_options(name='validation', min_depth=low, max_depth=high)
         self._depth_acc = DepthAccumulator()
+        self._frame_abs_rel: list[float] = []  # each validation frame's AbsRel, as scored
         self._seg_acc: SegmentationAccumulator | None = None
         self._interval_hits = np.zeros(2, dtype=np.float64)  # (correct, counted)
 
@@ -231,6 +237,7 @@ class MultiTaskModule(L.LightningModule):
 
     def on_validation_epoch_start(self) -> None:
         self._depth_acc = DepthAccumulator()
+        self._frame_abs_rel = []  # this process's frames, in the order scored
         classes = dict(getattr(self.net, 'head_channels', {})).get('segmentation')
         self._seg_acc = SegmentationAccumulator(int(classes)) if classes else None
         self._interval_hits = np.zeros(2, dtype=np.float64)
@@ -291,7 +298,8 @@ class MultiTaskModule(L.LightningModule):
                 if region == Region.whole(truth.shape):
                     region = None
             prepared = prepare_depth(predicted_np[index], truth, self.val_protocol, region)
-            self._depth_acc.update(prepared.pred, prepared.gt, prepared.mask)
+            frame = self._depth_acc.update(prepared.pred, prepared.gt, prepared.mask)
+            self._frame_abs_rel.append(frame['all']['abs_rel'])
 
     def _score_intervals(self, logits: Tensor, labels: Tensor, has_depth: np.ndarray) -> None:
         keep = torch.as_tensor(has_depth, device=labels.device)
@@ -300,6 +308,13 @@ class MultiTaskModule(L.LightningModule):
         self._interval_hits += [float(correct.sum()), float(counted.sum())]
 
     def on_validation_epoch_end(self) -> None:
+        outliers = outlier_frames(self._frame_abs_rel)
+        if outliers:
+            values = ', '.join(f'{i} ({self._frame_abs_rel[i]:.2f})' for i in outliers)
+            LOG.warning('validation frames far off the rest (index in this process\'s '
+                        'validation order, AbsRel): %s; the median frame scores %.3f, so the '
+                        'mean AbsRel is largely theirs: check those frames', values,
+                        float(np.nanmedian(self._frame_abs_rel)))
         self._reduce_accumulators()
         metrics: dict[str, float] = {}
         if self._depth_acc.frames:
@@ -320,7 +335,7 @@ class MultiTaskModule(L.LightningModule):
 
     def _reduce_accumulators(self) -> None:
         """Sum the per-rank accumulators over DDP ranks (a no-op on one process)."""
-        if self.trainer is None or self.trainer.world_size <= 1:
+        if self._trainer is None or self.trainer.world_size <= 1:
             return
         acc = self._depth_acc
         arrays: list[np.ndarray] = [acc.sums, acc.image_totals,
@@ -358,6 +373,18 @@ class MultiTaskModule(L.LightningModule):
                                  'metrics': self.validation_metrics()}
         if self._init_from_data:
             checkpoint[EXTRA_KEY][INIT_FROM_DATA] = self._init_from_data
+
+
+def outlier_frames(abs_rel: list[float], factor: float = OUTLIER_FACTOR,
+                   floor: float = OUTLIER_FLOOR) -> list[int]:
+    """Indices of the frames whose AbsRel is over ``factor`` times the median frame's and
+    over ``floor``: frames no model can score (NaN frames, with nothing scored, skipped)."""
+    values = np.asarray(abs_rel, dtype=np.float64)
+    scored = np.isfinite(values)
+    if scored.sum() < 3:
+        return []
+    limit = max(factor * float(np.median(values[scored])), floor)
+    return np.flatnonzero(scored & (values > limit)).tolist()
 
 
 def coding_from_config(values: Mapping[str, Any] | None) -> DepthCoding:
