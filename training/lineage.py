@@ -52,7 +52,13 @@ def parent_training_data(extra: Mapping[str, Any], depth: int = MAX_LINEAGE) -> 
         return f'{parent} (not found: its training data unknown)'
     except ValueError as error:  # not a checkpoint, or not loadable safely
         return f'{parent} (unreadable: {error})'
-    return training_data(parent_extra, depth - 1) or f'{parent} (unrecorded)'
+    return checkpoint_lineage(parent, parent_extra, depth - 1)
+
+
+def checkpoint_lineage(path: str, extra: Mapping[str, Any], depth: int = MAX_LINEAGE) -> str:
+    """:func:`training_data` of the checkpoint at ``path`` whose own entry is ``extra``,
+    or the path marked unrecorded (a checkpoint from before the data facts were kept)."""
+    return training_data(extra, depth) or f'{path} (unrecorded)'
 
 
 def init_from(extra: Mapping[str, Any]) -> str | None:

@@ -33,7 +33,7 @@ from mtdepth_ros.evaluation.protocols import get_protocol, prepare_depth
 from mtdepth_ros.inference.depth_coding import DepthCoding
 from training.checkpoints import EXTRA_KEY, load_checkpoint
 from training.data.base import DEPTH_NATIVE, NATIVE_REGION
-from training.lineage import INIT_FROM_DATA, training_data
+from training.lineage import INIT_FROM_DATA, checkpoint_lineage
 from training.losses import TOTAL
 from training.losses.targets import (
     decode_depth,
@@ -150,8 +150,7 @@ class MultiTaskModule(L.LightningModule):
         checkpoint = load_checkpoint(path)
         state = checkpoint['state_dict']
         # What those weights saw, kept in this run's checkpoints (the parent may go).
-        self._init_from_data = training_data(checkpoint.get(EXTRA_KEY) or {}) \
-            or f'{path} (unrecorded)'
+        self._init_from_data = checkpoint_lineage(path, checkpoint.get(EXTRA_KEY) or {})
         weights = {key[len('net.'):]: value for key, value in state.items()
                    if key.startswith('net.')}
         result = self.net.load_state_dict(weights, strict=False)
