@@ -271,6 +271,7 @@ def test_a_gable_roof_is_hit_on_its_slopes_and_ends_only_inside_its_triangle() -
     np.testing.assert_allclose(cabin.t(np.array([[3.5, -10.0, 5.0]], np.float32), down), [9.25],
                                rtol=1e-5)  # on the slope: 6 - 1.5 * 3.5 = 0.75 m over the base
 
+
 def test_suburb_houses_stand_back_behind_gardens_under_gable_roofs() -> None:
     for seed in range(10):
         rng = np.random.default_rng(seed)

@@ -17,6 +17,7 @@ from torch import nn
 from training_helpers import PYTHON, REPO, kitti_tree, tiny_recipe, training_env
 
 from mtdepth_ros.conversions.labels import IGNORE_INDEX
+from mtdepth_ros.evaluation.metrics import outlier_frames
 from training import cli
 from training.checkpoints import (
     CONFIG_NAME,
@@ -28,7 +29,7 @@ from training.checkpoints import (
 )
 from training.datamodule import MultiTaskDataModule
 from training.lineage import INIT_FROM_DATA, training_data
-from training.module import MultiTaskModule, outlier_frames
+from training.module import MultiTaskModule
 from training.nets import get_spec, list_models
 
 TINY_NET = {'decoder_width': 16, 'head_width': 8, 'encoder_args': {'width_mult': 0.25}}

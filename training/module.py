@@ -28,7 +28,11 @@ from torch import Tensor, nn
 
 from mtdepth_ros.conversions.geometry import Region
 from mtdepth_ros.conversions.labels import IGNORE_INDEX
-from mtdepth_ros.evaluation.metrics import DepthAccumulator, SegmentationAccumulator
+from mtdepth_ros.evaluation.metrics import (
+    DepthAccumulator,
+    SegmentationAccumulator,
+    outlier_frames,
+)
 from mtdepth_ros.evaluation.protocols import get_protocol, prepare_depth
 from mtdepth_ros.inference.depth_coding import DepthCoding
 from training.checkpoints import EXTRA_KEY, load_checkpoint
@@ -49,11 +53,6 @@ LOG = logging.getLogger(__name__)
 DEFAULT_CODING = {'d_min': 2.0, 'd_max': 125.0, 'num_intervals': 32}
 VAL_DEPTH_RANGE = (1e-3, 80.0)  # metres scored in validation (KITTI's 80 m cap)
 VAL_METRICS = ('silog', 'abs_rel', 'rmse', 'd1')
-# A validation frame whose AbsRel is this many times the median frame's (and above
-# OUTLIER_FLOOR) is named in a warning: the per-frame mean is then largely that frame's
-# (a camera inside a tree crown once carried 0.09 of a 0.24 mean; docs/training.md).
-OUTLIER_FACTOR = 10.0
-OUTLIER_FLOOR = 1.0
 # Batch flags passed to networks whose forward() takes them (semantic_booster:
 # per-sample gradient stops between its branches for mixed supervision).
 SUPERVISION_FLAGS = ('has_depth', 'has_labels')
@@ -372,18 +371,6 @@ class MultiTaskModule(L.LightningModule):
                                  'metrics': self.validation_metrics()}
         if self._init_from_data:
             checkpoint[EXTRA_KEY][INIT_FROM_DATA] = self._init_from_data
-
-
-def outlier_frames(abs_rel: list[float], factor: float = OUTLIER_FACTOR,
-                   floor: float = OUTLIER_FLOOR) -> list[int]:
-    """Indices of the frames whose AbsRel is over ``factor`` times the median frame's and
-    over ``floor``: frames no model can score (NaN frames, with nothing scored, skipped)."""
-    values = np.asarray(abs_rel, dtype=np.float64)
-    scored = np.isfinite(values)
-    if scored.sum() < 3:
-        return []
-    limit = max(factor * float(np.median(values[scored])), floor)
-    return np.flatnonzero(scored & (values > limit)).tolist()
 
 
 def coding_from_config(values: Mapping[str, Any] | None) -> DepthCoding:

@@ -52,6 +52,12 @@ DELTA_BASE = 1.25  # threshold accuracy: max(pred/gt, gt/pred) < 1.25^k
 SILOG_SCALE = 100.0  # the KITTI benchmark reports SILog in log(m) * 100
 INVERSE_KM = 1000.0  # 1/m -> 1/km for iRMSE and iMAE
 ALL_RANGE = 'all'  # the key of the whole-image entry in per-range results
+# A frame whose AbsRel is this many times the median frame's (and above OUTLIER_FLOOR) is
+# one no model can score: a per-image mean is then largely that frame's (a generated
+# validation frame with its camera inside a tree crown once carried 0.09 of a 0.24 mean;
+# docs/training.md). See outlier_frames.
+OUTLIER_FACTOR = 10.0
+OUTLIER_FLOOR = 1.0
 
 # Per-pixel terms whose sums determine every depth metric (see metrics_from_sums).
 SUM_TERMS = ('count', 'log_err', 'log_err_sq', 'abs_rel', 'sq_rel', 'sq_err', 'abs_err',
@@ -289,6 +295,18 @@ class DepthAccumulator:
         if averaging == 'pixel':
             return self.pooled()
         raise ValueError(f"averaging must be 'image' or 'pixel', got {averaging!r}")
+
+
+def outlier_frames(abs_rel: Sequence[float], factor: float = OUTLIER_FACTOR,
+                   floor: float = OUTLIER_FLOOR) -> list[int]:
+    """Indices of the frames whose AbsRel is over ``factor`` times the median frame's and
+    over ``floor``: frames no model can score (NaN frames, with nothing scored, skipped)."""
+    values = np.asarray(abs_rel, dtype=np.float64)
+    scored = np.isfinite(values)
+    if scored.sum() < 3:
+        return []
+    limit = max(factor * float(np.median(values[scored])), floor)
+    return np.flatnonzero(scored & (values > limit)).tolist()
 
 
 def confusion_matrix(pred: np.ndarray, gt: np.ndarray, num_classes: int,
