@@ -25,7 +25,7 @@ from training.data.synth import (
 )
 from training.data.synth.cli import main as synth_cli
 from training.data.synth.kitti_writer import KittiJob, SynthResumeError, write_kitti
-from training.data.synth.raycast import BOX, ELLIPSOID, GABLE, Primitive
+from training.data.synth.raycast import BOX, CYLINDER, ELLIPSOID, GABLE, Primitive
 from training.data.synth.rig import VELODYNE_IN_CAMERA
 from training.data.synth.samples import road_sample
 from training.data.synth.shading import CameraResponse, MaterialTable, expose
@@ -282,3 +282,68 @@ def test_suburb_houses_stand_back_behind_gardens_under_gable_roofs() -> None:
         assert roof.hi[1] == walls.lo[1] and roof.lo[1] < walls.lo[1]  # on the walls, above them
         across = 2 - roof.axis  # the eaves overhang the walls
         assert roof.lo[across] < walls.lo[across] and roof.hi[across] > walls.hi[across]
+
+
+def _first_material(parts: list, origin: tuple, direction: tuple) -> int:
+    o = np.asarray([origin], np.float32)
+    d = np.asarray([direction], np.float32)
+    return min((float(p.t(o, d)[0]), p.material) for p in parts)[1]
+
+
+def test_a_wheel_shows_its_rim_in_a_dark_arch_and_a_b_pillar_parts_the_side_windows() -> None:
+    for seed in range(10):
+        rng = np.random.default_rng(seed)
+        materials = MaterialTable()
+        parts = objects.vehicle(rng, materials, 0.0, 10.0, rig.CAMERA_HEIGHT_M)
+        paint, glass = parts[0].material, parts[1].material
+        wheels = [p for p in parts if p.kind == CYLINDER and p.axis == 0]
+        assert len(wheels) == 12  # four wheels: arch, tyre, rim
+        arch, tyre, rim = wheels[:3]
+        centre = (arch.lo + arch.hi) / 2
+        from_left = (1.0, 0.0, 0.0)
+        assert _first_material(parts, (-5.0, centre[1], centre[2]), from_left) == rim.material
+        tyre_r = (tyre.hi[2] - tyre.lo[2]) / 2
+        between = centre[1] - (tyre_r + (arch.hi[2] - arch.lo[2]) / 2) / 2  # over the tyre
+        assert _first_material(parts, (-5.0, between, centre[2]), from_left) == arch.material
+        assert max(materials.albedo[arch.material]) < 0.02 < min(materials.albedo[rim.material])
+        pillar = next(p for p in parts[2:] if p.kind == BOX and p.material == paint
+                      and p.hi[1] == parts[1].hi[1])
+        window = float(parts[0].lo[1]) - 0.05
+        pillar_z = float(pillar.lo[2] + pillar.hi[2]) / 2
+        assert _first_material(parts, (-5.0, window, pillar_z), from_left) == paint
+        assert _first_material(parts, (-5.0, window, pillar_z - 0.2), from_left) == glass
+
+
+def test_narrow_streets_run_between_parked_cars_on_both_sides() -> None:
+    narrow = [d for d in (_drive(seed) for seed in range(60)) if d.layout.lanes == 1]
+    assert 5 <= len(narrow) <= 25  # about NARROW_STREET_SHARE of 60
+    both = 0
+    for drive in narrow:
+        assert not drive.layout.markings and drive.layout.x_left < 0.0 < drive.layout.x_right
+        cars = [p for p in drive.static if drive.materials.label[p.material] == CITYSCAPES_LABEL_IDS['car']
+                and 0.0 < p.lo[2] < 40.0]
+        left = [p.hi[0] for p in cars if p.hi[0] < 0.0]
+        right = [p.lo[0] for p in cars if p.lo[0] > 0.0]
+        both += bool(left and right and max(left) > -3.5 and min(right) < 3.5)
+    assert both >= len(narrow) // 2
+
+
+def test_a_street_that_ends_shows_a_facade_across_it_and_no_car_drives_through() -> None:
+    ends = 0
+    for seed in range(40):
+        drive = road.make_drive(np.random.default_rng(seed), frames=20)
+        across = [p for p in drive.static if p.lo[0] < drive.layout.walk_left - 10.0
+                  and p.hi[0] > drive.layout.walk_right + 10.0 and np.isfinite(p.lo[2])]
+        if not across:
+            continue
+        ends += 1
+        wall = min(p.lo[2] for p in across)
+        last = drive.camera_pose(19)[0][2]
+        assert wall - last >= road.STREET_END_M[0] - 4.0  # ahead, its sidewalk in front
+        facades = [p for p in drive.static if drive.materials.label[p.material] == CITYSCAPES_LABEL_IDS['building']
+                   and p.lo[2] >= wall - 4.0 and p.lo[0] < 0.0 < p.hi[0]]
+        assert facades  # a building stands across the lane's line
+        for mover in drive.movers:
+            reach = max(p.hi[2] for p in mover.primitives) + max(mover.speed, 0.0) * 2.0
+            assert reach < wall
+    assert 5 <= ends <= 20  # about STREET_END_SHARE of 40

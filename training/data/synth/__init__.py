@@ -6,5 +6,7 @@
 # (it would mix two looks in one tree). Trees from before it was recorded have none.
 # 2: cars have a painted roof over darker windows; 3: houses under gable roofs behind
 # front gardens (suburbs, the green edge of town), gable roofs on some city blocks, cars'
-# rounded glass cabins replaced by raked windscreens and rear windows.
-SCENES_VERSION = 3
+# rounded glass cabins replaced by raked windscreens and rear windows; 4: narrow residential
+# streets (one lane between parked cars), streets ending at buildings across them, cars'
+# wheels with rims in dark arches and B pillars.
+SCENES_VERSION = 4

@@ -27,6 +27,10 @@ CAR_PAINTS = ((0.62, 0.62, 0.6), (0.02, 0.02, 0.022), (0.32, 0.33, 0.35), (0.12,
               (0.45, 0.38, 0.25), (0.6, 0.45, 0.03))
 SIGN_COLORS = ((0.02, 0.08, 0.45), (0.5, 0.03, 0.02), (0.7, 0.7, 0.68), (0.7, 0.55, 0.02))
 WHEEL_RADIUS = (0.28, 0.36)  # metres
+RIM_SHARE = (0.55, 0.7)  # a wheel's metal rim, of the tyre's radius
+ARCH_SHARE = 1.18  # the dark wheel arch around a tyre, of its radius
+B_PILLAR_AT = (0.56, 0.64)  # along a car's cabin from its back (the front is +z)
+B_PILLAR_M = 0.1
 SLOPED_CABIN_SHARE = 0.6  # cars whose cabin has a raked windscreen and rear window
 RAKE_SHARE = (0.3, 0.55)  # a rake's run along the car, of half the cabin's length
 # Car windows: dark glass reflecting the sky by this share (real windows read dark from the
@@ -89,23 +93,46 @@ def vehicle(rng: np.random.Generator, materials: MaterialTable, x: float, z: flo
         # the roof: a painted slab over the cabin's flat top, overhanging its sides a little
         parts.append(make_box((lo[0] - 0.01, lo[1] - 0.01, top[0]),
                               (hi[0] + 0.01, lo[1] + cabin_h * ROOF_SHARE, top[1]), paint))
+        # the B pillars: paint between the front and rear side windows
+        pillar = lo[2] + (hi[2] - lo[2]) * rng.uniform(*B_PILLAR_AT)
+        parts.append(make_box((lo[0] - 0.01, lo[1], pillar - B_PILLAR_M / 2),
+                              (hi[0] + 0.01, hi[1], pillar + B_PILLAR_M / 2), paint))
     else:  # a windscreen band at the front of the body
         parts.append(make_box((x - width / 2 + 0.05, bottom - body_h + 0.1, z + length / 2 - 0.02),
                               (x + width / 2 - 0.05, bottom - body_h * 0.45, z + length / 2 + 0.01), glass))
     parts += _bumpers(rng, materials, label, x, z, width, length, bottom, body_h)
-    radius = rng.uniform(*WHEEL_RADIUS)
-    for side in (-1, 1):
-        for axle in (-1, 1):
-            wz = z + axle * (length / 2 - radius * 1.6)
-            wx = x + side * (width / 2 - 0.1)
-            parts.append(Primitive(CYLINDER, np.array([wx - 0.12, ground - 2 * radius, wz - radius]),
-                                   np.array([wx + 0.12, ground, wz + radius]), tyre, axis=0))
+    parts += _wheels(rng, materials, label, tyre, x, z, width, length, ground)
     # Sky light cannot reach the road under a car: a dark patch marks where it touches the road.
     under = materials.add(np.full(3, rng.uniform(0.005, 0.02)), IDS['road'], texture=0, scale=1.0,
                           amplitude=0.2, reflectance=0.15)
     parts.append(make_box((x - width / 2 - CONTACT_MARGIN_M, ground - 0.002, z - length / 2 - CONTACT_MARGIN_M),
                           (x + width / 2 + CONTACT_MARGIN_M, ground - 0.002, z + length / 2 + CONTACT_MARGIN_M),
                           under, casts_shadow=False))
+    return parts
+
+
+def _wheels(rng: np.random.Generator, materials: MaterialTable, label: int, tyre: int, x: float,
+            z: float, width: float, length: float, ground: float) -> list[Primitive]:
+    """Four wheels, each a tyre with a metal rim in front of it, in a dark wheel arch (a
+    disc a little larger than the tyre on the body's side)."""
+    rim = materials.add(np.full(3, rng.uniform(0.05, 0.3)), label, texture=2, amplitude=0.3,
+                        glass=0.05, reflectance=0.6)
+    arch = materials.add(np.full(3, rng.uniform(0.004, 0.012)), label, texture=0, amplitude=0.2,
+                         reflectance=0.05)
+    radius = rng.uniform(*WHEEL_RADIUS)
+    rim_radius = radius * rng.uniform(*RIM_SHARE)
+    parts = []
+    for side in (-1, 1):
+        face = x + side * width / 2  # the body's side
+        for axle in (-1, 1):
+            wz = z + axle * (length / 2 - radius * 1.6)
+            centre_y = ground - radius
+            for r, inner, outer, material in ((radius * ARCH_SHARE, -0.05, 0.005, arch),
+                                              (radius, -0.22, 0.02, tyre),
+                                              (rim_radius, -0.05, 0.025, rim)):
+                a, b = sorted((face + side * inner, face + side * outer))
+                parts.append(Primitive(CYLINDER, np.array([a, centre_y - r, wz - r]),
+                                       np.array([b, centre_y + r, wz + r]), material, axis=0))
     return parts
 
 

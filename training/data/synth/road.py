@@ -36,7 +36,14 @@ from training.data.synth.rig import (
     KITTI_WIDTH,
     Mount,
 )
-from training.data.synth.roadside import PATTERNS, STYLES, street_side
+from training.data.synth.roadside import (
+    PATTERNS,
+    STREET_END_BEYOND_M,
+    STREET_END_WALK_M,
+    STYLES,
+    street_end,
+    street_side,
+)
 from training.data.synth.shading import (
     CameraResponse,
     Lighting,
@@ -54,6 +61,15 @@ PATTERN_MARKINGS = 1  # before roadside.PATTERNS
 WALK_TEXTURES = (1, 2, 7, textures.TILES, textures.COBBLES, textures.BRICKS, textures.TILES)
 COBBLED_ROAD_SHARE = 0.12
 PARKING_RIGHT_SHARE = 0.75  # streets with a parking lane on the camera's side (KITTI drives on the right)
+# Narrow residential streets (one lane, parked cars both sides: much of KITTI's residential
+# drives), and the share of their sides with a parking lane.
+NARROW_STREET_SHARE = 0.2
+NARROW_LANE_M = (3.0, 4.2)
+NARROW_PARKING_SHARE = 0.9
+# Streets that end ahead at a row of buildings across them (a T junction), the row this far
+# beyond the camera's place at the drive's last frame.
+STREET_END_SHARE = 0.3
+STREET_END_M = (12.0, 80.0)
 
 
 @dataclass
@@ -161,6 +177,8 @@ def _lighting(rng: np.random.Generator) -> Lighting:
 
 
 def _layout(rng: np.random.Generator) -> RoadLayout:
+    if rng.random() < NARROW_STREET_SHARE:
+        return _narrow_layout(rng)
     lane_width = rng.uniform(2.9, 3.75)
     lanes = int(rng.choice([2, 2, 3, 4]))
     parking_right = rng.uniform(2.0, 2.5) if rng.random() < PARKING_RIGHT_SHARE else rng.uniform(0.0, 0.5)
@@ -178,6 +196,17 @@ def _layout(rng: np.random.Generator) -> RoadLayout:
     curb = rng.uniform(0.08, 0.18)
     return RoadLayout(lane_width, lanes, x_left, x_right, curb,
                       x_left - rng.uniform(1.5, 4.5), x_right + rng.uniform(1.5, 4.5), markings)
+
+
+def _narrow_layout(rng: np.random.Generator) -> RoadLayout:
+    """A residential street of one unmarked lane between rows of parked cars, the camera
+    driving down its middle, the cars a couple of metres from it on either side."""
+    lane_width = rng.uniform(*NARROW_LANE_M)
+    parking = [rng.uniform(2.0, 2.5) if rng.random() < NARROW_PARKING_SHARE else rng.uniform(0.0, 0.5)
+               for _ in range(2)]
+    x_left, x_right = -(lane_width / 2 + parking[0]), lane_width / 2 + parking[1]
+    return RoadLayout(lane_width, 1, x_left, x_right, rng.uniform(0.08, 0.18),
+                      x_left - rng.uniform(1.5, 3.5), x_right + rng.uniform(1.5, 3.5), [])
 
 
 def _ground(rng: np.random.Generator, layout: RoadLayout, materials: MaterialTable) -> list[Primitive]:
@@ -283,11 +312,20 @@ def make_drive(rng: np.random.Generator, frames: int) -> RoadDrive:
     z0, z1 = -VIEW_BEHIND_M - 20.0, length + VIEW_AHEAD_M
     style = str(rng.choice(STYLES))
     static = _ground(rng, layout, materials)
+    end = length + rng.uniform(*STREET_END_M) if rng.random() < STREET_END_SHARE else None
+    if end is not None:
+        static += street_end(rng, layout, materials, end)
+        z1 = min(z1, end + STREET_END_BEYOND_M)
     for side in (-1, 1):
         static += street_side(rng, layout, materials, side, z0, z1, style)
         static += _street_furniture(rng, layout, materials, side, z0, z1)
         static += _parked(rng, layout, materials, side, z0, z1)
     movers = _traffic(rng, layout, materials, speed, length)
+    if end is not None:  # no car drives into or out of the buildings across the street
+        duration = frames / FRAME_RATE_HZ
+        movers = [m for m in movers
+                  if max(p.hi[2] for p in m.primitives) + max(m.speed, 0.0) * duration
+                  < end - STREET_END_WALK_M[1] - 1.0]
     paint = np.array([0.7, 0.7, 0.68]) * rng.uniform(0.6, 1.0)
     if rng.random() < 0.15:
         paint = np.array([0.75, 0.6, 0.1])  # yellow construction-site lines

@@ -31,6 +31,8 @@ HOUSE_SHARE = {'city': 0.0, 'suburb': 0.75, 'green': 0.8}
 ROOFED_BLOCK_SHARE = 0.25
 HOUSE_SETBACK_M = (3.0, 16.0)  # sidewalk edge to the front wall
 FLOOR_M = (2.6, 3.2)
+STREET_END_BEYOND_M = 40.0  # buildings across a street's end reach this far past its sidewalks
+STREET_END_WALK_M = (1.5, 4.0)  # the sidewalk in front of them
 ROOF_PITCH_DEG = (25.0, 50.0)
 # Linear-RGB roof colours: terracotta, brown, anthracite, grey slate.
 ROOF_COLORS = ((0.3, 0.08, 0.04), (0.16, 0.08, 0.05), (0.05, 0.05, 0.055), (0.13, 0.13, 0.14))
@@ -217,6 +219,34 @@ def street_side(rng: np.random.Generator, layout: RoadLayout, materials: Materia
                 near, far_x = sorted((edge + side * 0.2, edge + side * 1.2))
                 prims += objects.hedge(rng, materials, near, far_x, z, z + length, top)
         z += length
+    return prims
+
+
+def street_end(rng: np.random.Generator, layout: RoadLayout, materials: MaterialTable,
+               z: float) -> list[Primitive]:
+    """A row of buildings across the street at ``z`` (a T junction ahead), their facades
+    facing the camera behind a sidewalk a kerb high, wide enough to close the view."""
+    top = CAMERA_HEIGHT_M - layout.curb
+    walk = materials.add(np.full(3, rng.uniform(0.12, 0.35)) * rng.uniform(0.85, 1.15, 3),
+                         IDS['sidewalk'], texture=int(rng.choice((1, 2, textures.TILES))),
+                         scale=rng.uniform(0.6, 3.0), amplitude=rng.uniform(0.15, 0.5), reflectance=0.3)
+    x, x1 = layout.walk_left - STREET_END_BEYOND_M, layout.walk_right + STREET_END_BEYOND_M
+    prims = [make_box((x, top, z - rng.uniform(*STREET_END_WALK_M)), (x1, CAMERA_HEIGHT_M, z), walk)]
+    while x < x1:
+        width = rng.uniform(6.0, 25.0)
+        setback = 0.0 if rng.random() < 0.6 else rng.uniform(0.5, 4.0)
+        near, depth = z + setback, rng.uniform(8.0, 15.0)
+        if rng.random() < 0.3:  # a house: its gable roof's ridge along the facade
+            walls = sum(rng.uniform(*FLOOR_M) for _ in range(rng.integers(1, 3))) + rng.uniform(0.3, 0.8)
+            wall = _facade_material(rng, materials, shops=False)
+            prims.append(make_box((x, top - walls, near), (x + width, top, near + depth), wall))
+            prims += _gable_roof(rng, materials, wall, (x, top - walls, near), (x + width, near + depth),
+                                 ridge=0)
+        else:
+            height = rng.uniform(5.0, 22.0)
+            prims.append(make_box((x, top - height, near), (x + width, top, near + depth),
+                                  _facade_material(rng, materials)))
+        x += width
     return prims
 
 
