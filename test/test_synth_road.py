@@ -208,15 +208,16 @@ def test_resume_refuses_a_tree_of_other_settings_or_scenes(tmp_path: Path) -> No
     assert json.loads((tree / 'synth_info.json').read_text())['generator_version'] is None
 
 
+def _first_material(parts: list, origin: tuple, direction: tuple) -> int:
+    """The material of the part a ray from ``origin`` along ``direction`` meets first."""
+    o = np.asarray([origin], np.float32)
+    d = np.asarray([direction], np.float32)
+    return min((float(p.t(o, d)[0]), p.material) for p in parts)[1]
+
+
 def test_a_car_has_a_painted_roof_over_its_windows() -> None:
     """From above, every car shows its paint (a roof), not the cabin's glass; from the side
     at window height, the glass: both cabin shapes."""
-    def first_material(parts: list, origin: tuple, direction: tuple) -> int:
-        o = np.asarray([origin], np.float32)
-        d = np.asarray([direction], np.float32)
-        hits = [(float(p.t(o, d)[0]), p.material) for p in parts]
-        return min(hits)[1]
-
     shapes = set()
     for seed in range(20):
         rng = np.random.default_rng(seed)
@@ -225,11 +226,11 @@ def test_a_car_has_a_painted_roof_over_its_windows() -> None:
         paint, glass, cabin = parts[0].material, parts[1].material, parts[1]
         shapes.add(cabin.kind)
         assert materials.glass[glass] <= objects.WINDOW_REFLECTION[1]
-        assert first_material(parts, (0.0, -5.0, 10.0), (0.0, 1.0, 0.0)) == paint  # the roof
+        assert _first_material(parts, (0.0, -5.0, 10.0), (0.0, 1.0, 0.0)) == paint  # the roof
         body_top = float(parts[0].lo[1])
         window = body_top - 0.05  # just above the body, inside the cabin's height
         centre_z = float((cabin.lo[2] + cabin.hi[2]) / 2)
-        assert first_material(parts, (-5.0, window, centre_z), (1.0, 0.0, 0.0)) == glass
+        assert _first_material(parts, (-5.0, window, centre_z), (1.0, 0.0, 0.0)) == glass
     assert shapes == {BOX, GABLE}  # both cabin shapes were drawn (upright, raked)
 
 
@@ -284,12 +285,6 @@ def test_suburb_houses_stand_back_behind_gardens_under_gable_roofs() -> None:
         assert roof.lo[across] < walls.lo[across] and roof.hi[across] > walls.hi[across]
 
 
-def _first_material(parts: list, origin: tuple, direction: tuple) -> int:
-    o = np.asarray([origin], np.float32)
-    d = np.asarray([direction], np.float32)
-    return min((float(p.t(o, d)[0]), p.material) for p in parts)[1]
-
-
 def test_a_wheel_shows_its_rim_in_a_dark_arch_and_a_b_pillar_parts_the_side_windows() -> None:
     for seed in range(10):
         rng = np.random.default_rng(seed)
@@ -339,7 +334,7 @@ def test_a_street_that_ends_shows_a_facade_across_it_and_no_car_drives_through()
         ends += 1
         wall = min(p.lo[2] for p in across)
         last = drive.camera_pose(19)[0][2]
-        assert wall - last >= road.STREET_END_M[0] - 4.0  # ahead, its sidewalk in front
+        assert wall - last >= road.STREET_END_M[0] - roadside.STREET_END_WALK_M[1]  # its sidewalk ahead
         facades = [p for p in drive.static if drive.materials.label[p.material] == CITYSCAPES_LABEL_IDS['building']
                    and p.lo[2] >= wall - 4.0 and p.lo[0] < 0.0 < p.hi[0]]
         assert facades  # a building stands across the lane's line

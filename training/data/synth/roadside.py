@@ -149,6 +149,11 @@ def _jitter_color(rng: np.random.Generator, color: tuple[float, float, float]) -
     return np.clip(np.asarray(color) * rng.uniform(0.7, 1.3) * rng.uniform(0.9, 1.1, 3), 0.0, 1.0)
 
 
+def _house_walls_m(rng: np.random.Generator) -> float:
+    """A house's wall height: one or two floors and a plinth."""
+    return sum(rng.uniform(*FLOOR_M) for _ in range(rng.integers(1, 3))) + rng.uniform(0.3, 0.8)
+
+
 def _house_plot(rng: np.random.Generator, materials: MaterialTable, edge: float, side: int,
                 z0: float, z1: float, top: float) -> list[Primitive]:
     """A house of one or two floors under a gable roof, set back behind a front garden
@@ -158,7 +163,7 @@ def _house_plot(rng: np.random.Generator, materials: MaterialTable, edge: float,
     length = min(z1 - z0 - 1.0, rng.uniform(8.0, 16.0))
     start = z0 + rng.uniform(0.5, max(z1 - z0 - length - 0.5, 0.5))
     depth = rng.uniform(7.0, 12.0)
-    walls = sum(rng.uniform(*FLOOR_M) for _ in range(rng.integers(1, 3))) + rng.uniform(0.3, 0.8)
+    walls = _house_walls_m(rng)
     x_near, x_far = edge + side * setback, edge + side * (setback + depth)
     lo, hi = min(x_near, x_far), max(x_near, x_far)
     wall = _facade_material(rng, materials, shops=False)
@@ -237,7 +242,7 @@ def street_end(rng: np.random.Generator, layout: RoadLayout, materials: Material
         setback = 0.0 if rng.random() < 0.6 else rng.uniform(0.5, 4.0)
         near, depth = z + setback, rng.uniform(8.0, 15.0)
         if rng.random() < 0.3:  # a house: its gable roof's ridge along the facade
-            walls = sum(rng.uniform(*FLOOR_M) for _ in range(rng.integers(1, 3))) + rng.uniform(0.3, 0.8)
+            walls = _house_walls_m(rng)
             wall = _facade_material(rng, materials, shops=False)
             prims.append(make_box((x, top - walls, near), (x + width, top, near + depth), wall))
             prims += _gable_roof(rng, materials, wall, (x, top - walls, near), (x + width, near + depth),
