@@ -25,7 +25,7 @@ from training.data.synth import (
 )
 from training.data.synth.cli import main as synth_cli
 from training.data.synth.kitti_writer import KittiJob, SynthResumeError, write_kitti
-from training.data.synth.raycast import BOX, CYLINDER, ELLIPSOID, GABLE, Primitive
+from training.data.synth.raycast import BOX, ELLIPSOID, GABLE, Primitive
 from training.data.synth.rig import VELODYNE_IN_CAMERA
 from training.data.synth.samples import road_sample
 from training.data.synth.shading import CameraResponse, MaterialTable, expose
@@ -208,32 +208,6 @@ def test_resume_refuses_a_tree_of_other_settings_or_scenes(tmp_path: Path) -> No
     assert json.loads((tree / 'synth_info.json').read_text())['generator_version'] is None
 
 
-def _first_material(parts: list, origin: tuple, direction: tuple) -> int:
-    """The material of the part a ray from ``origin`` along ``direction`` meets first."""
-    o = np.asarray([origin], np.float32)
-    d = np.asarray([direction], np.float32)
-    return min((float(p.t(o, d)[0]), p.material) for p in parts)[1]
-
-
-def test_a_car_has_a_painted_roof_over_its_windows() -> None:
-    """From above, every car shows its paint (a roof), not the cabin's glass; from the side
-    at window height, the glass: both cabin shapes."""
-    shapes = set()
-    for seed in range(20):
-        rng = np.random.default_rng(seed)
-        materials = MaterialTable()
-        parts = objects.vehicle(rng, materials, 0.0, 10.0, rig.CAMERA_HEIGHT_M)
-        paint, glass, cabin = parts[0].material, parts[1].material, parts[1]
-        shapes.add(cabin.kind)
-        assert materials.glass[glass] <= objects.WINDOW_REFLECTION[1]
-        assert _first_material(parts, (0.0, -5.0, 10.0), (0.0, 1.0, 0.0)) == paint  # the roof
-        body_top = float(parts[0].lo[1])
-        window = body_top - 0.05  # just above the body, inside the cabin's height
-        centre_z = float((cabin.lo[2] + cabin.hi[2]) / 2)
-        assert _first_material(parts, (-5.0, window, centre_z), (1.0, 0.0, 0.0)) == glass
-    assert shapes == {BOX, GABLE}  # both cabin shapes were drawn (upright, raked)
-
-
 def test_tree_crowns_clear_the_ground_under_them() -> None:
     """No leaf cluster hangs below the trunk's top (a crown low over the road once put a
     camera inside a tree)."""
@@ -283,30 +257,6 @@ def test_suburb_houses_stand_back_behind_gardens_under_gable_roofs() -> None:
         assert roof.hi[1] == walls.lo[1] and roof.lo[1] < walls.lo[1]  # on the walls, above them
         across = 2 - roof.axis  # the eaves overhang the walls
         assert roof.lo[across] < walls.lo[across] and roof.hi[across] > walls.hi[across]
-
-
-def test_a_wheel_shows_its_rim_in_a_dark_arch_and_a_b_pillar_parts_the_side_windows() -> None:
-    for seed in range(10):
-        rng = np.random.default_rng(seed)
-        materials = MaterialTable()
-        parts = objects.vehicle(rng, materials, 0.0, 10.0, rig.CAMERA_HEIGHT_M)
-        paint, glass = parts[0].material, parts[1].material
-        wheels = [p for p in parts if p.kind == CYLINDER and p.axis == 0]
-        assert len(wheels) == 12  # four wheels: arch, tyre, rim
-        arch, tyre, rim = wheels[:3]
-        centre = (arch.lo + arch.hi) / 2
-        from_left = (1.0, 0.0, 0.0)
-        assert _first_material(parts, (-5.0, centre[1], centre[2]), from_left) == rim.material
-        tyre_r = (tyre.hi[2] - tyre.lo[2]) / 2
-        between = centre[1] - (tyre_r + (arch.hi[2] - arch.lo[2]) / 2) / 2  # over the tyre
-        assert _first_material(parts, (-5.0, between, centre[2]), from_left) == arch.material
-        assert max(materials.albedo[arch.material]) < 0.02 < min(materials.albedo[rim.material])
-        pillar = next(p for p in parts[2:] if p.kind == BOX and p.material == paint
-                      and p.hi[1] == parts[1].hi[1])
-        window = float(parts[0].lo[1]) - 0.05
-        pillar_z = float(pillar.lo[2] + pillar.hi[2]) / 2
-        assert _first_material(parts, (-5.0, window, pillar_z), from_left) == paint
-        assert _first_material(parts, (-5.0, window, pillar_z - 0.2), from_left) == glass
 
 
 def test_narrow_streets_run_between_parked_cars_on_both_sides() -> None:

@@ -8,5 +8,8 @@
 # front gardens (suburbs, the green edge of town), gable roofs on some city blocks, cars'
 # rounded glass cabins replaced by raked windscreens and rear windows; 4: narrow residential
 # streets (one lane between parked cars), streets ending at buildings across them, cars'
-# wheels with rims in dark arches and B pillars.
-SCENES_VERSION = 4
+# wheels with rims in dark arches and B pillars; 5: cars' bodies with rounded shoulders,
+# side mirrors, door shut lines and handles, licence plates, paints drawn by how common
+# they are; outdoors, paint and glass reflect the street and the sun's glint, more at
+# grazing angles (Fresnel).
+SCENES_VERSION = 5

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from training.data.classes import CITYSCAPES_LABEL_IDS as IDS
-from training.data.synth import objects, textures
+from training.data.synth import car, objects, textures
 from training.data.synth.lidar_sim import AZIMUTH_STEP_DEG, Scan, scan
 from training.data.synth.raycast import (
     BOX,
@@ -56,6 +56,7 @@ from training.data.synth.shading import (
 VIEW_AHEAD_M = 220.0  # objects farther ahead than this are not generated or cast
 VIEW_BEHIND_M = 15.0
 PATTERN_MARKINGS = 1  # before roadside.PATTERNS
+SURROUNDINGS_ALBEDO = 0.2  # of the street that cars' paint and glass reflect
 # Regular patterns (bricks, tiles, cobbles) on sidewalks and some roads (facades and walls:
 # roadside.py): a random tile size per material keeps texture density from telling distance.
 WALK_TEXTURES = (1, 2, 7, textures.TILES, textures.COBBLES, textures.BRICKS, textures.TILES)
@@ -173,7 +174,10 @@ def _lighting(rng: np.random.Generator) -> Lighting:
     zenith = np.array([0.15, 0.3, 0.75]) if not overcast else np.array([0.55, 0.58, 0.62])
     horizon = np.array([0.6, 0.7, 0.85]) if not overcast else np.array([0.75, 0.76, 0.78])
     brightness = rng.uniform(0.7, 1.6)
-    return Lighting(to_sun, sun, ambient, zenith * brightness, horizon * brightness)
+    # The street in reflections: facades of a typical albedo lit by sky and (partly) sun.
+    surroundings = SURROUNDINGS_ALBEDO * (ambient + 0.3 * sun) * rng.uniform(0.8, 1.25, 3)
+    return Lighting(to_sun, sun, ambient, zenith * brightness, horizon * brightness,
+                    surroundings=surroundings)
 
 
 def _layout(rng: np.random.Generator) -> RoadLayout:
@@ -273,7 +277,7 @@ def _parked(rng: np.random.Generator, layout: RoadLayout, materials: MaterialTab
         kind = 'car' if rng.random() < 0.9 else 'truck'
         length = rng.uniform(3.8, 4.9) if kind == 'car' else rng.uniform(5.0, 8.0)
         if rng.random() < fill:
-            prims += objects.vehicle(rng, materials, curb_x - side * rng.uniform(0.9, 1.3),
+            prims += car.vehicle(rng, materials, curb_x - side * rng.uniform(0.9, 1.3),
                                      z + length / 2, CAMERA_HEIGHT_M, kind, length)
         z += length + rng.uniform(0.4, 2.5)
     return prims
@@ -297,7 +301,7 @@ def _traffic(rng: np.random.Generator, layout: RoadLayout, materials: MaterialTa
             else:
                 v = speed * rng.uniform(0.6, 1.3)
                 z = rng.uniform(-20.0, VIEW_AHEAD_M + length)
-            movers.append(Mover(objects.vehicle(rng, materials, x + rng.normal(0, 0.2), z,
+            movers.append(Mover(car.vehicle(rng, materials, x + rng.normal(0, 0.2), z,
                                                 CAMERA_HEIGHT_M, kind), v))
     return movers
 
@@ -329,7 +333,7 @@ def make_drive(rng: np.random.Generator, frames: int) -> RoadDrive:
     paint = np.array([0.7, 0.7, 0.68]) * rng.uniform(0.6, 1.0)
     if rng.random() < 0.15:
         paint = np.array([0.75, 0.6, 0.1])  # yellow construction-site lines
-    patterns = {PATTERN_MARKINGS: _markings_pattern(layout, paint), **PATTERNS}
+    patterns = {PATTERN_MARKINGS: _markings_pattern(layout, paint), **PATTERNS, **car.PATTERNS}
     sway = (rng.uniform(0.0, 0.4), rng.uniform(0.1, 0.5), rng.uniform(0, 2 * np.pi))
     return RoadDrive(layout, materials, _lighting(rng), static, movers, speed, sway,
                      float(np.deg2rad(rng.normal(0.0, 2.0))), patterns, Mount.random(rng))

@@ -1,7 +1,8 @@
 """Materials, lighting and image formation for the ray-cast scenes.
 
 Radiance is computed in linear RGB: textured albedo times (sky ambient + sun
-with cast shadows + optional point lights), glass reflects the sky. The
+with cast shadows + optional point lights), glass reflects the sky (outdoors also
+the street around it, more at grazing angles, with glints of the sun). The
 camera then applies a random exposure, white balance, tone curve, vignetting
 and sensor noise, so brightness and colour say nothing reliable about depth;
 road cameras also get lens blur, motion blur, saturation and JPEG artefacts.
@@ -33,6 +34,14 @@ MOTION_BLUR_PX = (1.0, 4.0)  # ... of this length in pixels, at a random angle
 JPEG_SHARE = 0.4  # frames passed through JPEG ...
 JPEG_QUALITY = (40, 95)  # ... at this quality
 SATURATION = (0.6, 1.4)  # colour saturation around the luminance
+# Outdoor reflections (Lighting.surroundings set): the street's buildings and trees fill
+# reflected directions up to a skyline this high (sine of its elevation, varying with
+# azimuth), the road below the horizon; the sun's glint is a lobe this tight and bright.
+SKYLINE = (0.08, 0.4)
+GROUND_SHARE = 0.5  # the road's radiance in reflections, of the surroundings'
+SUN_GLINT_SHININESS = 400.0  # cos^400: half its peak 3.4 degrees off the mirror direction
+SUN_GLINT = 12.0  # the glint's peak, of the sun's irradiance
+FRESNEL_POWER = 5  # Schlick: reflection grows to a mirror's as (1 - cos)^5 at grazing
 
 
 @dataclass
@@ -88,6 +97,9 @@ class Lighting:
     sky_zenith: np.ndarray  # (3,) sky colour overhead
     sky_horizon: np.ndarray  # (3,) sky colour at the horizon
     points: list[PointLight] = field(default_factory=list)
+    # Outdoors: radiance of the street seen in reflections (buildings, trees); None (rooms):
+    # reflections show the sky alone, with neither Fresnel nor glints.
+    surroundings: np.ndarray | None = None
 
 
 def _dot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -104,6 +116,27 @@ def sky_color(dirs: np.ndarray, lighting: Lighting) -> np.ndarray:
     color = horizon + (zenith - horizon) * up
     glow = np.clip((dirs @ lighting.to_sun.astype(np.float32)) / norm, 0.0, 1.0) ** 64
     return color + glow[:, None] * (lighting.sun.astype(np.float32) * 0.5)
+
+
+def reflection_color(dirs: np.ndarray, lighting: Lighting, lit: np.ndarray) -> np.ndarray:
+    """(N, 3) float32 radiance seen along reflected directions (N, 3) outdoors: the sky
+    above a skyline of the surroundings, the road below the horizon, and the sun's glint
+    where the reflecting point is ``lit`` (N,) bool."""
+    assert lighting.surroundings is not None
+    color = sky_color(dirs, lighting)
+    norm = np.sqrt(_dot(dirs, dirs))
+    up = -dirs[:, 1] / norm  # sine of the elevation
+    azimuth = np.arctan2(dirs[:, 0], dirs[:, 2])
+    # A skyline and facades of the street: bands of buildings and trees along the azimuth.
+    waves = np.sin(5.0 * azimuth + 0.7) * 0.6 + np.sin(13.0 * azimuth + 2.1) * 0.4
+    skyline = SKYLINE[0] + (SKYLINE[1] - SKYLINE[0]) * (0.5 + 0.5 * waves)
+    facades = 0.55 + 0.45 * np.sin(31.0 * azimuth) * np.sin(9.0 * azimuth + 1.3)
+    street = lighting.surroundings.astype(np.float32)[None, :] * facades[:, None].astype(np.float32)
+    ground = np.float32(GROUND_SHARE) * lighting.surroundings.astype(np.float32)
+    color = np.where((up < skyline)[:, None], street, color)
+    color = np.where((up < 0)[:, None], ground[None, :], color)
+    glint = np.clip((dirs @ lighting.to_sun.astype(np.float32)) / norm, 0.0, 1.0) ** SUN_GLINT_SHININESS
+    return color + (glint * lit * np.float32(SUN_GLINT))[:, None] * lighting.sun.astype(np.float32)
 
 
 def surface_coordinates(points: np.ndarray, normals: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -143,7 +176,8 @@ def shade(hits: Hits, dirs: np.ndarray, depth: np.ndarray, focal: float,
         if len(chosen):
             albedo[chosen] = function(points[chosen], normals[chosen], params[chosen], albedo[chosen])
     np.clip(albedo, 0.0, 1.0, out=albedo)
-    sun = np.clip(normals @ lighting.to_sun.astype(np.float32), 0.0, None) * ~shadow.ravel().take(valid)
+    lit = ~shadow.ravel().take(valid)
+    sun = np.clip(normals @ lighting.to_sun.astype(np.float32), 0.0, None) * lit
     sky = np.float32(0.6) + np.float32(0.4) * np.clip(-normals[:, 1], -1.0, 1.0)
     light = sky[:, None] * lighting.ambient.astype(np.float32) + sun[:, None] * lighting.sun.astype(np.float32)
     for lamp in lighting.points:
@@ -157,8 +191,14 @@ def shade(hits: Hits, dirs: np.ndarray, depth: np.ndarray, focal: float,
     if len(shiny):
         g = glass[shiny, None]
         n, w = normals[shiny], view[shiny]
-        reflected = w - 2.0 * _dot(w, n)[:, None] * n
-        color[shiny] = color[shiny] * (1.0 - g) + g * sky_color(reflected, lighting)
+        facing = _dot(w, n)
+        reflected = w - 2.0 * facing[:, None] * n
+        if lighting.surroundings is None:
+            mirrored = sky_color(reflected, lighting)
+        else:  # Schlick's Fresnel term and the street and sun in the reflection
+            g = g + (1.0 - g) * (1.0 - np.abs(facing)[:, None]) ** FRESNEL_POWER
+            mirrored = reflection_color(reflected, lighting, lit[shiny])
+        color[shiny] = color[shiny] * (1.0 - g) + g * mirrored
     radiance[valid] = color
     return radiance.reshape(hits.t.shape + (3,))
 
