@@ -11,5 +11,6 @@
 # wheels with rims in dark arches and B pillars; 5: cars' bodies with rounded shoulders,
 # side mirrors, door shut lines and handles, licence plates, paints drawn by how common
 # they are; outdoors, paint and glass reflect the street and the sun's glint, more at
-# grazing angles (Fresnel).
-SCENES_VERSION = 5
+# grazing angles (Fresnel); 6: trees' shadows dappled with sun flecks, one sidewalk
+# material (street ends drew their own), roof colours jittered as other colours are.
+SCENES_VERSION = 6

@@ -24,6 +24,7 @@ SIGN_COLORS = ((0.02, 0.08, 0.45), (0.5, 0.03, 0.02), (0.7, 0.7, 0.68), (0.7, 0.
 WALL_TEXTURES = (1, textures.BRICKS, textures.BIG_TILES, textures.TILES)
 CROWN_CLUSTERS = (4, 10)  # leaf clusters per tree crown (low, high + 1)
 TRUNK_HEIGHT_M = (2.2, 4.0)  # the crown's lowest point over the ground
+CROWN_GAPS = (0.15, 0.4)  # sunlight through a crown's leaves: flecks in its shadow
 
 
 def jitter(rng: np.random.Generator, color: tuple[float, float, float], amount: float) -> np.ndarray:
@@ -33,7 +34,8 @@ def jitter(rng: np.random.Generator, color: tuple[float, float, float], amount: 
 
 def tree(rng: np.random.Generator, materials: MaterialTable, x: float, z: float,
          ground: float) -> list[Primitive]:
-    """A trunk and a crown of several lumpy, overlapping leaf clusters (a ragged silhouette)."""
+    """A trunk and a crown of several lumpy, overlapping leaf clusters (a ragged silhouette)
+    whose shadow is dappled with sun flecks."""
     bark = materials.add(jitter(rng, (0.06, 0.045, 0.03), 0.3), IDS['vegetation'], texture=6,
                          scale=1.0, amplitude=0.4)
     leaves = materials.add(jitter(rng, (0.035, 0.085, 0.02), 0.45), IDS['vegetation'], texture=0,
@@ -44,13 +46,14 @@ def tree(rng: np.random.Generator, materials: MaterialTable, x: float, z: float,
     parts = [Primitive(CYLINDER, np.array([x - trunk_r, ground - trunk_h - 0.5, z - trunk_r]),
                        np.array([x + trunk_r, ground, z + trunk_r]), bark, axis=1)]
     crown_r = rng.uniform(1.5, 4.0)
+    dapple = rng.uniform(*CROWN_GAPS)
     centre = np.array([x, ground - trunk_h - crown_r * 0.8, z])
     for _ in range(rng.integers(*CROWN_CLUSTERS)):
         radii = crown_r * rng.uniform(0.3, 0.65, 3)
         blob = centre + rng.normal(0.0, crown_r * 0.35, 3)
         # No cluster hangs below the trunk's top: the crown clears people and cars.
         blob[1] = min(blob[1], ground - trunk_h - radii[1])
-        parts.append(Primitive(ELLIPSOID, blob - radii, blob + radii, leaves))
+        parts.append(Primitive(ELLIPSOID, blob - radii, blob + radii, leaves, dapple=dapple))
     return parts
 
 

@@ -12,15 +12,20 @@ costs little. The Python loop is over primitives, never over rays.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import numpy as np
 
-from training.data.synth import geometry
+from training.data.synth import geometry, textures
 
 BOX, ROOM, ELLIPSOID, CYLINDER, GABLE = range(5)
 NEAR = 0.05  # metres; bounding-box corners closer to the sensor plane than this disable culling
 _WINDOW_MARGIN = 1  # grid cells added around a projected bounding box
 SHADOW_RANGE_M = 90.0  # casters farther from the camera than this cast no shadow (a few pixels)
+# Sun flecks under leaves: where a shadow ray enters a crown, a blotchy noise texture
+# (tiles of this many metres) decides whether it passes through a gap.
+LEAF_GAP_TEXTURE = 2  # textures.TEXTURE_KINDS[2]: 1/f^1.6 noise, blotches of decimetres
+LEAF_GAP_TILE_M = 3.0
 # Corner pairs of the 12 box edges (corners are numbered by their (x, y, z) bits, x = 4).
 _CORNER_BITS = np.array([[i, j, k] for i in (0, 1) for j in (0, 1) for k in (0, 1)])
 _EDGES = np.array([(a, a | bit) for bit in (1, 2, 4) for a in range(8) if not a & bit])
@@ -35,6 +40,7 @@ class Primitive:
     axis: int = 1  # cylinder axis (0 x, 1 y, 2 z); a gable roof's ridge (0 x, 2 z)
     casts_shadow: bool = True
     rise: float = 0.0  # a gable's slopes' rise over its base (0: to the box's top)
+    dapple: float = 0.0  # share of sunlight let through gaps (leaves); 0: a solid caster
 
     def __post_init__(self) -> None:
         # float32 copies: the rays are float32 and mixing would promote every ray array.
@@ -312,9 +318,33 @@ def shadowed(grid: PinholeGrid, hits: Hits, primitives: list[Primitive], to_ligh
         chosen = buckets.inside(footprint.min(axis=0), footprint.max(axis=0))
         chosen = chosen[(buckets.owner[chosen] != k) & ~in_shadow[chosen]]
         if len(chosen):
-            in_shadow[chosen] = np.isfinite(primitive.t(buckets.points[chosen], light))
+            points = buckets.points[chosen]
+            t = primitive.t(points, light)
+            blocked = np.isfinite(t)
+            if primitive.dapple > 0 and blocked.any():
+                blocked &= ~leaf_gaps(points + np.where(blocked, t, 0.0)[:, None] * light,
+                                      primitive.dapple)
+            in_shadow[chosen] = blocked
     shadow.reshape(-1)[buckets.pixels[in_shadow]] = True
     return shadow
+
+
+def leaf_gaps(points: np.ndarray, share: float) -> np.ndarray:
+    """(N,) bool: a ray entering a crown at ``points`` (N, 3) passes through a gap in its
+    leaves; about ``share`` of the crown's surface is gaps, in blotches of a few
+    decimetres (1/f noise over the surface, so neighbouring rays agree)."""
+    u = points[:, 0] + 0.5 * points[:, 1]
+    v = points[:, 2] - 0.5 * points[:, 1]
+    count = len(points)
+    noise = textures.sample(np.full(count, LEAF_GAP_TEXTURE), u, v,
+                            np.full(count, LEAF_GAP_TILE_M, dtype=np.float32), np.zeros(count))
+    return noise > _gap_threshold(round(float(share), 3))
+
+
+@lru_cache(maxsize=64)
+def _gap_threshold(share: float) -> float:
+    """The noise value that ``share`` of the gap texture's texels exceed."""
+    return float(np.quantile(textures.texture_bank()[0][LEAF_GAP_TEXTURE], 1.0 - share))
 
 
 class _GroundBuckets:

@@ -41,6 +41,7 @@ from training.data.synth.roadside import (
     STREET_END_BEYOND_M,
     STREET_END_WALK_M,
     STYLES,
+    sidewalk_material,
     street_end,
     street_side,
 )
@@ -57,10 +58,7 @@ VIEW_AHEAD_M = 220.0  # objects farther ahead than this are not generated or cas
 VIEW_BEHIND_M = 15.0
 PATTERN_MARKINGS = 1  # before roadside.PATTERNS
 SURROUNDINGS_ALBEDO = 0.2  # of the street that cars' paint and glass reflect
-# Regular patterns (bricks, tiles, cobbles) on sidewalks and some roads (facades and walls:
-# roadside.py): a random tile size per material keeps texture density from telling distance.
-WALK_TEXTURES = (1, 2, 7, textures.TILES, textures.COBBLES, textures.BRICKS, textures.TILES)
-COBBLED_ROAD_SHARE = 0.12
+COBBLED_ROAD_SHARE = 0.12  # cobbles of a random size (sidewalks, facades: roadside.py)
 PARKING_RIGHT_SHARE = 0.75  # streets with a parking lane on the camera's side (KITTI drives on the right)
 # Narrow residential streets (one lane, parked cars both sides: much of KITTI's residential
 # drives), and the share of their sides with a parking lane.
@@ -224,11 +222,7 @@ def _ground(rng: np.random.Generator, layout: RoadLayout, materials: MaterialTab
                                 IDS['road'], texture=int(rng.choice([0, 1, 5])),
                                 scale=rng.uniform(2.0, 8.0), amplitude=rng.uniform(0.2, 0.5),
                                 pattern=PATTERN_MARKINGS, reflectance=0.15)
-    walk_texture = int(rng.choice(WALK_TEXTURES))
-    walk_scale = rng.uniform(0.6, 3.0) if walk_texture >= textures.NUM_NOISE else rng.uniform(1.0, 4.0)
-    walk = materials.add(np.full(3, rng.uniform(0.12, 0.35)) * rng.uniform(0.85, 1.15, 3),
-                         IDS['sidewalk'], texture=walk_texture, scale=walk_scale,
-                         amplitude=rng.uniform(0.15, 0.5), reflectance=0.3)
+    walk = sidewalk_material(rng, materials)
     curb = materials.add(np.full(3, rng.uniform(0.25, 0.45)), IDS['sidewalk'], texture=2,
                          amplitude=0.2, reflectance=0.3)
     g, top = CAMERA_HEIGHT_M, CAMERA_HEIGHT_M - layout.curb
@@ -278,7 +272,7 @@ def _parked(rng: np.random.Generator, layout: RoadLayout, materials: MaterialTab
         length = rng.uniform(3.8, 4.9) if kind == 'car' else rng.uniform(5.0, 8.0)
         if rng.random() < fill:
             prims += car.vehicle(rng, materials, curb_x - side * rng.uniform(0.9, 1.3),
-                                     z + length / 2, CAMERA_HEIGHT_M, kind, length)
+                                 z + length / 2, CAMERA_HEIGHT_M, kind, length)
         z += length + rng.uniform(0.4, 2.5)
     return prims
 
@@ -302,7 +296,7 @@ def _traffic(rng: np.random.Generator, layout: RoadLayout, materials: MaterialTa
                 v = speed * rng.uniform(0.6, 1.3)
                 z = rng.uniform(-20.0, VIEW_AHEAD_M + length)
             movers.append(Mover(car.vehicle(rng, materials, x + rng.normal(0, 0.2), z,
-                                                CAMERA_HEIGHT_M, kind), v))
+                                            CAMERA_HEIGHT_M, kind), v))
     return movers
 
 

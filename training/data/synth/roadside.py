@@ -18,9 +18,10 @@ if TYPE_CHECKING:  # the street's layout is the road's
     from training.data.synth.road import RoadLayout
 
 PATTERN_WINDOWS, PATTERN_SLATS, PATTERN_SHOPS = 2, 3, 4  # after road.PATTERN_MARKINGS
-# Regular patterns (bricks, tiles, planks) on facades: a random tile size per material
-# keeps texture density from telling distance.
+# Regular patterns (bricks, tiles, planks, cobbles) on facades and sidewalks: a random
+# tile size per material keeps texture density from telling distance.
 FACADE_TEXTURES = (1, 2, 3, 7, textures.BRICKS, textures.TILES, textures.PLANKS, textures.BIG_TILES)
+WALK_TEXTURES = (1, 2, 7, textures.TILES, textures.COBBLES, textures.BRICKS, textures.TILES)
 STYLES = ('city', 'suburb', 'green')
 # Probability of a building / green block per side, per style.
 BUILDING_SHARE = {'city': 0.85, 'suburb': 0.7, 'green': 0.15}
@@ -129,7 +130,7 @@ def _gable_roof(rng: np.random.Generator, materials: MaterialTable, wall: int,
     half = (hi[across] - lo[across]) / 2
     rise = half * np.tan(np.radians(rng.uniform(*ROOF_PITCH_DEG)))
     eave = rng.uniform(0.2, 0.6)
-    tiles = materials.add(_jitter_color(rng, ROOF_COLORS[rng.integers(len(ROOF_COLORS))]),
+    tiles = materials.add(objects.jitter(rng, ROOF_COLORS[rng.integers(len(ROOF_COLORS))], 0.3),
                           IDS['building'], texture=int(rng.choice((textures.TILES, textures.BIG_TILES, 2))),
                           scale=rng.uniform(0.5, 2.0), amplitude=rng.uniform(0.2, 0.5),
                           reflectance=0.3)
@@ -143,10 +144,6 @@ def _gable_roof(rng: np.random.Generator, materials: MaterialTable, wall: int,
     gable_hi[ridge] += 0.03
     return [Primitive(GABLE, roof_lo, roof_hi, tiles, axis=ridge),
             Primitive(GABLE, gable_lo, gable_hi, wall, axis=ridge)]
-
-
-def _jitter_color(rng: np.random.Generator, color: tuple[float, float, float]) -> np.ndarray:
-    return np.clip(np.asarray(color) * rng.uniform(0.7, 1.3) * rng.uniform(0.9, 1.1, 3), 0.0, 1.0)
 
 
 def _house_walls_m(rng: np.random.Generator) -> float:
@@ -227,14 +224,21 @@ def street_side(rng: np.random.Generator, layout: RoadLayout, materials: Materia
     return prims
 
 
+def sidewalk_material(rng: np.random.Generator, materials: MaterialTable) -> int:
+    """A sidewalk's paving: grey, noise or a regular pattern with a random tile size."""
+    texture = int(rng.choice(WALK_TEXTURES))
+    scale = rng.uniform(0.6, 3.0) if texture >= textures.NUM_NOISE else rng.uniform(1.0, 4.0)
+    return materials.add(np.full(3, rng.uniform(0.12, 0.35)) * rng.uniform(0.85, 1.15, 3),
+                         IDS['sidewalk'], texture=texture, scale=scale,
+                         amplitude=rng.uniform(0.15, 0.5), reflectance=0.3)
+
+
 def street_end(rng: np.random.Generator, layout: RoadLayout, materials: MaterialTable,
                z: float) -> list[Primitive]:
     """A row of buildings across the street at ``z`` (a T junction ahead), their facades
     facing the camera behind a sidewalk a kerb high, wide enough to close the view."""
     top = CAMERA_HEIGHT_M - layout.curb
-    walk = materials.add(np.full(3, rng.uniform(0.12, 0.35)) * rng.uniform(0.85, 1.15, 3),
-                         IDS['sidewalk'], texture=int(rng.choice((1, 2, textures.TILES))),
-                         scale=rng.uniform(0.6, 3.0), amplitude=rng.uniform(0.15, 0.5), reflectance=0.3)
+    walk = sidewalk_material(rng, materials)
     x, x1 = layout.walk_left - STREET_END_BEYOND_M, layout.walk_right + STREET_END_BEYOND_M
     prims = [make_box((x, top, z - rng.uniform(*STREET_END_WALK_M)), (x1, CAMERA_HEIGHT_M, z), walk)]
     while x < x1:
