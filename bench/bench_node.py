@@ -45,7 +45,6 @@ from mtdepth_ros.inference.outputs import (
     OutputBuilder,
     available_outputs,
     message_type,
-    resize_prediction,
 )
 from mtdepth_ros.inference.predictor import Predictor
 from mtdepth_ros.inference.resources import default_model_candidates
@@ -146,11 +145,10 @@ def serialization(predictor: Predictor) -> list[dict[str, Any]]:
     region = prediction.region or Region.whole((HEIGHT, WIDTH))
     view = CAMERA.cropped(region)
     outputs = available_outputs(predictor.card)
-    # what CameraFrames.complete hands the builder at each resolution (the cloud's colours)
+    # what CameraFrames.complete hands the builder at each resolution: the network's maps
+    # (resized by the builder at input resolution) and the cloud's colours
     sizes = {'network': (predictor.input_size, prediction, predictor.network_image(rgb)),
-             'input': ((region.width, region.height),
-                       resize_prediction(prediction, region.width, region.height),
-                       region.of(rgb))}
+             'input': ((region.width, region.height), prediction, region.of(rgb))}
     rows = []
     for resolution, (size, maps, colours) in sizes.items():
         build = partial(builder.build, header=header, prediction=maps, rgb=colours,

@@ -103,6 +103,16 @@ def test_nearest_depth_keeps_values_and_their_place() -> None:
     assert np.isnan(big[2:, 2:]).all() and set(np.unique(big[~np.isnan(big)])) == {1.0, 2.0, 3.0}
 
 
+@pytest.mark.parametrize('size', [(4, 6), (2, 2)])
+def test_nearest_depth_writes_into_a_given_array(size: tuple[int, int]) -> None:
+    depth = np.array([[1.0, 2.0], [3.0, NAN]], dtype=np.float32)
+    buffer = np.full(size[0] * size[1] * 4 + 4, 7, np.uint8)  # a payload after a 4-byte prefix
+    out = buffer[4:].view(np.float32).reshape(size)
+    written = resize_depth_nearest(depth, size, out=out)
+    assert written is out and (buffer[:4] == 7).all()
+    np.testing.assert_array_equal(out, resize_depth_nearest(depth, size))
+
+
 def test_bilinear_depth_does_not_spread_missing_values() -> None:
     depth = np.array([[2.0, NAN], [2.0, 2.0]], dtype=np.float32)
     resized = resize_depth_bilinear(depth, (4, 4))

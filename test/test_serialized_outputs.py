@@ -25,6 +25,7 @@ from mtdepth_ros.inference.outputs import (
     OutputBuilder,
     class_ids,
     message_type,
+    resize_prediction,
 )
 from mtdepth_ros.inference.predictor import Prediction
 
@@ -147,6 +148,29 @@ def test_a_cloud_with_some_fields_only(heads: tuple[str, ...]) -> None:
     data = builder.build(['points'], HEADER, p, rgb, camera, (11, 9), settings)['points']
     assert_same(deserialize_message(data, PointCloud2),
                 reference('points', builder, p, rgb, camera, settings))
+
+
+@pytest.mark.parametrize(('height', 'width'), SIZES)
+@pytest.mark.parametrize('settings', SETTINGS[:2], ids=range(2))
+@pytest.mark.parametrize('many_classes', [False, True])
+def test_maps_at_the_network_size_are_resized_into_the_messages(
+        height: int, width: int, settings: CloudSettings, many_classes: bool) -> None:
+    """At input resolution the builder gets the network's maps: every output is the message
+    of the maps resize_prediction makes, whichever outputs are asked for together."""
+    builder = OutputBuilder(mf.make_card(num_classes=300 if many_classes else 3))
+    small = prediction(height, width, many_classes, seed=width)
+    size = (2 * width + 1, 3 * height - 1)  # enlarged, by factors that are not whole
+    camera = PinholeCamera(width=size[0], height=size[1], fx=30.5, fy=29.0,
+                           cx=size[0] / 2 - 0.3, cy=size[1] / 2 + 0.1)
+    rgb = np.random.default_rng(2).integers(0, 255, (size[1], size[0], 3), np.uint8)
+    resized = resize_prediction(small, *size)
+    outputs = list(TOPICS)
+    for asked in (outputs, outputs[::-1], ['points', 'segmentation_color'], ['depth']):
+        built = builder.build(asked, HEADER, small, rgb, camera, size, settings)
+        assert list(built) == asked
+        for output, data in built.items():
+            decoded = deserialize_message(data, KINDS[message_type(output)])
+            assert_same(decoded, reference(output, builder, resized, rgb, camera, settings))
 
 
 def test_the_stamp_is_read_back_from_the_bytes() -> None:

@@ -135,15 +135,26 @@ def resize_labels(labels: np.ndarray, size: Size) -> np.ndarray:
     return cv2.resize(labels, (size[1], size[0]), interpolation=LABEL_INTERPOLATION)
 
 
-def resize_depth_nearest(depth: np.ndarray, size: Size) -> np.ndarray:
+def resize_depth_nearest(depth: np.ndarray, size: Size, out: np.ndarray | None = None
+                         ) -> np.ndarray:
     """(h, w) depth at ``size`` by the nearest source pixel centre.
 
     No depth is invented between a foreground and a background surface (no
     flying points in a cloud); for dense predictions shown at another size.
+    ``out``: an array of ``size`` and the depth's type to write into (a
+    message's payload, say); without it a map already at ``size`` is returned
+    as it is.
     """
     if depth.shape[:2] == tuple(size):
-        return depth
-    return cv2.resize(depth, (size[1], size[0]), interpolation=LABEL_INTERPOLATION)
+        if out is None:
+            return depth
+        np.copyto(out, depth)
+        return out
+    resized = cv2.resize(depth, (size[1], size[0]), dst=out, interpolation=LABEL_INTERPOLATION)
+    if out is not None and not np.shares_memory(resized, out):  # OpenCV wrote elsewhere
+        np.copyto(out, resized)
+        return out
+    return resized
 
 
 def resize_depth_sparse(depth: np.ndarray, size: Size) -> np.ndarray:

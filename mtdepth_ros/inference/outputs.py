@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from mtdepth_ros.conversions.camera import PinholeCamera
-from mtdepth_ros.conversions.cdr import image_bytes, serialized_image
+from mtdepth_ros.conversions.cdr import serialized_image
 from mtdepth_ros.conversions.cloud_bytes import cloud_bytes
 from mtdepth_ros.conversions.colorize import intervals_to_color, labels_to_color
 from mtdepth_ros.conversions.geometry import resize_depth_nearest, resize_image
@@ -139,6 +139,39 @@ def resize_prediction(prediction: Prediction, width: int, height: int) -> Predic
         confidence=resize(prediction.confidence), segmentation=resize(prediction.segmentation))
 
 
+class SizedMaps:
+    """A prediction's maps at the output size by the nearest source pixel, each resized
+    once: straight into the payload of its own image message where that image is
+    written (one pass over it), and read from there by the colour images and the cloud.
+    """
+
+    def __init__(self, prediction: Prediction, size: tuple[int, int]) -> None:
+        self.prediction = prediction
+        self.shape = (size[1], size[0])  # (H, W)
+        self.resized: dict[str, np.ndarray] = {}
+
+    def get(self, name: str, out: np.ndarray | None = None) -> np.ndarray | None:
+        """Map ``name`` (a :class:`Prediction` field) at the output size, written into
+        ``out`` when given; None when the prediction lacks it."""
+        values = getattr(self.prediction, name)
+        if values is None:
+            return None
+        if name in self.resized:
+            if out is None:
+                return self.resized[name]
+            np.copyto(out, self.resized[name])
+            return out
+        self.resized[name] = resize_depth_nearest(values, self.shape, out)
+        return self.resized[name]
+
+
+# Image outputs: (the map they show, its encoding; None: by the labels' type). Written
+# before the colour images and the cloud, which then read those maps from their payloads.
+MAP_IMAGES = {'depth': ('depth', '32FC1'), 'confidence': ('confidence', '32FC1'),
+              'intervals': ('intervals', 'mono8'), 'segmentation': ('segmentation', None)}
+PIXEL_TYPES = {'32FC1': np.float32, 'mono8': np.uint8, 'mono16': np.uint16}
+
+
 class OutputBuilder:
     """Serialized messages for one frame's prediction; colour tables and encodings fixed by
     the card."""
@@ -152,47 +185,60 @@ class OutputBuilder:
               cloud: CloudSettings = CloudSettings()) -> dict[str, bytes]:
         """``{output: serialized message}`` for ``outputs``; each carries ``header``.
 
-        ``size`` (width, height) is the output size, that of the prediction's
-        maps. ``rgb`` (H, W, 3) uint8 is the input image (any size), ``camera``
-        the live camera at the input resolution; outputs that need a camera
-        are left out when it is None.
+        ``size`` (width, height) is the output size; the prediction's maps may
+        be at another (the network's): they are resized by the nearest source
+        pixel centre (:func:`resize_prediction`'s maps, without the extra copy).
+        ``rgb`` (H, W, 3) uint8 is the input image (any size), ``camera`` the
+        live camera at the input resolution; outputs that need a camera are
+        left out when it is None.
         """
         scaled = camera.scaled(*size) if camera is not None else None
+        maps = SizedMaps(prediction, size)
         messages: dict[str, bytes] = {}
         info = None  # every family's camera_info is the same message: written once
-        for output in outputs:
+        for output in sorted(outputs, key=lambda o: o not in MAP_IMAGES):
             if output.endswith(CAMERA_INFO_SUFFIX):
                 if scaled is not None:
                     info = info or scaled.to_camera_info_bytes(header)
                     messages[output] = info
                 continue
-            message = self._build_one(output, header, prediction, rgb, scaled, cloud)
+            message = self._build_one(output, header, maps, rgb, scaled, cloud)
             if message is not None:
                 messages[output] = message
-        return messages
+        return {output: messages[output] for output in outputs if output in messages}
 
-    def _build_one(self, output: str, header: Any, p: Prediction, rgb: np.ndarray,
+    def _build_one(self, output: str, header: Any, maps: SizedMaps, rgb: np.ndarray,
                    camera: PinholeCamera | None, cloud: CloudSettings) -> bytes | None:
-        if output in ('depth', 'confidence'):
-            values = p.depth if output == 'depth' else p.confidence
-            return None if values is None else image_bytes(values, '32FC1', header)
-        if output == 'intervals' and p.intervals is not None:
-            return image_bytes(p.intervals, 'mono8', header)
-        if output == 'intervals_color' and p.intervals is not None:
+        if output in MAP_IMAGES:
+            return self._map_image(output, header, maps)
+        if output == 'intervals_color' and (intervals := maps.get('intervals')) is not None:
             assert self.card.depth_coding is not None  # required by an intervals head
-            data, payload = colour_image(header, p.intervals.shape)
-            intervals_to_color(p.intervals, self.card.depth_coding.num_intervals, out=payload)
+            data, payload = colour_image(header, maps.shape)
+            intervals_to_color(intervals, self.card.depth_coding.num_intervals, out=payload)
             return data
-        if output == 'segmentation' and p.segmentation is not None:
-            return image_bytes(p.segmentation, label_encoding(p.segmentation), header)
-        if output == 'segmentation_color' and p.segmentation is not None:
+        if output == 'segmentation_color' and (labels := maps.get('segmentation')) is not None:
             assert self.palette is not None  # required by a segmentation head
-            data, payload = colour_image(header, p.segmentation.shape)
-            labels_to_color(p.segmentation, self.palette, out=payload)
+            data, payload = colour_image(header, maps.shape)
+            labels_to_color(labels, self.palette, out=payload)
             return data
-        if output == 'points' and p.depth is not None and camera is not None:
-            return self.cloud(header, p, rgb, camera, cloud)
+        if output == 'points' and camera is not None and (depth := maps.get('depth')) is not None:
+            sized = Prediction(depth=depth, segmentation=maps.get('segmentation'),
+                               confidence=maps.get('confidence'))
+            return self.cloud(header, sized, rgb, camera, cloud)
         return None
+
+    def _map_image(self, output: str, header: Any, maps: SizedMaps) -> bytes | None:
+        """An image output, its map resized straight into the message's payload."""
+        name, encoding = MAP_IMAGES[output]
+        values = getattr(maps.prediction, name)
+        if values is None:
+            return None
+        encoding = encoding or label_encoding(values)
+        pixel = np.dtype(PIXEL_TYPES[encoding])
+        height, width = maps.shape
+        data, payload = serialized_image(header, height, width, encoding, width * pixel.itemsize)
+        maps.get(name, out=payload.view(pixel).reshape(height, width))
+        return data
 
     def cloud(self, header: Any, p: Prediction, rgb: np.ndarray, camera: PinholeCamera,
               settings: CloudSettings) -> bytes:

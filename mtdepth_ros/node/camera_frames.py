@@ -33,7 +33,6 @@ from mtdepth_ros.inference.outputs import (
     CAMERA_OUTPUTS,
     OutputBuilder,
     heads_for,
-    resize_prediction,
 )
 from mtdepth_ros.inference.predictor import Prediction, Predictor
 from mtdepth_ros.node.camera_pairing import CameraInfoPairing
@@ -150,9 +149,8 @@ class CameraFrames:
         prediction.inference_s, prediction.region = job.inference_s, state.region
         region = state.region
         size, colours = self.predictor.input_size, state.network_image  # the cloud's colours
-        if state.config.output_resolution == 'input':
+        if state.config.output_resolution == 'input':  # the builder resizes the maps
             size, colours = (region.width, region.height), region.of(state.rgb)
-            prediction = resize_prediction(prediction, *size)
         view = state.camera.cropped(region) if state.camera is not None else None
         messages = self.builder.build(state.wanted, state.header, prediction, colours, view,
                                       size, state.config.cloud)
