@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
+import onnx
 import torch
+from model_fixtures import make_card, make_model
 
 from training.checkpoints import EXTRA_KEY
-from training.lineage import INIT_FROM_DATA, training_data
+from training.lineage import BEFORE, INIT_FROM_DATA, exported_lineage, training_data
 
 
 def test_card_training_data_follows_init_from_back(tmp_path: Path) -> None:
@@ -49,3 +52,23 @@ def test_recorded_parent_lineage_is_used_and_outlives_the_parent(tmp_path: Path)
                                     'that, from weights trained on kitti at a (10 training frames)')
     extra['data'] = {'training_data': 'kitti at b (20 training frames)'}  # same tree again
     assert training_data(extra) == extra[INIT_FROM_DATA]
+
+
+def test_an_exported_parent_gives_the_lineage_its_card_records(tmp_path: Path) -> None:
+    # The bundled model's card already names every tree back to stage one.
+    recorded = ('kitti at b (20 training frames); before that, from weights trained on '
+                'kitti at a (10 training frames)')
+    model = tmp_path / 'bundled.onnx'
+    onnx.save(make_model(replace(make_card(), training_data=recorded)), str(model))
+    assert exported_lineage(model) == recorded
+    extra = {'config': {'model': {'init_from': str(model)}},
+             'data': {'training_data': 'kitti at c (30 training frames)'}}
+    assert training_data(extra) == f'kitti at c (30 training frames){BEFORE}{recorded}'
+    unrecorded = tmp_path / 'unrecorded.onnx'
+    onnx.save(make_model(replace(make_card(), training_data='')), str(unrecorded))
+    assert exported_lineage(unrecorded) == f'{unrecorded} (unrecorded)'
+    gone = tmp_path / 'gone.onnx'
+    assert exported_lineage(gone) == f'{gone} (not found: its training data unknown)'
+    junk = tmp_path / 'junk.onnx'
+    junk.write_bytes(b'not a model')
+    assert exported_lineage(junk).startswith(f'{junk} (unreadable: ')

@@ -6,18 +6,25 @@ its own data (``data.training_data``, from the data module) and, since the
 module reads its ``init_from`` checkpoint anyway, the parent's whole lineage
 (``INIT_FROM_DATA``): the record survives the parents' deletion. Checkpoints
 written before that record are followed back through their ``init_from`` paths.
+An exported model (``init_from: model.onnx``) carries its lineage in its card's
+``training_data``, written at export from its checkpoint's own: that text is the
+parent's lineage as it is.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
+from mtdepth_ros.inference.card import CardError
+from mtdepth_ros.inference.model_file import read_card
 from training.checkpoints import EXTRA_KEY, load_checkpoint
 
 INIT_FROM_DATA = 'init_from_training_data'  # the parent's lineage, in a checkpoint's extra
 MAX_LINEAGE = 8  # init_from checkpoints followed back, at most (a cycle stops here too)
 BEFORE = '; before that, from weights trained on '
+EXPORTED_SUFFIX = '.onnx'  # an init_from path ending so names an exported model
 
 
 def training_data(extra: Mapping[str, Any], depth: int = MAX_LINEAGE) -> str:
@@ -46,6 +53,8 @@ def parent_training_data(extra: Mapping[str, Any], depth: int = MAX_LINEAGE) -> 
     parent = init_from(extra)
     if not parent or depth <= 0:
         return ''
+    if is_exported(parent):
+        return exported_lineage(parent)
     try:
         parent_extra = load_checkpoint(parent, mmap=True).get(EXTRA_KEY) or {}
     except FileNotFoundError:
@@ -59,6 +68,23 @@ def checkpoint_lineage(path: str, extra: Mapping[str, Any], depth: int = MAX_LIN
     """:func:`training_data` of the checkpoint at ``path`` whose own entry is ``extra``,
     or the path marked unrecorded (a checkpoint from before the data facts were kept)."""
     return training_data(extra, depth) or f'{path} (unrecorded)'
+
+
+def is_exported(path: str | Path) -> bool:
+    """Whether an ``init_from`` path names an exported model rather than a checkpoint."""
+    return str(path).lower().endswith(EXPORTED_SUFFIX)
+
+
+def exported_lineage(path: str | Path) -> str:
+    """What the weights of the exported model at ``path`` were trained on: its card's
+    ``training_data``, which names every tree back to the first stage."""
+    if not Path(path).is_file():
+        return f'{path} (not found: its training data unknown)'
+    try:
+        card = read_card(path)
+    except CardError as error:
+        return f'{path} (unreadable: {error})'
+    return card.training_data or f'{path} (unrecorded)'
 
 
 def init_from(extra: Mapping[str, Any]) -> str | None:

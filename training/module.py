@@ -9,7 +9,14 @@ with :mod:`mtdepth_ros.evaluation.metrics`, reduced across DDP ranks.
 Generic recipe features: ``freeze`` (network parameter name prefixes that get
 no gradient; their BatchNorm statistics stay fixed), ``stage`` (a named stage
 of the model's spec, whose ``freeze`` and loss options are added), and
-``init_from`` (start from another run's weights, e.g. stage one's).
+``init_from`` (start from another run's weights, e.g. stage one's: a checkpoint,
+or an exported model, ``*.onnx``, read by :mod:`training.onnx_weights`).
+
+An export has its BatchNorm folded into the convolutions (no statistics left),
+so a run started from one keeps every BatchNorm in eval mode for the whole run
+(frozen statistics, "FrozenBN" fine-tuning; their weight and bias still train),
+through the same mechanism as frozen prefixes; its checkpoints say so
+(``BATCHNORM_FOLDED``), and a later stage started from them does the same.
 """
 
 from __future__ import annotations
@@ -37,7 +44,12 @@ from mtdepth_ros.evaluation.protocols import get_protocol, prepare_depth
 from mtdepth_ros.inference.depth_coding import DepthCoding
 from training.checkpoints import EXTRA_KEY, load_checkpoint
 from training.data.base import DEPTH_NATIVE, NATIVE_REGION
-from training.lineage import INIT_FROM_DATA, checkpoint_lineage
+from training.lineage import (
+    INIT_FROM_DATA,
+    checkpoint_lineage,
+    exported_lineage,
+    is_exported,
+)
 from training.losses import TOTAL
 from training.losses.targets import (
     decode_depth,
@@ -47,6 +59,7 @@ from training.losses.targets import (
 )
 from training.nets import build_loss, build_model, get_spec
 from training.nets.registry import resolve_stage
+from training.onnx_weights import load_onnx_weights
 
 LOG = logging.getLogger(__name__)
 
@@ -56,6 +69,9 @@ VAL_METRICS = ('silog', 'abs_rel', 'rmse', 'd1')
 # Batch flags passed to networks whose forward() takes them (semantic_booster:
 # per-sample gradient stops between its branches for mixed supervision).
 SUPERVISION_FLAGS = ('has_depth', 'has_labels')
+# In a checkpoint's extra: its BatchNorm holds folded statistics (the run started from an
+# export, or from such a run): runs started from it keep every BatchNorm in eval too.
+BATCHNORM_FOLDED = 'batchnorm_folded'
 
 
 class MultiTaskModule(L.LightningModule):
@@ -70,7 +86,8 @@ class MultiTaskModule(L.LightningModule):
         poly_power: learning rate ``lr * (1 - step / max_steps) ** poly_power``.
         freeze: network parameter name prefixes not trained.
         stage: a training stage of the model (its ``freeze`` / loss options).
-        init_from: checkpoint whose network weights are loaded first.
+        init_from: checkpoint, or exported ``.onnx`` model, whose network weights are
+            loaded first (an export: every BatchNorm then stays in eval mode).
         val_depth_range: metres of ground truth scored in validation without a
             ``val_protocol`` (no crop, predictions as they are).
         val_protocol: the evaluation protocol validation applies
@@ -98,6 +115,7 @@ class MultiTaskModule(L.LightningModule):
         if stage is not None:
             self.freeze_prefixes += resolve_stage(self.spec, stage).freeze
         self._apply_freeze()
+        self.batchnorm_folded = False  # every BatchNorm in eval for the run (init_from an export)
         self._init_from_data = ''  # the lineage of the init_from weights (training.lineage)
         if init_from:
             self._load_net_weights(init_from)
@@ -129,7 +147,10 @@ class MultiTaskModule(L.LightningModule):
                 if name and f'{name}.'.startswith(self.freeze_prefixes)]
 
     def _freeze_batchnorm(self) -> None:
-        for module in self._frozen_modules():  # frozen BatchNorm keeps its statistics
+        # Frozen BatchNorm keeps its statistics: under a frozen prefix, or all of it
+        # where the statistics are folded into the weights.
+        modules = self.net.modules() if self.batchnorm_folded else self._frozen_modules()
+        for module in modules:
             if isinstance(module, nn.modules.batchnorm._BatchNorm):
                 module.eval()
 
@@ -142,10 +163,15 @@ class MultiTaskModule(L.LightningModule):
     def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
         # Lightning restores each submodule's own mode around validation rather
         # than calling train(), so frozen BatchNorm is put back in eval here.
-        if self.freeze_prefixes:
+        if self.freeze_prefixes or self.batchnorm_folded:
             self._freeze_batchnorm()
 
     def _load_net_weights(self, path: str) -> None:
+        if is_exported(path):
+            load_onnx_weights(path, self.net, self.spec.name)
+            self._init_from_data = exported_lineage(path)
+            self._keep_batchnorm_statistics(path)
+            return
         checkpoint = load_checkpoint(path)
         state = checkpoint['state_dict']
         # What those weights saw, kept in this run's checkpoints (the parent may go).
@@ -158,6 +184,18 @@ class MultiTaskModule(L.LightningModule):
         if result.missing_keys or result.unexpected_keys:
             LOG.warning('init_from %s: %d missing, %d unexpected keys', path,
                         len(result.missing_keys), len(result.unexpected_keys))
+        if (checkpoint.get(EXTRA_KEY) or {}).get(BATCHNORM_FOLDED):
+            self._keep_batchnorm_statistics(path)
+
+    def _keep_batchnorm_statistics(self, path: str) -> None:
+        """Keep every BatchNorm in eval mode from now on (see the module docstring)."""
+        self.batchnorm_folded = True
+        self._freeze_batchnorm()
+        count = sum(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in self.net.modules())
+        # A warning so that it shows (nothing configures logging): it changes how the run trains.
+        LOG.warning('init_from %s: BatchNorm folded into the weights, so all %d BatchNorm '
+                    'layers stay in eval mode for the whole run (frozen statistics; their '
+                    'weight and bias train)', path, count)
 
     # -- training ----------------------------------------------------------------------------
 
@@ -371,6 +409,8 @@ class MultiTaskModule(L.LightningModule):
                                  'metrics': self.validation_metrics()}
         if self._init_from_data:
             checkpoint[EXTRA_KEY][INIT_FROM_DATA] = self._init_from_data
+        if self.batchnorm_folded:
+            checkpoint[EXTRA_KEY][BATCHNORM_FOLDED] = True
 
 
 def coding_from_config(values: Mapping[str, Any] | None) -> DepthCoding:
