@@ -10,7 +10,7 @@ Generic recipe features: ``freeze`` (network parameter name prefixes that get
 no gradient; their BatchNorm statistics stay fixed), ``stage`` (a named stage
 of the model's spec, whose ``freeze`` and loss options are added), and
 ``init_from`` (start from another run's weights, e.g. stage one's: a checkpoint,
-or an exported model, ``*.onnx``, read by :mod:`training.onnx_weights`).
+or an exported model, ``*.onnx``: :mod:`training.init_from`).
 
 An export has its BatchNorm folded into the convolutions (no statistics left),
 so a run started from one keeps every BatchNorm in eval mode for the whole run
@@ -42,14 +42,10 @@ from mtdepth_ros.evaluation.metrics import (
 )
 from mtdepth_ros.evaluation.protocols import get_protocol, prepare_depth
 from mtdepth_ros.inference.depth_coding import DepthCoding
-from training.checkpoints import EXTRA_KEY, load_checkpoint
+from training.checkpoints import EXTRA_KEY
 from training.data.base import DEPTH_NATIVE, NATIVE_REGION
-from training.lineage import (
-    INIT_FROM_DATA,
-    checkpoint_lineage,
-    exported_lineage,
-    is_exported,
-)
+from training.init_from import BATCHNORM_FOLDED, load_start_weights
+from training.lineage import INIT_FROM_DATA
 from training.losses import TOTAL
 from training.losses.targets import (
     decode_depth,
@@ -59,7 +55,6 @@ from training.losses.targets import (
 )
 from training.nets import build_loss, build_model, get_spec
 from training.nets.registry import resolve_stage
-from training.onnx_weights import load_onnx_weights
 
 LOG = logging.getLogger(__name__)
 
@@ -69,9 +64,6 @@ VAL_METRICS = ('silog', 'abs_rel', 'rmse', 'd1')
 # Batch flags passed to networks whose forward() takes them (semantic_booster:
 # per-sample gradient stops between its branches for mixed supervision).
 SUPERVISION_FLAGS = ('has_depth', 'has_labels')
-# In a checkpoint's extra: its BatchNorm holds folded statistics (the run started from an
-# export, or from such a run): runs started from it keep every BatchNorm in eval too.
-BATCHNORM_FOLDED = 'batchnorm_folded'
 
 
 class MultiTaskModule(L.LightningModule):
@@ -118,7 +110,10 @@ class MultiTaskModule(L.LightningModule):
         self.batchnorm_folded = False  # every BatchNorm in eval for the run (init_from an export)
         self._init_from_data = ''  # the lineage of the init_from weights (training.lineage)
         if init_from:
-            self._load_net_weights(init_from)
+            start = load_start_weights(init_from, self.net, self.spec.name)
+            self._init_from_data = start.lineage
+            if start.batchnorm_folded:
+                self._keep_batchnorm_statistics(init_from)
         self.run_config: dict[str, Any] = {}  # the resolved CLI config (set by training.cli)
         low, high = val_depth_range
         self.val_protocol = get_protocol(val_protocol) if val_protocol else \
@@ -165,27 +160,6 @@ class MultiTaskModule(L.LightningModule):
         # than calling train(), so frozen BatchNorm is put back in eval here.
         if self.freeze_prefixes or self.batchnorm_folded:
             self._freeze_batchnorm()
-
-    def _load_net_weights(self, path: str) -> None:
-        if is_exported(path):
-            load_onnx_weights(path, self.net, self.spec.name)
-            self._init_from_data = exported_lineage(path)
-            self._keep_batchnorm_statistics(path)
-            return
-        checkpoint = load_checkpoint(path)
-        state = checkpoint['state_dict']
-        # What those weights saw, kept in this run's checkpoints (the parent may go).
-        self._init_from_data = checkpoint_lineage(path, checkpoint.get(EXTRA_KEY) or {})
-        weights = {key[len('net.'):]: value for key, value in state.items()
-                   if key.startswith('net.')}
-        result = self.net.load_state_dict(weights, strict=False)
-        if len(result.missing_keys) == len(self.net.state_dict()):
-            raise ValueError(f'{path}: no network weights of {self.spec.name} in this checkpoint')
-        if result.missing_keys or result.unexpected_keys:
-            LOG.warning('init_from %s: %d missing, %d unexpected keys', path,
-                        len(result.missing_keys), len(result.unexpected_keys))
-        if (checkpoint.get(EXTRA_KEY) or {}).get(BATCHNORM_FOLDED):
-            self._keep_batchnorm_statistics(path)
 
     def _keep_batchnorm_statistics(self, path: str) -> None:
         """Keep every BatchNorm in eval mode from now on (see the module docstring)."""
