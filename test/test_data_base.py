@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from torch.utils.data import Subset
+from torch.utils.data import ConcatDataset, Subset
 
 from mtdepth_ros.conversions.geometry import flip_intrinsics, resize_intrinsics
 from mtdepth_ros.conversions.labels import IGNORE_INDEX
@@ -150,3 +150,6 @@ def test_trivial_mean_depth_counts_measurements_only() -> None:
     measured = (60.0 + 5.0 * 12) / 13
     assert _mean_depth(Skyline(far_classes=('sky',), crop=(2, 3))) == pytest.approx(measured, abs=1e-3)
     assert _mean_depth(Subset(Skyline(), [0])) == pytest.approx(measured, abs=1e-3)
+    # several trees mixed (training.data.mixed.MixedSources concatenates them): the same
+    mixed = ConcatDataset([Skyline(far_classes=('sky',)), Subset(Skyline(far_classes=('sky',)), [0])])
+    assert _mean_depth(mixed) == pytest.approx(measured, abs=1e-3)

@@ -15,6 +15,7 @@ palette, and a description of the training data.
 
 from __future__ import annotations
 
+import bisect
 import importlib
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 from lightning.pytorch.overrides.distributed import UnrepeatedDistributedSampler
-from torch.utils.data import DataLoader, Dataset, Sampler, Subset
+from torch.utils.data import ConcatDataset, DataLoader, Dataset, Sampler, Subset
 
 from mtdepth_ros.conversions.labels import IGNORE_INDEX
 from training.data.base import IMAGENET_MEAN, IMAGENET_STD, DepthDataset, collate
@@ -262,15 +263,23 @@ def _mean_depth(data: Dataset[Any]) -> float | None:
                 continue
             depth = torch.as_tensor(sample['depth'])
             measured = depth[torch.as_tensor(sample['depth_valid'])].numpy()
+            measured = measured[np.isfinite(measured)]  # far classes' +inf is no measurement
         total, count = total + float(measured.sum()), count + int(measured.size)
     return round(total / count, 3) if count else None
 
 
 def _source_index(data: Dataset[Any], index: int) -> tuple[Dataset[Any], int]:
-    """The dataset under any Subsets, and ``index`` mapped into it."""
-    while isinstance(data, Subset):
-        data, index = data.dataset, int(data.indices[index])
-    return data, index
+    """The dataset under any Subsets and concatenations (MixedSources), and ``index``
+    mapped into it."""
+    while True:
+        if isinstance(data, Subset):
+            data, index = data.dataset, int(data.indices[index])
+        elif isinstance(data, ConcatDataset):
+            part = bisect.bisect_right(data.cumulative_sizes, index)
+            index -= data.cumulative_sizes[part - 1] if part else 0
+            data = data.datasets[part]
+        else:
+            return data, index
 
 
 def _measured_depth(data: DepthDataset, index: int) -> np.ndarray:
