@@ -7,10 +7,10 @@ the coding: the recipe, then the model card). Validation runs full images
 with :mod:`mtdepth_ros.evaluation.metrics`, reduced across DDP ranks.
 
 Generic recipe features: ``freeze`` (network parameter name prefixes that get
-no gradient; their BatchNorm statistics stay fixed), ``stage`` (a named stage
-of the model's spec, whose ``freeze`` and loss options are added), and
-``init_from`` (start from another run's weights, e.g. stage one's: a checkpoint,
-or an exported model, ``*.onnx``: :mod:`training.init_from`).
+no gradient; their BatchNorm statistics stay fixed: :mod:`training.freezing`),
+``stage`` (a named stage of the model's spec, whose ``freeze`` and loss options
+are added), and ``init_from`` (start from another run's weights, e.g. stage
+one's: a checkpoint, or an exported model, ``*.onnx``: :mod:`training.init_from`).
 
 An export has its BatchNorm folded into the convolutions (no statistics left),
 so a run started from one keeps every BatchNorm in eval mode for the whole run
@@ -44,6 +44,7 @@ from mtdepth_ros.evaluation.protocols import get_protocol, prepare_depth
 from mtdepth_ros.inference.depth_coding import DepthCoding
 from training.checkpoints import EXTRA_KEY
 from training.data.base import DEPTH_NATIVE, NATIVE_REGION
+from training.freezing import freeze_parameters, hold_batchnorm
 from training.init_from import BATCHNORM_FOLDED, load_start_weights
 from training.lineage import INIT_FROM_DATA
 from training.losses import TOTAL
@@ -106,7 +107,7 @@ class MultiTaskModule(L.LightningModule):
         self.freeze_prefixes = tuple(freeze or ())
         if stage is not None:
             self.freeze_prefixes += resolve_stage(self.spec, stage).freeze
-        self._apply_freeze()
+        freeze_parameters(self.net, self.freeze_prefixes, self.spec.name)
         self.batchnorm_folded = False  # every BatchNorm in eval for the run (init_from an export)
         self._init_from_data = ''  # the lineage of the init_from weights (training.lineage)
         if init_from:
@@ -125,29 +126,8 @@ class MultiTaskModule(L.LightningModule):
 
     # -- setup -------------------------------------------------------------------------------
 
-    def _apply_freeze(self) -> None:
-        if not self.freeze_prefixes:
-            return
-        names = [name for name, _ in self.net.named_parameters()]
-        for prefix in self.freeze_prefixes:
-            if not any(name.startswith(prefix) for name in names):
-                raise ValueError(f'freeze prefix {prefix!r} matches no parameter of {self.spec.name}'
-                                 f' (names look like {names[:3]})')
-        for name, parameter in self.net.named_parameters():
-            if name.startswith(self.freeze_prefixes):
-                parameter.requires_grad_(False)
-
-    def _frozen_modules(self) -> list[nn.Module]:
-        return [module for name, module in self.net.named_modules()
-                if name and f'{name}.'.startswith(self.freeze_prefixes)]
-
-    def _freeze_batchnorm(self) -> None:
-        # Frozen BatchNorm keeps its statistics: under a frozen prefix, or all of it
-        # where the statistics are folded into the weights.
-        modules = self.net.modules() if self.batchnorm_folded else self._frozen_modules()
-        for module in modules:
-            if isinstance(module, nn.modules.batchnorm._BatchNorm):
-                module.eval()
+    def _freeze_batchnorm(self) -> int:
+        return hold_batchnorm(self.net, self.freeze_prefixes, every=self.batchnorm_folded)
 
     def train(self, mode: bool = True) -> MultiTaskModule:
         super().train(mode)
@@ -164,8 +144,7 @@ class MultiTaskModule(L.LightningModule):
     def _keep_batchnorm_statistics(self, path: str) -> None:
         """Keep every BatchNorm in eval mode from now on (see the module docstring)."""
         self.batchnorm_folded = True
-        self._freeze_batchnorm()
-        count = sum(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in self.net.modules())
+        count = self._freeze_batchnorm()
         # A warning so that it shows (nothing configures logging): it changes how the run trains.
         LOG.warning('init_from %s: BatchNorm folded into the weights, so all %d BatchNorm '
                     'layers stay in eval mode for the whole run (frozen statistics; their '
