@@ -125,20 +125,6 @@ def bin_edges_message(coding: DepthCoding) -> Any:
     return msg
 
 
-def resize_prediction(prediction: Prediction, width: int, height: int) -> Prediction:
-    """Every map resized to ``width`` x ``height`` by the nearest source pixel centre.
-
-    Nearest, so no depth is invented between a foreground and a background
-    surface (no flying points in the cloud) and labels stay labels.
-    """
-    def resize(values: np.ndarray | None) -> np.ndarray | None:
-        return None if values is None else resize_depth_nearest(values, (height, width))
-
-    return replace(
-        prediction, depth=resize(prediction.depth), intervals=resize(prediction.intervals),
-        confidence=resize(prediction.confidence), segmentation=resize(prediction.segmentation))
-
-
 class SizedMaps:
     """A prediction's maps at the output size by the nearest source pixel, each resized
     once: straight into the payload of its own image message where that image is
@@ -170,6 +156,17 @@ class SizedMaps:
 MAP_IMAGES = {'depth': ('depth', '32FC1'), 'confidence': ('confidence', '32FC1'),
               'intervals': ('intervals', 'mono8'), 'segmentation': ('segmentation', None)}
 PIXEL_TYPES = {'32FC1': np.float32, 'mono8': np.uint8, 'mono16': np.uint16}
+
+
+def resize_prediction(prediction: Prediction, width: int, height: int) -> Prediction:
+    """Every map resized to ``width`` x ``height`` by the nearest source pixel centre.
+
+    Nearest, so no depth is invented between a foreground and a background
+    surface (no flying points in the cloud) and labels stay labels.
+    """
+    maps = SizedMaps(prediction, (width, height))
+    return replace(prediction, depth=maps.get('depth'), intervals=maps.get('intervals'),
+                   confidence=maps.get('confidence'), segmentation=maps.get('segmentation'))
 
 
 class OutputBuilder:
