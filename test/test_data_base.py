@@ -153,3 +153,70 @@ def test_trivial_mean_depth_counts_measurements_only() -> None:
     # several trees mixed (training.data.mixed.MixedSources concatenates them): the same
     mixed = ConcatDataset([Skyline(far_classes=('sky',)), Subset(Skyline(far_classes=('sky',)), [0])])
     assert _mean_depth(mixed) == pytest.approx(measured, abs=1e-3)
+
+
+class Road(DepthDataset):
+    """A flat road 1.65 m under a camera with K: every pixel below the horizon has the
+    depth at which its ray meets the road."""
+
+    def __init__(self, **augment: object) -> None:
+        super().__init__(Augment(**augment))  # type: ignore[arg-type]
+
+    def __len__(self) -> int:
+        return 1
+
+    def read(self, index: int) -> RawSample:
+        v, u = np.mgrid[0:40, 0:64].astype(np.float64)
+        below = v > K[1, 2] + 0.5
+        depth = np.where(below, K[1, 1] * 1.65 / np.maximum(v - K[1, 2], 1e-9), 0.0)
+        return RawSample(np.zeros((40, 64, 3), np.uint8), K.copy(), depth.astype(np.float32),
+                         (u % 7).astype(np.uint8))
+
+
+def back_projected(batch: dict[str, torch.Tensor]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """x, y (metres) and z of the batch's valid pixels at least 9 rows under the horizon
+    (nearer it, the nearest-pixel resize's half-pixel steps are large in depth), through
+    the batch's own intrinsics."""
+    depth, k = batch['depth'][0].numpy().astype(np.float64), batch['intrinsics'].numpy()
+    v, u = np.nonzero(batch['depth_valid'][0].numpy())
+    v, u = v[v - k[1, 2] >= 9], u[v - k[1, 2] >= 9]
+    z = depth[v, u]
+    return (u - k[0, 2]) * z / k[0, 0], (v - k[1, 2]) * z / k[1, 1], z
+
+
+def test_zoom_divides_depth_and_keeps_the_road_at_the_camera_height() -> None:
+    plain = Road()[0]
+    zoomed = Road(zoom=(1.5, 1.5))[0]
+    assert zoomed['depth'].shape == (1, 60, 96)
+    assert np.allclose(zoomed['intrinsics'].numpy()[[0, 1], [0, 1]], [K[0, 0], K[1, 1]])
+    _, height, z = back_projected(zoomed)
+    assert height.size and np.allclose(height, 1.65, rtol=0.1)  # the road stays put
+    depth, plain_depth = zoomed['depth'][0].numpy(), plain['depth'][0].numpy()
+    assert np.isclose(depth[59, 0], plain_depth[39, 0] / 1.5)  # the bottom row, a third nearer
+
+
+def test_zoom_then_crop_gives_the_crop_size_and_keeps_geometry() -> None:
+    torch.manual_seed(5)
+    heights = []
+    for _ in range(6):
+        batch = Road(zoom=(1.0, 1.4), crop=(16, 24))[0]
+        assert batch['depth'].shape == (1, 16, 24)
+        heights.append(back_projected(batch)[1])
+    assert np.concatenate(heights).size and np.allclose(np.concatenate(heights), 1.65, rtol=0.1)
+
+
+def test_zoom_one_leaves_the_sample_as_it_was() -> None:
+    plain, same = Marked()[0], Marked(zoom=(1.0, 1.0))[0]
+    assert torch.equal(plain['depth'], same['depth'])
+    assert torch.equal(plain['intrinsics'], same['intrinsics'])
+
+
+@pytest.mark.parametrize('zoom', [(0.8, 1.2), (1.3, 1.1)])
+def test_zoom_below_one_or_reversed_is_refused(zoom: tuple[float, float]) -> None:
+    with pytest.raises(ValueError, match='zoom'):
+        Augment(zoom=zoom)
+
+
+def test_native_validation_does_not_zoom() -> None:
+    with pytest.raises(ValueError, match='zoom'):
+        Augment(native_depth=True, zoom=(1.0, 1.2))

@@ -85,7 +85,8 @@ class Augment:
 
     Applied in this order: ``bottom_crop`` takes the fixed bottom-centre
     (height, width) window (KITTI's 352 x 1216 benchmark crop); ``resize``
-    scales to (height, width); ``crop`` takes a random (height, width) window
+    scales to (height, width); ``zoom`` enlarges by a random factor in [low, high] (see
+    :func:`zoomed`); ``crop`` takes a random (height, width) window
     (MultiDepth trains on crops of full-size images, no resize); ``flip``
     mirrors left-right with probability 0.5; colour jitter (torchvision's
     ColorJitter strengths) and ``channel_swap`` (probability of a random RGB
@@ -111,6 +112,7 @@ class Augment:
     saturation: float = 0.0
     hue: float = 0.0
     channel_swap: float = 0.0
+    zoom: tuple[float, float] | None = None
     far_classes: tuple[str, ...] = ()
     far_depth: float = 0.0
     native_depth: bool = False
@@ -119,9 +121,16 @@ class Augment:
         self.far_classes = tuple(self.far_classes)
         if self.far_depth < 0:
             raise ValueError(f'far_depth must be >= 0 metres, got {self.far_depth}')
-        if self.native_depth and (self.crop is not None or self.flip):
+        if self.native_depth and (self.crop is not None or self.flip or self.zoom is not None):
             raise ValueError('native_depth scores predictions on the frames as read: the '
-                             'transform may bottom-crop and resize, not crop at random or flip')
+                             'transform may bottom-crop and resize, not crop at random, zoom '
+                             'or flip')
+        if self.zoom is not None:
+            low, high = (float(v) for v in self.zoom)
+            if not 1.0 <= low <= high:
+                raise ValueError(f'zoom must be (low, high) factors with 1 <= low <= high, '
+                                 f'got {self.zoom!r}')
+            self.zoom = (low, high)
         for name in ('bottom_crop', 'resize', 'crop'):
             value = getattr(self, name)
             if value is not None:
@@ -133,6 +142,26 @@ class Augment:
     def train(cls, crop: tuple[int, int] = (256, 256)) -> Augment:
         """Random crops, flips and colour jitter: a reasonable training default."""
         return cls(crop=crop, flip=True, brightness=0.2, contrast=0.2, saturation=0.2, hue=0.02)
+
+
+def zoomed(sample: RawSample, factor: float) -> RawSample:
+    """The sample enlarged by ``factor`` (>= 1), depth divided by it.
+
+    What a camera with the sample's focal length would see of the scene with every
+    depth divided by the factor: a pixel's lateral and vertical position in metres,
+    x = (u - cx) z / f, is unchanged, so the road stays at the camera's height. Objects look as large as they would that much nearer, wherever they sit
+    in the image, so a network cannot read depth from the image row alone. Intrinsics:
+    the principal point moves with the enlargement, the focal lengths stay.
+    """
+    height, width = sample.image.shape[:2]
+    size = (max(height, round(height * factor)), max(width, round(width * factor)))
+    out = resized(sample, size)
+    scale_y, scale_x = size[0] / height, size[1] / width
+    intrinsics = np.array(out.intrinsics, dtype=np.float64)
+    intrinsics[0, 0] /= scale_x
+    intrinsics[1, 1] /= scale_y
+    depth = None if out.depth is None else (out.depth / np.float32(scale_x)).astype(np.float32)
+    return replace(out, intrinsics=intrinsics, depth=depth)
 
 
 def window(sample: RawSample, region: Region) -> RawSample:
@@ -227,12 +256,17 @@ class DepthDataset(Dataset[dict[str, Any]], ABC):
                 NATIVE_REGION: (region.top, region.left, region.height, region.width)}
 
     def transform(self, sample: RawSample) -> RawSample:
-        """Bottom crop, resize, random crop and flip, the intrinsics following each step."""
+        """Bottom crop, resize, zoom, random crop and flip, the intrinsics following each step."""
         a = self.augment
         if a.bottom_crop is not None:
             sample = window(sample, bottom_centre_region(sample.image.shape[:2], a.bottom_crop))
         if a.resize is not None and a.resize != sample.image.shape[:2]:
             sample = resized(sample, a.resize)
+        if a.zoom is not None:
+            low, high = a.zoom
+            factor = low + (high - low) * float(torch.rand(()))
+            if factor > 1.0:
+                sample = zoomed(sample, factor)
         if a.crop is not None:
             top, bottom, left, right = self.crop_region(sample)
             crop_h, crop_w = min(a.crop[0], bottom - top), min(a.crop[1], right - left)
