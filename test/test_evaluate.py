@@ -85,6 +85,15 @@ def test_generated_bag_scored_offline_holds_the_expected_numbers(generated_repor
     assert f"{saved['depth']['headline']['abs_rel']:.4f}" in (report.out_dir / 'report.md').read_text()
 
 
+def test_generated_bag_reports_depth_per_ground_truth_class(generated_report):
+    _, report = generated_report
+    per_class = report.metrics['depth']['per_class']
+    assert per_class['source'] == 'ground truth labels'
+    pixels = sum(v['pixels'] for v in per_class['classes'].values())
+    assert 0 < pixels <= report.metrics['depth']['ground_truth_pixels']
+    assert '## Depth per class' in (report.out_dir / 'report.md').read_text()
+
+
 @pytest.fixture(scope='module')
 def offline_report(tmp_path_factory, model):
     root = tmp_path_factory.mktemp('offline')

@@ -240,6 +240,8 @@ def _depth_blocks(metrics: Mapping[str, Any], images: Mapping[str, str]) -> list
         ('p', f"{depth['ground_truth_pixels']} ground-truth pixels passed the protocol; "
               f"{depth['missing_prediction_pixels']} of them had no usable prediction."),
     ]
+    if depth.get('per_class'):
+        blocks += class_blocks(depth['per_class'])
     scale = depth.get('median_scale')
     if scale:
         blocks.append(('p', f"Median scaling ratios: median {fmt(scale['median'])}, "
@@ -248,6 +250,20 @@ def _depth_blocks(metrics: Mapping[str, Any], images: Mapping[str, str]) -> list
         if name in images:
             blocks.append(('image', (images[name], name.replace('_', ' '))))
     return blocks
+
+
+def class_blocks(per_class: Mapping[str, Any]) -> list[Block]:
+    """The depth error per class table (evaluation.class_errors)."""
+    header = ['class', 'pixels', 'AbsRel', 'd<1.25', 'RMSE (m)', 'mean ln(pred/gt)']
+    rows = [[name, fmt(v['pixels']), fmt(v['abs_rel']), fmt(v['d1']), fmt(v['rmse']),
+             f"{v['log_ratio']:+.3f}"] for name, v in per_class['classes'].items()]
+    mislabel = (' (a pixel the model mislabels counts under the class it gave)'
+                if "model's" in per_class['source'] else '')
+    return [('h2', 'Depth per class'),
+            ('p', f"Classes from {per_class['source']}{mislabel}; all pixels of all frames "
+                  'pooled. The mean log ratio says which way a class is wrong: + too far, '
+                  '- too near.'),
+            ('table', (header, rows))]
 
 
 def _segmentation_blocks(metrics: Mapping[str, Any], images: Mapping[str, str]) -> list[Block]:

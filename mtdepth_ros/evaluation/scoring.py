@@ -17,6 +17,7 @@ import numpy as np
 
 from mtdepth_ros.conversions.geometry import Region
 from mtdepth_ros.evaluation.bag_reader import Frame
+from mtdepth_ros.evaluation.class_errors import SOURCES, ClassDepthErrors
 from mtdepth_ros.evaluation.metrics import (
     ALL_DEPTH_METRICS,
     ALL_RANGE,
@@ -86,6 +87,8 @@ class Scorer:
         self.histogram = np.zeros(HISTOGRAM_BINS, dtype=np.int64)
         self.segmentation = SegmentationAccumulator(num_classes, ignore_index) \
             if num_classes and score_segmentation else None
+        self.class_errors = ClassDepthErrors(num_classes) if num_classes else None
+        self.ignore_index = ignore_index
         self.rows: list[FrameResult] = []
         self.skipped: Counter[str] = Counter()  # reason -> frames not scored at all
         self.segmentation_errors: Counter[str] = Counter()
@@ -113,6 +116,7 @@ class Scorer:
         if depth is not None and frame.depth is not None and \
                 self._placeable(region, frame, frame.depth, row):
             self._add_depth(depth, frame.depth, row, aligned, region)
+            self._add_class_errors(frame, labels, aligned, region)
         if labels is not None and frame.labels is not None and self.segmentation is not None \
                 and self._placeable(region, frame, frame.labels, row):
             self._add_labels(labels, frame.labels, row, aligned, region)
@@ -153,6 +157,30 @@ class Scorer:
         aligned.depth_pred, aligned.depth_gt = prepared.pred, prepared.gt
         aligned.depth_mask = prepared.mask
 
+    def _add_class_errors(self, frame: Frame, labels: np.ndarray | None, aligned: Aligned,
+                          region: Region | None) -> None:
+        """Depth error by class: the ground truth's labels where they share the card's classes
+        and the depth's grid, else the model's own segmentation (class_errors module)."""
+        if self.class_errors is None or aligned.depth_pred is None:
+            return
+        assert frame.depth is not None and aligned.depth_gt is not None
+        grid = frame.depth.shape[:2]
+        truth = frame.labels if self.segmentation is not None and frame.labels is not None \
+            and frame.labels.shape[:2] == grid else None
+        if truth is None and labels is None:
+            return
+        blank = np.full(grid, self.ignore_index, np.uint8)
+        predicted, reference = prepare_labels(labels if labels is not None else blank,
+                                              truth if truth is not None else blank,
+                                              self.protocol, region, self.ignore_index)
+        classes, source = (reference, SOURCES[0]) if truth is not None else (predicted, SOURCES[1])
+        if classes.shape != aligned.depth_gt.shape:  # a grid the depth protocol cut otherwise
+            return
+        assert aligned.depth_mask is not None
+        scored = aligned.depth_mask & np.isfinite(aligned.depth_pred) & (aligned.depth_pred > 0)
+        self.class_errors.update(aligned.depth_pred[scored], aligned.depth_gt[scored],
+                                 classes[scored], source)
+
     def _add_distance(self, p: np.ndarray, g: np.ndarray) -> None:
         """Pooled error sums per fine ground-truth distance bin (beyond the last: dropped)."""
         top = self.distance_edges[-1]
@@ -186,7 +214,8 @@ class Scorer:
     def frames_with_labels(self) -> int:
         return sum(1 for row in self.rows if row.segmentation)
 
-    def depth_summary(self) -> dict[str, Any]:
+    def depth_summary(self, class_names: Sequence[str] = ()) -> dict[str, Any]:
+        """The depth figures; with the card's ``class_names``, also the error per class."""
         acc = self.depth
         headline = acc.result(self.protocol.averaging)
         summary: dict[str, Any] = {
@@ -205,6 +234,8 @@ class Scorer:
             scales = np.asarray(self.median_scales)
             summary['median_scale'] = {'median': float(np.median(scales)),
                                        'std_over_median': float(np.std(scales / np.median(scales)))}
+        if self.class_errors is not None and self.class_errors.sources and class_names:
+            summary['per_class'] = self.class_errors.result(class_names)
         return summary
 
     def segmentation_summary(self, class_names: Sequence[str]) -> dict[str, Any] | None:

@@ -233,7 +233,8 @@ class EvaluationSession:
             'frames': {'read': len(scorer.rows), 'depth_scored': scorer.frames_with_depth,
                        'labels_scored': scorer.frames_with_labels, 'not_scored': not_scored,
                        'skipped': dict(skipped), 'unmatched': dict(stats.unmatched)},
-            'depth': scorer.depth_summary() if self.reader.has_depth else None,
+            'depth': scorer.depth_summary(self.card.classes.names if self.card.classes else ())
+                     if self.reader.has_depth else None,
             'segmentation': scorer.segmentation_summary(
                 self.card.classes.names if self.card.classes else ()),
             'classes_check': self.classes_note if self.reader.has_labels else '',

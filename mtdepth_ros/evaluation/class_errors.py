@@ -1,0 +1,63 @@
+"""Depth error per semantic class: where a model's depth goes wrong, by what it looks at.
+
+Every scored depth pixel is counted under a class: the ground truth's label
+where the bag has labels on the depth's grid, else the model's own
+segmentation (then a pixel the model mislabels counts under the wrong class,
+and the report says which source it was). Pooled over all frames, each pixel
+weighing the same: AbsRel, d<1.25, RMSE and the mean log ratio ln(pred / gt),
+whose sign says which way the class is wrong (+ too far, - too near), which
+AbsRel alone does not.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from mtdepth_ros.evaluation.metrics import DELTA_BASE
+
+SOURCES = ('ground truth labels', 'the model\'s segmentation')
+TERMS = ('pixels', 'abs_rel', 'd1', 'sq_err', 'log_ratio')  # summed per class
+
+
+class ClassDepthErrors:
+    """Pooled depth error sums per class id in [0, num_classes)."""
+
+    def __init__(self, num_classes: int) -> None:
+        self.num_classes = num_classes
+        self.sums = np.zeros((num_classes, len(TERMS)), np.float64)
+        self.sources: dict[str, int] = {}  # source -> frames counted from it
+
+    def update(self, pred: np.ndarray, gt: np.ndarray, classes: np.ndarray, source: str
+               ) -> None:
+        """Add one frame's scored pixels: ``pred`` and ``gt`` (N,) metres, finite and
+        positive; ``classes`` (N,) ids (outside [0, num_classes) are not counted)."""
+        if source not in SOURCES:
+            raise ValueError(f'source must be one of {SOURCES}, got {source!r}')
+        known = (classes >= 0) & (classes < self.num_classes)
+        ids = classes[known].astype(np.intp)
+        p, g = pred[known].astype(np.float64), gt[known].astype(np.float64)
+        ratio = p / g
+        terms = (np.ones_like(g), np.abs(p - g) / g, np.maximum(ratio, 1.0 / ratio) < DELTA_BASE,
+                 (p - g) ** 2, np.log(ratio))
+        for column, values in enumerate(terms):
+            self.sums[:, column] += np.bincount(ids, weights=values, minlength=self.num_classes)
+        self.sources[source] = self.sources.get(source, 0) + 1
+
+    def result(self, names: Sequence[str]) -> dict[str, Any]:
+        """``{'source': ..., 'classes': {name: {pixels, abs_rel, d1, rmse, log_ratio}}}``,
+        the classes with pixels, most pixels first."""
+        if len(names) != self.num_classes:
+            raise ValueError(f'{len(names)} class names for {self.num_classes} classes')
+        classes = {}
+        for index in np.argsort(-self.sums[:, 0], kind='stable'):
+            pixels, abs_rel, d1, sq_err, log_ratio = self.sums[index]
+            if pixels == 0:
+                continue
+            classes[names[index]] = {'pixels': int(pixels), 'abs_rel': abs_rel / pixels,
+                                     'd1': d1 / pixels, 'rmse': float(np.sqrt(sq_err / pixels)),
+                                     'log_ratio': log_ratio / pixels}
+        return {'source': ' and '.join(s for s in SOURCES if s in self.sources),
+                'frames_per_source': dict(self.sources), 'classes': classes}
