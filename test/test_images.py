@@ -16,6 +16,7 @@ from mtdepth_ros.conversions.images import (
     array_to_image,
     image_to_array,
     image_to_rgb,
+    image_to_rgb_or_bgr,
 )
 
 HEIGHT, WIDTH = 3, 4
@@ -180,6 +181,14 @@ def test_rgb8_to_rgb_is_unchanged() -> None:
 def test_bgr_to_rgb_reverses_channels(encoding: str) -> None:
     bgr = pixels(encoding)
     np.testing.assert_array_equal(image_to_rgb(array_to_image(bgr, encoding)), bgr[:, :, ::-1])
+
+
+@pytest.mark.parametrize('encoding', sorted(LAYOUTS))
+def test_rgb_or_bgr_leaves_only_bgr_unswapped(encoding: str) -> None:
+    msg = array_to_image(pixels(encoding), encoding)
+    image, bgr = image_to_rgb_or_bgr(msg)
+    assert bgr == (encoding in ('bgr8', '8UC3')) and image.shape == (HEIGHT, WIDTH, 3)
+    np.testing.assert_array_equal(image[:, :, ::-1] if bgr else image, image_to_rgb(msg))
 
 
 def test_rgba8_to_rgb_drops_alpha() -> None:

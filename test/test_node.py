@@ -113,6 +113,19 @@ def test_cloud_points_back_project_onto_the_depth_image(start: NodeFactory) -> N
     np.testing.assert_array_equal(cloud['rgb'][0, 0], (200, 120, 40))
 
 
+@pytest.mark.parametrize('resolution', ['network', 'input'])
+def test_a_bgr8_frame_colours_the_cloud_in_rgb(start: NodeFactory, resolution: str) -> None:
+    # bgr8 frames are resized before their channels are swapped (network resolution)
+    # or swapped in the network's region (input resolution): the same colours either way
+    node, probe = start(listen=['points'], output_resolution=resolution)
+    bgr = array_to_image(np.ascontiguousarray(RGB[:, :, ::-1]), 'bgr8')
+    cloud = cloud_to_points(probe.send_until('points', bgr, CAMERA)[0])
+    assert cloud['rgb'].shape[:2] == ((mf.HEIGHT, mf.WIDTH) if resolution == 'network'
+                                      else (IMAGE_H, IMAGE_W))
+    np.testing.assert_array_equal(cloud['rgb'].reshape(-1, 3),
+                                  np.broadcast_to((200, 120, 40), (cloud['rgb'][..., 0].size, 3)))
+
+
 def test_focal_correction_scales_depth_with_the_live_camera(start: NodeFactory) -> None:
     node, probe = start(listen=['depth/image_rect'])
     wide = PinholeCamera(width=IMAGE_W, height=IMAGE_H, fx=4 * mf.FOCAL_PX, fy=4 * mf.FOCAL_PX,

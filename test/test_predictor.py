@@ -218,3 +218,13 @@ def test_rep117_infinities_survive_focal_correction(tmp_path: Path) -> None:
 
 def test_the_coding_range_is_the_default_valid_range(predictor: Predictor) -> None:
     assert predictor.card.depth_range == (mf.CODING.d_min, mf.CODING.d_max)
+
+
+@pytest.mark.parametrize('shape', [IMAGE_SHAPE, (24, 32, 3), (100, 70, 3)])
+def test_a_bgr_image_is_resized_then_swapped_to_the_same_picture(predictor: Predictor,
+                                                                shape: tuple[int, int, int]
+                                                                ) -> None:
+    rgb = np.random.default_rng(7).integers(0, 256, shape, np.uint8)
+    bgr = np.ascontiguousarray(rgb[:, :, ::-1])
+    np.testing.assert_array_equal(predictor.network_image(bgr, bgr=True),
+                                  predictor.network_image(rgb))

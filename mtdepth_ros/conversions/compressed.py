@@ -21,6 +21,7 @@ from mtdepth_ros.conversions.images import (
     bytes_to_message_array,
     copy_header,
     image_to_rgb,
+    image_to_rgb_or_bgr,
     new_message,
 )
 
@@ -30,6 +31,9 @@ PNG_START = b'\x89PNG\r\n\x1a\n'
 PNG_END = b'IEND\xaeB`\x82'  # the IEND chunk type and its CRC: the last 8 bytes of a PNG
 COMPRESSED_FORMATS = ('jpeg', 'png')
 DEFAULT_JPEG_QUALITY = 90
+# The decoder writes RGB itself where OpenCV can (IMREAD_COLOR_RGB, OpenCV 4.10 on): no
+# second pass over the frame; before that, BGR then a swap.
+_DECODE_FLAG = getattr(cv2, 'IMREAD_COLOR_RGB', cv2.IMREAD_COLOR)
 
 
 def compressed_to_rgb(msg: Any) -> np.ndarray:
@@ -41,15 +45,21 @@ def compressed_to_rgb(msg: Any) -> np.ndarray:
         raise ImageError(f'JPEG payload of {data.size} bytes is truncated (no end-of-image marker)')
     if kind == 'png' and not raw.endswith(PNG_END):
         raise ImageError(f'PNG payload of {data.size} bytes is truncated (no IEND chunk)')
-    pixels = cv2.imdecode(data, cv2.IMREAD_COLOR)  # (H, W, 3) uint8 BGR, or None
+    pixels = cv2.imdecode(data, _DECODE_FLAG)  # (H, W, 3) uint8, or None
     if pixels is None:
         raise ImageError(f'{kind.upper()} payload of {data.size} bytes cannot be decoded')
-    return cv2.cvtColor(pixels, cv2.COLOR_BGR2RGB)
+    return pixels if _DECODE_FLAG != cv2.IMREAD_COLOR else cv2.cvtColor(pixels, cv2.COLOR_BGR2RGB)
 
 
 def message_to_rgb(msg: Any) -> np.ndarray:
     """An ``Image`` or a ``CompressedImage`` (it has a ``format`` field) as (H, W, 3) uint8 RGB."""
     return compressed_to_rgb(msg) if hasattr(msg, 'format') else image_to_rgb(msg)
+
+
+def message_to_rgb_or_bgr(msg: Any) -> tuple[np.ndarray, bool]:
+    """:func:`message_to_rgb`'s pixels, raw bgr8 images left in BGR order (then True):
+    :func:`~mtdepth_ros.conversions.images.image_to_rgb_or_bgr`."""
+    return (compressed_to_rgb(msg), False) if hasattr(msg, 'format') else image_to_rgb_or_bgr(msg)
 
 
 def rgb_to_compressed(rgb: np.ndarray, kind: str = 'jpeg', header: Any = None,

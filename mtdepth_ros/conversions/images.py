@@ -85,6 +85,8 @@ _TO_RGB: dict[str, int] = {
     'bayer_gbrg8': cv2.COLOR_BayerGR2RGB,
     'bayer_grbg8': cv2.COLOR_BayerGB2RGB,
 }
+# 3-channel 8-bit encodings in BGR order: a channel swap away from RGB
+_BGR_ENCODINGS = frozenset(e for e, code in _TO_RGB.items() if code == cv2.COLOR_BGR2RGB)
 _U16_TO_U8_SHIFT = 8  # 16-bit intensities keep their top byte: 65535 -> 255
 MM_PER_M = 1000.0
 DEPTH_FLOAT_ENCODINGS = ('32FC1',)  # metres (REP 118)
@@ -130,6 +132,18 @@ def image_to_rgb(msg: Any) -> np.ndarray:
     if code is None:  # already RGB
         return np.ascontiguousarray(pixels)
     return cv2.cvtColor(pixels, code)
+
+
+def image_to_rgb_or_bgr(msg: Any) -> tuple[np.ndarray, bool]:
+    """(H, W, 3) uint8 pixels of any supported image, and whether they are in BGR order.
+
+    bgr8 and 8UC3 images come as they are (a view: nothing is copied), every
+    other encoding as :func:`image_to_rgb` gives it: for a consumer that
+    shrinks the image first and swaps the channels of fewer pixels after.
+    """
+    if msg.encoding in _BGR_ENCODINGS:
+        return image_to_array(msg), True
+    return image_to_rgb(msg), False
 
 
 def array_to_image(array: np.ndarray, encoding: str, header: Any = None) -> Any:

@@ -124,12 +124,17 @@ class Predictor:
         colour order, normalisation)."""
         return self.normalise(self.network_image(rgb))
 
-    def network_image(self, rgb: np.ndarray) -> np.ndarray:
+    def network_image(self, rgb: np.ndarray, bgr: bool = False) -> np.ndarray:
         """(H, W, 3) uint8 RGB cropped to the training aspect and resized to the input:
-        (h, w, 3) uint8, the picture the network sees (and the cloud's colours)."""
+        (h, w, 3) uint8 RGB, the picture the network sees (and the cloud's colours).
+
+        ``bgr``: the image's channels are in BGR order (a bgr8 message as it came):
+        resized first, then swapped, so the swap touches the input's pixels only.
+        """
         check_rgb(rgb)
         width, height = self.input_size
-        return resize_image(self.region(rgb.shape[1], rgb.shape[0]).of(rgb), (height, width))
+        image = resize_image(self.region(rgb.shape[1], rgb.shape[0]).of(rgb), (height, width))
+        return cv2.cvtColor(image, cv2.COLOR_BGR2RGB) if bgr else image
 
     def normalise(self, image: np.ndarray) -> np.ndarray:
         """:meth:`network_image`'s (h, w, 3) uint8 -> the (1, 3, h, w) float32 input tensor."""

@@ -17,10 +17,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import cv2
 import numpy as np
 
 from mtdepth_ros.conversions.camera import CameraInfoError, PinholeCamera
-from mtdepth_ros.conversions.compressed import message_to_rgb
+from mtdepth_ros.conversions.compressed import message_to_rgb_or_bgr
 from mtdepth_ros.conversions.geometry import Region
 from mtdepth_ros.conversions.images import SUPPORTED_ENCODINGS, ImageError, image_to_array
 from mtdepth_ros.inference.framing import (
@@ -79,7 +80,8 @@ class FrameState:
     """What ``prepare`` found out about a frame, for ``complete``."""
 
     header: Any
-    rgb: np.ndarray  # (H, W, 3) uint8, the whole image
+    image: np.ndarray  # (H, W, 3) uint8, the whole image, RGB or (``bgr``) BGR
+    bgr: bool
     network_image: np.ndarray  # (h, w, 3) uint8: the region resized to the network input
     region: Region  # the part the network sees
     camera: PinholeCamera | None  # at the whole image; None: no usable camera_info
@@ -122,8 +124,8 @@ class CameraFrames:
         if not wanted:
             self.stats.idle()
             return None
-        rgb = self._rgb(msg)  # (H, W, 3) uint8
-        height, width = rgb.shape[:2]
+        image, bgr = self._pixels(msg)  # (H, W, 3) uint8, RGB unless bgr
+        height, width = image.shape[:2]
         region = self.predictor.region(width, height)
         camera, scale = self._camera_for(msg.header, width, height, region, config)
         if camera is None and wanted & CAMERA_OUTPUTS:
@@ -133,9 +135,9 @@ class CameraFrames:
                                  '(set cache_camera_info if they differ): cloud skipped')
             wanted -= CAMERA_OUTPUTS
         heads = self.predictor.heads_to_run(heads_for(wanted, self.card))
-        network_image = self.predictor.network_image(rgb)
-        state = FrameState(msg.header, rgb, network_image, region, camera, scale, wanted, heads,
-                           config, started)
+        network_image = self.predictor.network_image(image, bgr)
+        state = FrameState(msg.header, image, bgr, network_image, region, camera, scale, wanted,
+                           heads, config, started)
         if not heads:
             return Job(tensor=None, outputs=(), state=state)
         return Job(tensor=self.predictor.normalise(network_image),
@@ -150,7 +152,9 @@ class CameraFrames:
         region = state.region
         size, colours = self.predictor.input_size, state.network_image  # the cloud's colours
         if state.config.output_resolution == 'input':  # the builder resizes the maps
-            size, colours = (region.width, region.height), region.of(state.rgb)
+            size, colours = (region.width, region.height), region.of(state.image)
+            if state.bgr:
+                colours = cv2.cvtColor(colours, cv2.COLOR_BGR2RGB)
         view = state.camera.cropped(region) if state.camera is not None else None
         messages = self.builder.build(state.wanted, state.header, prediction, colours, view,
                                       size, state.config.cloud)
@@ -173,9 +177,9 @@ class CameraFrames:
         self.stats.dropped(problem.reason)
         self.log.warning(problem.reason, f'frame dropped: {problem}')
 
-    def _rgb(self, msg: Any) -> np.ndarray:
+    def _pixels(self, msg: Any) -> tuple[np.ndarray, bool]:
         try:
-            return message_to_rgb(msg)
+            return message_to_rgb_or_bgr(msg)
         except ImageError as error:  # raw images were checked on arrival: a bad payload
             raise FrameDropped('decode', str(error)) from error
 
