@@ -3,20 +3,17 @@
 For each size and encoding: ``image_to_array`` (a view), ``image_to_rgb``
 (what the node feeds the network) and ``array_to_image`` (building an
 outgoing message), each as a ratio to ``np.copy`` of the message's bytes,
-measured in the same run. Then ``resize_image`` from camera frames to the
-default model's input against OpenCV's area resize of the uint8 frame.
+measured in the same run.
 """
 
 from __future__ import annotations
 
 import array
 
-import cv2
 import numpy as np
 from sensor_msgs.msg import Image
 
 from bench.rows import median_seconds, report
-from mtdepth_ros.conversions.geometry import resize_image
 from mtdepth_ros.conversions.images import (
     array_to_image,
     bytes_to_message_array,
@@ -31,7 +28,6 @@ REPEATS = 20
 SEED = 0
 FILL_SIZE = (1920, 1080)  # rgb8 image whose msg.data the fill comparison sets
 SLOW_FILL_PIXELS = 20_000  # the per-element paths are timed on this many bytes and scaled
-NETWORK_INPUT = (192, 640)  # (height, width) of the bundled model's input
 
 
 def fill_table(rng: np.random.Generator) -> None:
@@ -68,25 +64,6 @@ def fill_table(rng: np.random.Generator) -> None:
                 f'{SLOW_FILL_PIXELS} bytes, scaled x{scale:.0f}')
 
 
-def resize_table(rng: np.random.Generator) -> None:
-    """``resize_image`` (area averaging in float32, rounded once) to the network input vs
-    OpenCV's area resize of the same uint8 frame; both give the same pixels."""
-    rows = []
-    height, width = NETWORK_INPUT
-    for frame in ((375, 1242), (352, 1216), (1080, 1920)):
-        rgb = rng.integers(0, 256, (*frame, 3), dtype=np.uint8)
-        assert np.array_equal(resize_image(rgb, NETWORK_INPUT),
-                              cv2.resize(rgb, (width, height), interpolation=cv2.INTER_AREA))
-        ours = median_seconds(lambda: resize_image(rgb, NETWORK_INPUT), REPEATS)
-        opencv = median_seconds(lambda: cv2.resize(rgb, (width, height),
-                                                   interpolation=cv2.INTER_AREA), REPEATS)
-        rows.append({'name': f'{frame[1]}x{frame[0]} rgb8 -> {width}x{height}',
-                     'cv2 uint8 ms': opencv * 1e3, 'resize_image ms': ours * 1e3,
-                     'ours / cv2': ours / opencv})
-    print()
-    report('images', rows, note=f'area resize to the network input; median of {REPEATS} runs')
-
-
 def main() -> None:
     rng = np.random.default_rng(SEED)
     rows = []
@@ -106,4 +83,3 @@ def main() -> None:
     report('images', rows, note=f'median of {REPEATS} runs; ratios to a plain copy of the '
                                 'same bytes')
     fill_table(rng)
-    resize_table(rng)

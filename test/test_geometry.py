@@ -148,23 +148,6 @@ def test_resize_image_area_when_shrinking_linear_when_enlarging() -> None:
     assert resize_image(image, (4, 4)) is image
 
 
-@pytest.mark.parametrize('seed', range(4))
-def test_resize_image_shrinks_uint8_to_opencvs_own_area_pixels(seed: int) -> None:
-    """Averaged in float32 and rounded once: the same pixels as OpenCV's uint8 area resize,
-    for whole and fractional factors, one and three channels, and cropped (strided) views."""
-    rng = np.random.default_rng(seed)
-    for _ in range(20):
-        frame = (int(rng.integers(8, 400)), int(rng.integers(8, 1300)))
-        image = rng.integers(0, 256, (*frame, 3) if rng.random() < 0.7 else frame, np.uint8)
-        view = image[1:, 2:] if rng.random() < 0.3 else image
-        size = (int(rng.integers(2, view.shape[0])), int(rng.integers(2, view.shape[1])))
-        expected = cv2.resize(view, (size[1], size[0]), interpolation=cv2.INTER_AREA)
-        np.testing.assert_array_equal(resize_image(view, size), expected)
-    kitti = rng.integers(0, 256, (375, 1242, 3), np.uint8)  # the node's frame to the input
-    np.testing.assert_array_equal(resize_image(kitti, (192, 640)),
-                                  cv2.resize(kitti, (640, 192), interpolation=cv2.INTER_AREA))
-
-
 def test_kb_crop_is_bottom_centre_of_every_kitti_frame() -> None:
     for frame in [(375, 1242), (370, 1224), (374, 1238), (376, 1241)]:
         region = kb_crop_region(frame)

@@ -119,25 +119,12 @@ def flip_intrinsics(intrinsics: np.ndarray, width: int) -> np.ndarray:
 
 def resize_image(image: np.ndarray, size: Size) -> np.ndarray:
     """An (H, W[, C]) image at ``size``: area averaging when shrinking (no aliasing),
-    bilinear when enlarging.
-
-    A uint8 image shrunk by a factor that is not a whole number in both axes (a
-    1242x375 camera frame to a 640x192 network input) is averaged in float32 and
-    rounded once: OpenCV averages such uint8 images in float32 too, so the pixels
-    are the same, and its float32 path takes 30 % less time (bench/bench_images.py).
-    """
+    bilinear when enlarging."""
     if image.shape[:2] == tuple(size):
         return image
-    cv_size = (size[1], size[0])
-    if size[0] > image.shape[0] or size[1] > image.shape[1]:
-        shrink = size[0] < image.shape[0] or size[1] < image.shape[1]
-        return cv2.resize(image, cv_size,
-                          interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
-    whole = image.shape[0] % size[0] == 0 and image.shape[1] % size[1] == 0
-    if image.dtype != np.uint8 or whole:  # whole factors: OpenCV's integer box filter
-        return cv2.resize(image, cv_size, interpolation=cv2.INTER_AREA)
-    averaged = cv2.resize(image.astype(np.float32), cv_size, interpolation=cv2.INTER_AREA)
-    return cv2.convertScaleAbs(averaged)  # round half to even, as OpenCV's uint8 path
+    shrink = size[0] < image.shape[0] or size[1] < image.shape[1]
+    return cv2.resize(image, (size[1], size[0]),
+                      interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
 
 
 def resize_labels(labels: np.ndarray, size: Size) -> np.ndarray:
