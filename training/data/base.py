@@ -149,18 +149,18 @@ def zoomed(sample: RawSample, factor: float) -> RawSample:
 
     What a camera with the sample's focal length would see of the scene with every
     depth divided by the factor: a pixel's lateral and vertical position in metres,
-    x = (u - cx) z / f, is unchanged, so the road stays at the camera's height. Objects look as large as they would that much nearer, wherever they sit
-    in the image, so a network cannot read depth from the image row alone. Intrinsics:
-    the principal point moves with the enlargement, the focal lengths stay.
+    x = (u - cx) z / f, is unchanged, so the road stays at the camera's height.
+    Objects look as large as they would that much nearer, wherever they sit in the
+    image, so a network cannot read depth from the image row alone. Intrinsics: the
+    principal point moves with the enlargement, the focal lengths stay.
     """
     height, width = sample.image.shape[:2]
     size = (max(height, round(height * factor)), max(width, round(width * factor)))
     out = resized(sample, size)
-    scale_y, scale_x = size[0] / height, size[1] / width
     intrinsics = np.array(out.intrinsics, dtype=np.float64)
-    intrinsics[0, 0] /= scale_x
-    intrinsics[1, 1] /= scale_y
-    depth = None if out.depth is None else (out.depth / np.float32(scale_x)).astype(np.float32)
+    intrinsics[0, 0], intrinsics[1, 1] = sample.intrinsics[0, 0], sample.intrinsics[1, 1]
+    scale = np.float32(size[1] / width)  # the enlargement in x, as the focal length sees it
+    depth = None if out.depth is None else (out.depth / scale).astype(np.float32)
     return replace(out, intrinsics=intrinsics, depth=depth)
 
 
