@@ -18,7 +18,9 @@ import numpy as np
 
 from mtdepth_ros.evaluation.metrics import DELTA_BASE
 
-SOURCES = ('ground truth labels', 'the model\'s segmentation')
+GROUND_TRUTH_SOURCE = 'ground truth labels'
+MODEL_SOURCE = "the model's segmentation"
+SOURCES = (GROUND_TRUTH_SOURCE, MODEL_SOURCE)
 TERMS = ('pixels', 'abs_rel', 'd1', 'sq_err', 'log_ratio')  # summed per class
 
 

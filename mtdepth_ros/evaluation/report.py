@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mtdepth_ros.evaluation.class_errors import MODEL_SOURCE
 from mtdepth_ros.evaluation.metrics import ALL_DEPTH_METRICS
 from mtdepth_ros.evaluation.scoring import FrameResult
 
@@ -258,7 +259,7 @@ def class_blocks(per_class: Mapping[str, Any]) -> list[Block]:
     rows = [[name, fmt(v['pixels']), fmt(v['abs_rel']), fmt(v['d1']), fmt(v['rmse']),
              f"{v['log_ratio']:+.3f}"] for name, v in per_class['classes'].items()]
     mislabel = (' (a pixel the model mislabels counts under the class it gave)'
-                if "model's" in per_class['source'] else '')
+                if MODEL_SOURCE in per_class['source'] else '')
     return [('h2', 'Depth per class'),
             ('p', f"Classes from {per_class['source']}{mislabel}; all pixels of all frames "
                   'pooled. The mean log ratio says which way a class is wrong: + too far, '

@@ -17,7 +17,11 @@ import numpy as np
 
 from mtdepth_ros.conversions.geometry import Region
 from mtdepth_ros.evaluation.bag_reader import Frame
-from mtdepth_ros.evaluation.class_errors import SOURCES, ClassDepthErrors
+from mtdepth_ros.evaluation.class_errors import (
+    GROUND_TRUTH_SOURCE,
+    MODEL_SOURCE,
+    ClassDepthErrors,
+)
 from mtdepth_ros.evaluation.metrics import (
     ALL_DEPTH_METRICS,
     ALL_RANGE,
@@ -115,8 +119,8 @@ class Scorer:
         aligned = Aligned(frame=frame)
         if depth is not None and frame.depth is not None and \
                 self._placeable(region, frame, frame.depth, row):
-            self._add_depth(depth, frame.depth, row, aligned, region)
-            self._add_class_errors(frame, labels, aligned, region)
+            scored = self._add_depth(depth, frame.depth, row, aligned, region)
+            self._add_class_errors(frame, labels, aligned, region, scored)
         if labels is not None and frame.labels is not None and self.segmentation is not None \
                 and self._placeable(region, frame, frame.labels, row):
             self._add_labels(labels, frame.labels, row, aligned, region)
@@ -136,7 +140,8 @@ class Scorer:
         return False
 
     def _add_depth(self, pred: np.ndarray, gt: np.ndarray, row: FrameResult,
-                   aligned: Aligned, region: Region | None) -> None:
+                   aligned: Aligned, region: Region | None) -> np.ndarray:
+        """Score one frame's depth; the mask of the pixels scored (on the aligned grid)."""
         prepared = prepare_depth(pred, gt, self.protocol, region)
         frame_metrics = self.depth.update(prepared.pred, prepared.gt, prepared.mask)
         scored = prepared.mask & np.isfinite(prepared.pred) & (prepared.pred > 0)
@@ -156,9 +161,10 @@ class Scorer:
             row.notes.append('no depth pixel passes the protocol (crop, cap)')
         aligned.depth_pred, aligned.depth_gt = prepared.pred, prepared.gt
         aligned.depth_mask = prepared.mask
+        return scored
 
     def _add_class_errors(self, frame: Frame, labels: np.ndarray | None, aligned: Aligned,
-                          region: Region | None) -> None:
+                          region: Region | None, scored: np.ndarray) -> None:
         """Depth error by class: the ground truth's labels where they share the card's classes
         and the depth's grid, else the model's own segmentation (class_errors module)."""
         if self.class_errors is None or aligned.depth_pred is None:
@@ -173,11 +179,10 @@ class Scorer:
         predicted, reference = prepare_labels(labels if labels is not None else blank,
                                               truth if truth is not None else blank,
                                               self.protocol, region, self.ignore_index)
-        classes, source = (reference, SOURCES[0]) if truth is not None else (predicted, SOURCES[1])
+        classes, source = ((reference, GROUND_TRUTH_SOURCE) if truth is not None
+                           else (predicted, MODEL_SOURCE))
         if classes.shape != aligned.depth_gt.shape:  # a grid the depth protocol cut otherwise
             return
-        assert aligned.depth_mask is not None
-        scored = aligned.depth_mask & np.isfinite(aligned.depth_pred) & (aligned.depth_pred > 0)
         self.class_errors.update(aligned.depth_pred[scored], aligned.depth_gt[scored],
                                  classes[scored], source)
 
