@@ -49,6 +49,7 @@ from mtdepth_ros.conversions.geometry import (
 )
 from mtdepth_ros.conversions.labels import IGNORE_INDEX
 from training.data.classes import ClassList
+from training.data.texture import textured
 
 IMAGE = 'image'
 DEPTH = 'depth'
@@ -90,8 +91,9 @@ class Augment:
     (MultiDepth trains on crops of full-size images, no resize); ``flip``
     mirrors left-right with probability 0.5; colour jitter (torchvision's
     ColorJitter strengths) and ``channel_swap`` (probability of a random RGB
-    channel permutation, as DenseDepth) change the image only. Intrinsics
-    follow every geometric step.
+    channel permutation, as DenseDepth) and ``texture`` (the largest amplitude of
+    a fine pattern laid on whole classes at random, :func:`training.data.texture.textured`)
+    change the image only. Intrinsics follow every geometric step.
 
     ``far_classes`` shapes the depth target rather than the image (it is here
     because every dataset passes these keyword arguments through): pixels the
@@ -113,6 +115,7 @@ class Augment:
     hue: float = 0.0
     channel_swap: float = 0.0
     zoom: tuple[float, float] | None = None
+    texture: float = 0.0
     far_classes: tuple[str, ...] = ()
     far_depth: float = 0.0
     native_depth: bool = False
@@ -125,6 +128,8 @@ class Augment:
             raise ValueError('native_depth scores predictions on the frames as read: the '
                              'transform may bottom-crop and resize, not crop at random, zoom '
                              'or flip')
+        if not 0.0 <= self.texture <= 1.0:
+            raise ValueError(f'texture is a gain amplitude in [0, 1], got {self.texture}')
         if self.zoom is not None:
             low, high = (float(v) for v in self.zoom)
             if not 1.0 <= low <= high:
@@ -256,7 +261,8 @@ class DepthDataset(Dataset[dict[str, Any]], ABC):
                 NATIVE_REGION: (region.top, region.left, region.height, region.width)}
 
     def transform(self, sample: RawSample) -> RawSample:
-        """Bottom crop, resize, zoom, random crop and flip, the intrinsics following each step."""
+        """Bottom crop, resize, zoom, random crop and flip, the intrinsics following each step;
+        then texture."""
         a = self.augment
         if a.bottom_crop is not None:
             sample = window(sample, bottom_centre_region(sample.image.shape[:2], a.bottom_crop))
@@ -279,6 +285,8 @@ class DepthDataset(Dataset[dict[str, Any]], ABC):
                              intrinsics=flip_intrinsics(sample.intrinsics, width),
                              depth=None if sample.depth is None else sample.depth[:, ::-1],
                              labels=None if sample.labels is None else sample.labels[:, ::-1])
+        if a.texture > 0:
+            sample = replace(sample, image=textured(sample.image, sample.labels, a.texture))
         return sample
 
     def to_batch(self, sample: RawSample, index: int) -> dict[str, Any]:
