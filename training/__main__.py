@@ -24,6 +24,8 @@ COMMANDS = {
     'export': ('training.export', 'export a checkpoint to ONNX with its model card'),
     'card': ('training.export', 'print the model card of an exported ONNX model'),
     'real-check': ('training.real_check', 'score an exported model on real KITTI frames kept outside the project'),
+    'texture-probe': ('training.texture_probe', 'how far a model moves depth when fine texture '
+                      'is laid on some classes of generated frames'),
 }
 
 

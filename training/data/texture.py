@@ -29,35 +29,38 @@ def textured(image: np.ndarray, labels: np.ndarray | None, amplitude: float) -> 
 
     Each class in ``labels`` (IGNORE_INDEX aside; the whole frame as one region
     when there are no labels) is textured with probability 1/2: its pixels are
-    multiplied by ``1 + a (2 n - 1)``, where n is uniform noise in square cells
-    of a random size from BLOCK_SIZES, at a random offset, and a is uniform in
-    [0, ``amplitude``]; all three channels by the same gain (a pattern of light
-    and shade, not of colour). Randomness from torch's generator, as every
-    augmentation here (a DataLoader seeds it per worker). A new array; the
-    input is not written.
+    multiplied by ``1 + a (2 n - 1)``, where n is :func:`cell_noise` in cells of a
+    random size from BLOCK_SIZES and a is uniform in [0, ``amplitude``]; all three
+    channels by the same gain (a pattern of light and shade, not of colour).
+    Randomness from torch's generator, as every augmentation here (a DataLoader
+    seeds it per worker). A new array; the input is not written.
     """
+    rng = np.random.default_rng(int(torch.randint(2**62, ())))
     height, width = image.shape[:2]
     regions = [np.ones((height, width), np.bool_)] if labels is None else \
         [labels == c for c in np.unique(labels) if c != IGNORE_INDEX]
     gain = np.ones((height, width), np.float32)
     for region in regions:
-        if float(torch.rand(())) >= CLASS_PROBABILITY:
+        if rng.random() >= CLASS_PROBABILITY:
             continue
-        strength = amplitude * float(torch.rand(()))
-        noise = _cells((height, width), BLOCK_SIZES[int(torch.randint(len(BLOCK_SIZES), ()))])
-        gain[region] = 1.0 + strength * (2.0 * noise[region] - 1.0)
-    if np.all(gain == 1.0):
-        return image.copy()
-    shaded = image.astype(np.float32) * gain[..., None]
-    return np.clip(np.rint(shaded), 0, 255).astype(np.uint8)
+        noise = cell_noise((height, width), int(rng.choice(BLOCK_SIZES)), rng)
+        gain[region] = 1.0 + amplitude * rng.random() * (2.0 * noise[region] - 1.0)
+    return shaded(image, gain)
 
 
-def _cells(shape: tuple[int, int], block: int) -> np.ndarray:
-    """(H, W) float32 uniform noise constant over ``block`` x ``block`` cells, the grid at a
-    random offset."""
+def cell_noise(shape: tuple[int, int], block: int, rng: np.random.Generator) -> np.ndarray:
+    """(H, W) float32 uniform noise in [0, 1), constant over ``block`` x ``block`` cells,
+    the grid at a random offset."""
     height, width = shape
     rows, cols = height // block + 2, width // block + 2
-    noise = torch.rand((rows, cols)).numpy()
+    noise = rng.random((rows, cols), np.float32)
     cells = cv2.resize(noise, (cols * block, rows * block), interpolation=cv2.INTER_NEAREST)
-    top, left = (int(torch.randint(block, ())) for _ in range(2))
+    top, left = (int(v) for v in rng.integers(block, size=2))
     return cells[top:top + height, left:left + width]
+
+
+def shaded(image: np.ndarray, gain: np.ndarray) -> np.ndarray:
+    """``image`` (H, W, 3) uint8 times ``gain`` (H, W), rounded and clipped: a new array."""
+    if np.all(gain == 1.0):
+        return image.copy()
+    return np.clip(np.rint(image.astype(np.float32) * gain[..., None]), 0, 255).astype(np.uint8)

@@ -1,0 +1,57 @@
+"""texture-probe: a model blind to the image does not move; one that reads brightness moves
+only where the pattern lies."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from model_fixtures import write_model
+from test_data_trees import kitti_tree
+
+from mtdepth_ros.inference.predictor import Predictor
+from training.data.base import RawSample
+from training.texture_probe import main, texture_shifts
+
+K = np.array([[40.0, 0.0, 32.0], [0.0, 40.0, 24.0], [0.0, 0.0, 1.0]])
+
+
+def test_a_model_blind_to_the_image_does_not_move(tmp_path: Path,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    model = write_model(tmp_path / 'tiny.onnx')  # depth by the row alone
+    out = tmp_path / 'probe.json'
+    assert main(['texture-probe', '--kitti', str(kitti_tree()), '--split', 'val',
+                 '--model', str(model), '--classes', 'building', 'vegetation',
+                 '--json', str(out)]) == 0
+    rows = json.loads(out.read_text())['classes']
+    assert rows and all(r['median_log2'] == 0 and r['mean_log2'] == 0 for r in rows)
+    textured = [r['textured'] for r in rows]
+    assert textured == sorted(textured, reverse=True)  # the textured classes first
+    assert {r['class'] for r in rows if r['textured']} <= {'building', 'vegetation'}
+    assert '| class | textured |' in capsys.readouterr().out
+
+
+def test_a_model_reading_brightness_moves_the_textured_class_alone(tmp_path: Path) -> None:
+    predictor = Predictor(write_model(tmp_path / 'echo.onnx', echo=True, height=48, width=64))
+    labels = np.zeros((48, 64), np.uint8)  # class 0 (road) on the right: the control
+    labels[:, :32] = 2  # class 2 (building) on the left: textured
+    bright = RawSample(np.full((48, 64, 3), 200, np.uint8), K.copy(), None, labels)
+    shifts = texture_shifts(predictor, [bright, bright], ['road', 'sidewalk', 'building'], [2],
+                            amplitude=0.5, min_pixels=10)
+    by_name = {s.name: s for s in shifts}
+    assert [s.name for s in shifts] == ['building', 'road']
+    assert by_name['building'].textured and len(by_name['building'].shifts) == 2
+    assert all(abs(v) > 0.01 for v in by_name['building'].shifts)
+    assert by_name['road'].shifts == (0.0, 0.0)
+
+
+def test_unlabelled_frames_and_unknown_classes_are_refused(tmp_path: Path) -> None:
+    predictor = Predictor(write_model(tmp_path / 'tiny.onnx'))
+    plain = RawSample(np.zeros((48, 64, 3), np.uint8), K.copy(), None, None)
+    with pytest.raises(ValueError, match='labelled'):
+        texture_shifts(predictor, [plain], ['road'], [0])
+    with pytest.raises(SystemExit, match='not classes'):
+        main(['texture-probe', '--kitti', str(kitti_tree()), '--split', 'val',
+              '--model', str(tmp_path / 'tiny.onnx'), '--classes', 'castle'])
