@@ -172,3 +172,41 @@ def test_region_views_and_paste() -> None:
         Region(4, 0, 2, 2).of(frame)
     with pytest.raises(ValueError, match='top, left >= 0'):
         Region(-1, 0, 2, 2)
+
+
+SHRINKS = [((373, 1242), (192, 640)), ((375, 1242), (192, 640)), ((352, 1216), (192, 640)),
+           ((576, 1920), (192, 640)), ((301, 997), (97, 211)), ((375, 1242), (96, 320))]
+
+
+@pytest.mark.parametrize(('source', 'size'), SHRINKS)
+def test_a_large_shrink_samples_the_grid_resize_intrinsics_assumes(source: tuple[int, int],
+                                                                   size: tuple[int, int]) -> None:
+    # a coordinate ramp, shrunk, reads back the coordinate each output pixel centre maps to
+    # (away from the borders, where the blocks end and OpenCV repeats the edge)
+    (height, width), (out_h, out_w) = source, size
+    v, u = np.mgrid[0:height, 0:width].astype(np.float32)
+    for ramp, length, out, axis in ((u, width, out_w, 1), (v, height, out_h, 0)):
+        expected = (np.arange(out) + 0.5) * length / out - 0.5
+        block = round(length / out)
+        inside = (expected >= block) & (expected < length - length % block - block)
+        assert inside.sum() > 0.9 * out
+        read = resize_image(ramp, size)[0] if axis == 1 else resize_image(ramp, size)[:, 0]
+        np.testing.assert_allclose(read[inside], expected[inside], atol=2e-3)
+
+
+@pytest.mark.parametrize(('source', 'size'), SHRINKS)
+def test_a_large_shrink_is_within_a_few_levels_of_area_averaging(source: tuple[int, int],
+                                                                  size: tuple[int, int]) -> None:
+    noise = np.random.default_rng(source[1]).integers(0, 256, (*source, 3)).astype(np.uint8)
+    image = cv2.GaussianBlur(noise, (0, 0), 2.0)  # detail at the scale of a camera frame
+    area = cv2.resize(image, (size[1], size[0]), interpolation=cv2.INTER_AREA).astype(int)
+    ours = resize_image(image, size)
+    assert ours.shape == (*size, 3) and ours.dtype == np.uint8
+    assert np.abs(ours - area).mean() < 2.5 and np.abs(ours - area).max() <= 16
+
+
+def test_a_small_shrink_is_opencvs_area_resize() -> None:
+    image = np.random.default_rng(0).integers(0, 256, (193, 640, 3)).astype(np.uint8)
+    for size in ((192, 640), (150, 500)):  # below 1.5x: area averaging as it is
+        np.testing.assert_array_equal(
+            resize_image(image, size), cv2.resize(image, size[::-1], interpolation=cv2.INTER_AREA))

@@ -119,12 +119,51 @@ def flip_intrinsics(intrinsics: np.ndarray, width: int) -> np.ndarray:
 
 def resize_image(image: np.ndarray, size: Size) -> np.ndarray:
     """An (H, W[, C]) image at ``size``: area averaging when shrinking (no aliasing),
-    bilinear when enlarging."""
+    bilinear when enlarging.
+
+    A shrink by 1.5x or more in each axis (a camera frame to the network input)
+    averages blocks first, as many pixels per block in each axis as its factor
+    rounded (OpenCV's fast integer area path), and resamples the rest of the
+    way (0.75-1.25x) bilinearly on the same pixel grid
+    (:func:`_blocks_then_linear`): 4-7x faster than OpenCV's fractional area
+    resize, and within a few grey levels of it (docs/conversions.md).
+    """
     if image.shape[:2] == tuple(size):
         return image
+    ratios = (image.shape[0] / size[0], image.shape[1] / size[1])
+    if min(ratios) >= BLOCK_SHRINK_MIN:
+        return _blocks_then_linear(image, size, (round(ratios[0]), round(ratios[1])))
     shrink = size[0] < image.shape[0] or size[1] < image.shape[1]
     return cv2.resize(image, (size[1], size[0]),
                       interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
+
+
+BLOCK_SHRINK_MIN = 1.5  # from this factor in both axes resize_image averages blocks first
+
+
+def _blocks_then_linear(image: np.ndarray, size: Size, block: Size) -> np.ndarray:
+    """``image`` at ``size``: means of ``block`` (rows, columns) blocks, then bilinear.
+
+    The blocks tile the image from its top-left corner; a last partial block row
+    or column is completed by repeating the image's last row or column. The
+    bilinear step is given its scale, not its size (``cv2.resize`` with ``fx``
+    and ``fy``), so it samples each output pixel centre where the module's
+    convention puts it in the image, whatever the image's size modulo the
+    block; the output is then cut to ``size``.
+    """
+    (height, width), (block_h, block_w) = image.shape[:2], block
+    rows, cols = -(-height // block_h), -(-width // block_w)  # the last maybe padded
+    padded = image if (rows * block_h, cols * block_w) == (height, width) else \
+        cv2.copyMakeBorder(image, 0, rows * block_h - height, 0, cols * block_w - width,
+                           cv2.BORDER_REPLICATE)
+    blocks = cv2.resize(padded, (cols, rows), interpolation=cv2.INTER_AREA)
+    if (rows, cols) == tuple(size):
+        return blocks
+    # output x -> image x = (x + 0.5) w / W - 0.5 -> block x = (x + 0.5) w / (W k) - 0.5:
+    # cv2.resize's own mapping for a scale of W k / w
+    out = cv2.resize(blocks, None, fx=size[1] * block_w / width, fy=size[0] * block_h / height,
+                     interpolation=cv2.INTER_LINEAR)
+    return out[:size[0], :size[1]]  # at least size: rows k >= h, so rows H k / h >= H
 
 
 def resize_labels(labels: np.ndarray, size: Size) -> np.ndarray:
