@@ -24,6 +24,8 @@ import numpy as np
 # Labels: the source pixel whose centre is nearest (INTER_NEAREST rounds down
 # instead and shifts upsampled labels by up to half a source pixel).
 LABEL_INTERPOLATION = cv2.INTER_NEAREST_EXACT
+# Images shrunk by this factor or more in both axes are averaged by whole blocks first.
+BLOCK_SHRINK_MIN = 1.5
 # The KITTI depth benchmark's crop of a 375x1242 frame: bottom 352 rows, centred 1216 columns.
 KB_CROP_SIZE = (352, 1216)
 KITTI_FRAME_SIZE = (375, 1242)
@@ -136,9 +138,6 @@ def resize_image(image: np.ndarray, size: Size) -> np.ndarray:
     shrink = size[0] < image.shape[0] or size[1] < image.shape[1]
     return cv2.resize(image, (size[1], size[0]),
                       interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
-
-
-BLOCK_SHRINK_MIN = 1.5  # from this factor in both axes resize_image averages blocks first
 
 
 def _blocks_then_linear(image: np.ndarray, size: Size, block: Size) -> np.ndarray:
