@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -108,11 +107,9 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    if argv and argv[0] == 'texture-probe':
-        argv = argv[1:]
-    args = parser().parse_args(argv)
+def main(argv: list[str]) -> int:
+    """``argv[0]`` is ``texture-probe`` (see ``training/__main__.py``)."""
+    args = parser().parse_args(argv[1:])
     if not 0 < args.amplitude <= 1 or args.every < 1:
         raise SystemExit('texture-probe: --amplitude must be in (0, 1] and --every >= 1')
     dataset = KittiDataset(args.kitti, args.split)

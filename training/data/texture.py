@@ -37,12 +37,12 @@ def textured(image: np.ndarray, labels: np.ndarray | None, amplitude: float) -> 
     """
     rng = np.random.default_rng(int(torch.randint(2**62, ())))
     height, width = image.shape[:2]
-    regions = [np.ones((height, width), np.bool_)] if labels is None else \
-        [labels == c for c in np.unique(labels) if c != IGNORE_INDEX]
+    classes = [None] if labels is None else [c for c in np.unique(labels) if c != IGNORE_INDEX]
     gain = np.ones((height, width), np.float32)
-    for region in regions:
+    for class_id in classes:
         if rng.random() >= CLASS_PROBABILITY:
-            continue
+            continue  # the class's mask is made only for the classes drawn
+        region = np.ones((height, width), np.bool_) if labels is None else labels == class_id
         noise = cell_noise((height, width), int(rng.choice(BLOCK_SIZES)), rng)
         gain[region] = 1.0 + amplitude * rng.random() * (2.0 * noise[region] - 1.0)
     return shaded(image, gain)
