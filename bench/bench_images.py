@@ -3,17 +3,21 @@
 For each size and encoding: ``image_to_array`` (a view), ``image_to_rgb``
 (what the node feeds the network) and ``array_to_image`` (building an
 outgoing message), each as a ratio to ``np.copy`` of the message's bytes,
-measured in the same run.
+measured in the same run. Then ``resize_image`` from camera frames to the
+default model's input against OpenCV's area resize of the same frame, with
+how far their pixels differ.
 """
 
 from __future__ import annotations
 
 import array
 
+import cv2
 import numpy as np
 from sensor_msgs.msg import Image
 
 from bench.rows import median_seconds, report
+from mtdepth_ros.conversions.geometry import resize_image
 from mtdepth_ros.conversions.images import (
     array_to_image,
     bytes_to_message_array,
@@ -28,6 +32,9 @@ REPEATS = 20
 SEED = 0
 FILL_SIZE = (1920, 1080)  # rgb8 image whose msg.data the fill comparison sets
 SLOW_FILL_PIXELS = 20_000  # the per-element paths are timed on this many bytes and scaled
+NETWORK_INPUT = (192, 640)  # (height, width) of the bundled model's input
+CAMERA_FRAMES = ((373, 1242), (352, 1216), (576, 1920))  # cropped to its aspect, as the node does
+DETAIL_SIGMA = 2.0  # px: the frames are blurred noise, detail at a camera frame's scale
 
 
 def fill_table(rng: np.random.Generator) -> None:
@@ -64,6 +71,30 @@ def fill_table(rng: np.random.Generator) -> None:
                 f'{SLOW_FILL_PIXELS} bytes, scaled x{scale:.0f}')
 
 
+def resize_table(rng: np.random.Generator) -> None:
+    """``resize_image`` (block means, then bilinear) to the network input vs OpenCV's
+    fractional area resize of the same frame, and the mean and largest pixel difference."""
+    rows = []
+    height, width = NETWORK_INPUT
+    for frame in CAMERA_FRAMES:
+        noise = rng.integers(0, 256, (*frame, 3), dtype=np.uint8)
+        rgb = cv2.GaussianBlur(noise, (0, 0), DETAIL_SIGMA)
+        def area(rgb: np.ndarray = rgb) -> np.ndarray:
+            return cv2.resize(rgb, (width, height), interpolation=cv2.INTER_AREA)
+
+        def ours(rgb: np.ndarray = rgb) -> np.ndarray:
+            return resize_image(rgb, NETWORK_INPUT)
+
+        difference = np.abs(ours().astype(int) - area())
+        ours_s, opencv_s = median_seconds(ours, REPEATS), median_seconds(area, REPEATS)
+        rows.append({'name': f'{frame[1]}x{frame[0]} rgb8 -> {width}x{height}',
+                     'cv2 area ms': opencv_s * 1e3, 'resize_image ms': ours_s * 1e3,
+                     'cv2 / ours': opencv_s / ours_s, 'mean abs diff': difference.mean(),
+                     'max abs diff': int(difference.max())})
+    print()
+    report('images', rows, note=f'resize to the network input; median of {REPEATS} runs')
+
+
 def main() -> None:
     rng = np.random.default_rng(SEED)
     rows = []
@@ -83,3 +114,4 @@ def main() -> None:
     report('images', rows, note=f'median of {REPEATS} runs; ratios to a plain copy of the '
                                 'same bytes')
     fill_table(rng)
+    resize_table(rng)
