@@ -276,6 +276,7 @@ class NodeProcess:
                 '-r', f'__ns:={namespace}']
         for parameter in parameters:
             args += ['-p', parameter]
+        self.model = model
         self.log = log
         self._log_file: IO[bytes] = log.open('wb')
         self.process = subprocess.Popen(args, env=node_env(), stdout=self._log_file,

@@ -64,8 +64,13 @@ def flood_camera() -> PinholeCamera:
                          cx=FLOOD_W / 2 - 0.5, cy=FLOOD_H / 2 - 0.5)
 
 
-def status(probe: Probe) -> Any:
-    return wait_until(lambda: probe.diagnostics('mtdepth_node: inference'), what='diagnostics')[-1]
+def status(node: NodeProcess, probe: Probe) -> Any:
+    """The newest diagnostics of this process: every node in the domain is named
+    mtdepth_node, and one left unconfigured by another test may publish beside it."""
+    def own() -> list[Any]:
+        return [s for s in probe.diagnostics('mtdepth_node: inference')
+                if values(s).get('model path') == str(node.model)]
+    return wait_until(own, what=f'diagnostics naming {node.model}')[-1]
 
 
 def values(entry: Any) -> dict[str, str]:
@@ -82,7 +87,7 @@ def test_executable_publishes_depth_and_cloud(running: tuple[NodeProcess, Probe]
 
 def test_diagnostics_name_backend_and_model(running: tuple[NodeProcess, Probe]) -> None:
     node, probe = running
-    entry = values(status(probe))
+    entry = values(status(node, probe))
     assert 'CPUExecutionProvider' in entry['backend'] and entry['model'] == 'tiny_test'
 
 
@@ -110,7 +115,7 @@ def test_flood_is_survived_with_counted_drops_newest_frames_and_flat_memory(
     assert node.process.poll() is None, node.output()
     assert rss_second - rss_first < RSS_GROWTH_LIMIT_KB, (rss_first, rss_second)
     time.sleep(0.5)  # let one diagnostics period cover the end of the flood
-    entry = values(status(probe))
+    entry = values(status(node, probe))
     print(f'flood: RSS {rss_first} -> {rss_second} kB; diagnostics {entry}')
     assert int(entry['dropped superseded (total)']) > 0, entry
 
