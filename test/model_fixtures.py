@@ -78,8 +78,11 @@ def expected_segmentation(height: int = HEIGHT, width: int = WIDTH,
 def make_card(height: int = HEIGHT, width: int = WIDTH, heads: Sequence[str] = ALL_HEADS,
               num_classes: int = len(CLASS_NAMES), echo: bool = False,
               color_order: str = 'RGB', valid_range: tuple[float, float] | None = None,
-              far: tuple[str, ...] = (), frame: tuple[int, int] = (0, 0)) -> ModelCard:
-    """The tiny model's card; ``frame`` is (width, height) of the training images."""
+              far: tuple[str, ...] = (), frame: tuple[int, int] = (0, 0),
+              std: float | None = None) -> ModelCard:
+    """The tiny model's card; ``frame`` is (width, height) of the training images;
+    ``std``: the input's normalisation is ``x / std`` (no mean), so that an echo model
+    gives 0 to 1/std metres."""
     names: tuple[str, ...] = CLASS_NAMES
     palette: tuple[tuple[int, int, int], ...] = PALETTE
     if num_classes != len(CLASS_NAMES):
@@ -88,7 +91,8 @@ def make_card(height: int = HEIGHT, width: int = WIDTH, heads: Sequence[str] = A
     return ModelCard(
         name='tiny_test', recipe='test', architecture='constant',
         input=InputSpec(name='image', height=height, width=width, color_order=color_order,
-                        frame_width=frame[0], frame_height=frame[1]),
+                        frame_width=frame[0], frame_height=frame[1],
+                        **({} if std is None else {'mean': (0.0,) * 3, 'std': (std,) * 3})),
         heads={h: HeadSpec(output=f'{h}_out',
                            encoding=('metres' if echo else 'normalized_log') if h == 'depth'
                            else None,

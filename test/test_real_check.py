@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -18,8 +19,10 @@ from test_data_trees import KITTI_SIZE, kitti_tree
 
 from mtdepth_ros.inference.model_file import read_card
 from training.data.io import read_depth_png
+from training.data.kitti import KittiDataset
 from training.data.kitti_files import FrameId, KittiCalibration, read_object_calibration
-from training.real_check import main, velodyne_frames
+from training.data.texture import PROBE_CLASSES
+from training.real_check import kitti_frames, main, textured_frames, velodyne_frames
 
 FRAME = FrameId('2000_01_01', '2000_01_01_drive_0001_sync', 1)
 
@@ -88,3 +91,40 @@ def test_record_needs_the_model_named(tmp_path: Path, capsys: pytest.CaptureFixt
                  '--record', 'frames']) == 2
     assert '--record rewrites the card of the model file it scores' in capsys.readouterr().err
     assert not (tmp_path / 'out').exists()
+
+
+def test_textured_frames_differ_on_the_probe_classes_alone_and_repeat() -> None:
+    tree = kitti_tree()
+    plain = list(kitti_frames(tree, 'train'))
+    names = list(KittiDataset(tree, 'train').classes.names)
+    ids = [names.index(n) for n in PROBE_CLASSES]
+    first, second = (list(textured_frames(iter(plain), ids)) for _ in range(2))
+    changed = 0
+    for before, after, again in zip(plain, first, second, strict=True):
+        assert np.array_equal(after.image, again.image)  # the same pattern for every model
+        assert after.depth is before.depth and after.labels is before.labels
+        assert before.labels is not None
+        outside = ~np.isin(before.labels, ids)
+        assert np.array_equal(after.image[outside], before.image[outside])
+        changed += int(np.count_nonzero(after.image[~outside] != before.image[~outside]))
+    assert changed > 0
+
+
+def test_textured_scores_the_tree_twice_and_their_mean(tmp_path: Path) -> None:
+    def scored(model: Path) -> dict[str, Any]:
+        out = tmp_path / model.stem
+        assert main(['real-check', '--kitti', str(kitti_tree()), '--split', 'val', '--textured',
+                     '--model', str(model), '--out', str(out), '--constant', '12']) == 0
+        return dict(json.loads((out / 'summary.json').read_text()))
+
+    blind = scored(write_model(tmp_path / 'blind.onnx'))  # depth by the row alone
+    assert blind['sets']['kitti_textured']['model'] == blind['sets']['kitti']['model']
+    # depth from brightness, 0-40 m
+    echo = scored(write_model(tmp_path / 'echo.onnx', echo=True, std=1 / 40))
+    plain, textured = echo['sets']['kitti'], echo['sets']['kitti_textured']
+    assert textured['frames'] == plain['frames'] == 1
+    assert textured['model']['abs_rel'] != plain['model']['abs_rel']
+    assert echo['kitti_mean']['abs_rel'] == pytest.approx(
+        (plain['model']['abs_rel'] + textured['model']['abs_rel']) / 2)
+    assert main(['real-check', '--frames', str(tmp_path), '--textured', '--out',
+                 str(tmp_path / 'none')]) == 2

@@ -17,7 +17,12 @@ says where the frames we measure with came from):
 ``--kitti ROOT --split FILE`` adds the frames of a KITTI raw tree that a split
 file lists, with their annotated depth and (generated trees) labels: the same
 scoring on generated validation frames, so one command compares models on
-both.
+both. ``--textured`` scores those frames a second time (set ``kitti_textured``)
+with texture-probe's fixed pattern on the building, wall, fence and vegetation
+pixels (:func:`textured_frames`: a fine pattern of light and shade that says
+nothing about depth, the same for every model), and the table adds the mean
+of the two (``kitti mean``): what the bundling rule reads since 2026-12-01
+(docs/training.md, "The rule reads the frames twice").
 
 Each set becomes a rosbag (:func:`~training.data.synth.rosbag_writer.write_frames`)
 that ``mtdepth-eval``'s offline replay scores under ``--protocol`` (default
@@ -56,6 +61,7 @@ from training.data.io import read_rgb
 from training.data.kitti import KittiDataset, KittiSelection
 from training.data.kitti_files import SELECTION_DIR, read_object_calibration
 from training.data.lidar import points_to_depth_map, read_velodyne
+from training.data.texture import PROBE_AMPLITUDE, PROBE_CLASSES, pattern_gain, shaded
 from training.data.synth.rosbag_writer import BagFrame, write_frames
 
 OBJECT_DIR = Path('object')
@@ -64,6 +70,8 @@ RECORDED = ('abs_rel', 'd1', 'silog', 'rmse')  # the metrics --record writes int
 REAL_SETS = ('velodyne', 'annotated')
 SHOWN = ('abs_rel', 'd1', 'silog', 'rmse', 'sq_rel')  # the table's columns
 MEAN_DEPTH_KEY = 'train_mean_depth_m'
+KITTI_SETS = ('kitti', 'kitti_textured')  # a raw tree's frames as rendered, then textured
+TEXTURE_SEED = 0  # the pattern of every frame follows from it: the same for every model
 
 
 def velodyne_frames(root: Path) -> Iterator[BagFrame]:
@@ -101,9 +109,26 @@ def kitti_frames(root: Path, split: str) -> Iterator[BagFrame]:
         yield BagFrame(sample.image, depth, labels, sample.intrinsics)
 
 
-def frame_sets(root: Path | None, kitti: Path | None = None,
-               split: str = 'val') -> dict[str, Iterator[BagFrame]]:
-    """The sets present under ``root`` (real frames) and ``kitti`` (a raw tree), by name."""
+def textured_frames(frames: Iterator[BagFrame], textured_ids: Sequence[int],
+                    amplitude: float = PROBE_AMPLITUDE, seed: int = TEXTURE_SEED
+                    ) -> Iterator[BagFrame]:
+    """``frames`` with texture-probe's pattern (:func:`~training.data.texture.pattern_gain`)
+    on the pixels labelled one of ``textured_ids``; depth, labels and intrinsics as they
+    were. The same frames and ``seed`` give the same images."""
+    rng = np.random.default_rng(seed)
+    for frame in frames:
+        if frame.labels is None:
+            raise ValueError('--textured needs labelled frames (a generated tree)')
+        shape = frame.labels.shape
+        gain = np.where(np.isin(frame.labels, textured_ids), pattern_gain(shape, amplitude, rng),
+                        np.float32(1.0))
+        yield replace(frame, image=shaded(frame.image, gain))
+
+
+def frame_sets(root: Path | None, kitti: Path | None = None, split: str = 'val',
+               textured: bool = False) -> dict[str, Iterator[BagFrame]]:
+    """The sets present under ``root`` (real frames) and ``kitti`` (a raw tree, twice when
+    ``textured``), by name."""
     sets = {}
     if root is not None and (root / OBJECT_DIR / 'image_2').is_dir():
         sets['velodyne'] = velodyne_frames(root)
@@ -112,6 +137,11 @@ def frame_sets(root: Path | None, kitti: Path | None = None,
         sets['annotated'] = annotated_frames(root)
     if kitti is not None:
         sets['kitti'] = kitti_frames(kitti, split)
+        if textured:
+            names = KittiDataset(kitti, split).classes
+            known = list(names.names) if names else []
+            ids = [known.index(n) for n in PROBE_CLASSES if n in known]
+            sets['kitti_textured'] = textured_frames(kitti_frames(kitti, split), ids)
     return sets
 
 
@@ -129,7 +159,7 @@ def score_set(name: str, frames: Iterator[BagFrame], model: Path, out: Path,
               options: EvalOptions, constant_m: float | None) -> dict[str, Any]:
     bag = out / 'bags' / name
     count = write_frames(bag, frames)
-    if name == 'kitti':  # generated trees carry labels: score segmentation too
+    if name in KITTI_SETS:  # generated trees carry labels: score segmentation too
         options = replace(options, topics=BagTopics())
     report = evaluate_bag(bag, model, out / name, 'offline', options)
     result: dict[str, Any] = {'frames': count,
@@ -158,6 +188,12 @@ def table(results: dict[str, dict[str, Any]], constant_m: float | None) -> list[
             'depth_scored': sum(results[n]['depth_scored'] for n in real),
             'model': combined(results, real, 'model'),
             **({'constant': combined(results, real, 'constant')} if constant_m is not None else {})}}
+    if all(n in results for n in KITTI_SETS):  # the same frames twice: the plain mean
+        results = {**results, 'kitti mean': {
+            'depth_scored': results['kitti']['depth_scored'],
+            'model': combined(results, KITTI_SETS, 'model'),
+            **({'constant': combined(results, KITTI_SETS, 'constant')}
+               if constant_m is not None else {})}}
     for name, result in results.items():
         model = 'model' + (f" (mIoU {result['miou']:.3f})" if 'miou' in result else '')
         rows = [(model, result['model'])]
@@ -206,6 +242,9 @@ def parser() -> argparse.ArgumentParser:
                    help='with --kitti: split name or split file of the frames to score')
     p.add_argument('--out', type=Path, required=True, help='folder for bags and reports (replaced)')
     p.add_argument('--model', default='', help="ONNX model with a card; '' = the bundled model")
+    p.add_argument('--textured', action='store_true',
+                   help="with --kitti: score its frames again with texture-probe's pattern on "
+                        'building, wall, fence and vegetation, and the mean of the two')
     p.add_argument('--protocol', choices=sorted(PROTOCOLS), default='kitti_eigen')
     p.add_argument('--record', metavar='SOURCE',
                    help='write the real-frame figures into the model card, SOURCE describing '
@@ -228,7 +267,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     model = resolve_model_path(str(args.model))
     constant = args.constant if args.constant is not None else \
         read_card(model).metrics.get(MEAN_DEPTH_KEY)
-    sets = frame_sets(args.frames, args.kitti, args.split)
+    if args.textured and args.kitti is None:
+        print('real-check: --textured textures the frames of --kitti: name a tree',
+              file=sys.stderr)
+        return 2
+    sets = frame_sets(args.frames, args.kitti, args.split, args.textured)
     if not sets:
         print(f'real-check: no object/ or {SELECTION_DIR}/ frames under {args.frames}, '
               'and no --kitti tree', file=sys.stderr)
@@ -242,6 +285,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     summary = {'model': str(model), 'protocol': args.protocol, 'frames': str(args.frames),
                'kitti': str(args.kitti), 'split': args.split, 'constant_m': constant,
                'sets': results}
+    if all(n in results for n in KITTI_SETS):
+        summary['kitti_mean'] = combined(results, KITTI_SETS, 'model')
     (args.out / 'summary.json').write_text(json.dumps(summary, indent=2) + '\n')
     print('\n'.join(table(results, constant)))
     if args.record:

@@ -31,10 +31,7 @@ from mtdepth_ros.conversions.labels import IGNORE_INDEX
 from mtdepth_ros.inference.predictor import Predictor
 from training.data.base import RawSample
 from training.data.kitti import KittiDataset
-from training.data.texture import cell_noise, shaded
-
-DEFAULT_CLASSES = ('building', 'wall', 'fence', 'vegetation')
-NOISE_MIX = ((1, 0.5), (2, 0.3), (3, 0.2))  # (cell size in pixels, weight): the measured pattern
+from training.data.texture import PROBE_AMPLITUDE, PROBE_CLASSES, pattern_gain, shaded
 
 
 @dataclass(frozen=True)
@@ -51,15 +48,8 @@ class ClassShift:
                 'median_log2': float(np.median(values)), 'mean_log2': float(values.mean())}
 
 
-def pattern_gain(shape: tuple[int, int], amplitude: float, rng: np.random.Generator
-                 ) -> np.ndarray:
-    """(H, W) float32 gain ``1 + amplitude (2 n - 1)``, n the NOISE_MIX of cell noise."""
-    noise = sum(weight * cell_noise(shape, block, rng) for block, weight in NOISE_MIX)
-    return (1.0 + amplitude * (2.0 * np.asarray(noise, np.float32) - 1.0)).astype(np.float32)
-
-
 def texture_shifts(predictor: Predictor, samples: Iterable[RawSample], names: Sequence[str],
-                   textured_ids: Sequence[int], amplitude: float = 0.5, seed: int = 0,
+                   textured_ids: Sequence[int], amplitude: float = PROBE_AMPLITUDE, seed: int = 0,
                    min_pixels: int = 50) -> list[ClassShift]:
     """Every class's per-frame depth shifts (:class:`ClassShift`), textured classes first."""
     rng = np.random.default_rng(seed)
@@ -99,8 +89,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument('--kitti', type=Path, required=True, help='a labelled KITTI raw tree')
     p.add_argument('--split', required=True, help="the tree's split name or a split file")
     p.add_argument('--model', type=Path, required=True, help='an exported ONNX model')
-    p.add_argument('--classes', nargs='+', default=list(DEFAULT_CLASSES))
-    p.add_argument('--amplitude', type=float, default=0.5, help='pattern gain 1 -/+ this')
+    p.add_argument('--classes', nargs='+', default=list(PROBE_CLASSES))
+    p.add_argument('--amplitude', type=float, default=PROBE_AMPLITUDE,
+                   help='pattern gain 1 -/+ this')
     p.add_argument('--every', type=int, default=1, help='every n-th frame of the split')
     p.add_argument('--seed', type=int, default=0)
     p.add_argument('--json', type=Path, help='write the table as JSON here')

@@ -22,6 +22,11 @@ from mtdepth_ros.conversions.labels import IGNORE_INDEX
 
 BLOCK_SIZES = (1, 2, 3, 4)  # pixels per noise cell at the network's input resolution
 CLASS_PROBABILITY = 0.5  # each class present is textured with this probability
+# The pattern the measurements lay on generated frames (texture-probe, real-check
+# --textured): (cell size in pixels, weight) of a fixed mix of cell noise.
+PROBE_NOISE_MIX = ((1, 0.5), (2, 0.3), (3, 0.2))
+PROBE_CLASSES = ('building', 'wall', 'fence', 'vegetation')  # where the cue was measured
+PROBE_AMPLITUDE = 0.5
 
 
 def textured(image: np.ndarray, labels: np.ndarray | None, amplitude: float) -> np.ndarray:
@@ -57,6 +62,14 @@ def cell_noise(shape: tuple[int, int], block: int, rng: np.random.Generator) -> 
     cells = cv2.resize(noise, (cols * block, rows * block), interpolation=cv2.INTER_NEAREST)
     top, left = (int(v) for v in rng.integers(block, size=2))
     return cells[top:top + height, left:left + width]
+
+
+def pattern_gain(shape: tuple[int, int], amplitude: float, rng: np.random.Generator
+                 ) -> np.ndarray:
+    """(H, W) float32 gain ``1 + amplitude (2 n - 1)``, n the PROBE_NOISE_MIX of cell noise:
+    the measurements' pattern, the same for every model given the same ``rng``."""
+    noise = sum(weight * cell_noise(shape, block, rng) for block, weight in PROBE_NOISE_MIX)
+    return (1.0 + amplitude * (2.0 * np.asarray(noise, np.float32) - 1.0)).astype(np.float32)
 
 
 def shaded(image: np.ndarray, gain: np.ndarray) -> np.ndarray:
