@@ -178,3 +178,18 @@ def test_the_stamp_is_read_back_from_the_bytes() -> None:
     data = image_bytes(np.zeros((3, 5, 3), np.uint8), 'rgb8', HEADER)
     assert deserialize_message(data, Image).header.stamp == HEADER.stamp
     assert stamp_of(data) == (1_700_000_000, 123_456_789)
+
+
+def test_min_confidence_without_a_confidence_channel_keeps_the_points() -> None:
+    """A threshold has nothing to test on a model without a confidence head: the cloud is
+    the one without a threshold (not an empty one)."""
+    builder = OutputBuilder(mf.make_card())
+    p = Prediction(depth=prediction(9, 11).depth)
+    camera = PinholeCamera(width=11, height=9, fx=20.0, fy=20.0, cx=5.0, cy=4.0)
+    rgb = np.zeros((9, 11, 3), np.uint8)
+    for organized in (True, False):
+        threshold = CloudSettings(color=False, organized=organized, min_confidence=0.5)
+        data = builder.build(['points'], HEADER, p, rgb, camera, (11, 9), threshold)['points']
+        expected = reference('points', builder, p, rgb, camera,
+                             CloudSettings(color=False, organized=organized))
+        assert_same(deserialize_message(data, PointCloud2), expected)
