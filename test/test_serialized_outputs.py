@@ -193,3 +193,23 @@ def test_min_confidence_without_a_confidence_channel_keeps_the_points() -> None:
         expected = reference('points', builder, p, rgb, camera,
                              CloudSettings(color=False, organized=organized))
         assert_same(deserialize_message(data, PointCloud2), expected)
+
+
+@pytest.mark.parametrize(('num_classes', 'dtype'), [(20, np.uint8), (300, np.uint16)])
+@pytest.mark.parametrize('dropped', [1, 4, 6])
+def test_dropped_classes_by_comparison_and_by_table(num_classes: int, dtype: Any,
+                                                    dropped: int) -> None:
+    """Up to four dropped classes are compared one by one, more go through a table: the
+    same cloud either way, for uint8 and uint16 labels."""
+    builder = OutputBuilder(mf.make_card(num_classes=num_classes))
+    p = prediction(13, 17, seed=dropped)
+    labels = np.random.default_rng(dropped).integers(0, num_classes, (13, 17)).astype(dtype)
+    p = Prediction(depth=p.depth, segmentation=labels, confidence=p.confidence)
+    names = tuple(f'class_{i}' for i in range(0, num_classes, num_classes // dropped))[:dropped]
+    camera = PinholeCamera(width=17, height=13, fx=20.0, fy=20.0, cx=8.0, cy=6.0)
+    rgb = np.random.default_rng(3).integers(0, 255, (13, 17, 3), np.uint8)
+    for organized in (True, False):
+        settings = CloudSettings(organized=organized, drop_classes=names)
+        data = builder.build(['points'], HEADER, p, rgb, camera, (17, 13), settings)['points']
+        assert_same(deserialize_message(data, PointCloud2),
+                    reference('points', builder, p, rgb, camera, settings))

@@ -23,6 +23,8 @@ from mtdepth_ros.conversions.images import copy_header
 
 DISTORTION_MODEL = 'plumb_bob'
 PLUMB_BOB_COEFFICIENTS = 5
+_NO_DISTORTION = (0.0,) * PLUMB_BOB_COEFFICIENTS
+_IDENTITY = (1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0)  # R of a rectified camera
 _P_SIZE = 12  # 3x4 row-major
 _K_SIZE = 9  # 3x3 row-major
 # Row-major indices into K and P
@@ -117,13 +119,16 @@ class PinholeCamera:
         return msg
 
     def to_camera_info_bytes(self, header: Any) -> bytes:
-        """:meth:`to_camera_info` serialized (CDR), without building the message."""
-        projection = np.zeros((3, 4))
-        projection[:, :3] = self.matrix
-        projection[0, 3], projection[1, 3] = self.tx, self.ty
+        """:meth:`to_camera_info` serialized (CDR), without building the message.
+
+        K and P are tuples of Python floats (the same doubles as the message's arrays):
+        no numpy on this per-frame path, and the prefix cache hashes them cheaply.
+        """
+        fx, fy, cx, cy = float(self.fx), float(self.fy), float(self.cx), float(self.cy)
+        k = (fx, 0.0, cx, 0.0, fy, cy, 0.0, 0.0, 1.0)
+        p = (fx, 0.0, cx, float(self.tx), 0.0, fy, cy, float(self.ty), 0.0, 0.0, 1.0, 0.0)
         return camera_info_bytes(header, self.width, self.height, DISTORTION_MODEL,
-                                 [0.0] * PLUMB_BOB_COEFFICIENTS, self.matrix.reshape(-1).tolist(),
-                                 np.eye(3).reshape(-1).tolist(), projection.reshape(-1).tolist())
+                                 _NO_DISTORTION, k, _IDENTITY, p)
 
     def scaled(self, width: int, height: int) -> PinholeCamera:
         """This camera for the image resized to ``width`` x ``height``.

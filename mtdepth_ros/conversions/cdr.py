@@ -48,7 +48,9 @@ def fresh_bytes(size: int) -> tuple[bytes, np.ndarray]:
     data = _new_bytes(None, size)
     memory = (ctypes.c_uint8 * size).from_address(_bytes_address(data))
     memory.owner = data  # type: ignore[attr-defined]  # the view keeps the bytes alive
-    return data, np.ctypeslib.as_array(memory)
+    # a ctypes array is a writable buffer (numpy's stubs do not say so): 3x faster than
+    # np.ctypeslib.as_array, which goes through __array_interface__
+    return data, np.frombuffer(memory, np.uint8)  # type: ignore[call-overload]
 
 
 @dataclass(frozen=True)
@@ -113,9 +115,8 @@ def stamped(prefix: bytes, header: Any, payload: int, trailer: int = 0
     ``trailer`` bytes; returns (bytes, payload view, trailer view) for the caller to fill."""
     data, view = fresh_bytes(len(prefix) + payload + trailer)
     start = len(prefix)
-    view[:start] = np.frombuffer(prefix, np.uint8)
-    view[_STAMP_AT:_STAMP_AT + _STAMP.size] = np.frombuffer(
-        _STAMP.pack(int(header.stamp.sec), int(header.stamp.nanosec)), np.uint8)
+    ctypes.memmove(view.ctypes.data, prefix, start)
+    _STAMP.pack_into(view.data, _STAMP_AT, int(header.stamp.sec), int(header.stamp.nanosec))
     return data, view[start:start + payload], view[start + payload:]
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from dataclasses import dataclass, replace
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -169,6 +170,13 @@ def resize_prediction(prediction: Prediction, width: int, height: int) -> Predic
                    confidence=maps.get('confidence'), segmentation=maps.get('segmentation'))
 
 
+@lru_cache(maxsize=16)
+def scaled_camera(camera: PinholeCamera, width: int, height: int) -> PinholeCamera:
+    """``camera.scaled(width, height)``, made once per camera and size: the camera of a
+    stream changes rarely, and building one costs as much as writing a small image."""
+    return camera.scaled(width, height)
+
+
 class OutputBuilder:
     """Serialized messages for one frame's prediction; colour tables and encodings fixed by
     the card."""
@@ -189,7 +197,7 @@ class OutputBuilder:
         live camera at the input resolution; outputs that need a camera are
         left out when it is None.
         """
-        scaled = camera.scaled(*size) if camera is not None else None
+        scaled = scaled_camera(camera, *size) if camera is not None else None
         maps = SizedMaps(prediction, size)
         messages: dict[str, bytes] = {}
         info = None  # every family's camera_info is the same message: written once
