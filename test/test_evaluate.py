@@ -20,6 +20,7 @@ from mtdepth_ros.evaluation.bag_reader import BagReader, BagTopics
 from mtdepth_ros.evaluation.evaluate import EvalOptions, evaluate_bag, main
 from mtdepth_ros.evaluation.metrics import DEPTH_METRICS, depth_metrics, segmentation_metrics
 from mtdepth_ros.evaluation.session import output_topic
+from mtdepth_ros.inference.predictor import RANGE_EDGE
 
 FRAMES, HEIGHT, WIDTH = 4, 24, 32  # the bag's images are the tiny model's input size
 FIXTURE_FX = 0.9 * WIDTH  # evaluation_fixtures.camera
@@ -285,3 +286,22 @@ def test_input_crop_runs_the_model_on_the_kb_crop_and_scores_it_there(tmp_path, 
     assert report.metrics['depth']['pixels']['all'] == \
         np.isfinite(region.of(depth_of(0, HEIGHT, WIDTH))).sum()
     assert 'KB crop of the image' in (tmp_path / 'out' / 'report.md').read_text()
+
+
+def test_nearer_than_range_is_scored_at_the_cards_near_limit(tmp_path):
+    """A model whose card range starts inside the scene marks the nearer half -inf (REP 117);
+    those pixels are scored as the near limit times the focal correction, and the report
+    says so."""
+    depth = expected_depth(HEIGHT, WIDTH)
+    near = float(np.median(depth))
+    model = write_model(tmp_path / 'ranged.onnx', valid_range=(near, 1000.0))
+    bag = write_bag(tmp_path / 'bag', frames=1)
+    report = evaluate_bag(bag, model, tmp_path / 'out', options=EvalOptions(
+        progress=False, panels=0, write_predictions=False))
+    marked = depth <= np.float32(near) / RANGE_EDGE
+    assert 0 < marked.sum() < marked.size
+    scored = np.where(marked, np.float32(near), depth) * np.float32(FIXTURE_FX / FOCAL_PX)
+    expected = depth_metrics(scored, depth_of(0, HEIGHT, WIDTH))
+    assert report.depth['abs_rel'] == pytest.approx(expected['abs_rel'], rel=1e-5)
+    assert report.metrics['depth']['pixels']['all'] == np.isfinite(depth_of(0, HEIGHT, WIDTH)).sum()
+    assert f'near end, {near:g} m' in (tmp_path / 'out' / 'report.md').read_text()

@@ -139,6 +139,19 @@ def test_rep117_infinities_are_far_and_near(missing, far, near):
     np.testing.assert_allclose(prepared.pred[0], [far, near, 20.0], rtol=1e-6)
 
 
+@pytest.mark.parametrize('missing', ['clamp', 'devkit_fill', 'ignore'])
+def test_nearer_than_range_scores_as_the_models_near_limit_when_given(missing):
+    """With the card's near limit, -inf is that depth under every policy; NaN and +inf are
+    left to the policy as before."""
+    gt = np.full((1, 4), 1.5, dtype=np.float32)
+    pred = np.array([[-np.inf, np.inf, np.nan, 1.5]], dtype=np.float32)
+    protocol = get_protocol('kitti_eigen', crop='none', missing=missing)
+    with_limit = prepare_depth(pred, gt, protocol, near_limit=2.0)
+    without = prepare_depth(pred, gt, protocol)
+    assert with_limit.pred[0, 0] == np.float32(2.0) and without.pred[0, 0] != np.float32(2.0)
+    np.testing.assert_array_equal(with_limit.pred[0, 1:], without.pred[0, 1:])
+
+
 def test_rep117_sky_scored_at_the_cap_after_resizing_to_the_ground_truth():
     gt = np.full((8, 8), 70.0, dtype=np.float32)
     pred = np.full((4, 4), np.inf, dtype=np.float32)  # a network-size map, all beyond range

@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from mtdepth_ros.evaluation.bag_reader import BagReader
+from mtdepth_ros.evaluation.bag_reader import BagReader, Frame
 from mtdepth_ros.evaluation.bag_source import BagStats, header_stamp_ns, raw_messages
 from mtdepth_ros.evaluation.bag_writer import OutputBag
 from mtdepth_ros.evaluation.live_node import NODE_LOG, NodeProcess, transport_environment
@@ -40,6 +40,8 @@ from mtdepth_ros.evaluation.session import (
     output_topic,
     prepare_out_dir,
 )
+from mtdepth_ros.inference.card import ModelCard
+from mtdepth_ros.inference.framing import FocalCorrectionError, focal_scale, input_region
 from mtdepth_ros.inference.model_file import read_card
 from mtdepth_ros.inference.outputs import available_outputs, message_type
 from mtdepth_ros.inference.predictor import Prediction
@@ -262,6 +264,18 @@ def record_live(bag: Path, model: Path, out_dir: Path, options: EvalOptions,
     return player.recording
 
 
+def node_depth_scale(card: ModelCard, frame: Frame, recording: Recording) -> float:
+    """The focal correction the node applied to ``frame``'s depth: as the predictor
+    computes it where the node had the frame's camera_info, 1 otherwise."""
+    if frame.camera is None or frame.stamp_ns not in recording.with_camera:
+        return 1.0
+    height, width = frame.rgb.shape[:2]
+    try:
+        return focal_scale(card, frame.camera.fx, input_region(card, width, height))
+    except FocalCorrectionError:
+        return 1.0
+
+
 def run_live(bag: Path, model: Path, out_dir: Path, options: EvalOptions) -> Report:
     """Live replay of ``bag`` through the node."""
     protocol = options.resolved_protocol()
@@ -304,7 +318,8 @@ def run_live(bag: Path, model: Path, out_dir: Path, options: EvalOptions) -> Rep
             frame.notes.append('the node answered without camera_info (no focal correction)')
         # The node's outputs cover the whole image (region None).
         prediction = Prediction(depth=frame.predicted.get('depth'),
-                                segmentation=frame.predicted.get('segmentation'))
+                                segmentation=frame.predicted.get('segmentation'),
+                                depth_scale=node_depth_scale(card, frame, recording))
         session.add(frame, prediction, {'latency_s': latency} if latency is not None else {})
     published = len(recording.published)
     live = {'published_images': published, 'answered_images': published - len(dropped),

@@ -320,7 +320,7 @@ def saturate_infinite(depth: np.ndarray, far: float, near: float) -> np.ndarray:
 
 
 def prepare_depth(pred: np.ndarray, gt: np.ndarray, protocol: Protocol,
-                  region: Region | None = None) -> Prepared:
+                  region: Region | None = None, near_limit: float | None = None) -> Prepared:
     """Apply ``protocol`` to one frame: align, mask, median-scale, treat missing pixels.
 
     ``pred`` is (h, w) metres at any resolution covering ``region`` of the
@@ -333,8 +333,15 @@ def prepare_depth(pred: np.ndarray, gt: np.ndarray, protocol: Protocol,
     (+inf -> 65535 / 256 m, -inf -> 1 / 256 m), then fills NaN as the devkit
     does; ``ignore`` scores only finite positive predictions, so an infinity
     counts as a missing pixel (with no cap there is no number to score it as).
+
+    ``near_limit``: the near end of the model's depth range (its card's). Where
+    given, -inf is scored as that depth before any of the above: the model said
+    "nearer than this", and this is the nearest depth it can state (what it
+    would have written without REP 117). Without it, -inf goes to the policy.
     """
     pred, gt = align_to_ground_truth(pred, gt, region, protocol.gt_frame)
+    if near_limit is not None:
+        pred = np.where(np.isneginf(pred), np.float32(near_limit), pred)
     with np.errstate(invalid='ignore'):
         mask = np.isfinite(gt) & (gt > protocol.min_depth)
         if protocol.max_depth is not None:

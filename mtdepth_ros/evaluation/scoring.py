@@ -81,8 +81,10 @@ class Scorer:
 
     def __init__(self, protocol: Protocol, range_edges: Sequence[float], plot_max_m: float,
                  num_classes: int = 0, ignore_index: int = 255,
-                 score_segmentation: bool = True) -> None:
+                 score_segmentation: bool = True, near_limit: float | None = None) -> None:
         self.protocol = protocol
+        # the model's near limit (its card's, before focal correction): -inf scores as it
+        self.near_limit = near_limit
         self.depth = DepthAccumulator(range_edges, keys=ALL_DEPTH_METRICS)
         self.distance_edges = np.linspace(0.0, plot_max_m, DISTANCE_BINS + 1)
         # per distance bin: pixels, then the sums of DISTANCE_TERMS
@@ -105,21 +107,23 @@ class Scorer:
                                      status=f'skipped: {reason}'))
 
     def add(self, frame: Frame, depth: np.ndarray | None, labels: np.ndarray | None,
-            timing: dict[str, float] | None = None, region: Region | None = None
-            ) -> tuple[FrameResult, Aligned]:
+            timing: dict[str, float] | None = None, region: Region | None = None,
+            depth_scale: float = 1.0) -> tuple[FrameResult, Aligned]:
         """Score one frame's prediction (depth metres / class ids at any resolution).
 
         ``region``: the part of the frame's image the maps cover (the
         Prediction's; None = all of it). Ground truth is taken to be on the
         image's pixel grid; where its size differs, a region cannot be placed
-        and that ground truth is not scored (a note says so).
+        and that ground truth is not scored (a note says so). ``depth_scale``: the
+        focal correction the depth carries (:attr:`Prediction.depth_scale`), which
+        moves the near limit with it.
         """
         row = FrameResult(index=frame.index, stamp_s=frame.stamp_s, timing=dict(timing or {}),
                           notes=list(frame.notes))
         aligned = Aligned(frame=frame)
         if depth is not None and frame.depth is not None and \
                 self._placeable(region, frame, frame.depth, row):
-            scored = self._add_depth(depth, frame.depth, row, aligned, region)
+            scored = self._add_depth(depth, frame.depth, row, aligned, region, depth_scale)
             self._add_class_errors(frame, labels, aligned, region, scored)
         if labels is not None and frame.labels is not None and self.segmentation is not None \
                 and self._placeable(region, frame, frame.labels, row):
@@ -140,9 +144,10 @@ class Scorer:
         return False
 
     def _add_depth(self, pred: np.ndarray, gt: np.ndarray, row: FrameResult,
-                   aligned: Aligned, region: Region | None) -> np.ndarray:
+                   aligned: Aligned, region: Region | None, depth_scale: float) -> np.ndarray:
         """Score one frame's depth; the mask of the pixels scored (on the aligned grid)."""
-        prepared = prepare_depth(pred, gt, self.protocol, region)
+        near = None if self.near_limit is None else self.near_limit * depth_scale
+        prepared = prepare_depth(pred, gt, self.protocol, region, near)
         frame_metrics = self.depth.update(prepared.pred, prepared.gt, prepared.mask)
         scored = prepared.mask & np.isfinite(prepared.pred) & (prepared.pred > 0)
         g = prepared.gt[scored].astype(np.float64)

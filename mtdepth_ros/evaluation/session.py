@@ -122,7 +122,8 @@ class EvaluationSession:
         names = card.classes.names if card.classes else ()
         self.scorer = Scorer(protocol, edges, plot_max_m=top, num_classes=len(names),
                              ignore_index=card.classes.ignore_index if card.classes else 255,
-                             score_segmentation=score_labels)
+                             score_segmentation=score_labels,
+                             near_limit=card.depth_range[0] if card.depth_range else None)
         self.panel_positions = self._panel_positions(reader.planned_frames, panels)
         self.panel_files: list[str] = []
         self.seen = 0
@@ -144,7 +145,7 @@ class EvaluationSession:
     def add(self, frame: Frame, prediction: Prediction, timing: dict[str, float]) -> None:
         """Score one frame, maybe draw its panel, and record its prediction messages."""
         row, aligned = self.scorer.add(frame, prediction.depth, prediction.segmentation, timing,
-                                       prediction.region)
+                                       prediction.region, prediction.depth_scale)
         for key, value in timing.items():
             self.timings.setdefault(key, []).append(value)
         if self.seen in self.panel_positions:
@@ -218,6 +219,14 @@ class EvaluationSession:
         paths.update({f'panel_{i}': self.out_dir / p for i, p in enumerate(self.panel_files)})
         return Report(out_dir=self.out_dir, metrics=metrics, files=paths)
 
+    def _near_limit_lines(self) -> list[str]:
+        near = self.scorer.near_limit
+        if near is None:
+            return []
+        return [f"REP 117's -inf (nearer than the model's depth range) scored as the range's "
+                f'near end, {near:g} m (the model card; times the focal correction), before '
+                'the rule above']
+
     def _metrics(self, stats: BagStats, files: dict[str, str],
                  extra: dict[str, Any]) -> dict[str, Any]:
         scorer = self.scorer
@@ -229,7 +238,7 @@ class EvaluationSession:
                     self.card.recipe, 'model_path': str(self.model_path), 'bag': stats.path,
                     'bag_name': Path(stats.path).name, **extra.pop('run', {})},
             'protocol': self.protocol.to_dict(),
-            'protocol_description': self.protocol.describe(),
+            'protocol_description': self.protocol.describe() + self._near_limit_lines(),
             'frames': {'read': len(scorer.rows), 'depth_scored': scorer.frames_with_depth,
                        'labels_scored': scorer.frames_with_labels, 'not_scored': not_scored,
                        'skipped': dict(skipped), 'unmatched': dict(stats.unmatched)},

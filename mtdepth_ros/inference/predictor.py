@@ -47,6 +47,9 @@ class Prediction:
     inference_s: float = 0.0  # time spent in the backend alone
     # The part of the input image the maps cover, in that image's pixels; None = all of it.
     region: Region | None = None
+    # The focal correction applied to the depth (the card's valid range, marked before it,
+    # is this many times the range in the depth's own metres)
+    depth_scale: float = 1.0
 
 
 class Predictor:
@@ -174,7 +177,7 @@ class Predictor:
         correction), after the valid range and far classes are marked
         (REP 117, module docstring).
         """
-        prediction = Prediction()
+        prediction = Prediction(depth_scale=depth_scale)
         for head in heads:
             value = raw[self.card.heads[head].output][0, 0]  # (N, 1, h, w) -> (h, w)
             setattr(prediction, head, self._decode(head, value))
