@@ -17,6 +17,7 @@ import numpy as np
 REPEATS = 10
 MIN_TOTAL_S = 0.3  # short steps repeat until this much time has been measured (at most 500)
 MAX_REPEATS = 500
+PAIRS = 400  # work-then-copy pairs of paired_ratio
 
 collected: list[dict[str, Any]] = []  # every row of this run, with its benchmark's name
 
@@ -48,6 +49,33 @@ def copy_seconds(data: bytes | np.ndarray) -> float:
         np.ascontiguousarray(data).reshape(-1).view(np.uint8).copy()
     target = np.empty_like(source)
     return median_seconds(lambda: np.copyto(target, source))
+
+
+def paired_ratio(work: Callable[[], object], data: bytes, pairs: int = PAIRS
+                 ) -> tuple[float, float, float]:
+    """(median work s, median copy s, median of the per-pair ratios): ``work`` and a copy of
+    ``data``'s bytes run back to back ``pairs`` times.
+
+    Each ratio compares two timings taken a moment apart, so a virtual machine
+    that runs 20-40 % slower for a while moves both alike; :func:`copy_seconds`'s
+    tight loop keeps its buffers in the cache, while here the copy starts with
+    the cache the work left, as a copy in a node would. A second view of the same
+    work, not a replacement for the tight-loop floor.
+    """
+    source = np.frombuffer(data, np.uint8).copy()
+    target = np.empty_like(source)
+    work()
+    np.copyto(target, source)
+    work_s, copy_s = [], []
+    for _ in range(pairs):
+        start = time.perf_counter()
+        work()
+        middle = time.perf_counter()
+        np.copyto(target, source)
+        work_s.append(middle - start)
+        copy_s.append(time.perf_counter() - middle)
+    ratios = np.asarray(work_s) / np.asarray(copy_s)
+    return float(np.median(work_s)), float(np.median(copy_s)), float(np.median(ratios))
 
 
 def zero_page_copy_seconds(size: int) -> float:
