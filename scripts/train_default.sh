@@ -22,32 +22,12 @@ NICE=${NICE:-19}
 TRAIN_TREE=data/synth_kitti_v2
 VAL_TREE=data/synth_kitti_v2_val
 STAGE3_TREE=data/synth_kitti_v7
-run() { echo "+ $*" >&2; nice -n "$NICE" "$@"; }
 [[ $PYTHON == */* ]] && PYTHON=$(realpath -s "$PYTHON")  # it also runs from other folders
+source scripts/tree_at_commit.sh  # run, synth_at
 
-# Each tree is rendered by the generator that rendered it for the bundled model: today's
-# draws other scenes, and figures on another validation tree do not compare
-# (docs/training.md, "The machine lost"). In a git checkout each commit's generator runs
-# from a temporary worktree (every frame is seeded on its own: the same bytes each time);
-# elsewhere today's generator renders the tree, with a warning.
+# Each tree by the generator that rendered it for the bundled model (synth_at).
 SCENES_1='1589a8f^'  # stage one's and the validation tree (crowns could still reach the road)
 SCENES_4=c80369d     # the version-4 streets of stage three
-synth_at() {  # synth_at COMMIT OUT ARGUMENTS...: python -m training synth --out OUT ARGUMENTS
-    local commit=$1 out=$PWD/$2 tree status=0
-    shift 2
-    if ! git rev-parse -q --verify "$commit^{commit}" > /dev/null 2>&1; then
-        echo "warning: no commit $commit here: today's generator renders $out" >&2
-        run "$PYTHON" -m training synth --out "$out" "$@"
-        return
-    fi
-    git worktree prune
-    tree=$(mktemp -d)
-    git worktree add -q --detach "$tree" "$commit"
-    (cd "$tree" && PYTHONPATH="$tree" run "$PYTHON" -m training synth --out "$out" "$@") \
-        || status=$?
-    git worktree remove --force "$tree"
-    return "$status"
-}
 
 # Rendered at the network's input size (KITTI's camera scaled to 640 x 193): a quarter of
 # the pixels of 1242 x 375, and training resizes to 192 x 640 anyway.
