@@ -16,8 +16,9 @@
 # session's first step.
 # Environment: PYTHON (default python), RUN_DIR (default runs/default_synth_texture),
 # CONFIG (default training/configs/default_synth.yaml), WORKERS (default 2), NICE
-# (default 19), DATA_ONLY=1 (stop after the data), MINUTES=N (stop training after N
-# minutes, as on a lent GPU machine: the checkpoints stay, the next run resumes), OUT
+# (default 19), SEED (default: the recipe's seed_everything, 0), DATA_ONLY=1 (stop after
+# the data), MINUTES=N (stop training after N minutes, as on a lent GPU machine: the
+# checkpoints stay, the next run resumes), OUT
 # (default RUN_DIR/mtdepth_default.onnx: the exported model), REPORTS (default
 # RUN_DIR/reports), REAL (a folder of real KITTI frames, docs/training.md "Real KITTI
 # frames"; unset: not scored), RECORD (with REAL: the source text --record writes
@@ -55,9 +56,12 @@ bound=()
 [ -n "${MINUTES:-}" ] && bound=(timeout --signal=INT --kill-after=120 "${MINUTES}m")
 resume=()
 [ -f "$RUN_DIR/checkpoints/last.ckpt" ] && resume=(--resume)
+# a second seed of the same recipe: SEED=1 RUN_DIR=runs/default_synth_texture_seed1
+seed=()
+[ -n "${SEED:-}" ] && seed=(--seed_everything "$SEED")
 status=0
 "${bound[@]}" nice -n "$NICE" "$PYTHON" -m training fit --config "$CONFIG" \
-    --config training/configs/default_synth_texture.yaml \
+    --config training/configs/default_synth_texture.yaml "${seed[@]}" \
     --trainer.default_root_dir "$RUN_DIR" "${resume[@]}" || status=$?
 echo "checkpoints: $RUN_DIR/checkpoints (last.ckpt, best.ckpt)" >&2
 if [ "$status" != 0 ]; then  # 124: MINUTES ran out
