@@ -23,7 +23,7 @@ TRAIN_TREE=data/synth_kitti_v2
 VAL_TREE=data/synth_kitti_v2_val
 STAGE3_TREE=data/synth_kitti_v7
 [[ $PYTHON == */* ]] && PYTHON=$(realpath -s "$PYTHON")  # it also runs from other folders
-source scripts/tree_at_commit.sh  # run, synth_at
+source scripts/training_steps.sh  # run, synth_at, validation_lists, fit
 
 # Each tree by the generator that rendered it for the bundled model (synth_at).
 SCENES_1='1589a8f^'  # stage one's and the validation tree (crowns could still reach the road)
@@ -38,33 +38,13 @@ synth_at "$SCENES_1" "$VAL_TREE" --format kitti --frames 240 \
     --frames-per-drive 12 --seed 1016 "${SIZE[@]}" --workers "$WORKERS" --resume
 synth_at "$SCENES_4" "$STAGE3_TREE" --format kitti --frames 4000 \
     --frames-per-drive 20 --seed 20 "${SIZE[@]}" --workers "$WORKERS" --resume
-# Validation: the 190 annotated frames of 19 validation streets (the tree's own train and
-# val lists; its test list holds one street's frames, two of them unannotated), and the
-# 189 the rules are read on (line 151, drive 16 frame 1, has its camera in a tree crown).
-cat "$VAL_TREE/splits/train_files.txt" "$VAL_TREE/splits/val_files.txt" > "$VAL_TREE/splits/all_files.txt"
-sed '151d' "$VAL_TREE/splits/all_files.txt" > "$VAL_TREE/splits/sound_files.txt"
+validation_lists "$VAL_TREE"  # the 190 validation frames and the 189 of the rules
 
 [ "${DATA_ONLY:-0}" = 1 ] && exit 0
 # Three stages: stage one from scratch (4000 steps), stage two from stage one's chosen
 # checkpoint with the learning rate restarted (training/configs/default_synth_stage2.yaml),
 # stage three from stage two's on the version-4 streets (default_synth_v7.yaml, 3000 steps).
-# Each resumes from its own last.ckpt; a finished stage returns at once.
-bound=()
-# SIGINT: Lightning stops between steps; at most one checkpoint interval (100 steps) is redone.
-[ -n "${MINUTES:-}" ] && bound=(timeout --signal=INT --kill-after=120 "${MINUTES}m")
-fit() {  # fit RUN_DIR ARGUMENTS... (the recipes and overrides of python -m training fit)
-    local dir=$1 resume=() status=0
-    shift
-    # a run already at its max_steps returns at once (training/cli.py)
-    [ -f "$dir/checkpoints/last.ckpt" ] && resume=(--resume)
-    "${bound[@]}" nice -n "$NICE" "$PYTHON" -m training fit "$@" \
-        --trainer.default_root_dir "$dir" "${resume[@]}" || status=$?
-    echo "checkpoints: $dir/checkpoints (last.ckpt, best.ckpt)" >&2
-    if [ "$status" != 0 ]; then  # 124: MINUTES ran out
-        echo "training stopped (status $status); run this script again to resume" >&2
-        exit "$status"
-    fi
-}
+# Each resumes from its own last.ckpt; a finished stage returns at once (fit).
 STAGE2_DIR=${STAGE2_DIR:-runs/default_synth_stage2}
 fit "$RUN_DIR" --config "$CONFIG"
 fit "$STAGE2_DIR" --config "$CONFIG" --config training/configs/default_synth_stage2.yaml \

@@ -32,7 +32,7 @@ WORKERS=${WORKERS:-2}
 NICE=${NICE:-19}
 VAL_TREE=data/synth_kitti_v2_val
 [[ $PYTHON == */* ]] && PYTHON=$(realpath -s "$PYTHON")  # it also runs from other folders
-source scripts/tree_at_commit.sh  # run, synth_at
+source scripts/training_steps.sh  # run, synth_at, validation_lists, fit
 
 # Each tree by the generator that first rendered it (synth_at), at the network's input
 # size (KITTI's camera scaled to 640 x 193): a quarter of the pixels of 1242 x 375, and
@@ -42,32 +42,15 @@ synth_at '1589a8f^' "$VAL_TREE" --frames 240 --frames-per-drive 12 --seed 1016 "
 synth_at c80369d data/synth_kitti_v7 --frames 4000 --frames-per-drive 20 --seed 20 "${SIZE[@]}"
 synth_at 70a5d0c data/synth_kitti_v8 --frames 4000 --frames-per-drive 20 --seed 21 "${SIZE[@]}"
 synth_at 28bc182 data/synth_kitti_v9 --frames 4000 --frames-per-drive 20 --seed 22 "${SIZE[@]}"
-# Validation: the 190 annotated frames of 19 validation streets (the tree's own train and
-# val lists; its test list holds one street's frames, two of them unannotated), and the
-# 189 the rules are read on (line 151, drive 16 frame 1, has its camera in a tree crown).
-cat "$VAL_TREE/splits/train_files.txt" "$VAL_TREE/splits/val_files.txt" > "$VAL_TREE/splits/all_files.txt"
-sed '151d' "$VAL_TREE/splits/all_files.txt" > "$VAL_TREE/splits/sound_files.txt"
+validation_lists "$VAL_TREE"  # the 190 validation frames and the 189 of the rules
 
 [ "${DATA_ONLY:-0}" = 1 ] && exit 0
 # One run from scratch, 6000 steps (74 minutes on two quiet CPU cores); it resumes
 # from its own last.ckpt, and a finished run returns at once.
-bound=()
-# SIGINT: Lightning stops between steps; at most one checkpoint interval (100 steps) is redone.
-[ -n "${MINUTES:-}" ] && bound=(timeout --signal=INT --kill-after=120 "${MINUTES}m")
-resume=()
-[ -f "$RUN_DIR/checkpoints/last.ckpt" ] && resume=(--resume)
 # a second seed of the same recipe: SEED=1 RUN_DIR=runs/default_synth_texture_seed1
 seed=()
 [ -n "${SEED:-}" ] && seed=(--seed_everything "$SEED")
-status=0
-"${bound[@]}" nice -n "$NICE" "$PYTHON" -m training fit --config "$CONFIG" \
-    --config training/configs/default_synth_texture.yaml "${seed[@]}" \
-    --trainer.default_root_dir "$RUN_DIR" "${resume[@]}" || status=$?
-echo "checkpoints: $RUN_DIR/checkpoints (last.ckpt, best.ckpt)" >&2
-if [ "$status" != 0 ]; then  # 124: MINUTES ran out
-    echo "training stopped (status $status); run this script again to resume" >&2
-    exit "$status"
-fi
+fit "$RUN_DIR" --config "$CONFIG" --config training/configs/default_synth_texture.yaml "${seed[@]}"
 # The card facts the checkpoint does not hold: depth is valid from the coding's near end to
 # the simulated LiDAR's farthest return (2-120 m), and the input was resized from KITTI's
 # 1242 x 375 frames (rendered at 640 x 193, the same aspect).
