@@ -24,8 +24,25 @@ def test_each_class_pools_its_own_pixels() -> None:
     assert road['d1'] == pytest.approx(0.5)  # 10 / 8 = 1.25 is not below 1.25
     assert road['rmse'] == pytest.approx(2.0)
     assert road['log_ratio'] == pytest.approx((math.log(1.2) + math.log(0.8)) / 2)
+    assert road['gt_mean_m'] == pytest.approx(10.0) and road['pred_mean_m'] == pytest.approx(10.0)
+    assert road['abs_rel_share'] == pytest.approx(1.0)  # the car's pixel has no error
     assert result['classes']['car'] == {'pixels': 1, 'abs_rel': 0.0, 'd1': 1.0, 'rmse': 0.0,
-                                        'log_ratio': 0.0}
+                                        'log_ratio': 0.0, 'abs_rel_share': 0.0,
+                                        'gt_mean_m': 20.0, 'pred_mean_m': 20.0}
+
+
+def test_the_shares_say_which_class_carries_the_error() -> None:
+    errors = ClassDepthErrors(2)
+    # road: 9 pixels 20 % off; building: 1 pixel 100 % off, the larger AbsRel but the
+    # smaller part of the pooled error (1.8 of 2.8)
+    gt = np.full(10, 10.0)
+    pred = np.array([12.0] * 9 + [20.0])
+    errors.update(pred, gt, np.array([0] * 9 + [1]), SOURCES[0])
+    classes = errors.result(['road', 'building'])['classes']
+    assert classes['building']['abs_rel'] > classes['road']['abs_rel']
+    assert classes['road']['abs_rel_share'] == pytest.approx(1.8 / 2.8)
+    assert classes['building']['abs_rel_share'] == pytest.approx(1.0 / 2.8)
+    assert classes['building']['pred_mean_m'] == pytest.approx(20.0)
 
 
 def test_the_log_ratio_says_too_far_or_too_near() -> None:

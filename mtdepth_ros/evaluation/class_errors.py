@@ -6,7 +6,10 @@ segmentation (then a pixel the model mislabels counts under the wrong class,
 and the report says which source it was). Pooled over all frames, each pixel
 weighing the same: AbsRel, d<1.25, RMSE and the mean log ratio ln(pred / gt),
 whose sign says which way the class is wrong (+ too far, - too near), which
-AbsRel alone does not.
+AbsRel alone does not; the class's share of all pixels' summed AbsRel (what
+fixing it would take off the pooled AbsRel: a common class with a small error
+can weigh more than a rare one with a large error); and the mean ground-truth
+and predicted depth (where the class sits, and where the model puts it).
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from mtdepth_ros.evaluation.metrics import DELTA_BASE
 GROUND_TRUTH_SOURCE = 'ground truth labels'
 MODEL_SOURCE = "the model's segmentation"
 SOURCES = (GROUND_TRUTH_SOURCE, MODEL_SOURCE)
-TERMS = ('pixels', 'abs_rel', 'd1', 'sq_err', 'log_ratio')  # summed per class
+TERMS = ('pixels', 'abs_rel', 'd1', 'sq_err', 'log_ratio', 'gt', 'pred')  # summed per class
 
 
 class ClassDepthErrors:
@@ -43,23 +46,29 @@ class ClassDepthErrors:
         p, g = pred[known].astype(np.float64), gt[known].astype(np.float64)
         ratio = p / g
         terms = (np.ones_like(g), np.abs(p - g) / g, np.maximum(ratio, 1.0 / ratio) < DELTA_BASE,
-                 (p - g) ** 2, np.log(ratio))
+                 (p - g) ** 2, np.log(ratio), g, p)
         for column, values in enumerate(terms):
             self.sums[:, column] += np.bincount(ids, weights=values, minlength=self.num_classes)
         self.sources[source] = self.sources.get(source, 0) + 1
 
     def result(self, names: Sequence[str]) -> dict[str, Any]:
-        """``{'source': ..., 'classes': {name: {pixels, abs_rel, d1, rmse, log_ratio}}}``,
-        the classes with pixels, most pixels first."""
+        """``{'source': ..., 'classes': {name: {pixels, abs_rel, d1, rmse, log_ratio,
+        abs_rel_share, gt_mean_m, pred_mean_m}}}``, the classes with pixels, most pixels
+        first; ``abs_rel_share``: the class's part of the summed AbsRel of all counted
+        pixels (the shares add up to 1)."""
         if len(names) != self.num_classes:
             raise ValueError(f'{len(names)} class names for {self.num_classes} classes')
         classes = {}
+        total_abs_rel = self.sums[:, 1].sum()
         for index in np.argsort(-self.sums[:, 0], kind='stable'):
-            pixels, abs_rel, d1, sq_err, log_ratio = self.sums[index]
+            pixels, abs_rel, d1, sq_err, log_ratio, gt, pred = self.sums[index]
             if pixels == 0:
                 continue
+            share = abs_rel / total_abs_rel if total_abs_rel > 0 else 0.0
             classes[names[index]] = {'pixels': int(pixels), 'abs_rel': abs_rel / pixels,
                                      'd1': d1 / pixels, 'rmse': float(np.sqrt(sq_err / pixels)),
-                                     'log_ratio': log_ratio / pixels}
+                                     'log_ratio': log_ratio / pixels,
+                                     'abs_rel_share': float(share), 'gt_mean_m': gt / pixels,
+                                     'pred_mean_m': pred / pixels}
         return {'source': ' and '.join(s for s in SOURCES if s in self.sources),
                 'frames_per_source': dict(self.sources), 'classes': classes}

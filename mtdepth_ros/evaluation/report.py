@@ -255,15 +255,18 @@ def _depth_blocks(metrics: Mapping[str, Any], images: Mapping[str, str]) -> list
 
 def class_blocks(per_class: Mapping[str, Any]) -> list[Block]:
     """The depth error per class table (evaluation.class_errors)."""
-    header = ['class', 'pixels', 'AbsRel', 'd<1.25', 'RMSE (m)', 'mean ln(pred/gt)']
-    rows = [[name, fmt(v['pixels']), fmt(v['abs_rel']), fmt(v['d1']), fmt(v['rmse']),
-             f"{v['log_ratio']:+.3f}"] for name, v in per_class['classes'].items()]
+    header = ['class', 'pixels', 'AbsRel', 'share of AbsRel', 'd<1.25', 'RMSE (m)',
+              'mean ln(pred/gt)', 'mean gt (m)', 'mean pred (m)']
+    rows = [[name, fmt(v['pixels']), fmt(v['abs_rel']), f"{v['abs_rel_share']:.1%}",
+             fmt(v['d1']), fmt(v['rmse']), f"{v['log_ratio']:+.3f}", f"{v['gt_mean_m']:.1f}",
+             f"{v['pred_mean_m']:.1f}"] for name, v in per_class['classes'].items()]
     mislabel = (' (a pixel the model mislabels counts under the class it gave)'
                 if MODEL_SOURCE in per_class['source'] else '')
     return [('h2', 'Depth per class'),
             ('p', f"Classes from {per_class['source']}{mislabel}; all pixels of all frames "
-                  'pooled. The mean log ratio says which way a class is wrong: + too far, '
-                  '- too near.'),
+                  "pooled. The share of AbsRel is the class's part of all pixels' summed "
+                  'AbsRel (what fixing it would take off the pooled AbsRel); the mean log '
+                  'ratio says which way a class is wrong: + too far, - too near.'),
             ('table', (header, rows))]
 
 
