@@ -49,6 +49,7 @@ from mtdepth_ros.conversions.geometry import (
 )
 from mtdepth_ros.conversions.labels import IGNORE_INDEX
 from training.data.classes import ClassList
+from training.data.sharpness import sharpened
 from training.data.texture import textured
 
 IMAGE = 'image'
@@ -91,7 +92,9 @@ class Augment:
     (MultiDepth trains on crops of full-size images, no resize); ``flip``
     mirrors left-right with probability 0.5; colour jitter (torchvision's
     ColorJitter strengths) and ``channel_swap`` (probability of a random RGB
-    channel permutation, as DenseDepth) and ``texture`` (the largest amplitude of
+    channel permutation, as DenseDepth), ``sharpness`` (the largest extra detail gain
+    of whole classes, drawn at random from blurred to sharpened,
+    :func:`training.data.sharpness.sharpened`) and ``texture`` (the largest amplitude of
     a fine pattern laid on whole classes at random, :func:`training.data.texture.textured`)
     change the image only. Intrinsics follow every geometric step.
 
@@ -115,6 +118,7 @@ class Augment:
     hue: float = 0.0
     channel_swap: float = 0.0
     zoom: tuple[float, float] | None = None
+    sharpness: float = 0.0
     texture: float = 0.0
     far_classes: tuple[str, ...] = ()
     far_depth: float = 0.0
@@ -128,6 +132,8 @@ class Augment:
             raise ValueError('native_depth scores predictions on the frames as read: the '
                              'transform may bottom-crop and resize, not crop at random, zoom '
                              'or flip')
+        if not 0.0 <= self.sharpness <= 4.0:
+            raise ValueError(f'sharpness is an extra detail gain in [0, 4], got {self.sharpness}')
         if not 0.0 <= self.texture <= 1.0:
             raise ValueError(f'texture is a gain amplitude in [0, 1], got {self.texture}')
         if self.zoom is not None:
@@ -262,7 +268,7 @@ class DepthDataset(Dataset[dict[str, Any]], ABC):
 
     def transform(self, sample: RawSample) -> RawSample:
         """Bottom crop, resize, zoom, random crop and flip, the intrinsics following each step;
-        then texture."""
+        then sharpness and texture."""
         a = self.augment
         if a.bottom_crop is not None:
             sample = window(sample, bottom_centre_region(sample.image.shape[:2], a.bottom_crop))
@@ -285,6 +291,8 @@ class DepthDataset(Dataset[dict[str, Any]], ABC):
                              intrinsics=flip_intrinsics(sample.intrinsics, width),
                              depth=None if sample.depth is None else sample.depth[:, ::-1],
                              labels=None if sample.labels is None else sample.labels[:, ::-1])
+        if a.sharpness > 0:
+            sample = replace(sample, image=sharpened(sample.image, sample.labels, a.sharpness))
         if a.texture > 0:
             sample = replace(sample, image=textured(sample.image, sample.labels, a.texture))
         return sample
