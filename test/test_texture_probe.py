@@ -47,6 +47,34 @@ def test_a_model_reading_brightness_moves_the_textured_class_alone(tmp_path: Pat
     assert by_name['road'].shifts == (0.0, 0.0)
 
 
+def test_sharpening_moves_a_detail_reading_model_where_the_mask_lies(tmp_path: Path) -> None:
+    # The echo model's depth follows brightness: an unsharp mask on the building's edges
+    # moves it, the flat road (no detail to sharpen) stays.
+    predictor = Predictor(write_model(tmp_path / 'echo.onnx', echo=True, height=48, width=64))
+    labels = np.zeros((48, 64), np.uint8)
+    labels[:, :32] = 2
+    image = np.full((48, 64, 3), 200, np.uint8)  # bright: the echo's depth is positive
+    image[:, :32] = np.where(np.arange(32) % 4 == 0, 230, 170)[None, :, None]  # thin lines
+    striped = RawSample(image, K.copy(), None, labels)
+    shifts = texture_shifts(predictor, [striped], ['road', 'sidewalk', 'building'], [2],
+                            min_pixels=10, change='sharpen')
+    by_name = {s.name: s for s in shifts}
+    assert abs(by_name['building'].shifts[0]) > 0.001 and by_name['road'].shifts == (0.0,)
+    with pytest.raises(ValueError, match='change'):
+        texture_shifts(predictor, [striped], ['road', 'sidewalk', 'building'], [2],
+                       change='paint')
+
+
+def test_the_sharpen_table_says_what_was_laid(tmp_path: Path,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    model = write_model(tmp_path / 'tiny.onnx')
+    out = tmp_path / 'probe.json'
+    assert main(['texture-probe', '--kitti', str(kitti_tree()), '--split', 'val',
+                 '--model', str(model), '--change', 'sharpen', '--json', str(out)]) == 0
+    assert json.loads(out.read_text())['change'] == 'sharpen'
+    assert '| class | sharpened |' in capsys.readouterr().out
+
+
 def test_unlabelled_frames_and_unknown_classes_are_refused(tmp_path: Path) -> None:
     predictor = Predictor(write_model(tmp_path / 'tiny.onnx'))
     plain = RawSample(np.zeros((48, 64, 3), np.uint8), K.copy(), None, None)

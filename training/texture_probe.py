@@ -1,6 +1,7 @@
 """How far a model's depth moves when depth-free fine texture is laid on some classes.
 
-``python -m training texture-probe --kitti ROOT --split FILE --model M.onnx [--json OUT]``
+``python -m training texture-probe --kitti ROOT --split FILE --model M.onnx
+[--change texture|sharpen] [--json OUT]``
 
 Each frame of a labelled KITTI raw tree (the generated validation tree) is
 predicted twice: as rendered, and with the pixels of ``--classes`` (default
@@ -14,6 +15,10 @@ median and mean of those per-frame medians. A model that reads depth from
 geometry moves little; +0.32 for buildings is 1.25x farther. The classes left
 plain are the control: their depth should not move. Generated frames only:
 this measures a model, it chooses nothing.
+
+``--change sharpen`` lays an unsharp mask instead of the pattern: the detail of
+those classes' pixels (the image minus its Gaussian blur of 1 pixel) times
+PROBE_DETAIL_GAIN (:mod:`training.data.sharpness`), the same for every model.
 """
 
 from __future__ import annotations
@@ -31,7 +36,10 @@ from mtdepth_ros.conversions.labels import IGNORE_INDEX
 from mtdepth_ros.inference.predictor import Predictor
 from training.data.base import RawSample
 from training.data.kitti import KittiDataset
+from training.data.sharpness import PROBE_DETAIL_GAIN, with_detail_gain
 from training.data.texture import PROBE_AMPLITUDE, PROBE_CLASSES, pattern_gain, shaded
+
+CHANGES = ('texture', 'sharpen')
 
 
 @dataclass(frozen=True)
@@ -48,20 +56,32 @@ class ClassShift:
                 'median_log2': float(np.median(values)), 'mean_log2': float(values.mean())}
 
 
+def changed(image: np.ndarray, region: np.ndarray, change: str, amplitude: float,
+            rng: np.random.Generator) -> np.ndarray:
+    """``image`` with the probe's ``change`` laid on the pixels of ``region`` (H, W) bool."""
+    if change == 'sharpen':
+        return with_detail_gain(image, np.where(region, np.float32(PROBE_DETAIL_GAIN),
+                                                np.float32(1.0)))
+    if change != 'texture':
+        raise ValueError(f'change must be one of {CHANGES}, got {change!r}')
+    gain = np.where(region, pattern_gain(region.shape, amplitude, rng), np.float32(1.0))
+    return shaded(image, gain)
+
+
 def texture_shifts(predictor: Predictor, samples: Iterable[RawSample], names: Sequence[str],
                    textured_ids: Sequence[int], amplitude: float = PROBE_AMPLITUDE, seed: int = 0,
-                   min_pixels: int = 50) -> list[ClassShift]:
-    """Every class's per-frame depth shifts (:class:`ClassShift`), textured classes first."""
+                   min_pixels: int = 50, change: str = 'texture') -> list[ClassShift]:
+    """Every class's per-frame depth shifts (:class:`ClassShift`), changed classes first."""
     rng = np.random.default_rng(seed)
     shifts: dict[int, list[float]] = {}
     for sample in samples:
         if sample.labels is None:
             raise ValueError('texture-probe needs labelled frames (a generated tree)')
         shape = sample.labels.shape
-        gain = np.where(np.isin(sample.labels, textured_ids),
-                        pattern_gain(shape, amplitude, rng), np.float32(1.0))
+        probed = changed(sample.image, np.isin(sample.labels, textured_ids), change, amplitude,
+                         rng)
         plain, textured = (resize_depth_nearest(predictor.predict(image).depth, shape)
-                           for image in (sample.image, shaded(sample.image, gain)))
+                           for image in (sample.image, probed))
         both = np.isfinite(plain) & np.isfinite(textured) & (plain > 0) & (textured > 0)
         for class_id in np.unique(sample.labels):
             pixels = both & (sample.labels == class_id)
@@ -73,8 +93,9 @@ def texture_shifts(predictor: Predictor, samples: Iterable[RawSample], names: Se
                        tuple(shifts[c])) for c in order]
 
 
-def table(rows: Sequence[ClassShift]) -> list[str]:
-    lines = ['| class | textured | frames | median log2 (textured / plain) | mean |',
+def table(rows: Sequence[ClassShift], change: str = 'texture') -> list[str]:
+    word = 'textured' if change == 'texture' else 'sharpened'
+    lines = [f'| class | {word} | frames | median log2 ({word} / plain) | mean |',
              '|---|---|---|---|---|']
     for shift in rows:
         r = shift.row()
@@ -90,6 +111,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument('--split', required=True, help="the tree's split name or a split file")
     p.add_argument('--model', type=Path, required=True, help='an exported ONNX model')
     p.add_argument('--classes', nargs='+', default=list(PROBE_CLASSES))
+    p.add_argument('--change', choices=CHANGES, default='texture',
+                   help='lay the fine pattern (texture) or an unsharp mask (sharpen)')
     p.add_argument('--amplitude', type=float, default=PROBE_AMPLITUDE,
                    help='pattern gain 1 -/+ this')
     p.add_argument('--every', type=int, default=1, help='every n-th frame of the split')
@@ -110,9 +133,11 @@ def main(argv: list[str]) -> int:
         raise SystemExit(f'texture-probe: {unknown} are not classes of the tree ({names})')
     samples = (dataset.read(i) for i in range(0, len(dataset), args.every))
     rows = texture_shifts(Predictor(args.model), samples, names,
-                          [names.index(n) for n in args.classes], args.amplitude, args.seed)
-    print('\n'.join(table(rows)))
+                          [names.index(n) for n in args.classes], args.amplitude, args.seed,
+                          change=args.change)
+    print('\n'.join(table(rows, args.change)))
     if args.json:
-        args.json.write_text(json.dumps({'model': str(args.model), 'amplitude': args.amplitude,
+        args.json.write_text(json.dumps({'model': str(args.model), 'change': args.change,
+                                         'amplitude': args.amplitude,
                                          'classes': [r.row() for r in rows]}, indent=2) + '\n')
     return 0
