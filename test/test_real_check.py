@@ -22,7 +22,8 @@ from training.data.io import read_depth_png
 from training.data.kitti import KittiDataset
 from training.data.kitti_files import FrameId, KittiCalibration, read_object_calibration
 from training.data.texture import PROBE_CLASSES
-from training.real_check import kitti_frames, main, textured_frames, velodyne_frames
+from training.real_check import (blurred_frames, kitti_frames, main, textured_frames,
+                                 velodyne_frames)
 
 FRAME = FrameId('2000_01_01', '2000_01_01_drive_0001_sync', 1)
 
@@ -128,3 +129,26 @@ def test_textured_scores_the_tree_twice_and_their_mean(tmp_path: Path) -> None:
         (plain['model']['abs_rel'] + textured['model']['abs_rel']) / 2)
     assert main(['real-check', '--frames', str(tmp_path), '--textured', '--out',
                  str(tmp_path / 'none')]) == 2
+
+
+def test_blur_is_a_diagnosis_of_the_image_alone_and_never_recorded(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    tree = kitti_tree()
+    plain = list(kitti_frames(tree, 'val'))
+    for before, after in zip(plain, blurred_frames(iter(plain), 2.0), strict=True):
+        assert after.depth is before.depth and after.labels is before.labels
+        assert after.image.shape == before.image.shape
+        assert after.image.astype(float).std() < before.image.astype(float).std()
+    echo = write_model(tmp_path / 'echo.onnx', echo=True, std=1 / 40)  # depth from brightness
+    summaries = []
+    for sigma in ('0', '3'):
+        out = tmp_path / f'blur{sigma}'
+        assert main(['real-check', '--kitti', str(tree), '--split', 'val', '--blur', sigma,
+                     '--model', str(echo), '--out', str(out), '--constant', '12']) == 0
+        summaries.append(json.loads((out / 'summary.json').read_text()))
+    assert [s['blur_sigma_px'] for s in summaries] == [0.0, 3.0]
+    assert summaries[0]['sets']['kitti']['model'] != summaries[1]['sets']['kitti']['model']
+    assert summaries[0]['sets']['kitti']['constant'] == summaries[1]['sets']['kitti']['constant']
+    assert main(['real-check', '--kitti', str(tree), '--blur', '2', '--model', str(echo),
+                 '--out', str(tmp_path / 'rec'), '--record', 'frames']) == 2
+    assert 'not with --record' in capsys.readouterr().err

@@ -33,6 +33,13 @@ set's full report is ``OUT/<set>/report.html``. ``--record`` writes the
 real-frame figures into the model's card (``real_kitti_<set>_<metric>``
 metrics, with the frame counts and ``real_kitti_source``).
 
+``--blur SIGMA`` is a diagnosis: every frame's image is Gaussian-blurred by
+SIGMA pixels at its own resolution before it is scored (:func:`blurred_frames`),
+to ask how much of a model's error rides on fine detail (docs/training.md,
+"Sharpness is not distance"). A blurred frame's figures are not the model's:
+``--record`` refuses them, and no setting of the node or the recipe is taken
+from them.
+
 These frames measure, nothing more: no real frame is ever used for training
 or to pick a checkpoint.
 """
@@ -48,6 +55,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import cv2
 import numpy as np
 
 from mtdepth_ros.evaluation.bag_reader import BagTopics
@@ -123,6 +131,14 @@ def textured_frames(frames: Iterator[BagFrame], textured_ids: Sequence[int],
         gain = np.where(np.isin(frame.labels, textured_ids), pattern_gain(shape, amplitude, rng),
                         np.float32(1.0))
         yield replace(frame, image=shaded(frame.image, gain))
+
+
+def blurred_frames(frames: Iterator[BagFrame], sigma_px: float) -> Iterator[BagFrame]:
+    """``frames`` with each image Gaussian-blurred by ``sigma_px`` pixels; depth, labels and
+    intrinsics as they were."""
+    for frame in frames:
+        yield replace(frame, image=cv2.GaussianBlur(frame.image, (0, 0), sigma_px,
+                                                    borderType=cv2.BORDER_REFLECT))
 
 
 def frame_sets(root: Path | None, kitti: Path | None = None, split: str = 'val',
@@ -245,6 +261,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument('--textured', action='store_true',
                    help="with --kitti: score its frames again with texture-probe's pattern on "
                         'building, wall, fence and vegetation, and the mean of the two')
+    p.add_argument('--blur', type=float, default=0.0, metavar='SIGMA',
+                   help='a diagnosis: blur every image by SIGMA pixels before scoring '
+                        '(not with --record)')
     p.add_argument('--protocol', choices=sorted(PROTOCOLS), default='kitti_eigen')
     p.add_argument('--record', metavar='SOURCE',
                    help='write the real-frame figures into the model card, SOURCE describing '
@@ -264,6 +283,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print('real-check: --record rewrites the card of the model file it scores: name it '
               'with --model (the bundled one is models/mtdepth_default.onnx)', file=sys.stderr)
         return 2
+    if args.blur < 0 or (args.blur > 0 and args.record):
+        print("real-check: --blur takes a sigma >= 0 pixels, and a blurred frame's figures "
+              "are a diagnosis, not the model's: not with --record", file=sys.stderr)
+        return 2
     model = resolve_model_path(str(args.model))
     constant = args.constant if args.constant is not None else \
         read_card(model).metrics.get(MEAN_DEPTH_KEY)
@@ -276,6 +299,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f'real-check: no object/ or {SELECTION_DIR}/ frames under {args.frames}, '
               'and no --kitti tree', file=sys.stderr)
         return 1
+    if args.blur > 0:
+        sets = {name: blurred_frames(frames, args.blur) for name, frames in sets.items()}
     if args.out.exists():
         shutil.rmtree(args.out)
     options = EvalOptions(protocol=args.protocol, topics=BagTopics(labels=None),
@@ -284,6 +309,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                for name, frames in sets.items()}
     summary = {'model': str(model), 'protocol': args.protocol, 'frames': str(args.frames),
                'kitti': str(args.kitti), 'split': args.split, 'constant_m': constant,
+               'blur_sigma_px': args.blur,
                'sets': results}
     if all(n in results for n in KITTI_SETS):
         summary['kitti_mean'] = combined(results, KITTI_SETS, 'model')
