@@ -12,9 +12,12 @@
 #   probe's pattern: the candidate replaces models/mtdepth_default.onnx only if both its
 #   mean AbsRel and its mean SILog are lower), the real frames once whatever the rule
 #   says (REAL=DIR), and the texture probe. It copies nothing into models/.
-# About 110 minutes on two quiet CPU cores (trees 38, training 74): start it at a
-# session's first step.
+# The sharpness recipe is the same chain with RECIPE=training/configs/default_synth_sharp.yaml
+# RUN_DIR=runs/default_synth_sharp (the texture recipe plus a random detail gain per class).
+# About 110 minutes on two quiet CPU cores (trees 38, training 74), 160 on slower ones
+# (2026-12-02: trees 55): start it at a session's first step.
 # Environment: PYTHON (default python), RUN_DIR (default runs/default_synth_texture),
+# RECIPE (default training/configs/default_synth_texture.yaml, read after CONFIG),
 # CONFIG (default training/configs/default_synth.yaml), WORKERS (default 2), NICE
 # (default 19), SEED (default: the recipe's seed_everything, 0), DATA_ONLY=1 (stop after
 # the data), MINUTES=N (stop training after N minutes, as on a lent GPU machine: the
@@ -27,6 +30,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python}
 CONFIG=${CONFIG:-training/configs/default_synth.yaml}
+RECIPE=${RECIPE:-training/configs/default_synth_texture.yaml}
 RUN_DIR=${RUN_DIR:-runs/default_synth_texture}
 WORKERS=${WORKERS:-2}
 NICE=${NICE:-19}
@@ -50,7 +54,7 @@ validation_lists "$VAL_TREE"  # the 190 validation frames and the 189 of the rul
 # a second seed of the same recipe: SEED=1 RUN_DIR=runs/default_synth_texture_seed1
 seed=()
 [ -n "${SEED:-}" ] && seed=(--seed_everything "$SEED")
-fit "$RUN_DIR" --config "$CONFIG" --config training/configs/default_synth_texture.yaml "${seed[@]}"
+fit "$RUN_DIR" --config "$CONFIG" --config "$RECIPE" "${seed[@]}"
 # The card facts the checkpoint does not hold: depth is valid from the coding's near end to
 # the simulated LiDAR's farthest return (2-120 m), and the input was resized from KITTI's
 # 1242 x 375 frames (rendered at 640 x 193, the same aspect).
@@ -83,5 +87,9 @@ if [ -n "${REAL:-}" ] && [ ! -f "$REPORTS/real/summary.json" ]; then
         --split "$VAL_TREE/splits/all_files.txt" --out "$REPORTS/real" --model "$OUT" \
         "${record[@]}"
 fi
-[ -f "$REPORTS/probe.json" ] || run "$PYTHON" -m training texture-probe "${SOUND[@]}" \
-    --every 6 --model "$OUT" --json "$REPORTS/probe.json"
+for change in texture sharpen; do  # probe.json: texture (as before), probe_sharpen.json
+    json=$REPORTS/probe.json
+    [ "$change" = sharpen ] && json=$REPORTS/probe_sharpen.json
+    [ -f "$json" ] || run "$PYTHON" -m training texture-probe "${SOUND[@]}" \
+        --every 6 --change "$change" --model "$OUT" --json "$json"
+done
