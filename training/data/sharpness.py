@@ -17,12 +17,10 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
-import torch
 
-from mtdepth_ros.conversions.labels import IGNORE_INDEX
+from training.data.texture import drawn_regions, torch_seeded_rng
 
 DETAIL_SIGMA_PX = 1.0  # the Gaussian the detail is measured against, network pixels
-CLASS_PROBABILITY = 0.5  # each class present gets its own detail gain with this probability
 PROBE_DETAIL_GAIN = 3.0  # what the measurements lay on the probe classes
 
 
@@ -45,17 +43,13 @@ def sharpened(image: np.ndarray, labels: np.ndarray | None, sharpness: float) ->
     """``image`` (H, W, 3) uint8 with the detail of some of its classes scaled.
 
     Each class in ``labels`` (IGNORE_INDEX aside; the whole frame as one region
-    when there are no labels) gets, with probability 1/2, a detail gain
+    when there are no labels) gets, with probability 1/2
+    (:func:`~training.data.texture.drawn_regions`), a detail gain
     uniform in [0, 1 + ``sharpness``]: from blurred through as rendered to
     sharpened. Randomness from torch's generator, as every augmentation here.
     """
-    rng = np.random.default_rng(int(torch.randint(2**62, ())))
-    height, width = image.shape[:2]
-    classes = [None] if labels is None else [c for c in np.unique(labels) if c != IGNORE_INDEX]
-    gain = np.ones((height, width), np.float32)
-    for class_id in classes:
-        if rng.random() >= CLASS_PROBABILITY:
-            continue
-        region = np.ones((height, width), np.bool_) if labels is None else labels == class_id
+    rng = torch_seeded_rng()
+    gain = np.ones(image.shape[:2], np.float32)
+    for region in drawn_regions(labels, image.shape[:2], rng):
         gain[region] = (1.0 + sharpness) * rng.random()
     return with_detail_gain(image, gain)

@@ -14,6 +14,8 @@ that texture says nothing about it.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import cv2
 import numpy as np
 import torch
@@ -40,17 +42,32 @@ def textured(image: np.ndarray, labels: np.ndarray | None, amplitude: float) -> 
     Randomness from torch's generator, as every augmentation here (a DataLoader
     seeds it per worker). A new array; the input is not written.
     """
-    rng = np.random.default_rng(int(torch.randint(2**62, ())))
+    rng = torch_seeded_rng()
     height, width = image.shape[:2]
-    classes = [None] if labels is None else [c for c in np.unique(labels) if c != IGNORE_INDEX]
     gain = np.ones((height, width), np.float32)
-    for class_id in classes:
-        if rng.random() >= CLASS_PROBABILITY:
-            continue  # the class's mask is made only for the classes drawn
-        region = np.ones((height, width), np.bool_) if labels is None else labels == class_id
+    for region in drawn_regions(labels, (height, width), rng):
         noise = cell_noise((height, width), int(rng.choice(BLOCK_SIZES)), rng)
         gain[region] = 1.0 + amplitude * rng.random() * (2.0 * noise[region] - 1.0)
     return shaded(image, gain)
+
+
+def torch_seeded_rng() -> np.random.Generator:
+    """A numpy generator seeded from torch's: a DataLoader seeds torch per worker, so every
+    per-class augmentation repeats with ``torch.manual_seed``."""
+    return np.random.default_rng(int(torch.randint(2**62, ())))
+
+
+def drawn_regions(labels: np.ndarray | None, shape: tuple[int, int], rng: np.random.Generator
+                  ) -> Iterator[np.ndarray]:
+    """The (H, W) bool regions a per-class augmentation changes: each class in ``labels``
+    (IGNORE_INDEX aside; the whole frame as one region when there are none) with
+    probability CLASS_PROBABILITY, one ``rng.random()`` per class in id order. Lazy: the
+    caller's own draws for a region come before the next class's."""
+    classes = [None] if labels is None else [c for c in np.unique(labels) if c != IGNORE_INDEX]
+    for class_id in classes:
+        if rng.random() >= CLASS_PROBABILITY:
+            continue  # the class's mask is made only for the classes drawn
+        yield np.ones(shape, np.bool_) if labels is None else labels == class_id
 
 
 def cell_noise(shape: tuple[int, int], block: int, rng: np.random.Generator) -> np.ndarray:
