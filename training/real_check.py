@@ -69,7 +69,7 @@ from training.data.io import read_rgb
 from training.data.kitti import KittiDataset, KittiSelection
 from training.data.kitti_files import SELECTION_DIR, read_object_calibration
 from training.data.lidar import points_to_depth_map, read_velodyne
-from training.data.texture import PROBE_AMPLITUDE, PROBE_CLASSES, pattern_gain, shaded
+from training.data.texture import PROBE_AMPLITUDE, PROBE_CLASSES, probe_pattern
 from training.data.synth.rosbag_writer import BagFrame, write_frames
 
 OBJECT_DIR = Path('object')
@@ -120,17 +120,15 @@ def kitti_frames(root: Path, split: str) -> Iterator[BagFrame]:
 def textured_frames(frames: Iterator[BagFrame], textured_ids: Sequence[int],
                     amplitude: float = PROBE_AMPLITUDE, seed: int = TEXTURE_SEED
                     ) -> Iterator[BagFrame]:
-    """``frames`` with texture-probe's pattern (:func:`~training.data.texture.pattern_gain`)
+    """``frames`` with texture-probe's pattern (:func:`~training.data.texture.probe_pattern`)
     on the pixels labelled one of ``textured_ids``; depth, labels and intrinsics as they
     were. The same frames and ``seed`` give the same images."""
     rng = np.random.default_rng(seed)
     for frame in frames:
         if frame.labels is None:
             raise ValueError('--textured needs labelled frames (a generated tree)')
-        shape = frame.labels.shape
-        gain = np.where(np.isin(frame.labels, textured_ids), pattern_gain(shape, amplitude, rng),
-                        np.float32(1.0))
-        yield replace(frame, image=shaded(frame.image, gain))
+        yield replace(frame, image=probe_pattern(frame.image, np.isin(frame.labels, textured_ids),
+                                                 amplitude, rng))
 
 
 def blurred_frames(frames: Iterator[BagFrame], sigma_px: float) -> Iterator[BagFrame]:

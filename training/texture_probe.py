@@ -37,7 +37,7 @@ from mtdepth_ros.inference.predictor import Predictor
 from training.data.base import RawSample
 from training.data.kitti import KittiDataset
 from training.data.sharpness import PROBE_DETAIL_GAIN, with_detail_gain
-from training.data.texture import PROBE_AMPLITUDE, PROBE_CLASSES, pattern_gain, shaded
+from training.data.texture import PROBE_AMPLITUDE, PROBE_CLASSES, probe_pattern
 
 CHANGES = ('texture', 'sharpen')
 
@@ -64,8 +64,7 @@ def changed(image: np.ndarray, region: np.ndarray, change: str, amplitude: float
                                                 np.float32(1.0)))
     if change != 'texture':
         raise ValueError(f'change must be one of {CHANGES}, got {change!r}')
-    gain = np.where(region, pattern_gain(region.shape, amplitude, rng), np.float32(1.0))
-    return shaded(image, gain)
+    return probe_pattern(image, region, amplitude, rng)
 
 
 def texture_shifts(predictor: Predictor, samples: Iterable[RawSample], names: Sequence[str],

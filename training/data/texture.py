@@ -89,6 +89,15 @@ def pattern_gain(shape: tuple[int, int], amplitude: float, rng: np.random.Genera
     return (1.0 + amplitude * (2.0 * np.asarray(noise, np.float32) - 1.0)).astype(np.float32)
 
 
+def probe_pattern(image: np.ndarray, region: np.ndarray, amplitude: float,
+                  rng: np.random.Generator) -> np.ndarray:
+    """``image`` with the measurements' pattern (:func:`pattern_gain`) on the pixels of
+    ``region`` (H, W) bool, the rest as it was: what texture-probe and real-check
+    --textured lay, the same for every model given the same ``rng``."""
+    gain = np.where(region, pattern_gain(region.shape, amplitude, rng), np.float32(1.0))
+    return shaded(image, gain)
+
+
 def shaded(image: np.ndarray, gain: np.ndarray) -> np.ndarray:
     """``image`` (H, W, 3) uint8 times ``gain`` (H, W), rounded and clipped: a new array."""
     if np.all(gain == 1.0):
