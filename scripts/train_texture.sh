@@ -36,7 +36,7 @@ WORKERS=${WORKERS:-2}
 NICE=${NICE:-19}
 VAL_TREE=data/synth_kitti_v2_val
 [[ $PYTHON == */* ]] && PYTHON=$(realpath -s "$PYTHON")  # it also runs from other folders
-source scripts/training_steps.sh  # run, synth_at, validation_lists, fit
+source scripts/training_steps.sh  # run, synth_at, validation_lists, fit, judge
 
 # Each tree by the generator that first rendered it (synth_at), at the network's input
 # size (KITTI's camera scaled to 640 x 193): a quarter of the pixels of 1242 x 375, and
@@ -55,41 +55,5 @@ validation_lists "$VAL_TREE"  # the 190 validation frames and the 189 of the rul
 seed=()
 [ -n "${SEED:-}" ] && seed=(--seed_everything "$SEED")
 fit "$RUN_DIR" --config "$CONFIG" --config "$RECIPE" "${seed[@]}"
-# The card facts the checkpoint does not hold: depth is valid from the coding's near end to
-# the simulated LiDAR's farthest return (2-120 m), and the input was resized from KITTI's
-# 1242 x 375 frames (rendered at 640 x 193, the same aspect).
-OUT=${OUT:-$RUN_DIR/mtdepth_default.onnx}
-[ -f "$OUT" ] || run "$PYTHON" -m training export "$RUN_DIR/checkpoints/best.ckpt" \
-    --out "$OUT" --valid-range 2 120 --frame-size 1242 375
-
-# The judgement, as the recipe says (each report under REPORTS, kept for the notes).
-REPORTS=${REPORTS:-$RUN_DIR/reports}
-SOUND=(--kitti "$VAL_TREE" --split "$VAL_TREE/splits/sound_files.txt")
-for who in candidate bundled; do
-    model=$OUT
-    [ "$who" = bundled ] && model=models/mtdepth_default.onnx
-    [ -f "$REPORTS/rule_$who/summary.json" ] || run "$PYTHON" -m training real-check \
-        "${SOUND[@]}" --textured --out "$REPORTS/rule_$who" --model "$model"
-done
-"$PYTHON" - "$REPORTS" <<'PY'
-import json, sys
-means = {who: json.load(open(f'{sys.argv[1]}/rule_{who}/summary.json'))['kitti_mean']
-         for who in ('candidate', 'bundled')}
-for who, mean in means.items():
-    print(f"{who}: mean AbsRel {mean['abs_rel']:.4f}, mean SILog {mean['silog']:.2f}")
-wins = all(means['candidate'][m] < means['bundled'][m] for m in ('abs_rel', 'silog'))
-print('the rule: ' + ('bundle it (both means lower)' if wins else 'not bundled'))
-PY
-if [ -n "${REAL:-}" ] && [ ! -f "$REPORTS/real/summary.json" ]; then
-    record=()
-    [ -n "${RECORD:-}" ] && record=(--record "$RECORD")
-    run "$PYTHON" -m training real-check --frames "$REAL" --kitti "$VAL_TREE" \
-        --split "$VAL_TREE/splits/all_files.txt" --out "$REPORTS/real" --model "$OUT" \
-        "${record[@]}"
-fi
-for change in texture sharpen; do  # probe.json: texture (as before), probe_sharpen.json
-    json=$REPORTS/probe.json
-    [ "$change" = sharpen ] && json=$REPORTS/probe_sharpen.json
-    [ -f "$json" ] || run "$PYTHON" -m training texture-probe "${SOUND[@]}" \
-        --every 6 --change "$change" --model "$OUT" --json "$json"
-done
+# Export, the rule, the real frames once (REAL, RECORD) and both probes (training_steps.sh).
+judge "$RUN_DIR" "${OUT:-$RUN_DIR/mtdepth_default.onnx}" "${REPORTS:-$RUN_DIR/reports}" "$VAL_TREE"

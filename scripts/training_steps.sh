@@ -20,6 +20,18 @@
 # training/cli.py); with MINUTES=N it is stopped after N minutes (SIGINT: Lightning stops
 # between steps, at most one checkpoint interval of 100 steps is redone) and the script
 # exits, to be run again to resume.
+#
+# judge RUN_DIR OUT REPORTS VAL_TREE: a recipe's judgement of RUN_DIR's best.ckpt, each
+# step skipped when its output exists (the reports are kept for the notes). Export it to
+# OUT with the card facts the checkpoint does not hold (depth valid 2-120 m: the coding's
+# near end to the simulated LiDAR's farthest return; the input resized from KITTI's
+# 1242 x 375 frames, rendered at 640 x 193, the same aspect); the rule: OUT and
+# models/mtdepth_default.onnx on the 189 sound frames of VAL_TREE, as rendered and with
+# the probe's pattern (REPORTS/rule_candidate, rule_bundled), OUT winning only with both
+# means (AbsRel and SILog) lower (python -m training rule), printed and written to
+# REPORTS/rule.json; the real frames once whatever the rule says (REAL=DIR of real KITTI
+# frames, docs/training.md; RECORD=TEXT writes them into OUT's card); the texture and
+# sharpen probes (REPORTS/probe.json, probe_sharpen.json).
 run() { echo "+ $*" >&2; nice -n "$NICE" "$@"; }
 
 synth_at() {
@@ -57,4 +69,31 @@ fit() {
         echo "training stopped (status $status); run this script again to resume" >&2
         exit "$status"
     fi
+}
+
+judge() {
+    local dir=$1 out=$2 reports=$3 val_tree=$4 who model change json record=()
+    local sound=(--kitti "$val_tree" --split "$val_tree/splits/sound_files.txt")
+    [ -f "$out" ] || run "$PYTHON" -m training export "$dir/checkpoints/best.ckpt" \
+        --out "$out" --valid-range 2 120 --frame-size 1242 375
+    for who in candidate bundled; do
+        model=$out
+        [ "$who" = bundled ] && model=models/mtdepth_default.onnx
+        [ -f "$reports/rule_$who/summary.json" ] || run "$PYTHON" -m training real-check \
+            "${sound[@]}" --textured --out "$reports/rule_$who" --model "$model"
+    done
+    "$PYTHON" -m training rule "$reports/rule_candidate" "$reports/rule_bundled" \
+        --json "$reports/rule.json"
+    if [ -n "${REAL:-}" ] && [ ! -f "$reports/real/summary.json" ]; then
+        [ -n "${RECORD:-}" ] && record=(--record "$RECORD")
+        run "$PYTHON" -m training real-check --frames "$REAL" --kitti "$val_tree" \
+            --split "$val_tree/splits/all_files.txt" --out "$reports/real" --model "$out" \
+            "${record[@]}"
+    fi
+    for change in texture sharpen; do  # probe.json: texture (as before), probe_sharpen.json
+        json=$reports/probe.json
+        [ "$change" = sharpen ] && json=$reports/probe_sharpen.json
+        [ -f "$json" ] || run "$PYTHON" -m training texture-probe "${sound[@]}" \
+            --every 6 --change "$change" --model "$out" --json "$json"
+    done
 }

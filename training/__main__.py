@@ -24,6 +24,8 @@ COMMANDS = {
     'export': ('training.export', 'export a checkpoint to ONNX with its model card'),
     'card': ('training.export', 'print the model card of an exported ONNX model'),
     'real-check': ('training.real_check', 'score an exported model on real KITTI frames kept outside the project'),
+    'rule': ('training.bundling_rule', 'the bundling rule: does a candidate replace the '
+             'bundled model (real-check --textured summaries; --seeds: every seed)'),
     'texture-probe': ('training.texture_probe', 'how far a model moves depth when fine texture '
                       'is laid on some classes of generated frames'),
 }
