@@ -4,7 +4,8 @@
 # stopped; each step whose output exists is skipped.
 #   render the validation tree and the scenes-version-6 tree (data/synth_kitti_v9), each by
 #   the commit that first rendered it; list the annotated validation frames; for seed 0,
-#   then seed 1: a stage of 3000 steps from models/mtdepth_default.onnx with the texture
+#   then seed 1: a stage of 3000 steps from the version-4 stage's model (the one bundled
+#   when the recipe was written; training_steps.sh version4_model) with the texture
 #   and sharpness augmentation (fit --resume once a checkpoint exists), its best.ckpt
 #   exported and judged (training_steps.sh judge: the two-reading rule on the 189, the
 #   real frames once with REAL=DIR, both probes); then the recipe's rule: seed 0's model is
@@ -25,12 +26,14 @@ WORKERS=${WORKERS:-2}
 NICE=${NICE:-19}
 VAL_TREE=data/synth_kitti_v2_val
 [[ $PYTHON == */* ]] && PYTHON=$(realpath -s "$PYTHON")  # it also runs from other folders
-source scripts/training_steps.sh  # run, synth_at, validation_lists, fit, judge
+source scripts/training_steps.sh  # run, synth_at, version4_model, validation_lists, fit, judge
 
 SIZE=(--width 640 --height 193 --format kitti --workers "$WORKERS" --resume)
 synth_at '1589a8f^' "$VAL_TREE" --frames 240 --frames-per-drive 12 --seed 1016 "${SIZE[@]}"
 synth_at 28bc182 data/synth_kitti_v9 --frames 4000 --frames-per-drive 20 --seed 22 "${SIZE[@]}"
 validation_lists "$VAL_TREE"  # the 190 validation frames and the 189 of the rules
+version4_model  # the recipe's start and the model its rule must beat
+export BASELINE=runs/bundled_version4/mtdepth_default.onnx
 
 read -ra seeds <<< "${SEEDS:-0 1}"
 for seed in "${seeds[@]}"; do

@@ -21,12 +21,18 @@
 # between steps, at most one checkpoint interval of 100 steps is redone) and the script
 # exits, to be run again to resume.
 #
+# version4_model: write runs/bundled_version4/mtdepth_default.onnx, the version-4 stage
+# bundled from 2026-11-30 to 2026-12-03, from git (commit bb02e63, its last card): the start
+# of the recipes written as stages from the bundled model, which name it by these bytes
+# whatever models/ holds later. Outside a git checkout, with a warning, models/'s copy.
+#
 # judge RUN_DIR OUT REPORTS VAL_TREE: a recipe's judgement of RUN_DIR's best.ckpt, each
 # step skipped when its output exists (the reports are kept for the notes). Export it to
 # OUT with the card facts the checkpoint does not hold (depth valid 2-120 m: the coding's
 # near end to the simulated LiDAR's farthest return; the input resized from KITTI's
-# 1242 x 375 frames, rendered at 640 x 193, the same aspect); the rule: OUT and
-# models/mtdepth_default.onnx on the 189 sound frames of VAL_TREE, as rendered and with
+# 1242 x 375 frames, rendered at 640 x 193, the same aspect); the rule: OUT and the model
+# it must beat (BASELINE, default models/mtdepth_default.onnx: the recipe's rule names it)
+# on the 189 sound frames of VAL_TREE, as rendered and with
 # the probe's pattern (REPORTS/rule_candidate, rule_bundled), OUT winning only with both
 # means (AbsRel and SILog) lower (python -m training rule), printed and written to
 # REPORTS/rule.json; the real frames once whatever the rule says (REAL=DIR of real KITTI
@@ -49,6 +55,19 @@ synth_at() {
         || status=$?
     git worktree remove --force "$tree"
     return "$status"
+}
+
+version4_model() {
+    local out=runs/bundled_version4/mtdepth_default.onnx
+    [ -f "$out" ] && return
+    mkdir -p "$(dirname "$out")"
+    if git rev-parse -q --verify 'bb02e63^{commit}' > /dev/null 2>&1; then
+        git show bb02e63:models/mtdepth_default.onnx > "$out.part"
+    else
+        echo "warning: no commit bb02e63 here: $out is a copy of models/" >&2
+        cp models/mtdepth_default.onnx "$out.part"
+    fi
+    mv "$out.part" "$out"
 }
 
 validation_lists() {
@@ -78,7 +97,7 @@ judge() {
         --out "$out" --valid-range 2 120 --frame-size 1242 375
     for who in candidate bundled; do
         model=$out
-        [ "$who" = bundled ] && model=models/mtdepth_default.onnx
+        [ "$who" = bundled ] && model=${BASELINE:-models/mtdepth_default.onnx}
         [ -f "$reports/rule_$who/summary.json" ] || run "$PYTHON" -m training real-check \
             "${sound[@]}" --textured --out "$reports/rule_$who" --model "$model"
     done
