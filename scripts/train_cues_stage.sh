@@ -1,18 +1,20 @@
 #!/usr/bin/env bash
-# The cues stage (training/configs/default_synth_cues_stage.yaml), end to end, both seeds,
-# judged and resumable: run it again after any interruption and it continues where it
-# stopped; each step whose output exists is skipped.
+# The cues stage (training/configs/default_synth_cues_stage.yaml, or RECIPE: a stage from
+# a bundled model on the same trees, default_synth_cues_stage2.yaml), end to end, both
+# seeds, judged and resumable: run it again after any interruption and it continues where
+# it stopped; each step whose output exists is skipped.
 #   render the validation tree and the scenes-version-6 tree (data/synth_kitti_v9), each by
 #   the commit that first rendered it; list the annotated validation frames; for seed 0,
-#   then seed 1: a stage of 3000 steps from the version-4 stage's model (the one bundled
-#   when the recipe was written; training_steps.sh version4_model) with the texture
+#   then seed 1: a stage of 3000 steps from the recipe's init_from, a bundled model by its
+#   bytes (training_steps.sh bundled_at), which is also the model its rule must beat,
+#   with the texture
 #   and sharpness augmentation (fit --resume once a checkpoint exists), its best.ckpt
 #   exported and judged (training_steps.sh judge: the two-reading rule on the 189, the
 #   real frames once with REAL=DIR, both probes); then the recipe's rule: seed 0's model is
 #   to be bundled only if both seeds win. It copies nothing into models/.
 # About 115 minutes on two quiet CPU cores (trees 11, each stage 45, each judgement 6).
-# Environment: PYTHON (default python), RUN_DIR (default runs/default_synth_cues_stage:
-# the seeds' runs are RUN_DIR_seed0 and RUN_DIR_seed1), SEEDS (default "0 1"), WORKERS
+# Environment: PYTHON (default python), RECIPE, RUN_DIR (default runs/ and the recipe's
+# name: the seeds' runs are RUN_DIR_seed0 and RUN_DIR_seed1), SEEDS (default "0 1"), WORKERS
 # (default 2), NICE (default 19), MINUTES=N (stop each fit after N minutes: the next run
 # resumes), REAL (a folder of real KITTI frames, docs/training.md "Real KITTI frames";
 # unset: not scored), RECORD (with REAL: the source text --record writes into the exported
@@ -20,20 +22,24 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python}
-RECIPE=training/configs/default_synth_cues_stage.yaml
-RUN_DIR=${RUN_DIR:-runs/default_synth_cues_stage}
+RECIPE=${RECIPE:-training/configs/default_synth_cues_stage.yaml}
+RUN_DIR=${RUN_DIR:-runs/$(basename "$RECIPE" .yaml)}
 WORKERS=${WORKERS:-2}
 NICE=${NICE:-19}
 VAL_TREE=data/synth_kitti_v2_val
 [[ $PYTHON == */* ]] && PYTHON=$(realpath -s "$PYTHON")  # it also runs from other folders
-source scripts/training_steps.sh  # run, synth_at, version4_model, validation_lists, fit, judge
+source scripts/training_steps.sh  # run, synth_at, bundled_at, validation_lists, fit, judge
 
 SIZE=(--width 640 --height 193 --format kitti --workers "$WORKERS" --resume)
 synth_at '1589a8f^' "$VAL_TREE" --frames 240 --frames-per-drive 12 --seed 1016 "${SIZE[@]}"
 synth_at 28bc182 data/synth_kitti_v9 --frames 4000 --frames-per-drive 20 --seed 22 "${SIZE[@]}"
 validation_lists "$VAL_TREE"  # the 190 validation frames and the 189 of the rules
-version4_model  # the recipe's start and the model its rule must beat
-export BASELINE=runs/bundled_version4/mtdepth_default.onnx
+bundled_at bb02e63 runs/bundled_version4  # the bundled models a stage may start from
+bundled_at c8e1a36 runs/bundled_cues
+# the recipe's start is the model its rule must beat
+BASELINE=$(sed -n 's/^ *init_from: *//p' "$RECIPE")
+[ -f "$BASELINE" ] || { echo "$RECIPE: init_from '$BASELINE' is not a file" >&2; exit 2; }
+export BASELINE
 
 read -ra seeds <<< "${SEEDS:-0 1}"
 for seed in "${seeds[@]}"; do

@@ -21,10 +21,11 @@
 # between steps, at most one checkpoint interval of 100 steps is redone) and the script
 # exits, to be run again to resume.
 #
-# version4_model: write runs/bundled_version4/mtdepth_default.onnx, the version-4 stage
-# bundled from 2026-11-30 to 2026-12-03, from git (commit bb02e63, its last card): the start
-# of the recipes written as stages from the bundled model, which name it by these bytes
-# whatever models/ holds later. Outside a git checkout, with a warning, models/'s copy.
+# bundled_at COMMIT DIR: write DIR/mtdepth_default.onnx, the model bundled at COMMIT, from
+# git: the start of a recipe written as a stage from a bundled model, which names it by
+# these bytes whatever models/ holds later (runs/bundled_version4: bb02e63, the version-4
+# stage, bundled 2026-11-30 to 2026-12-03; runs/bundled_cues: c8e1a36, the cues stage,
+# bundled 2026-12-03). Outside a git checkout, with a warning, models/'s copy.
 #
 # judge RUN_DIR OUT REPORTS VAL_TREE: a recipe's judgement of RUN_DIR's best.ckpt, each
 # step skipped when its output exists (the reports are kept for the notes). Export it to
@@ -57,14 +58,14 @@ synth_at() {
     return "$status"
 }
 
-version4_model() {
-    local out=runs/bundled_version4/mtdepth_default.onnx
+bundled_at() {
+    local commit=$1 out=$2/mtdepth_default.onnx
     [ -f "$out" ] && return
-    mkdir -p "$(dirname "$out")"
-    if git rev-parse -q --verify 'bb02e63^{commit}' > /dev/null 2>&1; then
-        git show bb02e63:models/mtdepth_default.onnx > "$out.part"
+    mkdir -p "$2"
+    if git rev-parse -q --verify "$commit^{commit}" > /dev/null 2>&1; then
+        git show "$commit:models/mtdepth_default.onnx" > "$out.part"
     else
-        echo "warning: no commit bb02e63 here: $out is a copy of models/" >&2
+        echo "warning: no commit $commit here: $out is a copy of models/" >&2
         cp models/mtdepth_default.onnx "$out.part"
     fi
     mv "$out.part" "$out"
