@@ -25,7 +25,7 @@ from training.data.synth import (
 )
 from training.data.synth.cli import main as synth_cli
 from training.data.synth.kitti_writer import KittiJob, SynthResumeError, write_kitti
-from training.data.synth.raycast import BOX, ELLIPSOID, GABLE, Primitive
+from training.data.synth.raycast import BOX, CYLINDER, ELLIPSOID, GABLE, Primitive
 from training.data.synth.rig import VELODYNE_IN_CAMERA
 from training.data.synth.samples import road_sample
 from training.data.synth.shading import CameraResponse, MaterialTable, expose
@@ -212,11 +212,58 @@ def test_tree_crowns_clear_the_ground_under_them() -> None:
     """No leaf cluster hangs below the trunk's top (a crown low over the road once put a
     camera inside a tree)."""
     for seed in range(50):
-        rng = np.random.default_rng(seed)
-        parts = objects.tree(rng, MaterialTable(), 0.0, 0.0, rig.CAMERA_HEIGHT_M)
-        crowns = [p for p in parts if p.kind == ELLIPSOID]
-        assert crowns and all(p.hi[1] <= rig.CAMERA_HEIGHT_M - objects.TRUNK_HEIGHT_M[0] + 1e-9
-                              for p in crowns)
+        for size, lean in ((objects.STREET_TREE, 0.0), (objects.AVENUE_TREE, -2.0)):
+            rng = np.random.default_rng(seed)
+            parts = objects.tree(rng, MaterialTable(), 0.0, 0.0, rig.CAMERA_HEIGHT_M, size, lean)
+            crowns = [p for p in parts if p.kind == ELLIPSOID]
+            assert crowns and all(p.hi[1] <= rig.CAMERA_HEIGHT_M - size.trunk_m[0] + 1e-9
+                                  for p in crowns)
+
+
+def test_a_crown_has_shaded_and_sunlit_leaves() -> None:
+    """Two leaf tones per crown, the sunlit one brighter: real crowns are not one green."""
+    two_tones = 0
+    for seed in range(20):
+        materials = MaterialTable()
+        parts = objects.tree(np.random.default_rng(seed), materials, 0.0, 0.0, rig.CAMERA_HEIGHT_M,
+                             objects.AVENUE_TREE)
+        tones = sorted({p.material for p in parts if p.kind == ELLIPSOID})
+        assert len(tones) <= 2
+        if len(tones) == 2:
+            two_tones += 1
+            shade, sunlit = (np.array(materials.albedo[m]) for m in tones)
+            assert np.all(sunlit > shade)
+    assert two_tones >= 15
+
+
+def _overhanging_crowns(drive: road.RoadDrive) -> tuple[int, int]:
+    """Leaf clusters in the first 100 m reaching at least 2 m over the road from the left
+    and from the right kerb."""
+    layout = drive.layout
+    crowns = [p for p in drive.static if p.kind == ELLIPSOID and 0.0 < p.lo[2] < 100.0
+              and drive.materials.label[p.material] == CITYSCAPES_LABEL_IDS['vegetation']]
+    left = sum(p.lo[0] < layout.x_left < layout.x_left + 2.0 < p.hi[0] for p in crowns)
+    right = sum(p.lo[0] < layout.x_right - 2.0 < layout.x_right < p.hi[0] for p in crowns)
+    return left, right
+
+
+def test_avenues_have_rows_of_old_trees_whose_crowns_meet_over_the_road() -> None:
+    """About AVENUE_SHARE of streets: crowns over the road from both kerbs, on thick trunks;
+    on the other streets hardly a crown reaches 2 m over the road from both."""
+    avenues, others = [], []
+    for seed in range(60):
+        drive = _drive(seed)
+        both = min(_overhanging_crowns(drive))
+        if both < 10:
+            others.append(both)
+            continue
+        avenues.append(both)
+        trunks = [p for p in drive.static if p.kind == CYLINDER and p.axis == 1
+                  and drive.materials.label[p.material] == CITYSCAPES_LABEL_IDS['vegetation']]
+        assert max(p.hi[0] - p.lo[0] for p in trunks) >= 2 * objects.AVENUE_TREE.trunk_radius_m[0]
+    assert np.mean(avenues) > 40 and np.mean(others) < 2
+    avenues = len(avenues)
+    assert 4 <= avenues <= 30  # about AVENUE_SHARE of 60
 
 
 def test_a_gable_roof_is_hit_on_its_slopes_and_ends_only_inside_its_triangle() -> None:

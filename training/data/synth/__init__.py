@@ -12,5 +12,7 @@
 # side mirrors, door shut lines and handles, licence plates, paints drawn by how common
 # they are; outdoors, paint and glass reflect the street and the sun's glint, more at
 # grazing angles (Fresnel); 6: trees' shadows dappled with sun flecks, one sidewalk
-# material (street ends drew their own), roof colours jittered as other colours are.
-SCENES_VERSION = 6
+# material (street ends drew their own), roof colours jittered as other colours are; 7:
+# avenues (a third of the streets: rows of old trees along both kerbs, crowns of 3.5-7 m
+# leaning over the road), every crown in two tones (shade and sunlit clusters).
+SCENES_VERSION = 7

@@ -7,6 +7,8 @@ the object stands on).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from training.data.classes import CITYSCAPES_LABEL_IDS as IDS
@@ -22,9 +24,29 @@ from training.data.synth.shading import MaterialTable
 
 SIGN_COLORS = ((0.02, 0.08, 0.45), (0.5, 0.03, 0.02), (0.7, 0.7, 0.68), (0.7, 0.55, 0.02))
 WALL_TEXTURES = (1, textures.BRICKS, textures.BIG_TILES, textures.TILES)
-CROWN_CLUSTERS = (4, 10)  # leaf clusters per tree crown (low, high + 1)
-TRUNK_HEIGHT_M = (2.2, 4.0)  # the crown's lowest point over the ground
 CROWN_GAPS = (0.15, 0.4)  # sunlight through a crown's leaves: flecks in its shadow
+SUNLIT_LEAVES = (0.2, 0.5)  # share of a crown's clusters in the brighter, yellower tone
+
+
+@dataclass(frozen=True)
+class TreeSize:
+    """A kind of tree by its ranges: crown radius, the crown's lowest point over the ground
+    (the trunk's top), trunk radius, and leaf clusters per crown (low, high + 1)."""
+
+    crown_m: tuple[float, float]
+    trunk_m: tuple[float, float]
+    trunk_radius_m: tuple[float, float]
+    clusters: tuple[int, int]
+
+
+# A young street tree or a garden's; the old planes and limes of an avenue, whose crowns
+# meet over the road (KITTI's Karlsruhe streets: the crown fills the top of the frame).
+STREET_TREE = TreeSize(crown_m=(1.5, 4.0), trunk_m=(2.2, 4.0), trunk_radius_m=(0.1, 0.25),
+                       clusters=(4, 10))
+AVENUE_TREE = TreeSize(crown_m=(3.5, 7.0), trunk_m=(3.5, 5.5), trunk_radius_m=(0.2, 0.45),
+                       clusters=(10, 22))
+TRUNK_HEIGHT_M = (min(STREET_TREE.trunk_m[0], AVENUE_TREE.trunk_m[0]),
+                  max(STREET_TREE.trunk_m[1], AVENUE_TREE.trunk_m[1]))  # of every kind
 
 
 def jitter(rng: np.random.Generator, color: tuple[float, float, float], amount: float) -> np.ndarray:
@@ -33,27 +55,33 @@ def jitter(rng: np.random.Generator, color: tuple[float, float, float], amount: 
 
 
 def tree(rng: np.random.Generator, materials: MaterialTable, x: float, z: float,
-         ground: float) -> list[Primitive]:
-    """A trunk and a crown of several lumpy, overlapping leaf clusters (a ragged silhouette)
-    whose shadow is dappled with sun flecks."""
+         ground: float, size: TreeSize = STREET_TREE, lean_m: float = 0.0) -> list[Primitive]:
+    """A trunk and a crown of several lumpy, overlapping leaf clusters (a ragged silhouette),
+    some in shade and some sunlit, whose shadow is dappled with sun flecks; the crown's
+    centre stands ``lean_m`` to the side of the trunk in x (an avenue's trees lean over the
+    road)."""
     bark = materials.add(jitter(rng, (0.06, 0.045, 0.03), 0.3), IDS['vegetation'], texture=6,
                          scale=1.0, amplitude=0.4)
-    leaves = materials.add(jitter(rng, (0.035, 0.085, 0.02), 0.45), IDS['vegetation'], texture=0,
-                           scale=rng.uniform(0.3, 1.2), amplitude=rng.uniform(0.7, 1.0),
-                           reflectance=0.25)
-    trunk_h = rng.uniform(*TRUNK_HEIGHT_M)
-    trunk_r = rng.uniform(0.1, 0.25)
+    shade = jitter(rng, (0.035, 0.085, 0.02), 0.45)
+    leaf_scale, leaf_amplitude = rng.uniform(0.3, 1.2), rng.uniform(0.7, 1.0)
+    leaves = [materials.add(colour, IDS['vegetation'], texture=0, scale=leaf_scale,
+                            amplitude=leaf_amplitude, reflectance=0.25)
+              for colour in (shade, np.clip(shade * rng.uniform(1.6, 2.6) + (0.02, 0.02, 0.0), 0, 1))]
+    sunlit = rng.uniform(*SUNLIT_LEAVES)
+    trunk_h = rng.uniform(*size.trunk_m)
+    trunk_r = rng.uniform(*size.trunk_radius_m)
     parts = [Primitive(CYLINDER, np.array([x - trunk_r, ground - trunk_h - 0.5, z - trunk_r]),
                        np.array([x + trunk_r, ground, z + trunk_r]), bark, axis=1)]
-    crown_r = rng.uniform(1.5, 4.0)
+    crown_r = rng.uniform(*size.crown_m)
     dapple = rng.uniform(*CROWN_GAPS)
-    centre = np.array([x, ground - trunk_h - crown_r * 0.8, z])
-    for _ in range(rng.integers(*CROWN_CLUSTERS)):
+    centre = np.array([x + lean_m, ground - trunk_h - crown_r * 0.8, z])
+    for _ in range(rng.integers(*size.clusters)):
         radii = crown_r * rng.uniform(0.3, 0.65, 3)
         blob = centre + rng.normal(0.0, crown_r * 0.35, 3)
         # No cluster hangs below the trunk's top: the crown clears people and cars.
         blob[1] = min(blob[1], ground - trunk_h - radii[1])
-        parts.append(Primitive(ELLIPSOID, blob - radii, blob + radii, leaves, dapple=dapple))
+        parts.append(Primitive(ELLIPSOID, blob - radii, blob + radii,
+                               leaves[int(rng.random() < sunlit)], dapple=dapple))
     return parts
 
 

@@ -68,6 +68,10 @@ NARROW_PARKING_SHARE = 0.9
 # Streets that end ahead at a row of buildings across them (a T junction), the row this far
 # beyond the camera's place at the drive's last frame.
 STREET_END_SHARE = 0.3
+# Avenues: rows of old trees along both kerbs, their crowns leaning over the road.
+AVENUE_SHARE = 0.3
+AVENUE_SPACING_M = (7.0, 13.0)
+AVENUE_LEAN_M = (0.5, 3.0)  # towards the road
 STREET_END_M = (12.0, 80.0)
 
 
@@ -235,7 +239,9 @@ def _ground(rng: np.random.Generator, layout: RoadLayout, materials: MaterialTab
 
 
 def _street_furniture(rng: np.random.Generator, layout: RoadLayout, materials: MaterialTable,
-                      side: int, z0: float, z1: float) -> list[Primitive]:
+                      side: int, z0: float, z1: float, avenue: bool = False) -> list[Primitive]:
+    """Street lights, signs, people and trees along one side's sidewalk: on an avenue a
+    row of old trees along the kerb, else sometimes young ones where the sidewalk is wide."""
     top = CAMERA_HEIGHT_M - layout.curb
     curb_x = layout.x_right if side > 0 else layout.x_left
     walk_x = layout.walk_right if side > 0 else layout.walk_left
@@ -245,7 +251,12 @@ def _street_furniture(rng: np.random.Generator, layout: RoadLayout, materials: M
         prims += objects.street_light(rng, materials, curb_x + side * 0.5, z, top, -side)
     for z in rng.uniform(z0, z1, rng.poisson((z1 - z0) / 60.0)):
         prims += objects.sign(rng, materials, curb_x + side * 0.4, z, top)
-    if abs(walk_x - curb_x) > 2.5 and rng.random() < 0.5:
+    if avenue:
+        tree_spacing = rng.uniform(*AVENUE_SPACING_M)
+        for z in np.arange(z0 + rng.uniform(0, tree_spacing), z1, tree_spacing):
+            prims += objects.tree(rng, materials, curb_x + side * rng.uniform(0.8, 1.5), z, top,
+                                  objects.AVENUE_TREE, -side * rng.uniform(*AVENUE_LEAN_M))
+    elif abs(walk_x - curb_x) > 2.5 and rng.random() < 0.5:
         tree_spacing = rng.uniform(8.0, 16.0)
         for z in np.arange(z0 + rng.uniform(0, tree_spacing), z1, tree_spacing):
             prims += objects.tree(rng, materials, curb_x + side * 1.2, z, top)
@@ -309,6 +320,7 @@ def make_drive(rng: np.random.Generator, frames: int) -> RoadDrive:
     length = speed * frames / FRAME_RATE_HZ
     z0, z1 = -VIEW_BEHIND_M - 20.0, length + VIEW_AHEAD_M
     style = str(rng.choice(STYLES))
+    avenue = bool(rng.random() < AVENUE_SHARE)
     static = _ground(rng, layout, materials)
     end = length + rng.uniform(*STREET_END_M) if rng.random() < STREET_END_SHARE else None
     if end is not None:
@@ -316,7 +328,7 @@ def make_drive(rng: np.random.Generator, frames: int) -> RoadDrive:
         z1 = min(z1, end + STREET_END_BEYOND_M)
     for side in (-1, 1):
         static += street_side(rng, layout, materials, side, z0, z1, style)
-        static += _street_furniture(rng, layout, materials, side, z0, z1)
+        static += _street_furniture(rng, layout, materials, side, z0, z1, avenue)
         static += _parked(rng, layout, materials, side, z0, z1)
     movers = _traffic(rng, layout, materials, speed, length)
     if end is not None:  # no car drives into or out of the buildings across the street
