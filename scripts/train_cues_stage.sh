@@ -1,17 +1,17 @@
 #!/usr/bin/env bash
 # The cues stage (training/configs/default_synth_cues_stage.yaml, or RECIPE: a stage from
-# a bundled model on the same trees, default_synth_cues_stage2.yaml), end to end, both
+# a bundled model, default_synth_cues_stage2.yaml on the same streets,
+# default_synth_avenues_stage.yaml on scenes version 7's), end to end, both
 # seeds, judged and resumable: run it again after any interruption and it continues where
 # it stopped; each step whose output exists is skipped.
-#   render the validation tree and the scenes-version-6 tree (data/synth_kitti_v9), each by
-#   the commit that first rendered it; list the annotated validation frames; for seed 0,
-#   then seed 1: a stage of 3000 steps from the recipe's init_from, a bundled model by its
-#   bytes (training_steps.sh bundled_at), which is also the model its rule must beat,
-#   with the texture
-#   and sharpness augmentation (fit --resume once a checkpoint exists), its best.ckpt
-#   exported and judged (training_steps.sh judge: the two-reading rule on the 189, the
-#   real frames once with REAL=DIR, both probes); then the recipe's rule: seed 0's model is
-#   to be bundled only if both seeds win. It copies nothing into models/.
+#   render the validation tree and the recipe's training tree (data/synth_kitti_v9: scenes
+#   version 6; data/synth_kitti_v10: version 7), each by the commit of its version; list
+#   the annotated validation frames; for seed 0, then seed 1: a stage of 3000 steps from
+#   the recipe's init_from, a bundled model by its bytes (training_steps.sh bundled_at),
+#   which is also the model its rule must beat (fit --resume once a checkpoint exists),
+#   its best.ckpt exported and judged (training_steps.sh judge: the two-reading rule on the
+#   189, the real frames once with REAL=DIR, both probes); then the recipe's rule: seed 0's
+#   model is to be bundled only if both seeds win. It copies nothing into models/.
 # About 115 minutes on two quiet CPU cores (trees 11, each stage 45, each judgement 6).
 # Environment: PYTHON (default python), RECIPE, RUN_DIR (default runs/ and the recipe's
 # name: the seeds' runs are RUN_DIR_seed0 and RUN_DIR_seed1), SEEDS (default "0 1"), WORKERS
@@ -32,7 +32,14 @@ source scripts/training_steps.sh  # run, synth_at, bundled_at, validation_lists,
 
 SIZE=(--width 640 --height 193 --format kitti --workers "$WORKERS" --resume)
 synth_at '1589a8f^' "$VAL_TREE" --frames 240 --frames-per-drive 12 --seed 1016 "${SIZE[@]}"
-synth_at 28bc182 data/synth_kitti_v9 --frames 4000 --frames-per-drive 20 --seed 22 "${SIZE[@]}"
+# the recipe's training tree, by the commit of its scenes' version
+root=$(sed -n 's/^ *root: *//p' "$RECIPE")
+case $root in
+    data/synth_kitti_v9) commit=28bc182 ;;  # scenes version 6
+    data/synth_kitti_v10) commit=1e2e6d8 ;;  # scenes version 7: avenues
+    *) echo "$RECIPE: no rendering known for its tree '$root'" >&2; exit 2 ;;
+esac
+synth_at "$commit" "$root" --frames 4000 --frames-per-drive 20 --seed 22 "${SIZE[@]}"
 validation_lists "$VAL_TREE"  # the 190 validation frames and the 189 of the rules
 bundled_at bb02e63 runs/bundled_version4  # the bundled models a stage may start from
 bundled_at c8e1a36 runs/bundled_cues
