@@ -6,7 +6,7 @@
 # it stopped; each step whose output exists is skipped.
 #   render the validation tree and the recipe's training tree (data/synth_kitti_v9: scenes
 #   version 6; data/synth_kitti_v10: version 7), each by the commit of its version; list
-#   the annotated validation frames; for seed 0, then seed 1: a stage of 3000 steps from
+#   the annotated validation frames; for seed 0, then seed 1: a stage (the recipe's steps) from
 #   the recipe's init_from, a bundled model by its bytes (training_steps.sh bundled_at),
 #   which is also the model its rule must beat (fit --resume once a checkpoint exists),
 #   its best.ckpt exported and judged (training_steps.sh judge: the two-reading rule on the
