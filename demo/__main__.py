@@ -31,6 +31,7 @@ from mtdepth_ros.evaluation.report import Report, json_safe
 from mtdepth_ros.inference.model_file import read_card
 from mtdepth_ros.inference.resources import resolve_model_path
 from training.data.classes import ROAD
+from training.data.synth import SCENES_VERSION
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIG = REPO / 'config' / 'mtdepth.yaml'
@@ -69,8 +70,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def bag_path(args: argparse.Namespace) -> Path:
+    """The bag's folder, named by everything that decides its frames: seed, frame count,
+    size, and the generator's scenes version (a bag of older scenes is not reused)."""
     size = f'_{args.width}x{args.height}' if args.width or args.height else ''
-    return args.data / f'road_seed{args.seed}_{args.frames}f{size}'
+    return args.data / f'road_seed{args.seed}_{args.frames}f{size}_scenes{SCENES_VERSION}'
 
 
 def ensure_bag(args: argparse.Namespace) -> Path:

@@ -7,6 +7,7 @@ what ``make demo`` runs.
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import subprocess
@@ -22,6 +23,7 @@ import pytest
 from mtdepth_ros.inference.card import ClassSpec
 from mtdepth_ros.inference.model_file import embed_card
 from training.data.classes import ROAD
+from training.data.synth import SCENES_VERSION
 
 REPO = Path(__file__).resolve().parents[1]
 FRAMES = 4
@@ -81,3 +83,14 @@ def test_trivial_baseline_scores_the_constant_on_the_same_frames(demo_run) -> No
     # A constant has no scale-invariant structure to get right: SILog is the
     # spread of log ground truth, positive; and it is not the model's number.
     assert trivial['silog'] > 0 and trivial['silog'] != pytest.approx(model['silog'])
+
+
+def test_a_demo_bag_of_other_scenes_is_not_reused(tmp_path: Path) -> None:
+    """The bag's folder names what decides its frames, the generator's scenes version too:
+    after a generator change the demo renders its frames again instead of reusing old ones."""
+    from demo.__main__ import bag_path  # noqa: PLC0415
+
+    args = argparse.Namespace(data=tmp_path, seed=2024, frames=30, width=None, height=None)
+    assert bag_path(args) == tmp_path / f'road_seed2024_30f_scenes{SCENES_VERSION}'
+    sized = argparse.Namespace(data=tmp_path, seed=2024, frames=30, width=640, height=193)
+    assert bag_path(sized).name == f'road_seed2024_30f_640x193_scenes{SCENES_VERSION}'
