@@ -43,6 +43,7 @@ synth_at "$commit" "$root" --frames 4000 --frames-per-drive 20 --seed 22 "${SIZE
 validation_lists "$VAL_TREE"  # the 190 validation frames and the 189 of the rules
 bundled_at bb02e63 runs/bundled_version4  # the bundled models a stage may start from
 bundled_at c8e1a36 runs/bundled_cues
+bundled_at 97a9493 runs/bundled_full_height
 # the recipe's start is the model its rule must beat
 BASELINE=$(sed -n 's/^ *init_from: *//p' "$RECIPE")
 [ -f "$BASELINE" ] || { echo "$RECIPE: init_from '$BASELINE' is not a file" >&2; exit 2; }
