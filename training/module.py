@@ -55,7 +55,7 @@ from training.losses.targets import (
     valid_depth,
 )
 from training.nets import build_loss, build_model, get_spec
-from training.nets.registry import resolve_stage
+from training.nets.registry import ModelSpec, resolve_stage
 
 LOG = logging.getLogger(__name__)
 
@@ -243,12 +243,7 @@ class MultiTaskModule(L.LightningModule):
 
     def depth_metres(self, depth: Tensor) -> Tensor:
         """The depth head's output in metres, whatever the model's depth encoding."""
-        deploy = getattr(self.net, 'deploy_depth', None)
-        if deploy is not None:
-            return deploy(depth)
-        if self.spec.depth_encoding == 'normalized_log':
-            return decode_depth(depth.float(), self.coding)
-        return depth.float()
+        return depth_metres(self.net, self.spec, self.coding, depth)
 
     def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
         batch = self.with_targets(batch)
@@ -364,6 +359,17 @@ class MultiTaskModule(L.LightningModule):
             checkpoint[EXTRA_KEY][INIT_FROM_DATA] = self._init_from_data
         if self.batchnorm_folded:
             checkpoint[EXTRA_KEY][BATCHNORM_FOLDED] = True
+
+
+def depth_metres(net: nn.Module, spec: ModelSpec, coding: DepthCoding, depth: Tensor) -> Tensor:
+    """``net``'s depth head output in metres: its own ``deploy_depth`` if it has one, else
+    decoded by the model's depth encoding (``spec``) with ``coding``."""
+    deploy = getattr(net, 'deploy_depth', None)
+    if deploy is not None:
+        return deploy(depth)
+    if spec.depth_encoding == 'normalized_log':
+        return decode_depth(depth.float(), coding)
+    return depth.float()
 
 
 def coding_from_config(values: Mapping[str, Any] | None) -> DepthCoding:

@@ -4,9 +4,11 @@
 [--window H W] [--every N] [--json OUT]``
 
 Recipes train on random windows of the network input (the default: 176 x 352
-of 192 x 640) and the exported model runs on the whole input. A network whose
-features pool over the whole image (squeeze-and-excitation, global context)
-can read a wider input differently. Each frame of a KITTI raw tree is predicted
+of 192 x 640, always near its bottom) and the exported model runs on the whole
+input. A network can learn where its windows lie (the row of their top edge:
+a road pixel's depth follows its row) or pool over the whole image, and then
+read the whole input differently; ``--window`` with every column or every
+row tells the two apart. Each frame of a KITTI raw tree is predicted
 twice by the checkpoint's network in torch: on the whole input, and on windows
 of ``--window`` along its bottom (where the LiDAR band and the training windows
 lie), side by side from the left edge to the right, overlaps averaged. Both are
@@ -28,8 +30,6 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import Tensor
-
-from training.losses.targets import decode_depth
 
 DEFAULT_WINDOW = (176, 352)  # the default recipes' training crop
 DEFAULT_RESIZE = (192, 640)  # the default model's input
@@ -87,12 +87,13 @@ def compare(depth_fn: DepthFn, frames: Iterable[tuple[Tensor, np.ndarray]],
             whole = depth_fn(batch)[0, 0]
             pieces, covered = windowed(depth_fn, batch, window)
             gt = np.asarray(truth, dtype=np.float64)
+            depths = {'whole': whole.numpy(), 'windows': pieces.numpy()}
+            keep = covered.numpy().copy()
             with np.errstate(invalid='ignore'):
-                keep = covered.numpy() & np.isfinite(gt) & (gt > 0)
-            keep &= np.isfinite(whole.numpy()) & np.isfinite(pieces.numpy())
-            keep &= (whole.numpy() > 0) & (pieces.numpy() > 0)
-            for name, depth in (('whole', whole), ('windows', pieces)):
-                ratios[name].append(np.log(depth.numpy()[keep].astype(np.float64) / gt[keep]))
+                for depth in (gt, *depths.values()):
+                    keep &= np.isfinite(depth) & (depth > 0)
+            for name, depth in depths.items():
+                ratios[name].append(np.log(depth[keep].astype(np.float64) / gt[keep]))
             count += 1
     readings = []
     for name in ('whole', 'windows'):
@@ -109,16 +110,11 @@ def checkpoint_depth(path: Path) -> DepthFn:
     its windows: unpadded (validation pads to the input multiple; a 176-row window padded
     to 192 rows is another picture)."""
     from training.export import load_for_export  # noqa: PLC0415 (Lightning, only when run)
+    from training.module import depth_metres  # noqa: PLC0415
 
     loaded = load_for_export(path)
-
-    def depth(image: Tensor) -> Tensor:
-        raw = loaded.net(image)['depth']
-        if loaded.spec.depth_encoding == 'normalized_log':
-            return decode_depth(raw.float(), loaded.coding)
-        return raw.float()
-
-    return depth
+    return lambda image: depth_metres(loaded.net, loaded.spec, loaded.coding,
+                                      loaded.net(image)['depth'])
 
 
 def table(readings: Iterable[Reading]) -> list[str]:

@@ -45,8 +45,6 @@ STREET_TREE = TreeSize(crown_m=(1.5, 4.0), trunk_m=(2.2, 4.0), trunk_radius_m=(0
                        clusters=(4, 10))
 AVENUE_TREE = TreeSize(crown_m=(3.5, 7.0), trunk_m=(3.5, 5.5), trunk_radius_m=(0.2, 0.45),
                        clusters=(10, 22))
-TRUNK_HEIGHT_M = (min(STREET_TREE.trunk_m[0], AVENUE_TREE.trunk_m[0]),
-                  max(STREET_TREE.trunk_m[1], AVENUE_TREE.trunk_m[1]))  # of every kind
 
 
 def jitter(rng: np.random.Generator, color: tuple[float, float, float], amount: float) -> np.ndarray:
