@@ -11,7 +11,9 @@
 #   which is also the model its rule must beat (fit --resume once a checkpoint exists),
 #   its best.ckpt exported and judged (training_steps.sh judge: the two-reading rule on the
 #   189, the real frames once with REAL=DIR, both probes); then the recipe's rule: seed 0's
-#   model is to be bundled only if both seeds win. It copies nothing into models/.
+#   model is to be bundled only if both seeds win. A recipe's line "# the rule also reads:
+#   data/synth_kitti_v10_val" (a validation tree of scenes version 7, rendered by 1e2e6d8)
+#   adds that tree to its rule: each seed must win there too. It copies nothing into models/.
 # About 115 minutes on two quiet CPU cores (trees 11, each stage 45, each judgement 6).
 # Environment: PYTHON (default python), RECIPE, RUN_DIR (default runs/ and the recipe's
 # name: the seeds' runs are RUN_DIR_seed0 and RUN_DIR_seed1), SEEDS (default "0 1"), WORKERS
@@ -41,6 +43,16 @@ case $root in
 esac
 synth_at "$commit" "$root" --frames 4000 --frames-per-drive 20 --seed 22 "${SIZE[@]}"
 validation_lists "$VAL_TREE"  # the 190 validation frames and the 189 of the rules
+# the further trees the recipe's rule reads, named by its line "# the rule also reads: TREE..."
+read -ra more_trees <<< "$(sed -n 's/^# the rule also reads: *//p' "$RECIPE")"
+for tree in "${more_trees[@]}"; do
+    case $tree in
+        data/synth_kitti_v10_val)  # scenes version 7, the validation tree's seed and shape
+            synth_at 1e2e6d8 "$tree" --frames 240 --frames-per-drive 12 --seed 1016 "${SIZE[@]}" ;;
+        *) echo "$RECIPE: no rendering known for its rule's tree '$tree'" >&2; exit 2 ;;
+    esac
+    rule_tree_lists "$tree"
+done
 bundled_at bb02e63 runs/bundled_version4  # the bundled models a stage may start from
 bundled_at c8e1a36 runs/bundled_cues
 bundled_at 97a9493 runs/bundled_full_height
@@ -54,13 +66,19 @@ for seed in "${seeds[@]}"; do
     dir=${RUN_DIR}_seed$seed
     fit "$dir" --config training/configs/default_synth.yaml --config "$RECIPE" \
         --seed_everything "$seed"
-    # the bundled model's side of the rule is the same for every seed: scored once
-    first=${RUN_DIR}_seed${seeds[0]}/reports/rule_bundled
-    if [ -f "$first/summary.json" ] && [ ! -e "$dir/reports/rule_bundled" ]; then
-        mkdir -p "$dir/reports" && cp -r "$first" "$dir/reports/rule_bundled"
-    fi
-    judge "$dir" "$dir/mtdepth_default.onnx" "$dir/reports" "$VAL_TREE"
+    # the bundled model's side of the rule is the same for every seed: scored once per tree
+    for first in "${RUN_DIR}_seed${seeds[0]}"/reports/rule_bundled*; do
+        if [ -f "$first/summary.json" ] && [ ! -e "$dir/reports/${first##*/}" ]; then
+            mkdir -p "$dir/reports" && cp -r "$first" "$dir/reports/"
+        fi
+    done
+    judge "$dir" "$dir/mtdepth_default.onnx" "$dir/reports" "$VAL_TREE" "${more_trees[@]}"
 done
-verdicts=()
-for seed in "${seeds[@]}"; do verdicts+=("${RUN_DIR}_seed$seed/reports/rule.json"); done
-"$PYTHON" -m training rule --seeds "${verdicts[@]}"  # every seed must win
+verdicts=()  # every seed must win on every tree
+for seed in "${seeds[@]}"; do
+    verdicts+=("${RUN_DIR}_seed$seed/reports/rule.json")
+    for tree in "${more_trees[@]}"; do
+        verdicts+=("${RUN_DIR}_seed$seed/reports/rule_${tree##*/}.json")
+    done
+done
+"$PYTHON" -m training rule --seeds "${verdicts[@]}"

@@ -10,6 +10,9 @@
 # from a temporary worktree (every frame is seeded on its own: the same bytes each time);
 # elsewhere today's generator renders the tree, with a warning.
 #
+# rule_tree_lists TREE: a further tree a rule reads, with no broken frame known: its
+# splits/all_files.txt (its train and val lists) and splits/sound_files.txt, the same frames.
+#
 # validation_lists VAL_TREE: write its splits/all_files.txt, the 190 annotated frames of
 # 19 validation streets (the tree's own train and val lists; its test list holds one
 # street's frames, two of them unannotated), and splits/sound_files.txt, the 189 the
@@ -27,18 +30,21 @@
 # stage, bundled 2026-11-30 to 2026-12-03; runs/bundled_cues: c8e1a36, the cues stage,
 # bundled 2026-12-03). Outside a git checkout, with a warning, models/'s copy.
 #
-# judge RUN_DIR OUT REPORTS VAL_TREE: a recipe's judgement of RUN_DIR's best.ckpt, each
-# step skipped when its output exists (the reports are kept for the notes). Export it to
-# OUT with the card facts the checkpoint does not hold (depth valid 2-120 m: the coding's
+# judge RUN_DIR OUT REPORTS VAL_TREE [RULE_TREE...]: a recipe's judgement of RUN_DIR's
+# best.ckpt, each step skipped when its output exists (the reports are kept for the
+# notes). Export it to OUT with the card facts the checkpoint does not hold (depth valid
+# 2-120 m: the coding's
 # near end to the simulated LiDAR's farthest return; the input resized from KITTI's
 # 1242 x 375 frames, rendered at 640 x 193, the same aspect); the rule: OUT and the model
 # it must beat (BASELINE, default models/mtdepth_default.onnx: the recipe's rule names it)
 # on the 189 sound frames of VAL_TREE, as rendered and with
 # the probe's pattern (REPORTS/rule_candidate, rule_bundled), OUT winning only with both
 # means (AbsRel and SILog) lower (python -m training rule), printed and written to
-# REPORTS/rule.json; the real frames once whatever the rule says (REAL=DIR of real KITTI
-# frames, docs/training.md; RECORD=TEXT writes them into OUT's card); the texture and
-# sharpen probes (REPORTS/probe.json, probe_sharpen.json).
+# REPORTS/rule.json; the same on each RULE_TREE's sound frames (REPORTS/rule_candidate_NAME,
+# rule_bundled_NAME, rule_NAME.json, NAME the tree's folder name); the real frames once
+# whatever the rule says (REAL=DIR of real KITTI frames, docs/training.md; RECORD=TEXT
+# writes them into OUT's card); the texture and sharpen probes (REPORTS/probe.json,
+# probe_sharpen.json).
 run() { echo "+ $*" >&2; nice -n "$NICE" "$@"; }
 
 synth_at() {
@@ -71,6 +77,12 @@ bundled_at() {
     mv "$out.part" "$out"
 }
 
+rule_tree_lists() {
+    local splits=$1/splits
+    cat "$splits/train_files.txt" "$splits/val_files.txt" > "$splits/all_files.txt"
+    cp "$splits/all_files.txt" "$splits/sound_files.txt"
+}
+
 validation_lists() {
     local splits=$1/splits
     cat "$splits/train_files.txt" "$splits/val_files.txt" > "$splits/all_files.txt"
@@ -91,19 +103,27 @@ fit() {
     fi
 }
 
-judge() {
-    local dir=$1 out=$2 reports=$3 val_tree=$4 who model change json record=()
-    local sound=(--kitti "$val_tree" --split "$val_tree/splits/sound_files.txt")
-    [ -f "$out" ] || run "$PYTHON" -m training export "$dir/checkpoints/best.ckpt" \
-        --out "$out" --valid-range 2 120 --frame-size 1242 375
+rule_on() {  # rule_on OUT REPORTS TREE SUFFIX: judge's two-reading rule on TREE
+    local out=$1 reports=$2 tree=$3 suffix=$4 who model
     for who in candidate bundled; do
         model=$out
         [ "$who" = bundled ] && model=${BASELINE:-models/mtdepth_default.onnx}
-        [ -f "$reports/rule_$who/summary.json" ] || run "$PYTHON" -m training real-check \
-            "${sound[@]}" --textured --out "$reports/rule_$who" --model "$model"
+        [ -f "$reports/rule_$who$suffix/summary.json" ] || run "$PYTHON" -m training real-check \
+            --kitti "$tree" --split "$tree/splits/sound_files.txt" --textured \
+            --out "$reports/rule_$who$suffix" --model "$model"
     done
-    "$PYTHON" -m training rule "$reports/rule_candidate" "$reports/rule_bundled" \
-        --json "$reports/rule.json"
+    "$PYTHON" -m training rule "$reports/rule_candidate$suffix" "$reports/rule_bundled$suffix" \
+        --json "$reports/rule$suffix.json"
+}
+
+judge() {
+    local dir=$1 out=$2 reports=$3 val_tree=$4 tree change json record=()
+    local sound=(--kitti "$val_tree" --split "$val_tree/splits/sound_files.txt")
+    shift 4
+    [ -f "$out" ] || run "$PYTHON" -m training export "$dir/checkpoints/best.ckpt" \
+        --out "$out" --valid-range 2 120 --frame-size 1242 375
+    rule_on "$out" "$reports" "$val_tree" ""
+    for tree in "$@"; do rule_on "$out" "$reports" "$tree" "_$(basename "$tree")"; done
     if [ -n "${REAL:-}" ] && [ ! -f "$reports/real/summary.json" ]; then
         [ -n "${RECORD:-}" ] && record=(--record "$RECORD")
         run "$PYTHON" -m training real-check --frames "$REAL" --kitti "$val_tree" \
