@@ -33,7 +33,8 @@ VAL_TREE=data/synth_kitti_v2_val
 source scripts/training_steps.sh  # run, synth_at, bundled_at, validation_lists, fit, judge
 
 SIZE=(--width 640 --height 193 --format kitti --workers "$WORKERS" --resume)
-synth_at '1589a8f^' "$VAL_TREE" --frames 240 --frames-per-drive 12 --seed 1016 "${SIZE[@]}"
+VAL_SHAPE=(--frames 240 --frames-per-drive 12 --seed 1016)  # every validation tree's
+synth_at '1589a8f^' "$VAL_TREE" "${VAL_SHAPE[@]}" "${SIZE[@]}"
 # the recipe's training tree, by the commit of its scenes' version
 root=$(sed -n 's/^ *root: *//p' "$RECIPE")
 case $root in
@@ -47,8 +48,8 @@ validation_lists "$VAL_TREE"  # the 190 validation frames and the 189 of the rul
 read -ra more_trees <<< "$(sed -n 's/^# the rule also reads: *//p' "$RECIPE")"
 for tree in "${more_trees[@]}"; do
     case $tree in
-        data/synth_kitti_v10_val)  # scenes version 7, the validation tree's seed and shape
-            synth_at 1e2e6d8 "$tree" --frames 240 --frames-per-drive 12 --seed 1016 "${SIZE[@]}" ;;
+        data/synth_kitti_v10_val)  # scenes version 7
+            synth_at 1e2e6d8 "$tree" "${VAL_SHAPE[@]}" "${SIZE[@]}" ;;
         *) echo "$RECIPE: no rendering known for its rule's tree '$tree'" >&2; exit 2 ;;
     esac
     rule_tree_lists "$tree"

@@ -33,11 +33,10 @@
 # judge RUN_DIR OUT REPORTS VAL_TREE [RULE_TREE...]: a recipe's judgement of RUN_DIR's
 # best.ckpt, each step skipped when its output exists (the reports are kept for the
 # notes). Export it to OUT with the card facts the checkpoint does not hold (depth valid
-# 2-120 m: the coding's
-# near end to the simulated LiDAR's farthest return; the input resized from KITTI's
-# 1242 x 375 frames, rendered at 640 x 193, the same aspect); the rule: OUT and the model
-# it must beat (BASELINE, default models/mtdepth_default.onnx: the recipe's rule names it)
-# on the 189 sound frames of VAL_TREE, as rendered and with
+# 2-120 m: the coding's near end to the simulated LiDAR's farthest return; the input
+# resized from KITTI's 1242 x 375 frames, rendered at 640 x 193, the same aspect); the
+# rule: OUT and the model it must beat (BASELINE, default models/mtdepth_default.onnx:
+# the recipe's rule names it) on the 189 sound frames of VAL_TREE, as rendered and with
 # the probe's pattern (REPORTS/rule_candidate, rule_bundled), OUT winning only with both
 # means (AbsRel and SILog) lower (python -m training rule), printed and written to
 # REPORTS/rule.json; the same on each RULE_TREE's sound frames (REPORTS/rule_candidate_NAME,
@@ -84,9 +83,8 @@ rule_tree_lists() {
 }
 
 validation_lists() {
-    local splits=$1/splits
-    cat "$splits/train_files.txt" "$splits/val_files.txt" > "$splits/all_files.txt"
-    sed '151d' "$splits/all_files.txt" > "$splits/sound_files.txt"
+    rule_tree_lists "$1"
+    sed -i '151d' "$1/splits/sound_files.txt"
 }
 
 fit() {
