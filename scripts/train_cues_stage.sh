@@ -4,8 +4,9 @@
 # default_synth_avenues_stage.yaml on scenes version 7's), end to end, both
 # seeds, judged and resumable: run it again after any interruption and it continues where
 # it stopped; each step whose output exists is skipped.
-#   render the validation tree and the recipe's training tree (data/synth_kitti_v9: scenes
-#   version 6; data/synth_kitti_v10: version 7), each by the commit of its version; list
+#   render the validation tree and the recipe's training trees (its root, or each root of a
+#   mixture's sources: data/synth_kitti_v9, scenes version 6; data/synth_kitti_v10, version
+#   7), each by the commit of its version; list
 #   the annotated validation frames; for seed 0, then seed 1: a stage (the recipe's steps) from
 #   the recipe's init_from, a bundled model by its bytes (training_steps.sh bundled_at),
 #   which is also the model its rule must beat (fit --resume once a checkpoint exists),
@@ -35,14 +36,19 @@ source scripts/training_steps.sh  # run, synth_at, bundled_at, validation_lists,
 SIZE=(--width 640 --height 193 --format kitti --workers "$WORKERS" --resume)
 VAL_SHAPE=(--frames 240 --frames-per-drive 12 --seed 1016)  # every validation tree's
 synth_at '1589a8f^' "$VAL_TREE" "${VAL_SHAPE[@]}" "${SIZE[@]}"
-# the recipe's training tree, by the commit of its scenes' version
-root=$(sed -n 's/^ *root: *//p' "$RECIPE")
-case $root in
-    data/synth_kitti_v9) commit=28bc182 ;;  # scenes version 6
-    data/synth_kitti_v10) commit=1e2e6d8 ;;  # scenes version 7: avenues
-    *) echo "$RECIPE: no rendering known for its tree '$root'" >&2; exit 2 ;;
-esac
-synth_at "$commit" "$root" --frames 4000 --frames-per-drive 20 --seed 22 "${SIZE[@]}"
+# the recipe's training trees (its data root, or each of a mixture's sources' roots; the
+# validation trees it names are rendered below), each by the commit of its scenes' version
+roots=$(grep -o 'root: *data/[A-Za-z0-9_]*' "$RECIPE" | sed 's/^root: *//' | grep -v '_val$' \
+    | sort -u) || true
+[ -n "$roots" ] || { echo "$RECIPE: no training tree (data root) found" >&2; exit 2; }
+for root in $roots; do
+    case $root in
+        data/synth_kitti_v9) commit=28bc182 ;;  # scenes version 6
+        data/synth_kitti_v10) commit=1e2e6d8 ;;  # scenes version 7: avenues
+        *) echo "$RECIPE: no rendering known for its tree '$root'" >&2; exit 2 ;;
+    esac
+    synth_at "$commit" "$root" --frames 4000 --frames-per-drive 20 --seed 22 "${SIZE[@]}"
+done
 validation_lists "$VAL_TREE"  # the 190 validation frames and the 189 of the rules
 # the further trees the recipe's rule reads, named by its line "# the rule also reads: TREE..."
 read -ra more_trees <<< "$(sed -n 's/^# the rule also reads: *//p' "$RECIPE")"
