@@ -20,6 +20,8 @@ at both resolutions: against a copy timed in a loop of its own (the floor
 the targets are read against), and, as a second view, pair by pair against
 a copy run right after each build (``bench.rows.paired_ratio``: steadier on
 a virtual machine whose speed drifts, and the copy as cold as the node's).
+A third run of the stages has ``flip: true`` (each frame with its mirror
+image, one backend run of two): its network time against the plain run's.
 """
 
 from __future__ import annotations
@@ -77,9 +79,10 @@ CLASSES = {'sensor_msgs/msg/Image': Image, 'sensor_msgs/msg/CameraInfo': CameraI
 class Frame:
     """One frame through CameraFrames, stage by stage."""
 
-    def __init__(self, predictor: Predictor, resolution: str, publishers: dict[str, Any]) -> None:
+    def __init__(self, predictor: Predictor, resolution: str, publishers: dict[str, Any],
+                 flip: bool = False) -> None:
         config = config_from_values({'output_resolution': resolution, 'cache_camera_info': True,
-                                     'points.drop_classes': 'sky'})
+                                     'points.drop_classes': 'sky', 'flip': flip})
         pairing = CameraInfoPairing(cache_latest=True)
         self.header = Header(frame_id='camera_optical_frame')
         self.header.stamp.sec = 1
@@ -100,7 +103,7 @@ class Frame:
         return self.frames.prepare(read_image(self.data))
 
     def network(self, job: Any) -> Any:
-        (job.raw,), job.inference_s = self.predictor.infer([job.tensor], job.outputs)
+        job.raws, job.inference_s = self.predictor.infer(list(job.tensors), job.outputs)
         return job
 
     def publish(self) -> None:
@@ -209,10 +212,20 @@ def main() -> None:
               f'{predictor.description}; {WIDTH}x{HEIGHT} bgr8 frames, every output on; '
               f'medians of {FRAMES} frames (stages) and of {REPEATS} or more runs '
               '(serialization)\n')
+        plain_ms = 0.0
         for resolution in ('network', 'input'):
             rows = stages(Frame(predictor, resolution, publishers))
+            plain_ms = plain_ms or rows[0]['ms']
             report('node', [{'resolution': resolution, **row} for row in rows])
             print()
+        rows = stages(Frame(predictor, 'network', publishers, flip=True))
+        report('node', [{'resolution': 'network, flip', **row} for row in rows])
+        print()
+        report('node', [{'network': 'one image (the first run)', 'ms': plain_ms, 'vs one': 1.0},
+                        {'network': 'with its mirror (flip: true)', 'ms': rows[0]['ms'],
+                         'vs one': rows[0]['ms'] / plain_ms}],
+               note='the cost of flip in the network')
+        print()
         report('node', serialization(predictor), note='decoded heads to serialized bytes')
     finally:
         node.destroy_node()

@@ -11,7 +11,13 @@ import json
 import numpy as np
 import pytest
 from evaluation_fixtures import CITYSCAPES_CLASSES, generate_bag, read_ground_truth
-from model_fixtures import FOCAL_PX, expected_depth, expected_segmentation, write_model
+from model_fixtures import (
+    FOCAL_PX,
+    LOW_CONFIDENCE,
+    expected_depth,
+    expected_segmentation,
+    write_model,
+)
 
 from mtdepth_ros.evaluation.bag_reader import BagReader, BagTopics
 from mtdepth_ros.evaluation.evaluate import EvalOptions, evaluate_bag
@@ -121,3 +127,24 @@ def test_a_compressed_image_topic_is_replayed_through_the_node(tmp_path):
     node_log = (report.out_dir / 'node.log').read_text()
     assert report.metrics['frames']['depth_scored'] >= 1, node_log
     assert 'Traceback' not in node_log
+
+
+def test_flip_tta_runs_the_node_with_its_mirror_pass(tmp_path):
+    from rosbags.highlevel import AnyReader  # noqa: PLC0415
+
+    from mtdepth_ros.conversions.images import image_to_array  # noqa: PLC0415
+
+    model = write_model(tmp_path / 'tiny.onnx')
+    bag = generate_bag(tmp_path / 'bag', 2, 64, 48)
+    report = evaluate_bag(bag, model, tmp_path / 'report', 'live',
+                          EvalOptions(progress=False, panels=0, rate=PLAYBACK_RATE, flip_tta=True))
+    assert 'flip test-time augmentation: on' in (report.out_dir / 'report.md').read_text()
+    # the tiny model's confidence is 1 on the left half and LOW_CONFIDENCE on the right:
+    # with the mirror pass flipped back and averaged in, it is their mean everywhere
+    with AnyReader([report.files['predictions_bag']]) as reader:
+        connections = [c for c in reader.connections if c.topic == output_topic('confidence')]
+        maps = [image_to_array(reader.deserialize(raw, c.msgtype))
+                for c, _, raw in reader.messages(connections=connections)]
+    assert maps, (report.out_dir / 'node.log').read_text()
+    for confidence in maps:
+        np.testing.assert_allclose(confidence, (1 + LOW_CONFIDENCE) / 2)

@@ -143,6 +143,27 @@ def test_focal_correction_can_be_switched_off(start: NodeFactory) -> None:
     np.testing.assert_allclose(depth, mf.expected_depth(), rtol=1e-6)
 
 
+def test_flip_averages_confidence_and_depth_with_the_mirror_image(start: NodeFactory) -> None:
+    # the fixture's confidence is 1 on the left half and LOW_CONFIDENCE on the right: the
+    # mirror pass, flipped back, puts the other value on each half; depth is by row alone
+    node, probe = start(listen=['confidence/image_rect', 'depth/image_rect'], flip=True)
+    confidence = image_to_array(probe.send_until('confidence/image_rect', RGB, CAMERA)[0])
+    np.testing.assert_allclose(confidence, (1 + mf.LOW_CONFIDENCE) / 2)
+    depth = image_to_array(wait_until(lambda: probe.messages('depth/image_rect'))[0])
+    np.testing.assert_allclose(depth, mf.expected_depth(), rtol=1e-6)
+
+
+def test_flip_switches_on_at_runtime(start: NodeFactory) -> None:
+    node, probe = start(listen=['confidence/image_rect'])
+    before = image_to_array(probe.send_until('confidence/image_rect', RGB, CAMERA)[0])
+    np.testing.assert_array_equal(before, mf.expected_confidence())
+    assert node.set_parameters([Parameter('flip', value=True)])[0].successful
+    averaged = (1 + mf.LOW_CONFIDENCE) / 2
+    probe.send_while_not(lambda: np.allclose(image_to_array(
+        probe.messages('confidence/image_rect')[-1]), averaged), RGB, CAMERA,
+        what='a frame run with its mirror image')
+
+
 def test_input_resolution_outputs_keep_the_image_size(start: NodeFactory) -> None:
     node, probe = start(listen=['depth/image_rect', 'depth/camera_info'], output_resolution='input')
     depth = probe.send_until('depth/image_rect', RGB, CAMERA)[0]

@@ -97,6 +97,47 @@ def test_preprocess_normalises_and_resizes(tmp_path: Path) -> None:
     np.testing.assert_allclose(depth, (200 / 255 - 0.485) / 0.229, rtol=1e-5)
 
 
+def test_flip_puts_the_mirror_pass_back_on_its_pixels(tmp_path: Path) -> None:
+    # the echo model's depth is the input's first channel, a ramp to the right: the
+    # mirror pass sees the ramp falling, and flipped back it matches the direct pass
+    # (not flipped back, the mean would be flat)
+    predictor = Predictor(mf.write_model(tmp_path / 'echo.onnx', echo=True, std=1 / 255))
+    ramp = np.linspace(2, 38, mf.WIDTH).round().astype(np.uint8)  # metres inside the coding
+    image = np.zeros((mf.HEIGHT, mf.WIDTH, 3), np.uint8)
+    image[..., 0] = ramp
+    flipped = predictor.predict(image, flip=True)
+    assert flipped.depth is not None
+    np.testing.assert_allclose(flipped.depth, np.broadcast_to(ramp, flipped.depth.shape))
+    assert flipped.inference_s > 0
+
+
+def test_flip_averages_confidence_and_keeps_the_class_heads(predictor: Predictor) -> None:
+    direct, flipped = predictor.predict(blank()), predictor.predict(blank(), flip=True)
+    assert flipped.confidence is not None and flipped.depth is not None
+    # the fixture's confidence: 1 on the left half, LOW_CONFIDENCE on the right
+    np.testing.assert_allclose(flipped.confidence, (1 + mf.LOW_CONFIDENCE) / 2)
+    np.testing.assert_allclose(flipped.depth, mf.expected_depth(), rtol=1e-6)  # by row only
+    for head in ('intervals', 'segmentation'):  # class ids: the direct image's
+        np.testing.assert_array_equal(getattr(flipped, head), getattr(direct, head))
+
+
+def test_flip_keeps_far_classes_and_the_valid_range(tmp_path: Path) -> None:
+    predictor = Predictor(mf.write_model(tmp_path / 'sky.onnx', far=('sky',),
+                                         valid_range=(2.0, 20.0)))
+    direct, flipped = predictor.predict(blank()), predictor.predict(blank(), flip=True)
+    assert direct.depth is not None and flipped.depth is not None
+    # the segmentation is not mirrored: sky stays in its columns, +inf in both
+    np.testing.assert_array_equal(np.isposinf(flipped.depth), np.isposinf(direct.depth))
+    np.testing.assert_array_equal(np.isneginf(flipped.depth), np.isneginf(direct.depth))
+    assert np.isposinf(direct.depth).any() and np.isneginf(direct.depth).any()
+
+
+def test_flip_without_depth_or_confidence_runs_once(predictor: Predictor) -> None:
+    assert not predictor.flips(('segmentation', 'intervals'))
+    flipped = predictor.predict(blank(), heads=['segmentation'], flip=True)
+    np.testing.assert_array_equal(flipped.segmentation, mf.expected_segmentation())
+
+
 def test_bgr_card_feeds_blue_first(tmp_path: Path) -> None:
     predictor = Predictor(mf.write_model(tmp_path / 'bgr.onnx', echo=True, color_order='BGR'))
     image = np.zeros(IMAGE_SHAPE, np.uint8)

@@ -1,4 +1,6 @@
-"""Benchmark protocols: crops, caps, missing predictions, median scaling, flip TTA."""
+"""Benchmark protocols: crops, caps, missing predictions, median scaling.
+
+Flip TTA is the predictor's ``flip`` (test_predictor.py)."""
 
 import math
 
@@ -16,7 +18,6 @@ from mtdepth_ros.evaluation.protocols import (
     crop_box,
     crop_mask,
     devkit_fill,
-    flip_average,
     get_protocol,
     input_region,
     prepare_depth,
@@ -208,21 +209,6 @@ def test_prepare_labels_resizes_by_nearest_neighbour():
     aligned, gt = prepare_labels(pred, np.zeros((4, 4), np.uint8), get_protocol('raw'))
     np.testing.assert_array_equal(aligned[:2, :2], 1)
     assert set(np.unique(aligned)) == {1, 2, 3, 4}
-
-
-def test_flip_average_flips_the_second_pass_back():
-    rgb = np.arange(2 * 3 * 3, dtype=np.uint8).reshape(2, 3, 3)
-
-    def depth_of(image):
-        # Depth grows to the right; the left column is missing.
-        depth = np.tile(np.arange(1, 4, dtype=np.float32), (2, 1)) + image[..., 0] * 0
-        depth[:, 0] = NAN
-        return depth
-
-    averaged = flip_average(depth_of, rgb)
-    # Column 0: only the mirrored pass (its value 3); column 2: only the first (3);
-    # column 1: both passes say 2.
-    np.testing.assert_allclose(averaged, [[3, 2, 3], [3, 2, 3]])
 
 
 def test_protocol_describes_its_choices():

@@ -152,3 +152,16 @@ def test_blur_is_a_diagnosis_of_the_image_alone_and_never_recorded(
     assert main(['real-check', '--kitti', str(tree), '--blur', '2', '--model', str(echo),
                  '--out', str(tmp_path / 'rec'), '--record', 'frames']) == 2
     assert 'not with --record' in capsys.readouterr().err
+
+
+def test_flip_scores_with_the_mirror_pass_and_is_never_recorded(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    tree, model = kitti_tree(), write_model(tmp_path / 'tiny.onnx')
+    out = tmp_path / 'flip'
+    assert main(['real-check', '--kitti', str(tree), '--split', 'val', '--flip',
+                 '--model', str(model), '--out', str(out), '--constant', '12']) == 0
+    assert json.loads((out / 'summary.json').read_text())['flip'] is True
+    assert 'flip test-time augmentation: on' in (out / 'kitti' / 'report.md').read_text()
+    assert main(['real-check', '--kitti', str(tree), '--flip', '--model', str(model),
+                 '--out', str(tmp_path / 'rec'), '--record', 'frames']) == 2
+    assert "the card records the model's own figures" in capsys.readouterr().err

@@ -32,6 +32,10 @@ class FakeNetwork:
         return [{'out': t * 2} for t in tensors], 0.01 * len(tensors)
 
 
+def tensor(value: float) -> np.ndarray:
+    return np.full((1, 3, 2, 2), value, np.float32)
+
+
 class FakeCamera:
     def __init__(self, scheduler: InferenceScheduler, name: str) -> None:
         self.name = name
@@ -42,13 +46,29 @@ class FakeCamera:
     def prepare(self, msg: Any) -> Job | None:
         if msg == 'bad':
             raise ValueError('bad frame')
-        return Job(tensor=np.full((1, 3, 2, 2), msg, np.float32), outputs=('out',), state=msg)
+        return Job(tensors=(tensor(msg),), outputs=('out',), state=msg)
 
     def complete(self, job: Job) -> None:
-        self.done.append((job.state, float(job.raw['out'][0, 0, 0, 0])))
+        self.done.append((job.state, float(job.raws[0]['out'][0, 0, 0, 0])))
 
     def failed(self, error: Exception) -> None:
         self.errors.append(str(error))
+
+
+class FlippingCamera(FakeCamera):
+    """Each frame with a second image (its 'mirror': the value + 0.5)."""
+
+    def __init__(self, scheduler: InferenceScheduler, name: str) -> None:
+        super().__init__(scheduler, name)
+        self.outputs: list[tuple[float, ...]] = []
+        self.seconds: list[float] = []
+
+    def prepare(self, msg: Any) -> Job | None:
+        return Job(tensors=(tensor(msg), tensor(msg + 0.5)), outputs=('out',), state=msg)
+
+    def complete(self, job: Job) -> None:
+        self.outputs.append(tuple(float(raw['out'][0, 0, 0, 0]) for raw in job.raws))
+        self.seconds.append(job.inference_s)
 
 
 @pytest.fixture
@@ -87,6 +107,34 @@ def test_a_model_without_a_batch_dimension_runs_round_robin(setup: Any) -> None:
             scheduler.attach(camera)
     wait_until(lambda: all(c.done for c in cameras), what='both answered')
     assert network.batches == [[1.0], [2.0]]
+
+
+def test_a_frame_and_its_mirror_share_a_batch_and_come_back_apart(setup: Any) -> None:
+    scheduler, network = setup(max_batch=4)
+    cameras = [FlippingCamera(scheduler, 'a'), FlippingCamera(scheduler, 'b')]
+    with scheduler.changed:
+        for value, camera in enumerate(cameras, start=1):
+            camera.slot.put(float(value))
+            scheduler.attach(camera)
+    wait_until(lambda: all(c.outputs for c in cameras), what='both answered')
+    assert network.batches == [[1.0, 1.5, 2.0, 2.5]]
+    assert [c.outputs for c in cameras] == [[(2.0, 3.0)], [(4.0, 5.0)]]
+    assert [c.seconds for c in cameras] == [[pytest.approx(0.02)], [pytest.approx(0.02)]]
+
+
+def test_a_frame_and_its_mirror_are_never_split_across_batches(setup: Any) -> None:
+    # three fit the batch: the second camera's pair waits for the next run, whole
+    scheduler, network = setup(max_batch=3)
+    flipping, plain = FlippingCamera(scheduler, 'a'), FakeCamera(scheduler, 'b')
+    other = FlippingCamera(scheduler, 'c')
+    with scheduler.changed:
+        for value, camera in enumerate((flipping, plain, other), start=1):
+            camera.slot.put(float(value))
+            scheduler.attach(camera)
+    wait_until(lambda: flipping.outputs and plain.done and other.outputs, what='all answered')
+    assert network.batches == [[1.0, 1.5, 2.0], [3.0, 3.5]]
+    assert (flipping.outputs, plain.done, other.outputs) == ([(2.0, 3.0)], [(2.0, 4.0)],
+                                                              [(6.0, 7.0)])
 
 
 def test_no_camera_starves_another(setup: Any) -> None:

@@ -40,6 +40,10 @@ to ask how much of a model's error rides on fine detail (docs/training.md,
 ``--record`` refuses them, and no setting of the node or the recipe is taken
 from them.
 
+``--flip`` scores the model as the node runs it with ``flip: true`` (each frame
+and its mirror image, depth averaged: the predictor's ``flip``). The card's
+figures are the plain model's: ``--record`` refuses it too.
+
 These frames measure, nothing more: no real frame is ever used for training
 or to pick a checkpoint.
 """
@@ -262,6 +266,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument('--blur', type=float, default=0.0, metavar='SIGMA',
                    help='a diagnosis: blur every image by SIGMA pixels before scoring '
                         '(not with --record)')
+    p.add_argument('--flip', action='store_true',
+                   help="score the model as the node's flip parameter runs it (the frame and "
+                        'its mirror image; not with --record)')
     p.add_argument('--protocol', choices=sorted(PROTOCOLS), default='kitti_eigen')
     p.add_argument('--record', metavar='SOURCE',
                    help='write the real-frame figures into the model card, SOURCE describing '
@@ -285,6 +292,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("real-check: --blur takes a sigma >= 0 pixels, and a blurred frame's figures "
               "are a diagnosis, not the model's: not with --record", file=sys.stderr)
         return 2
+    if args.flip and args.record:
+        print("real-check: the card records the model's own figures; --flip scores it with "
+              'its mirror pass: not with --record', file=sys.stderr)
+        return 2
     model = resolve_model_path(str(args.model))
     constant = args.constant if args.constant is not None else \
         read_card(model).metrics.get(MEAN_DEPTH_KEY)
@@ -302,12 +313,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.out.exists():
         shutil.rmtree(args.out)
     options = EvalOptions(protocol=args.protocol, topics=BagTopics(labels=None),
-                          panels=PANELS, progress=False, write_predictions=False)
+                          panels=PANELS, progress=False, write_predictions=False,
+                          flip_tta=args.flip or None)
     results = {name: score_set(name, frames, model, args.out, options, constant)
                for name, frames in sets.items()}
     summary = {'model': str(model), 'protocol': args.protocol, 'frames': str(args.frames),
                'kitti': str(args.kitti), 'split': args.split, 'constant_m': constant,
-               'blur_sigma_px': args.blur,
+               'blur_sigma_px': args.blur, 'flip': args.flip,
                'sets': results}
     if all(n in results for n in KITTI_SETS):
         summary['kitti_mean'] = combined(results, KITTI_SETS, 'model')

@@ -88,7 +88,8 @@ def parser() -> argparse.ArgumentParser:
                         'crop (BTS do_kb_crop); the prediction is scored in that window')
     p.add_argument('--median-scaling', action=argparse.BooleanOptionalAction, default=None)
     p.add_argument('--flip-tta', action=argparse.BooleanOptionalAction, default=None,
-                   help='offline only: average with the mirrored image')
+                   help="average depth and confidence with the mirror image's (live: the node's "
+                        'flip parameter)')
     p.add_argument('--averaging', choices=('image', 'pixel'),
                    help='headline numbers: mean of per-image metrics or pooled pixels')
     p.add_argument('--ranges', type=_edges, help='depth range edges in metres, e.g. 0,10,20,40')

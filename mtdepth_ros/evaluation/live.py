@@ -245,7 +245,7 @@ def record_live(bag: Path, model: Path, out_dir: Path, options: EvalOptions,
     compressed = image_type == COMPRESSED_IMAGE
     node = NodeProcess(model, topics.image, topics.camera_info, options.backends,
                        options.focal_correction, options.node_args, out_dir / NODE_LOG,
-                       compressed)
+                       compressed, flip=options.resolved_protocol().flip_tta)
     started = time.monotonic()
     with OutputBag(out_dir / PREDICTIONS_BAG) as recording_bag:
         player = Player(outputs, recording_bag)
@@ -279,9 +279,6 @@ def node_depth_scale(card: ModelCard, frame: Frame, recording: Recording) -> flo
 def run_live(bag: Path, model: Path, out_dir: Path, options: EvalOptions) -> Report:
     """Live replay of ``bag`` through the node."""
     protocol = options.resolved_protocol()
-    if protocol.flip_tta:
-        raise ValueError('flip test-time augmentation is offline only: the node does not '
-                         'run mirrored images')
     if protocol.input_crop != 'none':
         raise ValueError(f'input_crop {protocol.input_crop} is offline only: the node runs on '
                          'the whole image')

@@ -15,7 +15,7 @@ import numpy as np
 
 from mtdepth_ros.evaluation.bag_reader import Frame
 from mtdepth_ros.evaluation.options import EvalOptions, make_reader
-from mtdepth_ros.evaluation.protocols import Protocol, average_flipped, input_region
+from mtdepth_ros.evaluation.protocols import Protocol, input_region
 from mtdepth_ros.evaluation.report import Report
 from mtdepth_ros.evaluation.session import EvaluationSession, prepare_out_dir
 from mtdepth_ros.inference.predictor import Prediction, Predictor
@@ -58,7 +58,8 @@ class Progress:
 
 def predict_frame(predictor: Predictor, frame: Frame, protocol: Protocol,
                   focal_correction: bool) -> Prediction:
-    """The model's prediction for one frame, with flip TTA on depth when the protocol says.
+    """The model's prediction for one frame, with flip TTA when the protocol says (the
+    predictor's ``flip``, as the node's ``flip`` parameter).
 
     With the protocol's ``input_crop``, the model sees only that part of the
     image, and the prediction's ``region`` says where it lies in the image.
@@ -66,13 +67,7 @@ def predict_frame(predictor: Predictor, frame: Frame, protocol: Protocol,
     focal = frame.camera.fx if focal_correction and frame.camera is not None else None
     crop = input_region(frame.rgb.shape[:2], protocol.input_crop)
     rgb = np.ascontiguousarray(crop.of(frame.rgb)) if crop is not None else frame.rgb
-    prediction = predictor.predict(rgb, focal_px=focal)
-    if protocol.flip_tta and prediction.depth is not None:
-        mirrored = predictor.predict(np.ascontiguousarray(rgb[:, ::-1]), heads=('depth',),
-                                     focal_px=focal)
-        assert mirrored.depth is not None
-        prediction.depth = average_flipped(prediction.depth, mirrored.depth)
-        prediction.inference_s += mirrored.inference_s
+    prediction = predictor.predict(rgb, focal_px=focal, flip=protocol.flip_tta)
     if crop is not None:
         prediction.region = crop if prediction.region is None else prediction.region.within(crop)
     return prediction

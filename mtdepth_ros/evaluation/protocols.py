@@ -19,7 +19,7 @@ named, frozen set of them, and the report writes every choice down
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -60,8 +60,6 @@ KITTI_RANGES = (0.0, 10.0, 20.0, 30.0, 40.0, 50.0, 60.0, 70.0, 80.0)
 NYU_RANGES = tuple(float(d) for d in range(11))
 KITTI_BENCHMARK_METRICS = ('silog', 'sq_err_rel', 'abs_rel', 'irmse', 'imae', 'mae', 'rmse',
                            'rmse_log')
-
-DepthFn = Callable[[np.ndarray], np.ndarray]
 
 
 @dataclass(frozen=True)
@@ -135,7 +133,8 @@ class Protocol:
                              else 'all pixels pooled'),
             f'median scaling: {"per image" if self.median_scaling else "off"}',
             'flip test-time augmentation: '
-            + ('on (depth: mean of both passes; segmentation: unflipped pass only)'
+            + ('on (depth and confidence: mean of both passes in the network\'s output '
+               'coding; intervals, segmentation and far classes: unflipped pass only)'
                if self.flip_tta else 'off'),
             'segmentation: one confusion matrix over all frames, ignore label excluded, '
             'mIoU over classes present in ground truth or prediction',
@@ -246,25 +245,6 @@ def median_scale(pred: np.ndarray, gt: np.ndarray, mask: np.ndarray) -> tuple[np
         return pred, 1.0
     ratio = float(np.median(gt[usable]) / np.median(pred[usable]))
     return (pred * ratio).astype(np.float32), ratio
-
-
-def flip_average(predict_depth: DepthFn, rgb: np.ndarray) -> np.ndarray:
-    """Mean depth of ``rgb`` and of its mirror image (flipped back); where one of the
-    two is missing, the other."""
-    first = predict_depth(rgb)
-    mirrored = predict_depth(np.ascontiguousarray(rgb[:, ::-1]))
-    return average_flipped(first, mirrored)
-
-
-def average_flipped(depth: np.ndarray, mirrored: np.ndarray) -> np.ndarray:
-    """Mean of ``depth`` and ``mirrored`` (the prediction of the mirrored image, still
-    mirrored); where one of the two is missing, the other."""
-    stacked = np.stack([depth, mirrored[:, ::-1]]).astype(np.float32)
-    valid = np.isfinite(stacked) & (stacked > 0)
-    count = valid.sum(axis=0)
-    with np.errstate(invalid='ignore', divide='ignore'):
-        mean = np.where(valid, stacked, 0).sum(axis=0) / count
-    return np.where(count > 0, mean, np.nan).astype(np.float32)
 
 
 @dataclass

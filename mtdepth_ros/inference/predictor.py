@@ -7,6 +7,13 @@ runs only the heads asked for, and decodes them (normalised log depth to
 metres, integer heads to compact label images). Everything comes back at the
 network's resolution, covering :attr:`Prediction.region` of the image.
 
+With ``flip``, the network also runs on the mirror image: its depth and
+confidence outputs, flipped back, are averaged with the direct pass's in the
+network's own output coding (normalised log depth: a mean of log distances)
+before decoding; intervals and segmentation (class ids, not scores) come from
+the direct pass, as do the far classes. It costs a second image in the
+backend run (one batch of two where the model takes a batch).
+
 Depth follows REP 117: metres where the model gives an estimate inside its
 valid range (``card.depth_range``), +inf at or beyond its far limit and for
 the classes the card marks far (the sky), -inf at or nearer than its near
@@ -34,6 +41,8 @@ from mtdepth_ros.inference.model_file import read_card
 PIXEL_MAX = 255.0  # the card's mean/std are on the 0..1 scale
 # Decoding at the clip of the coding lands within float32 rounding of the limit.
 RANGE_EDGE = np.float32(1.0 - 1e-6)
+# The heads whose outputs are averaged with the mirror pass's (the others are class ids).
+FLIP_AVERAGED = ('depth', 'confidence')
 
 
 @dataclass
@@ -152,34 +161,47 @@ class Predictor:
         return tensor
 
     def predict(self, rgb: np.ndarray, heads: Collection[str] | None = None,
-                focal_px: float | None = None) -> Prediction:
+                focal_px: float | None = None, flip: bool = False) -> Prediction:
         """Run the model on one image; decode the heads asked for (None = all it has).
 
         ``focal_px`` is the live camera's fx at ``rgb``'s resolution; when
         given, depth is scaled for the focal length (FocalCorrectionError when
         the factor is out of bounds). Far classes need the segmentation head,
-        which is then run and returned with depth.
+        which is then run and returned with depth. ``flip``: depth and
+        confidence averaged with the mirror image's (module docstring).
         """
         wanted = self.heads_to_run(self.heads if heads is None else heads)
         region = self.region(rgb.shape[1], rgb.shape[0])
         scale = 1.0 if focal_px is None else focal_scale(self.card, focal_px, region)
-        (raw,), inference_s = self.infer([self.preprocess(rgb)], self.outputs_for(wanted))
-        prediction = self.decode(raw, wanted, scale)
+        tensor = self.preprocess(rgb)
+        tensors = [tensor, mirror(tensor)] if flip and self.flips(wanted) else [tensor]
+        raws, inference_s = self.infer(tensors, self.outputs_for(wanted))
+        prediction = self.decode(raws[0], wanted, scale,
+                                 mirrored=raws[1] if len(raws) > 1 else None)
         prediction.inference_s = inference_s
         prediction.region = region
         return prediction
 
+    def flips(self, heads: Collection[str]) -> bool:
+        """Whether a mirror pass changes any of ``heads`` (depth or confidence among them)."""
+        return any(head in heads for head in FLIP_AVERAGED)
+
     def decode(self, raw: Mapping[str, np.ndarray], heads: Collection[str],
-               depth_scale: float = 1.0) -> Prediction:
+               depth_scale: float = 1.0, mirrored: Mapping[str, np.ndarray] | None = None
+               ) -> Prediction:
         """Backend outputs ``{output name: (1, 1, h, w)}`` -> decoded ``heads``.
 
         ``depth_scale`` multiplies the finite depth in metres (the focal
         correction), after the valid range and far classes are marked
-        (REP 117, module docstring).
+        (REP 117, module docstring). ``mirrored``: the outputs of the mirror
+        image, whose depth and confidence are averaged in (module docstring).
         """
         prediction = Prediction(depth_scale=depth_scale)
         for head in heads:
-            value = raw[self.card.heads[head].output][0, 0]  # (N, 1, h, w) -> (h, w)
+            output = self.card.heads[head].output
+            value = raw[output][0, 0]  # (N, 1, h, w) -> (h, w)
+            if mirrored is not None and head in FLIP_AVERAGED:
+                value = average_mirrored(value, mirrored[output][0, 0])
             setattr(prediction, head, self._decode(head, value))
         depth = prediction.depth
         if depth is not None:
@@ -234,6 +256,19 @@ class Predictor:
             depth = np.array(value, dtype=np.float32)  # a copy: backends may reuse buffers
         depth[~(depth > 0)] = np.nan  # non-positive and NaN are invalid (REP 118)
         return depth
+
+
+def mirror(tensor: np.ndarray) -> np.ndarray:
+    """The (N, C, h, w) input tensor of the mirror image (left and right swapped)."""
+    return np.ascontiguousarray(tensor[..., ::-1])
+
+
+def average_mirrored(value: np.ndarray, mirrored: np.ndarray) -> np.ndarray:
+    """(h, w) float32 mean of a head's output and the mirror pass's, flipped back."""
+    if value.shape != mirrored.shape:
+        raise ValueError(f'the mirror pass gave {mirrored.shape}, the direct pass {value.shape}')
+    return ((value.astype(np.float32) + mirrored[:, ::-1]) * np.float32(0.5)).astype(
+        np.float32, copy=False)
 
 
 def check_rgb(rgb: np.ndarray) -> None:

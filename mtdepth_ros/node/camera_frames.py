@@ -1,7 +1,8 @@
 """One camera's frames around the network: checks, pairing, framing, messages, statistics.
 
 The inference worker (:mod:`.scheduler`) calls :meth:`CameraFrames.prepare`
-(decode the image, pair its camera_info, crop and normalise it) and
+(decode the image, pair its camera_info, crop and normalise it, and mirror it
+with ``flip``) and
 :meth:`CameraFrames.complete` (decode the heads, build and publish the
 messages). A bad frame raises :class:`FrameDropped` with a reason that is
 counted; anything else is counted as an error. No rclpy: the node hands in
@@ -35,7 +36,7 @@ from mtdepth_ros.inference.outputs import (
     OutputBuilder,
     heads_for,
 )
-from mtdepth_ros.inference.predictor import Prediction, Predictor
+from mtdepth_ros.inference.predictor import Prediction, Predictor, mirror
 from mtdepth_ros.node.camera_pairing import CameraInfoPairing
 from mtdepth_ros.node.diagnostics import ERROR_REASON, FrameStats
 from mtdepth_ros.node.frame_slot import FrameSlot
@@ -139,15 +140,18 @@ class CameraFrames:
         state = FrameState(msg.header, image, bgr, network_image, region, camera, scale, wanted,
                            heads, config, started)
         if not heads:
-            return Job(tensor=None, outputs=(), state=state)
-        return Job(tensor=self.predictor.normalise(network_image),
-                   outputs=self.predictor.outputs_for(heads), state=state)
+            return Job(tensors=(), outputs=(), state=state)
+        tensor = self.predictor.normalise(network_image)
+        tensors = (tensor, mirror(tensor)) if config.flip and self.predictor.flips(heads) \
+            else (tensor,)
+        return Job(tensors=tensors, outputs=self.predictor.outputs_for(heads), state=state)
 
     def complete(self, job: Job) -> None:
         state: FrameState = job.state
         prediction = Prediction()
         if state.heads:
-            prediction = self.predictor.decode(job.raw, state.heads, state.depth_scale)
+            prediction = self.predictor.decode(job.raws[0], state.heads, state.depth_scale,
+                                               mirrored=job.raws[1] if len(job.raws) > 1 else None)
         prediction.inference_s, prediction.region = job.inference_s, state.region
         region = state.region
         size, colours = self.predictor.input_size, state.network_image  # the cloud's colours

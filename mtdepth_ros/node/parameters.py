@@ -103,6 +103,9 @@ PARAMETERS: tuple[Param, ...] = (
           runtime=True, choices=OUTPUT_RESOLUTIONS),
     Param('focal_correction', True, 'scale depth by the live fx over the training fx (both '
           'at the network input) when camera_info is paired', runtime=True),
+    Param('flip', False, 'also run the mirror image and average depth and confidence with '
+          "it (flipped back): steadier depth for a second image in each network run; "
+          'intervals and segmentation from the direct image', runtime=True),
     Param('cache_camera_info', False, 'pair images with the latest camera_info instead of '
           'the one with the same stamp'),
     Param('camera_info_wait', 0.05, 'seconds to wait for the camera_info with the image '
@@ -150,6 +153,7 @@ class NodeConfig:
     outputs: frozenset[str]  # switched-on outputs (SWITCHES names)
     output_resolution: str
     focal_correction: bool
+    flip: bool
     cache_camera_info: bool
     camera_info_wait: float
     cloud: CloudSettings
@@ -228,6 +232,7 @@ def config_from_values(values: Mapping[str, Any]) -> NodeConfig:
             dla_core=v['dla_core'], workspace_mb=v['workspace_mb']),
         outputs=frozenset(s for s in SWITCHES if v[f'outputs.{s}']),
         output_resolution=v['output_resolution'], focal_correction=v['focal_correction'],
+        flip=v['flip'],
         cache_camera_info=v['cache_camera_info'], camera_info_wait=v['camera_info_wait'],
         cloud=CloudSettings(
             organized=v['points.organized'], max_depth=v['points.max_depth'],

@@ -4,8 +4,9 @@ Each camera keeps its own one-frame slot (newest frame wins, per camera). The
 worker takes the waiting frame of every camera at once, starting the round
 one camera further each time so none is always served last. With a model
 that accepts a batch dimension the frames run as one batch (up to the
-model's limit); otherwise one after another. So a camera's frame waits behind
-at most one frame of each other camera: none can starve another.
+model's limit; a frame with its mirror image counts two); otherwise one
+after another. So a camera's frame waits behind at most one frame of each
+other camera: none can starve another.
 
 Cameras do their own per-frame work around the network (:class:`Camera`):
 ``prepare`` turns a message into a :class:`Job` (or answers it without the
@@ -31,10 +32,13 @@ JOIN_S = 5.0
 class Job:
     """One frame of one camera, ready for the network."""
 
-    tensor: np.ndarray | None  # (1, 3, h, w) float32; None: no network needed
+    # (1, 3, h, w) float32 each: the frame, and its mirror image when the camera averages
+    # the two; (): no network needed
+    tensors: tuple[np.ndarray, ...]
     outputs: tuple[str, ...]  # ONNX output names the camera needs
     state: Any = None  # the camera's own per-frame state
-    raw: dict[str, np.ndarray] = field(default_factory=dict)  # filled by the worker
+    # filled by the worker: {output name: (1, ...) array} for each of ``tensors``
+    raws: list[dict[str, np.ndarray]] = field(default_factory=list)
     inference_s: float = 0.0  # this frame's share of the backend's time
     failed: bool = False  # the network failed on it; the camera has been told
 
@@ -46,7 +50,7 @@ class Camera(Protocol):
         """The job for ``msg``, or None when the camera dealt with it (dropped, idle)."""
 
     def complete(self, job: Job) -> None:
-        """Decode ``job.raw`` and publish."""
+        """Decode ``job.raws`` and publish."""
 
     def failed(self, error: Exception) -> None:
         """An exception while preparing or completing one of this camera's frames."""
@@ -136,10 +140,16 @@ class InferenceScheduler:
                 continue
             if job is not None:
                 jobs.append((camera, job))
-        waiting = [(c, j) for c, j in jobs if j.tensor is not None]
+        waiting = [(c, j) for c, j in jobs if j.tensors]
         size = max(1, self.network.max_batch)
-        for start in range(0, len(waiting), size):
-            self._infer(waiting[start:start + size])
+        batch: list[tuple[Camera, Job]] = []  # whole jobs, up to the model's batch when they fit
+        for camera, job in waiting:
+            if batch and sum(len(j.tensors) for _, j in batch) + len(job.tensors) > size:
+                self._infer(batch)
+                batch = []
+            batch.append((camera, job))
+        if batch:
+            self._infer(batch)
         for camera, job in jobs:
             if job.failed:
                 continue
@@ -151,13 +161,15 @@ class InferenceScheduler:
     def _infer(self, batch: list[tuple[Camera, Job]]) -> None:
         outputs = sorted({name for _, job in batch for name in job.outputs})
         try:
-            tensors = [job.tensor for _, job in batch if job.tensor is not None]
+            tensors = [tensor for _, job in batch for tensor in job.tensors]
             results, seconds = self.network.infer(tensors, outputs)
         except Exception as error:  # noqa: BLE001  every camera of the batch hears of it
             for camera, job in batch:
                 job.failed = True
                 camera.failed(error)
             return
-        for (_, job), raw in zip(batch, results):
-            job.raw = raw
-            job.inference_s = seconds / len(batch)
+        first = 0
+        for _, job in batch:
+            job.raws = results[first:first + len(job.tensors)]
+            job.inference_s = seconds * len(job.tensors) / len(tensors)
+            first += len(job.tensors)
