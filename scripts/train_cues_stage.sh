@@ -14,7 +14,11 @@
 #   189, the real frames once with REAL=DIR, both probes); then the recipe's rule: seed 0's
 #   model is to be bundled only if both seeds win. A recipe's line "# the rule also reads:
 #   data/synth_kitti_v10_val" (a validation tree of scenes version 7, rendered by 1e2e6d8)
-#   adds that tree to its rule: each seed must win there too. It copies nothing into models/.
+#   adds that tree to its rule: each seed must win there too. A recipe's line "# then averaged
+#   with its start: W" also judges, for each seed, its export weight-averaged with the model
+#   it started from (python -m training average-weights, W the stage's share) by the same
+#   rule, in RUN_DIR_seedN/average_W, and the final verdict is the averages'. It copies
+#   nothing into models/.
 # About 115 minutes on two quiet CPU cores (trees 11, each stage 45, each judgement 6).
 # Environment: PYTHON (default python), RECIPE, RUN_DIR (default runs/ and the recipe's
 # name: the seeds' runs are RUN_DIR_seed0 and RUN_DIR_seed1), SEEDS (default "0 1"), WORKERS
@@ -68,6 +72,9 @@ BASELINE=$(sed -n 's/^ *init_from: *//p' "$RECIPE")
 [ -f "$BASELINE" ] || { echo "$RECIPE: init_from '$BASELINE' is not a file" >&2; exit 2; }
 export BASELINE
 
+# the share of the stage's weights in an average with its start, if the recipe names one
+average=$(sed -n 's/^# then averaged with its start: *//p' "$RECIPE")
+
 read -ra seeds <<< "${SEEDS:-0 1}"
 for seed in "${seeds[@]}"; do
     dir=${RUN_DIR}_seed$seed
@@ -80,12 +87,37 @@ for seed in "${seeds[@]}"; do
         fi
     done
     judge "$dir" "$dir/mtdepth_default.onnx" "$dir/reports" "$VAL_TREE" "${more_trees[@]}"
-done
-verdicts=()  # every seed must win on every tree
-for seed in "${seeds[@]}"; do
-    verdicts+=("${RUN_DIR}_seed$seed/reports/rule.json")
-    for tree in "${more_trees[@]}"; do
-        verdicts+=("${RUN_DIR}_seed$seed/reports/rule_${tree##*/}.json")
+    [ -n "$average" ] || continue
+    # the export weight-averaged with its start, judged the same way (the start's side of
+    # the rule is the stage's, copied)
+    averaged=$dir/average_$average
+    [ -f "$averaged/mtdepth_default.onnx" ] || run "$PYTHON" -m training average-weights \
+        "$dir/mtdepth_default.onnx" "$BASELINE" --weight "$average" \
+        --out "$averaged/mtdepth_default.onnx"
+    for first in "$dir"/reports/rule_bundled*; do
+        if [ -f "$first/summary.json" ] && [ ! -e "$averaged/reports/${first##*/}" ]; then
+            mkdir -p "$averaged/reports" && cp -r "$first" "$averaged/reports/"
+        fi
     done
+    judge "$dir" "$averaged/mtdepth_default.onnx" "$averaged/reports" "$VAL_TREE" \
+        "${more_trees[@]}"
 done
-"$PYTHON" -m training rule --seeds "${verdicts[@]}"
+verdicts() {  # verdicts REPORTS_SUBDIR: every seed's rule files, every tree
+    local seed tree
+    for seed in "${seeds[@]}"; do
+        echo "${RUN_DIR}_seed$seed/$1/rule.json"
+        for tree in "${more_trees[@]}"; do
+            echo "${RUN_DIR}_seed$seed/$1/rule_${tree##*/}.json"
+        done
+    done
+}
+mapfile -t stage < <(verdicts reports)
+if [ -z "$average" ]; then
+    "$PYTHON" -m training rule --seeds "${stage[@]}"  # every seed must win on every tree
+    exit
+fi
+echo "the stage itself:"
+"$PYTHON" -m training rule --seeds "${stage[@]}" || true
+echo "the stage averaged with its start ($average of the stage):"
+mapfile -t averaged < <(verdicts "average_$average/reports")
+"$PYTHON" -m training rule --seeds "${averaged[@]}"

@@ -1,0 +1,98 @@
+"""average-weights: two exports of one network averaged into a third, or refused."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import model_fixtures as mf
+import numpy as np
+import onnx
+import pytest
+from onnx import numpy_helper
+
+from mtdepth_ros.inference.model_file import embed_card, read_card
+from mtdepth_ros.inference.predictor import Predictor
+from training.average_weights import WEIGHT_METRIC, average_weights, main
+
+SHIFT = 0.2  # the second model's coded depth is the first's minus this
+
+
+def initializers(path: Path) -> dict[str, np.ndarray]:
+    return {i.name: numpy_helper.to_array(i) for i in onnx.load(str(path)).graph.initializer}
+
+
+def pair(tmp_path: Path) -> tuple[Path, Path]:
+    """The tiny model, and a copy trained elsewhere: another depth constant, another recipe."""
+    first = mf.write_model(tmp_path / 'first.onnx')
+    model = onnx.load(str(first))
+    for initializer in model.graph.initializer:
+        if initializer.name == 'depth_const':
+            value = numpy_helper.to_array(initializer) - np.float32(SHIFT)
+            initializer.CopyFrom(numpy_helper.from_array(value, initializer.name))
+    card = read_card(first)
+    embed_card(model, replace(card, recipe='other', training_data='elsewhere',
+                              metrics={'train_mean_depth_m': 9.0, 'val_silog': 1.0}))
+    second = tmp_path / 'second.onnx'
+    onnx.save(model, str(second))
+    return first, second
+
+
+def test_float_initializers_are_mixed_by_the_weight_and_the_rest_kept(tmp_path: Path) -> None:
+    first, second = pair(tmp_path)
+    a, b = initializers(first), initializers(second)
+    for weight in (0.0, 0.25, 1.0):
+        out = tmp_path / f'avg{weight}.onnx'
+        average_weights(first, second, weight, out)
+        mixed = initializers(out)
+        np.testing.assert_allclose(mixed['depth_const'],
+                                   weight * a['depth_const'] + (1 - weight) * b['depth_const'],
+                                   rtol=1e-6)
+        for name in a:  # equal in both parents: exactly the same
+            if name != 'depth_const':
+                assert np.array_equal(mixed[name], a[name]), name
+    assert np.array_equal(initializers(tmp_path / 'avg1.0.onnx')['depth_const'], a['depth_const'])
+    assert np.array_equal(initializers(tmp_path / 'avg0.0.onnx')['depth_const'], b['depth_const'])
+
+
+def test_the_average_runs_and_its_card_names_both_parents(tmp_path: Path) -> None:
+    first, second = pair(tmp_path)
+    out = tmp_path / 'avg.onnx'
+    card = average_weights(first, second, 0.5, out)
+    coded = mf.coded_depth() - SHIFT / 2
+    depth = Predictor(out).predict(np.zeros((mf.HEIGHT, mf.WIDTH, 3), np.uint8)).depth
+    assert depth is not None
+    inside = np.isfinite(depth)  # the last row's coded depth reached the near limit: -inf
+    assert inside.mean() > 0.9 and np.isneginf(depth[~inside]).all()
+    np.testing.assert_allclose(depth[inside], mf.CODING.decode(coded)[inside], rtol=1e-5)
+    assert 'test' in card.recipe and 'other' in card.recipe and '0.5' in card.recipe
+    assert 'none (test fixture)' in card.training_data and 'elsewhere' in card.training_data
+    assert card.metrics == {WEIGHT_METRIC: 0.5}  # the first's metrics were its own alone
+
+
+def test_another_network_is_refused_with_where_it_differs(tmp_path: Path) -> None:
+    first = mf.write_model(tmp_path / 'first.onnx')
+    depth_only = mf.write_model(tmp_path / 'depth_only.onnx', heads=('depth',))
+    with pytest.raises(ValueError, match='cards differ in heads'):
+        average_weights(first, depth_only, 0.5, tmp_path / 'out.onnx')
+    slow = mf.write_model(tmp_path / 'slow.onnx', work=1)
+    with pytest.raises(ValueError, match='graphs differ at node'):
+        average_weights(first, slow, 0.5, tmp_path / 'out.onnx')
+    assert not (tmp_path / 'out.onnx').exists()
+
+
+def test_a_changed_index_or_a_weight_out_of_range_is_refused(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    first = mf.write_model(tmp_path / 'first.onnx', echo=True)  # its Slice takes int64 indices
+    model = onnx.load(str(first))
+    for initializer in model.graph.initializer:
+        if initializer.name == 'c1':
+            initializer.CopyFrom(numpy_helper.from_array(np.array([2], np.int64), 'c1'))
+    second = tmp_path / 'second.onnx'
+    onnx.save(model, str(second))
+    assert main(['average-weights', str(first), str(second), '--out',
+                 str(tmp_path / 'out.onnx')]) == 2
+    assert 'c1: int64 values differ' in capsys.readouterr().err
+    assert main(['average-weights', str(first), str(first), '--weight', '1.5', '--out',
+                 str(tmp_path / 'out.onnx')]) == 2
+    assert 'weight must be in [0, 1]' in capsys.readouterr().err
