@@ -14,7 +14,10 @@
 #   189, the real frames once with REAL=DIR, both probes); then the recipe's rule: seed 0's
 #   model is to be bundled only if both seeds win. A recipe's line "# the rule also reads:
 #   data/synth_kitti_v10_val" (a validation tree of scenes version 7, rendered by 1e2e6d8)
-#   adds that tree to its rule: each seed must win there too. A recipe's line "# then averaged
+#   adds that tree to its rule: each seed must win there too (data/synth_kitti_v2_val2: scenes
+#   version 1 again, other streets, rendered by 1589a8f^ with seed 2016), and "# the rule no
+#   longer reads: data/synth_kitti_v2_val" drops the 189 from the verdict (they are still
+#   scored: every bundled model since the first was chosen on them). A recipe's line "# then averaged
 #   with its start: W" also judges, for each seed, its export weight-averaged with the model
 #   it started from (python -m training average-weights, W the stage's share) by the same
 #   rule, in RUN_DIR_seedN/average_W, and the final verdict is the averages'. It copies
@@ -60,6 +63,8 @@ for tree in "${more_trees[@]}"; do
     case $tree in
         data/synth_kitti_v10_val)  # scenes version 7
             synth_at 1e2e6d8 "$tree" "${VAL_SHAPE[@]}" "${SIZE[@]}" ;;
+        data/synth_kitti_v2_val2)  # scenes version 1 again, other streets: no model was chosen on them
+            synth_at '1589a8f^' "$tree" "${VAL_SHAPE[@]:0:4}" --seed 2016 "${SIZE[@]}" ;;
         *) echo "$RECIPE: no rendering known for its rule's tree '$tree'" >&2; exit 2 ;;
     esac
     rule_tree_lists "$tree"
@@ -102,10 +107,12 @@ for seed in "${seeds[@]}"; do
     judge "$dir" "$averaged/mtdepth_default.onnx" "$averaged/reports" "$VAL_TREE" \
         "${more_trees[@]}"
 done
+# "# the rule no longer reads: data/synth_kitti_v2_val": the 189 are still scored, not judged
+grep -q "^# the rule no longer reads: $VAL_TREE\$" "$RECIPE" && first_tree=0 || first_tree=1
 verdicts() {  # verdicts REPORTS_SUBDIR: every seed's rule files, every tree
     local seed tree
     for seed in "${seeds[@]}"; do
-        echo "${RUN_DIR}_seed$seed/$1/rule.json"
+        [ "$first_tree" = 1 ] && echo "${RUN_DIR}_seed$seed/$1/rule.json"
         for tree in "${more_trees[@]}"; do
             echo "${RUN_DIR}_seed$seed/$1/rule_${tree##*/}.json"
         done
