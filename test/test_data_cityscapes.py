@@ -41,3 +41,22 @@ def test_depth_only_and_labels_only_samples_batch_together() -> None:
     batch = next(iter(DataLoader(mixed, batch_size=len(mixed))))
     assert batch['has_depth'].tolist() == [True, False, False]  # 1 KITTI, 2 Cityscapes frames
     assert batch['has_labels'].tolist() == [False, True, True]
+
+
+def test_a_mixtures_card_facts_come_from_its_first_depth_source() -> None:
+    # labels first, then depth: the frame size and the far classes are the depth source's
+    # (a mixture's card once lost its far classes: sky was not marked +inf on the vehicle)
+    from training.datamodule import MultiTaskDataModule  # noqa: PLC0415
+
+    depth_args = {'resize': (24, 80), 'far_classes': ['sky']}
+    sources = [{'dataset': 'training.data.cityscapes.CityscapesSegmentation',
+                'root': str(cityscapes_tree()), 'args': {'resize': (24, 80)}},
+               {'dataset': 'kitti', 'root': str(kitti_tree()), 'args': depth_args}]
+    data = MultiTaskDataModule(
+        'training.data.mixed.MixedSources', '', num_workers=0, train_split='train',
+        val_split='val', train_args={'sources': sources},
+        val_args={'sources': [{'dataset': 'kitti', 'root': str(kitti_tree()),
+                               'args': {'resize': (24, 80)}}]})
+    facts = data.card_facts()
+    assert facts['far_classes'] == ['sky']
+    assert facts['frame_size'] == list(KittiDataset(kitti_tree(), 'train').read(0).image.shape[:2])

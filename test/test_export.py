@@ -175,6 +175,11 @@ def test_far_classes_come_from_the_data_facts_else_the_recipe() -> None:
     assert far_classes(loaded({'data': {'far_classes': []}, **recipe})) == ()  # recorded: none
     assert far_classes(loaded({'data': {}, **recipe})) == ('sky',)  # older checkpoints
     assert far_classes(loaded({'data': {}, 'config': {'data': {'train_args': None}}})) == ()
+    # a mixture's checkpoint before its facts recorded them: the first source naming them
+    sources = [{'dataset': 'cityscapes', 'args': {}}, {'dataset': 'kitti', 'args': None},
+               {'dataset': 'kitti', 'args': {'far_classes': ['sky']}}]
+    mixture = {'config': {'data': {'train_args': {'sources': sources}}}}
+    assert far_classes(loaded({'data': {}, **mixture})) == ('sky',)
 
 
 def test_export_of_a_missing_checkpoint_fails_clearly(tmp_path: Path,

@@ -228,12 +228,13 @@ class MultiTaskDataModule(L.LightningDataModule):
                 f"{self.hparams['dataset']} at {Path(self.hparams['root'])} "
                 f"({len(train)} training frames, split {self.hparams['train_split']!r})"),  # type: ignore[arg-type]
         }
-        if isinstance(source, DepthDataset):
-            frame = source.resize_source_size()
+        depth_source = _first_depth_dataset(train)  # a mixture's: its first depth source
+        if depth_source is not None:
+            frame = depth_source.resize_source_size()
             if frame is not None:
                 facts['frame_size'] = list(frame)
-            if source.augment.far_classes:
-                facts['far_classes'] = list(source.augment.far_classes)
+            if depth_source.augment.far_classes:
+                facts['far_classes'] = list(depth_source.augment.far_classes)
         mean_depth = _mean_depth(train)
         if mean_depth is not None:
             facts['mean_depth_m'] = mean_depth
@@ -298,6 +299,21 @@ def sequences(data: Dataset[Any]) -> set[str]:
 def _triple(values: Any) -> list[float]:
     """Per-channel normalisation constants (tuple or (3, 1, 1) tensor) as three floats."""
     return [round(float(v), NORMALISATION_DIGITS) for v in torch.as_tensor(values).flatten().tolist()]
+
+
+def _first_depth_dataset(data: Dataset[Any]) -> DepthDataset | None:
+    """The first DepthDataset with depth (its first frame read) under any Subsets and
+    concatenations (MixedSources): the source whose facts (frame size, far classes) a
+    mixture's card records, as its classes come from its first source that has them
+    (training.data.mixed)."""
+    data = _unwrap(data)
+    if isinstance(data, DepthDataset):
+        return data if len(data) and data.read(0).depth is not None else None
+    for part in getattr(data, 'datasets', ()) if isinstance(data, ConcatDataset) else ():
+        found = _first_depth_dataset(part)
+        if found is not None:
+            return found
+    return None
 
 
 def _unwrap(data: Dataset[Any]) -> Dataset[Any]:

@@ -83,12 +83,17 @@ def build_card(loaded: LoadedCheckpoint, size: tuple[int, int], depth_encoding: 
 
 def far_classes(loaded: LoadedCheckpoint) -> tuple[str, ...]:
     """Classes trained as beyond any depth: the data facts, else (checkpoints written before
-    the facts recorded them) the recipe's ``train_args.far_classes``."""
+    the facts recorded them, and mixtures' until 2026-12-03) the recipe's
+    ``train_args.far_classes``, or a mixture's first source's that names them."""
     recorded = loaded.extra.get('data', {}).get('far_classes')
     if recorded is None:
         data = loaded.extra.get('config', {}).get('data') or {}
-        recorded = (data.get('train_args') or {}).get('far_classes', ())
-    return tuple(recorded)
+        args = data.get('train_args') or {}
+        recorded = args.get('far_classes')
+        if recorded is None:  # a mixture: its first source that names them
+            recorded = next((source['args']['far_classes'] for source in args.get('sources') or ()
+                             if (source.get('args') or {}).get('far_classes')), ())
+    return tuple(recorded or ())
 
 
 def class_spec(loaded: LoadedCheckpoint) -> ClassSpec:
