@@ -104,7 +104,7 @@ PARAMETERS: tuple[Param, ...] = (
     Param('focal_correction', True, 'scale depth by the live fx over the training fx (both '
           'at the network input) when camera_info is paired', runtime=True),
     Param('flip', False, 'also run the mirror image and average depth and confidence with '
-          "it (flipped back): steadier depth for a second image in each network run; "
+          'it, flipped back (docs/node.md, "Flip"): a second image in each network run; '
           'intervals and segmentation from the direct image', runtime=True),
     Param('cache_camera_info', False, 'pair images with the latest camera_info instead of '
           'the one with the same stamp'),
