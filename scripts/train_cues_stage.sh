@@ -14,14 +14,14 @@
 #   189, the real frames once with REAL=DIR, both probes); then the recipe's rule: seed 0's
 #   model is to be bundled only if both seeds win. A recipe's line "# the rule also reads:
 #   data/synth_kitti_v10_val" (a validation tree of scenes version 7, rendered by 1e2e6d8)
-#   adds that tree to its rule: each seed must win there too (data/synth_kitti_v2_val2: scenes
-#   version 1 again, other streets, rendered by 1589a8f^ with seed 2016), and "# the rule no
-#   longer reads: data/synth_kitti_v2_val" drops the 189 from the verdict (they are still
-#   scored: every bundled model since the first was chosen on them). A recipe's line "# then averaged
-#   with its start: W" also judges, for each seed, its export weight-averaged with the model
-#   it started from (python -m training average-weights, W the stage's share) by the same
-#   rule, in RUN_DIR_seedN/average_W, and the final verdict is the averages'. It copies
-#   nothing into models/.
+#   adds that tree to its rule: each seed must win there too (data/synth_kitti_v2_val2:
+#   scenes version 1 again, other streets, rendered by 1589a8f^ with seed 2016), and "# the
+#   rule no longer reads: data/synth_kitti_v2_val" drops the 189 from the verdict (they are
+#   still scored: every bundled model since the first was chosen on them). A recipe's line
+#   "# then averaged with its start: W" also judges, for each seed, its export
+#   weight-averaged with the model it started from (python -m training average-weights, W
+#   the stage's share) by the same rule, in RUN_DIR_seedN/average_W, and the final verdict
+#   is the averages'. It copies nothing into models/.
 # About 115 minutes on two quiet CPU cores (trees 11, each stage 45, each judgement 6).
 # Environment: PYTHON (default python), RECIPE, RUN_DIR (default runs/ and the recipe's
 # name: the seeds' runs are RUN_DIR_seed0 and RUN_DIR_seed1), SEEDS (default "0 1"), WORKERS
@@ -63,7 +63,7 @@ for tree in "${more_trees[@]}"; do
     case $tree in
         data/synth_kitti_v10_val)  # scenes version 7
             synth_at 1e2e6d8 "$tree" "${VAL_SHAPE[@]}" "${SIZE[@]}" ;;
-        data/synth_kitti_v2_val2)  # scenes version 1 again, other streets: no model was chosen on them
+        data/synth_kitti_v2_val2)  # scenes version 1 again, streets no model was chosen on
             synth_at '1589a8f^' "$tree" "${VAL_SHAPE[@]:0:4}" --seed 2016 "${SIZE[@]}" ;;
         *) echo "$RECIPE: no rendering known for its rule's tree '$tree'" >&2; exit 2 ;;
     esac
