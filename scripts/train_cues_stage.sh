@@ -38,10 +38,11 @@ WORKERS=${WORKERS:-2}
 NICE=${NICE:-19}
 VAL_TREE=data/synth_kitti_v2_val
 [[ $PYTHON == */* ]] && PYTHON=$(realpath -s "$PYTHON")  # it also runs from other folders
-source scripts/training_steps.sh  # run, synth_at, bundled_at, validation_lists, fit, judge
+source scripts/training_steps.sh  # run, synth_at, bundled_at, validation_lists, fit, judge, ...
 
 SIZE=(--width 640 --height 193 --format kitti --workers "$WORKERS" --resume)
-VAL_SHAPE=(--frames 240 --frames-per-drive 12 --seed 1016)  # every validation tree's
+VAL_FRAMES=(--frames 240 --frames-per-drive 12)  # every validation tree's
+VAL_SHAPE=("${VAL_FRAMES[@]}" --seed 1016)
 synth_at '1589a8f^' "$VAL_TREE" "${VAL_SHAPE[@]}" "${SIZE[@]}"
 # the recipe's training trees (its data root, or each of a mixture's sources' roots; the
 # validation trees it names are rendered below), each by the commit of its scenes' version
@@ -64,7 +65,7 @@ for tree in "${more_trees[@]}"; do
         data/synth_kitti_v10_val)  # scenes version 7
             synth_at 1e2e6d8 "$tree" "${VAL_SHAPE[@]}" "${SIZE[@]}" ;;
         data/synth_kitti_v2_val2)  # scenes version 1 again, streets no model was chosen on
-            synth_at '1589a8f^' "$tree" "${VAL_SHAPE[@]:0:4}" --seed 2016 "${SIZE[@]}" ;;
+            synth_at '1589a8f^' "$tree" "${VAL_FRAMES[@]}" --seed 2016 "${SIZE[@]}" ;;
         *) echo "$RECIPE: no rendering known for its rule's tree '$tree'" >&2; exit 2 ;;
     esac
     rule_tree_lists "$tree"
@@ -86,11 +87,7 @@ for seed in "${seeds[@]}"; do
     fit "$dir" --config training/configs/default_synth.yaml --config "$RECIPE" \
         --seed_everything "$seed"
     # the bundled model's side of the rule is the same for every seed: scored once per tree
-    for first in "${RUN_DIR}_seed${seeds[0]}"/reports/rule_bundled*; do
-        if [ -f "$first/summary.json" ] && [ ! -e "$dir/reports/${first##*/}" ]; then
-            mkdir -p "$dir/reports" && cp -r "$first" "$dir/reports/"
-        fi
-    done
+    bundled_side "${RUN_DIR}_seed${seeds[0]}/reports" "$dir/reports"
     judge "$dir" "$dir/mtdepth_default.onnx" "$dir/reports" "$VAL_TREE" "${more_trees[@]}"
     [ -n "$average" ] || continue
     # the export weight-averaged with its start, judged the same way (the start's side of
@@ -99,11 +96,7 @@ for seed in "${seeds[@]}"; do
     [ -f "$averaged/mtdepth_default.onnx" ] || run "$PYTHON" -m training average-weights \
         "$dir/mtdepth_default.onnx" "$BASELINE" --weight "$average" \
         --out "$averaged/mtdepth_default.onnx"
-    for first in "$dir"/reports/rule_bundled*; do
-        if [ -f "$first/summary.json" ] && [ ! -e "$averaged/reports/${first##*/}" ]; then
-            mkdir -p "$averaged/reports" && cp -r "$first" "$averaged/reports/"
-        fi
-    done
+    bundled_side "$dir/reports" "$averaged/reports"
     judge "$dir" "$averaged/mtdepth_default.onnx" "$averaged/reports" "$VAL_TREE" \
         "${more_trees[@]}"
 done

@@ -30,6 +30,10 @@
 # stage, bundled 2026-11-30 to 2026-12-03; runs/bundled_cues: c8e1a36, the cues stage,
 # bundled 2026-12-03). Outside a git checkout, with a warning, models/'s copy.
 #
+# bundled_side FROM TO: copy the rule's bundled side (FROM/rule_bundled*, scored
+# reports) to TO where TO lacks it: the model a stage must beat is the same for every seed
+# and for a stage's average, so it is scored once per tree.
+#
 # judge RUN_DIR OUT REPORTS VAL_TREE [RULE_TREE...]: a recipe's judgement of RUN_DIR's
 # best.ckpt, each step skipped when its output exists (the reports are kept for the
 # notes). Export it to OUT with the card facts the checkpoint does not hold (depth valid
@@ -99,6 +103,15 @@ fit() {
         echo "training stopped (status $status); run this script again to resume" >&2
         exit "$status"
     fi
+}
+
+bundled_side() {
+    local first
+    for first in "$1"/rule_bundled*; do
+        if [ -f "$first/summary.json" ] && [ ! -e "$2/${first##*/}" ]; then
+            mkdir -p "$2" && cp -r "$first" "$2/"
+        fi
+    done
 }
 
 rule_on() {  # rule_on OUT REPORTS TREE SUFFIX: judge's two-reading rule on TREE

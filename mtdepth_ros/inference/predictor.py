@@ -173,8 +173,7 @@ class Predictor:
         wanted = self.heads_to_run(self.heads if heads is None else heads)
         region = self.region(rgb.shape[1], rgb.shape[0])
         scale = 1.0 if focal_px is None else focal_scale(self.card, focal_px, region)
-        tensor = self.preprocess(rgb)
-        tensors = [tensor, mirror(tensor)] if flip and self.flips(wanted) else [tensor]
+        tensors = self.input_tensors(self.preprocess(rgb), wanted, flip)
         raws, inference_s = self.infer(tensors, self.outputs_for(wanted))
         prediction = self.decode(raws[0], wanted, scale,
                                  mirrored=raws[1] if len(raws) > 1 else None)
@@ -185,6 +184,12 @@ class Predictor:
     def flips(self, heads: Collection[str]) -> bool:
         """Whether a mirror pass changes any of ``heads`` (depth or confidence among them)."""
         return any(head in heads for head in FLIP_AVERAGED)
+
+    def input_tensors(self, tensor: np.ndarray, heads: Collection[str], flip: bool
+                      ) -> tuple[np.ndarray, ...]:
+        """The backend inputs for one image's ``tensor``: it, and with ``flip`` its mirror
+        when that changes one of ``heads``; their outputs go to :meth:`decode` in order."""
+        return (tensor, mirror(tensor)) if flip and self.flips(heads) else (tensor,)
 
     def decode(self, raw: Mapping[str, np.ndarray], heads: Collection[str],
                depth_scale: float = 1.0, mirrored: Mapping[str, np.ndarray] | None = None

@@ -36,7 +36,7 @@ from mtdepth_ros.inference.outputs import (
     OutputBuilder,
     heads_for,
 )
-from mtdepth_ros.inference.predictor import Prediction, Predictor, mirror
+from mtdepth_ros.inference.predictor import Prediction, Predictor
 from mtdepth_ros.node.camera_pairing import CameraInfoPairing
 from mtdepth_ros.node.diagnostics import ERROR_REASON, FrameStats
 from mtdepth_ros.node.frame_slot import FrameSlot
@@ -141,9 +141,8 @@ class CameraFrames:
                            heads, config, started)
         if not heads:
             return Job(tensors=(), outputs=(), state=state)
-        tensor = self.predictor.normalise(network_image)
-        tensors = (tensor, mirror(tensor)) if config.flip and self.predictor.flips(heads) \
-            else (tensor,)
+        tensors = self.predictor.input_tensors(self.predictor.normalise(network_image), heads,
+                                               config.flip)
         return Job(tensors=tensors, outputs=self.predictor.outputs_for(heads), state=state)
 
     def complete(self, job: Job) -> None:
