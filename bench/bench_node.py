@@ -22,6 +22,10 @@ a copy run right after each build (``bench.rows.paired_ratio``: steadier on
 a virtual machine whose speed drifts, and the copy as cold as the node's).
 A third run of the stages has ``flip: true`` (each frame with its mirror
 image, one backend run of two): its network time against the plain run's.
+A fourth has ``ground_contact: true``: its ``complete`` against the plain
+run's, and the prior itself (``ground_contact_depth`` on the model's own
+network-resolution depth and segmentation of a frame) against a plain
+Python loop over the columns and their runs, timed in the same run.
 """
 
 from __future__ import annotations
@@ -51,6 +55,7 @@ from mtdepth_ros.conversions.cdr import image_bytes
 from mtdepth_ros.conversions.cloud_bytes import warm_up
 from mtdepth_ros.conversions.geometry import Region
 from mtdepth_ros.conversions.serialized_image import read_image
+from mtdepth_ros.inference.ground_contact import ground_contact_depth
 from mtdepth_ros.inference.outputs import (
     TOPICS,
     OutputBuilder,
@@ -80,9 +85,10 @@ class Frame:
     """One frame through CameraFrames, stage by stage."""
 
     def __init__(self, predictor: Predictor, resolution: str, publishers: dict[str, Any],
-                 flip: bool = False) -> None:
+                 flip: bool = False, ground_contact: bool = False) -> None:
         config = config_from_values({'output_resolution': resolution, 'cache_camera_info': True,
-                                     'points.drop_classes': 'sky', 'flip': flip})
+                                     'points.drop_classes': 'sky', 'flip': flip,
+                                     'ground_contact': ground_contact})
         pairing = CameraInfoPairing(cache_latest=True)
         self.header = Header(frame_id='camera_optical_frame')
         self.header.stamp.sec = 1
@@ -193,6 +199,45 @@ def _serialization_rows(resolution: str, build: Callable[[list[str]], dict[str, 
              ' MB)', 'ms': cloud_s * 1e3, 'vs copy': cloud_s / cloud_copy_s}]
 
 
+def ground_contact_loop(depth: np.ndarray, labels: np.ndarray, standing: frozenset[int],
+                        ground: frozenset[int]) -> np.ndarray:
+    """The baseline: the prior as a Python loop over each column's runs."""
+    out = depth.copy()
+    height, width = depth.shape
+    for column in range(width):
+        top = 0
+        while top < height:
+            foot = top
+            while foot + 1 < height and labels[foot + 1, column] == labels[top, column]:
+                foot += 1
+            beneath = foot + 1
+            if (labels[top, column] in standing and beneath < height
+                    and labels[beneath, column] in ground
+                    and np.isfinite(depth[beneath, column])):
+                out[top:beneath, column] = depth[beneath, column]
+            top = beneath
+    return out
+
+
+def ground_contact_cost(predictor: Predictor) -> list[dict[str, Any]]:
+    """The prior on the model's own maps of a frame, vectorised and as a loop."""
+    rgb = np.random.default_rng(SEED).integers(0, 256, (HEIGHT, WIDTH, 3), np.uint8)
+    prediction = predictor.predict(rgb, heads=['depth', 'segmentation'])
+    depth, labels = prediction.depth, prediction.segmentation
+    assert depth is not None and labels is not None
+    standing, ground = predictor.ground_contact_classes
+    fast = median_seconds(lambda: ground_contact_depth(depth, labels, standing, ground), REPEATS)
+    loop = median_seconds(lambda: ground_contact_loop(depth, labels, frozenset(standing),
+                                                      frozenset(ground)), 3)
+    np.testing.assert_array_equal(ground_contact_depth(depth, labels, standing, ground),
+                                  ground_contact_loop(depth, labels, frozenset(standing),
+                                                      frozenset(ground)))
+    return [{'ground contact': 'a Python loop over columns and runs', 'ms': loop * 1e3,
+             'vs loop': 1.0},
+            {'ground contact': 'ground_contact_depth (numpy)', 'ms': fast * 1e3,
+             'vs loop': fast / loop}]
+
+
 def main() -> None:
     model = next((m for m in default_model_candidates() if m.is_file()), None)
     if model is None:
@@ -225,6 +270,13 @@ def main() -> None:
                         {'network': 'with its mirror (flip: true)', 'ms': rows[0]['ms'],
                          'vs one': rows[0]['ms'] / plain_ms}],
                note='the cost of flip in the network')
+        print()
+        rows = stages(Frame(predictor, 'network', publishers, ground_contact=True))
+        report('node', [{'resolution': 'network, ground_contact', **row} for row in rows])
+        print()
+        report('node', ground_contact_cost(predictor),
+               note=f'the ground-contact prior on {predictor.input_size[0]}x'
+                    f'{predictor.input_size[1]} maps')
         print()
         report('node', serialization(predictor), note='decoded heads to serialized bytes')
     finally:

@@ -7,7 +7,9 @@ Built with ``onnx.helper`` (no torch), so tests can check every decoded value:
   input channel itself in metres (to check resizing, normalisation and colour order);
 - ``intervals``: the interval of that depth (:func:`expected_intervals`);
 - ``confidence``: 1.0 on the left half, :data:`LOW_CONFIDENCE` on the right;
-- ``segmentation``: vertical bands of class ids from 0 (left) to the last class (right).
+- ``segmentation``: vertical bands of class ids from 0 (left) to the last class (right);
+  with ``standing=True`` the bands' bottom :data:`GROUND_ROWS` rows are class 0 (road),
+  so the other bands stand on it.
 
 Each output is a constant added to ``0 * mean(image)`` so it stays a real
 computation on the input (no output is a bare initialiser).
@@ -43,6 +45,7 @@ LOW_CONFIDENCE = 0.25
 ALL_HEADS = ('depth', 'intervals', 'confidence', 'segmentation')
 OPSET = 17
 WORK_SIZE = 512  # matrix size of the slow model's busy work
+GROUND_ROWS = 6  # with standing=True: the bottom rows where every column is road
 CLASS_NAMES = ('road', 'car', 'sky')
 PALETTE = ((128, 64, 128), (0, 0, 142), (70, 130, 180))
 
@@ -70,9 +73,13 @@ def expected_confidence(height: int = HEIGHT, width: int = WIDTH) -> np.ndarray:
 
 
 def expected_segmentation(height: int = HEIGHT, width: int = WIDTH,
-                          num_classes: int = len(CLASS_NAMES)) -> np.ndarray:
+                          num_classes: int = len(CLASS_NAMES), standing: bool = False
+                          ) -> np.ndarray:
     columns = np.linspace(0, num_classes - 1, width).round()  # bands from 0 to the last class
-    return np.repeat(columns[None, :], height, axis=0).astype(np.int64)
+    labels = np.repeat(columns[None, :], height, axis=0).astype(np.int64)
+    if standing:
+        labels[-GROUND_ROWS:] = 0
+    return labels
 
 
 def make_card(height: int = HEIGHT, width: int = WIDTH, heads: Sequence[str] = ALL_HEADS,
@@ -104,11 +111,12 @@ def make_card(height: int = HEIGHT, width: int = WIDTH, heads: Sequence[str] = A
         training_data='none (test fixture)')
 
 
-def make_model(card: ModelCard, work: int = 0) -> onnx.ModelProto:
+def make_model(card: ModelCard, work: int = 0, standing: bool = False) -> onnx.ModelProto:
     """The ONNX graph for ``card`` (its heads and size), card embedded.
 
     ``work`` > 0 adds that many 512x512 matrix products that depend on the
     input and change no output: a slow model, for flooding the node.
+    ``standing``: the segmentation's bands stand on road (module docstring).
     """
     height, width = card.input.height, card.input.width
     nodes = [
@@ -126,7 +134,8 @@ def make_model(card: ModelCard, work: int = 0) -> onnx.ModelProto:
         'intervals': expected_intervals(height, width).astype(np.float32),
         'confidence': expected_confidence(height, width),
         'segmentation': expected_segmentation(
-            height, width, len(card.classes.names) if card.classes else 1).astype(np.float32),
+            height, width, len(card.classes.names) if card.classes else 1,
+            standing).astype(np.float32),
     }
     outputs = []
     for head, spec in card.heads.items():
@@ -167,9 +176,9 @@ def _busy_work(count: int) -> tuple[list[onnx.NodeProto], list[onnx.TensorProto]
     return nodes, [numpy_helper.from_array(start, 'work_start')]
 
 
-def write_model(path: Path, work: int = 0, **card_args: Any) -> Path:
+def write_model(path: Path, work: int = 0, standing: bool = False, **card_args: Any) -> Path:
     """Write a tiny model (``make_card`` arguments) to ``path``; return the path."""
-    onnx.save(make_model(make_card(**card_args), work), str(path))
+    onnx.save(make_model(make_card(**card_args), work, standing), str(path))
     return path
 
 

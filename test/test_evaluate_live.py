@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from evaluation_fixtures import CITYSCAPES_CLASSES, generate_bag, read_ground_truth
 from model_fixtures import (
+    CLASS_NAMES,
     FOCAL_PX,
     LOW_CONFIDENCE,
     expected_depth,
@@ -148,3 +149,30 @@ def test_flip_tta_runs_the_node_with_its_mirror_pass(tmp_path):
     assert maps, (report.out_dir / 'node.log').read_text()
     for confidence in maps:
         np.testing.assert_allclose(confidence, (1 + LOW_CONFIDENCE) / 2)
+
+
+def test_ground_contact_runs_the_node_with_its_prior(tmp_path):
+    from rosbags.highlevel import AnyReader  # noqa: PLC0415
+
+    from mtdepth_ros.conversions.images import image_to_array  # noqa: PLC0415
+
+    model = write_model(tmp_path / 'standing.onnx', standing=True)
+    bag = generate_bag(tmp_path / 'bag', 2, 64, 48)
+    report = evaluate_bag(bag, model, tmp_path / 'report', 'live',
+                          EvalOptions(progress=False, panels=0, rate=PLAYBACK_RATE,
+                                      ground_contact=True))
+    assert 'ground-contact prior on' in (report.out_dir / 'report.md').read_text()
+    # the tiny model's car band stands on road: in the node's depth it is at the road's
+    # depth beneath it, down each column
+    car = expected_segmentation(standing=True) == CLASS_NAMES.index('car')
+    with AnyReader([report.files['predictions_bag']]) as reader:
+        connections = [c for c in reader.connections if c.topic == output_topic('depth')]
+        maps = [image_to_array(reader.deserialize(raw, c.msgtype))
+                for c, _, raw in reader.messages(connections=connections)]
+    assert maps, (report.out_dir / 'node.log').read_text()
+    columns = np.flatnonzero(car.any(axis=0))
+    assert columns.size
+    for depth in maps:
+        for column in columns:
+            standing = depth[car[:, column], column]
+            np.testing.assert_allclose(standing, standing[-1], rtol=1e-6)

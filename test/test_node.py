@@ -164,6 +164,29 @@ def test_flip_switches_on_at_runtime(start: NodeFactory) -> None:
         what='a frame run with its mirror image')
 
 
+def test_ground_contact_puts_the_car_at_the_road_depth(start: NodeFactory,
+                                                      tmp_path: Path) -> None:
+    # the fixture's car band stands on GROUND_ROWS rows of road: in each of its columns
+    # the car takes the depth of the first road row beneath it
+    path = mf.write_model(tmp_path / 'standing.onnx', standing=True)
+    node, probe = start(listen=['depth/image_rect'], model_path=str(path), ground_contact=True)
+    depth = image_to_array(probe.send_until('depth/image_rect', RGB, CAMERA)[0])
+    car = mf.expected_segmentation(standing=True) == mf.CLASS_NAMES.index('car')
+    foot = mf.expected_depth()[mf.HEIGHT - mf.GROUND_ROWS]  # (w,) the road beneath
+    np.testing.assert_allclose(depth[car], np.broadcast_to(foot, car.shape)[car], rtol=1e-6)
+    np.testing.assert_allclose(depth[~car], mf.expected_depth()[~car], rtol=1e-6)
+
+
+def test_ground_contact_is_refused_at_runtime_for_a_model_without_ground(
+        start: NodeFactory, tmp_path: Path) -> None:
+    path = mf.write_model(tmp_path / 'classes.onnx', num_classes=4)
+    node, probe = start(listen=['depth/image_rect'], model_path=str(path))
+    result = node.set_parameters([Parameter('ground_contact', value=True)])[0]
+    assert not result.successful and 'needs a ground class' in result.reason
+    assert node.get_parameter('ground_contact').value is False
+    probe.send_until('depth/image_rect', RGB, CAMERA)  # and it keeps running
+
+
 def test_input_resolution_outputs_keep_the_image_size(start: NodeFactory) -> None:
     node, probe = start(listen=['depth/image_rect', 'depth/camera_info'], output_resolution='input')
     depth = probe.send_until('depth/image_rect', RGB, CAMERA)[0]
@@ -347,6 +370,13 @@ def test_refuses_an_unknown_backend(harness: RosHarness, model: Path) -> None:
 def test_refuses_an_unavailable_backend_with_its_reason(harness: RosHarness, model: Path) -> None:
     message = refuse(harness, model_path=str(model), backend='onnxruntime:tensorrt')
     assert 'TensorrtExecutionProvider' in message
+
+
+def test_refuses_ground_contact_for_a_model_that_cannot(harness: RosHarness,
+                                                       tmp_path: Path) -> None:
+    path = mf.write_model(tmp_path / 'depth_only.onnx', heads=('depth',))
+    assert 'needs a segmentation head' in refuse(harness, model_path=str(path),
+                                                 ground_contact=True)
 
 
 def test_refuses_a_bad_choice(harness: RosHarness, model: Path) -> None:

@@ -269,3 +269,45 @@ def test_a_bgr_image_is_resized_then_swapped_to_the_same_picture(predictor: Pred
     bgr = np.ascontiguousarray(rgb[:, :, ::-1])
     np.testing.assert_array_equal(predictor.network_image(bgr, bgr=True),
                                   predictor.network_image(rgb))
+
+
+def test_ground_contact_puts_what_stands_on_the_road_at_the_road_depth(tmp_path: Path) -> None:
+    path = mf.write_model(tmp_path / 'standing.onnx', standing=True)
+    predictor = Predictor(path)
+    plain = predictor.predict(blank(), heads=['depth'])
+    prediction = predictor.predict(blank(), heads=['depth'], ground_contact=True)
+    # segmentation is run for it
+    labels = mf.expected_segmentation(standing=True)
+    car = labels == mf.CLASS_NAMES.index('car')
+    foot = mf.HEIGHT - mf.GROUND_ROWS  # the first road row under the car band
+    assert prediction.depth is not None and plain.depth is not None and car.any()
+    np.testing.assert_array_equal(prediction.segmentation, labels)
+    np.testing.assert_allclose(prediction.depth[car],
+                               np.broadcast_to(mf.expected_depth()[foot], car.shape)[car])
+    np.testing.assert_array_equal(prediction.depth[~car], plain.depth[~car])
+    assert not np.allclose(prediction.depth[car], plain.depth[car])
+
+
+def test_ground_contact_needs_the_segmentation_in_decode(tmp_path: Path) -> None:
+    predictor = Predictor(mf.write_model(tmp_path / 'standing.onnx', standing=True))
+    assert predictor.heads_to_run(['depth']) == ('depth',)
+    heads = predictor.heads_to_run(['depth'], ground_contact=True)
+    assert heads == ('depth', 'segmentation')
+    raw = predictor.infer([predictor.preprocess(blank())], predictor.outputs_for(heads))[0][0]
+    moved = predictor.decode(raw, heads, ground_contact=True).depth
+    kept = predictor.decode(raw, ('depth',), ground_contact=True).depth  # no labels: as it is
+    assert moved is not None and kept is not None and not np.array_equal(moved, kept)
+    np.testing.assert_allclose(kept, mf.expected_depth(), rtol=1e-6)
+
+
+@pytest.mark.parametrize('card_args, reason', [
+    ({'heads': ('depth',)}, 'needs a segmentation head'),
+    ({'num_classes': 4}, 'needs a ground class'),
+])
+def test_ground_contact_is_refused_for_a_model_that_cannot_say_what_stands(
+        tmp_path: Path, card_args: dict[str, object], reason: str) -> None:
+    path = mf.write_model(tmp_path / 'model.onnx', **card_args)
+    predictor = Predictor(path)
+    with pytest.raises(ValueError, match=reason) as error:
+        predictor.ground_contact_classes
+    assert str(path) in str(error.value)

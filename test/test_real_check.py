@@ -165,3 +165,19 @@ def test_flip_scores_with_the_mirror_pass_and_is_never_recorded(
     assert main(['real-check', '--kitti', str(tree), '--flip', '--model', str(model),
                  '--out', str(tmp_path / 'rec'), '--record', 'frames']) == 2
     assert "the card records the model's own figures" in capsys.readouterr().err
+
+
+def test_ground_contact_passes_through_to_the_scoring(tmp_path: Path) -> None:
+    tree = kitti_tree()
+    model = write_model(tmp_path / 'standing.onnx', standing=True)
+    summaries = {}
+    for flag in ([], ['--ground-contact']):
+        out = tmp_path / ('on' if flag else 'off')
+        assert main(['real-check', '--kitti', str(tree), '--split', 'val', *flag,
+                     '--model', str(model), '--out', str(out), '--constant', '12']) == 0
+        summaries[bool(flag)] = json.loads((out / 'summary.json').read_text())
+        report = (out / 'kitti' / 'report.md').read_text()
+        assert ('ground-contact prior on' in report) is bool(flag)
+    assert summaries[True]['ground_contact'] is True
+    # the car band stands on road: its depth moves, so the figures do
+    assert summaries[True]['sets']['kitti']['model'] != summaries[False]['sets']['kitti']['model']

@@ -269,6 +269,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument('--flip', action='store_true',
                    help="score the model as the node's flip parameter runs it (the frame and "
                         'its mirror image; not with --record)')
+    p.add_argument('--ground-contact', action='store_true',
+                   help="score the model as the node's ground_contact parameter runs it "
+                        '(standing things at the depth of the ground beneath them)')
     p.add_argument('--protocol', choices=sorted(PROTOCOLS), default='kitti_eigen')
     p.add_argument('--record', metavar='SOURCE',
                    help='write the real-frame figures into the model card, SOURCE describing '
@@ -314,12 +317,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         shutil.rmtree(args.out)
     options = EvalOptions(protocol=args.protocol, topics=BagTopics(labels=None),
                           panels=PANELS, progress=False, write_predictions=False,
-                          flip_tta=args.flip or None)
+                          flip_tta=args.flip or None, ground_contact=args.ground_contact)
     results = {name: score_set(name, frames, model, args.out, options, constant)
                for name, frames in sets.items()}
     summary = {'model': str(model), 'protocol': args.protocol, 'frames': str(args.frames),
                'kitti': str(args.kitti), 'split': args.split, 'constant_m': constant,
                'blur_sigma_px': args.blur, 'flip': args.flip,
+               'ground_contact': args.ground_contact,
                'sets': results}
     if all(n in results for n in KITTI_SETS):
         summary['kitti_mean'] = combined(results, KITTI_SETS, 'model')

@@ -106,6 +106,9 @@ def parser() -> argparse.ArgumentParser:
                    help="the labels' class names (comma list or file), checked against the card")
     p.add_argument('--backend', default='onnxruntime', help='comma-separated backend chain')
     p.add_argument('--focal-correction', action=argparse.BooleanOptionalAction, default=True)
+    p.add_argument('--ground-contact', action=argparse.BooleanOptionalAction, default=False,
+                   help='put what stands on the ground at the ground\'s depth, column by column '
+                        "(live: the node's ground_contact parameter)")
     p.add_argument('--max-frames', type=int)
     p.add_argument('--start', type=int, default=0, help='first image to use')
     p.add_argument('--step', type=int, default=1, help='use every n-th image')
@@ -127,7 +130,8 @@ def options_from_args(args: argparse.Namespace) -> EvalOptions:
         topics=BagTopics(args.image_topic, args.camera_info_topic, args.depth_topic,
                          args.labels_topic),
         tolerance_s=args.stamp_tolerance, backends=tuple(args.backend.split(',')),
-        focal_correction=args.focal_correction, label_classes=args.label_classes,
+        focal_correction=args.focal_correction, ground_contact=args.ground_contact,
+        label_classes=args.label_classes,
         max_frames=args.max_frames, start=args.start, step=args.step, panels=args.panels,
         write_predictions=not args.no_bag, progress=not args.no_progress, rate=args.rate,
         node_args=tuple(args.node_arg))

@@ -245,7 +245,8 @@ def record_live(bag: Path, model: Path, out_dir: Path, options: EvalOptions,
     compressed = image_type == COMPRESSED_IMAGE
     node = NodeProcess(model, topics.image, topics.camera_info, options.backends,
                        options.focal_correction, options.node_args, out_dir / NODE_LOG,
-                       compressed, flip=options.resolved_protocol().flip_tta)
+                       compressed, flip=options.resolved_protocol().flip_tta,
+                       ground_contact=options.ground_contact)
     started = time.monotonic()
     with OutputBag(out_dir / PREDICTIONS_BAG) as recording_bag:
         player = Player(outputs, recording_bag)
@@ -326,7 +327,8 @@ def run_live(bag: Path, model: Path, out_dir: Path, options: EvalOptions) -> Rep
             'input_rate_hz': recording.input_rate_hz(),
             'output_rate_hz': recording.output_rate_hz(),
             'recorded_messages': recording.outputs, 'node_log': NODE_LOG}
-    return session.finish({'live': live}, latency=(times, latencies, dropped),
+    return session.finish({'live': live, 'run': {'ground_contact': options.ground_contact}},
+                          latency=(times, latencies, dropped),
                           recorded_bag=recorded)
 
 

@@ -54,7 +54,8 @@ class NodeProcess:
 
     def __init__(self, model: Path, image_topic: str, camera_info_topic: str | None,
                  backends: tuple[str, ...], focal_correction: bool, extra: tuple[str, ...],
-                 log: Path, compressed: bool = False, flip: bool = False) -> None:
+                 log: Path, compressed: bool = False, flip: bool = False,
+                 ground_contact: bool = False) -> None:
         # The extra arguments (a --params-file, say) come first: in one --ros-args
         # section a later value wins, and the evaluation's own choices must.
         image = ['-p', 'input_transport:=compressed', '-r', f'image/compressed:={image_topic}'] \
@@ -63,7 +64,8 @@ class NodeProcess:
                 '-r', f'__ns:={OUTPUT_NAMESPACE}', *image,
                 '-p', f'model_path:={model}', '-p', f'backend:={",".join(backends)}',
                 '-p', f'focal_correction:={str(focal_correction).lower()}',
-                '-p', f'flip:={str(flip).lower()}']
+                '-p', f'flip:={str(flip).lower()}',
+                '-p', f'ground_contact:={str(ground_contact).lower()}']
         if camera_info_topic:
             args += ['-r', f'camera_info:={camera_info_topic}']
         env = dict(os.environ)

@@ -57,9 +57,10 @@ class Progress:
 
 
 def predict_frame(predictor: Predictor, frame: Frame, protocol: Protocol,
-                  focal_correction: bool) -> Prediction:
+                  focal_correction: bool, ground_contact: bool = False) -> Prediction:
     """The model's prediction for one frame, with flip TTA when the protocol says (the
-    predictor's ``flip``, as the node's ``flip`` parameter).
+    predictor's ``flip``, as the node's ``flip`` parameter) and the ground-contact
+    prior with ``ground_contact`` (as the node's parameter).
 
     With the protocol's ``input_crop``, the model sees only that part of the
     image, and the prediction's ``region`` says where it lies in the image.
@@ -67,7 +68,8 @@ def predict_frame(predictor: Predictor, frame: Frame, protocol: Protocol,
     focal = frame.camera.fx if focal_correction and frame.camera is not None else None
     crop = input_region(frame.rgb.shape[:2], protocol.input_crop)
     rgb = np.ascontiguousarray(crop.of(frame.rgb)) if crop is not None else frame.rgb
-    prediction = predictor.predict(rgb, focal_px=focal, flip=protocol.flip_tta)
+    prediction = predictor.predict(rgb, focal_px=focal, flip=protocol.flip_tta,
+                                   ground_contact=ground_contact)
     if crop is not None:
         prediction.region = crop if prediction.region is None else prediction.region.within(crop)
     return prediction
@@ -75,6 +77,8 @@ def predict_frame(predictor: Predictor, frame: Frame, protocol: Protocol,
 
 def run_offline(bag: Path, model_path: Path, out_dir: Path, options: EvalOptions) -> Report:
     predictor = Predictor(model_path, options.backends)
+    if options.ground_contact:
+        _ = predictor.ground_contact_classes  # a model that cannot is refused here, at start
     protocol = options.resolved_protocol()
     reader = make_reader(bag, options)
     prepare_out_dir(out_dir)
@@ -84,7 +88,8 @@ def run_offline(bag: Path, model_path: Path, out_dir: Path, options: EvalOptions
     for frame in Progress(reader.planned_frames, options.progress).wrap(reader):
         started = time.perf_counter()
         try:
-            prediction = predict_frame(predictor, frame, protocol, options.focal_correction)
+            prediction = predict_frame(predictor, frame, protocol, options.focal_correction,
+                                       options.ground_contact)
         except (ValueError, RuntimeError) as error:
             session.skip(frame, f'prediction failed: {error}')
             continue
@@ -93,4 +98,5 @@ def run_offline(bag: Path, model_path: Path, out_dir: Path, options: EvalOptions
         session.add(frame, prediction, timing)
     backend = predictor.description
     predictor.close()
-    return session.finish({'run': {'backend': backend}})
+    return session.finish({'run': {'backend': backend,
+                                   'ground_contact': options.ground_contact}})

@@ -26,6 +26,7 @@ class EvalOptions:
     tolerance_s: float = DEFAULT_STAMP_TOLERANCE_S
     backends: tuple[str, ...] = ('onnxruntime',)
     focal_correction: bool = True  # as the node's default: scale by live fx / training fx
+    ground_contact: bool = False  # as the node's parameter: standing things at their ground's depth
     label_classes: tuple[str, ...] | None = None  # the labels' class names, to check the card's
     max_frames: int | None = None
     start: int = 0

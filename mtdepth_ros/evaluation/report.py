@@ -182,7 +182,9 @@ def build_blocks(metrics: Mapping[str, Any], images: Mapping[str, str],
     blocks.append(('list', [
         f"model: {run['model_name']} ({run['model_path']})",
         f"bag: {run['bag']}",
-        f"mode: {run['mode']}" + (f", backend {run['backend']}" if run.get('backend') else ''),
+        f"mode: {run['mode']}" + (f", backend {run['backend']}" if run.get('backend') else '')
+        + (', ground-contact prior on (what stands on the ground at its depth)'
+           if run.get('ground_contact') else ''),
         f"frames: {frames['read']} read, {frames['depth_scored']} scored for depth, "
         f"{frames['labels_scored']} scored for segmentation, {frames['not_scored']} not scored",
     ]))

@@ -64,16 +64,26 @@ def ground_contact_depth(depth: np.ndarray, labels: np.ndarray, standing: Sequen
     if depth.shape != labels.shape or depth.ndim != 2:
         raise ValueError(f'depth {depth.shape} and labels {labels.shape} must be one (h, w)')
     height = depth.shape[0]
-    rows = np.arange(height)[:, None]  # (h, 1)
+    rows = np.arange(height, dtype=np.int32)[:, None]  # (h, 1)
     # A run's foot: the last row of each vertical run of one class in its column.
     last_of_run = np.ones(labels.shape, dtype=bool)
-    last_of_run[:-1] = labels[1:] != labels[:-1]
-    foot_rows = np.where(last_of_run, rows, height)
+    np.not_equal(labels[1:], labels[:-1], out=last_of_run[:-1])
+    foot_rows = np.where(last_of_run, rows, np.int32(height))
     foot = np.minimum.accumulate(foot_rows[::-1], axis=0)[::-1]  # (h, w) each pixel's foot
     beneath = np.minimum(foot + 1, height - 1)  # the row under the foot (clipped at the edge)
-    columns = np.arange(depth.shape[1])[None, :]
+    columns = np.arange(depth.shape[1], dtype=np.int32)[None, :]
     below_label = labels[beneath, columns]
     below_depth = depth[beneath, columns]
-    takes = (np.isin(labels, standing) & (foot < height - 1) & np.isin(below_label, ground)
-             & np.isfinite(below_depth))
+    takes = (_members(labels, standing) & (foot < height - 1)
+             & _members(below_label, ground) & np.isfinite(below_depth))
     return np.where(takes, below_depth, depth).astype(depth.dtype, copy=False)
+
+
+def _members(labels: np.ndarray, ids: Sequence[int]) -> np.ndarray:
+    """``np.isin(labels, ids)``; a lookup table for 8- and 16-bit labels (the label images
+    the predictor decodes), several times faster."""
+    if labels.dtype in (np.uint8, np.uint16):
+        table = np.zeros(np.iinfo(labels.dtype).max + 1, dtype=bool)
+        table[list(ids)] = True
+        return table[labels]
+    return np.isin(labels, ids)

@@ -14,6 +14,11 @@ before decoding; intervals and segmentation (class ids, not scores) come from
 the direct pass, as do the far classes. It costs a second image in the
 backend run (one batch of two where the model takes a batch).
 
+With ``ground_contact`` (:mod:`~mtdepth_ros.inference.ground_contact`), every
+standing thing the segmentation finds on the ground (a car, a wall, a hedge) is
+put, column by column, at the depth of the ground beneath it; the segmentation
+head then runs with depth.
+
 Depth follows REP 117: metres where the model gives an estimate inside its
 valid range (``card.depth_range``), +inf at or beyond its far limit and for
 the classes the card marks far (the sky), -inf at or nearer than its near
@@ -23,6 +28,7 @@ by the focal correction factor (framing module).
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
@@ -36,6 +42,8 @@ from mtdepth_ros.conversions.labels import label_dtype
 from mtdepth_ros.inference.backends.base import Backend, BackendOptions, create_backend
 from mtdepth_ros.inference.card import HEADS, ModelCard
 from mtdepth_ros.inference.framing import focal_scale, input_region
+from mtdepth_ros.inference.ground_contact import (
+    GroundContactError, ground_contact_classes, ground_contact_depth)
 from mtdepth_ros.inference.model_file import read_card
 
 PIXEL_MAX = 255.0  # the card's mean/std are on the 0..1 scale
@@ -79,6 +87,20 @@ class Predictor:
         classes = self.card.classes
         self._label_dtype = label_dtype(len(classes.names) if classes else 0)
 
+    @functools.cached_property
+    def ground_contact_classes(self) -> tuple[tuple[int, ...], tuple[int, ...]]:
+        """(standing class ids, ground class ids) of the ground-contact prior; raises
+        GroundContactError (a ValueError) naming what a model without a segmentation head,
+        or without ground and standing classes, lacks."""
+        classes = self.card.classes
+        if classes is None or not self.card.has_head('segmentation'):
+            raise GroundContactError(f'{self.model_path}: the ground-contact prior needs a '
+                                     'segmentation head, and this model has none')
+        try:
+            return ground_contact_classes(classes.names)
+        except GroundContactError as error:
+            raise GroundContactError(f'{self.model_path}: {error}') from None
+
     @property
     def heads(self) -> tuple[str, ...]:
         """The heads this model has, in the card's canonical order."""
@@ -98,11 +120,13 @@ class Predictor:
         """Images one backend run takes (1 unless the model has a free batch dimension)."""
         return self.backend.max_batch
 
-    def heads_to_run(self, heads: Collection[str]) -> tuple[str, ...]:
+    def heads_to_run(self, heads: Collection[str], ground_contact: bool = False
+                     ) -> tuple[str, ...]:
         """``heads`` in canonical order, plus segmentation for depth when the card marks
-        far classes (their depth is +inf)."""
+        far classes (their depth is +inf) or with ``ground_contact``."""
         wanted = set(heads)
-        if 'depth' in wanted and self.card.far_class_ids and 'segmentation' in self.heads:
+        if 'depth' in wanted and 'segmentation' in self.heads and (
+                self.card.far_class_ids or ground_contact):
             wanted.add('segmentation')
         return self._check_heads(wanted) if wanted else ()
 
@@ -161,22 +185,25 @@ class Predictor:
         return tensor
 
     def predict(self, rgb: np.ndarray, heads: Collection[str] | None = None,
-                focal_px: float | None = None, flip: bool = False) -> Prediction:
+                focal_px: float | None = None, flip: bool = False,
+                ground_contact: bool = False) -> Prediction:
         """Run the model on one image; decode the heads asked for (None = all it has).
 
         ``focal_px`` is the live camera's fx at ``rgb``'s resolution; when
         given, depth is scaled for the focal length (FocalCorrectionError when
         the factor is out of bounds). Far classes need the segmentation head,
         which is then run and returned with depth. ``flip``: depth and
-        confidence averaged with the mirror image's (module docstring).
+        confidence averaged with the mirror image's; ``ground_contact``: standing
+        things at the depth of the ground beneath them (module docstring).
         """
-        wanted = self.heads_to_run(self.heads if heads is None else heads)
+        wanted = self.heads_to_run(self.heads if heads is None else heads, ground_contact)
         region = self.region(rgb.shape[1], rgb.shape[0])
         scale = 1.0 if focal_px is None else focal_scale(self.card, focal_px, region)
         tensors = self.input_tensors(self.preprocess(rgb), wanted, flip)
         raws, inference_s = self.infer(tensors, self.outputs_for(wanted))
         prediction = self.decode(raws[0], wanted, scale,
-                                 mirrored=raws[1] if len(raws) > 1 else None)
+                                 mirrored=raws[1] if len(raws) > 1 else None,
+                                 ground_contact=ground_contact)
         prediction.inference_s = inference_s
         prediction.region = region
         return prediction
@@ -192,14 +219,16 @@ class Predictor:
         return (tensor, mirror(tensor)) if flip and self.flips(heads) else (tensor,)
 
     def decode(self, raw: Mapping[str, np.ndarray], heads: Collection[str],
-               depth_scale: float = 1.0, mirrored: Mapping[str, np.ndarray] | None = None
-               ) -> Prediction:
+               depth_scale: float = 1.0, mirrored: Mapping[str, np.ndarray] | None = None,
+               ground_contact: bool = False) -> Prediction:
         """Backend outputs ``{output name: (1, 1, h, w)}`` -> decoded ``heads``.
 
         ``depth_scale`` multiplies the finite depth in metres (the focal
         correction), after the valid range and far classes are marked
         (REP 117, module docstring). ``mirrored``: the outputs of the mirror
-        image, whose depth and confidence are averaged in (module docstring).
+        image, whose depth and confidence are averaged in; ``ground_contact``: with
+        segmentation among ``heads`` (:meth:`heads_to_run`), standing things at the
+        depth of the ground beneath them (module docstring).
         """
         prediction = Prediction(depth_scale=depth_scale)
         for head in heads:
@@ -214,6 +243,9 @@ class Predictor:
             far = self.card.far_class_ids
             if far and prediction.segmentation is not None:
                 depth[np.isin(prediction.segmentation, far)] = np.inf
+            if ground_contact and prediction.segmentation is not None:
+                depth = prediction.depth = ground_contact_depth(
+                    depth, prediction.segmentation, *self.ground_contact_classes)
             if depth_scale != 1.0:
                 depth *= np.float32(depth_scale)  # inf stays inf, NaN stays NaN
         return prediction

@@ -135,7 +135,7 @@ class CameraFrames:
                 self.log.warning('no_camera_info', 'no usable camera_info for the image stamp '
                                  '(set cache_camera_info if they differ): cloud skipped')
             wanted -= CAMERA_OUTPUTS
-        heads = self.predictor.heads_to_run(heads_for(wanted, self.card))
+        heads = self.predictor.heads_to_run(heads_for(wanted, self.card), config.ground_contact)
         network_image = self.predictor.network_image(image, bgr)
         state = FrameState(msg.header, image, bgr, network_image, region, camera, scale, wanted,
                            heads, config, started)
@@ -150,7 +150,8 @@ class CameraFrames:
         prediction = Prediction()
         if state.heads:
             prediction = self.predictor.decode(job.raws[0], state.heads, state.depth_scale,
-                                               mirrored=job.raws[1] if len(job.raws) > 1 else None)
+                                               mirrored=job.raws[1] if len(job.raws) > 1 else None,
+                                               ground_contact=state.config.ground_contact)
         prediction.inference_s, prediction.region = job.inference_s, state.region
         region = state.region
         size, colours = self.predictor.input_size, state.network_image  # the cloud's colours

@@ -35,6 +35,7 @@ from mtdepth_ros.conversions.colorize import warm_up as colour_kernel_warm_up
 from mtdepth_ros.conversions.serialized_image import SerializedImageError, read_image
 from mtdepth_ros.inference.backends.base import BackendUnavailable
 from mtdepth_ros.inference.card import CardError
+from mtdepth_ros.inference.ground_contact import GroundContactError
 from mtdepth_ros.inference.model_file import read_card
 from mtdepth_ros.inference.outputs import (
     BIN_EDGES_TOPIC,
@@ -224,6 +225,12 @@ class MtDepthNode(LifecycleNode):
                                      'run: ' + '; '.join(skipped))
         for reason in skipped:
             self.get_logger().error(f'backend fallback: {reason}')
+        if config.ground_contact:
+            try:
+                _ = shared.predictor.ground_contact_classes  # a model that cannot is refused
+            except GroundContactError:
+                model_pool.release(shared)
+                raise
         if shared.users > 1:
             self.get_logger().info(f'sharing the loaded model with {shared.users - 1} other '
                                    'camera node(s) of this process')
@@ -373,6 +380,11 @@ class MtDepthNode(LifecycleNode):
             return SetParametersResult(successful=False, reason=str(error))
         if self.model is not None:
             self._check_drop_classes(config)
+            if config.ground_contact:
+                try:
+                    _ = self.model.predictor.ground_contact_classes
+                except GroundContactError as error:
+                    return SetParametersResult(successful=False, reason=str(error))
         self.config = config  # one assignment: the worker sees the old or the new config
         return SetParametersResult(successful=True)
 

@@ -106,6 +106,10 @@ PARAMETERS: tuple[Param, ...] = (
     Param('flip', False, 'also run the mirror image and average depth and confidence with '
           'it, flipped back (docs/node.md, "Flip"): a second image in each network run; '
           'intervals and segmentation from the direct image', runtime=True),
+    Param('ground_contact', False, 'put what the segmentation finds standing on the ground '
+          '(cars, walls, hedges) at the depth of the ground beneath it, column by column '
+          '(docs/node.md, "Ground contact"); runs the segmentation head with depth',
+          runtime=True),
     Param('cache_camera_info', False, 'pair images with the latest camera_info instead of '
           'the one with the same stamp'),
     Param('camera_info_wait', 0.05, 'seconds to wait for the camera_info with the image '
@@ -154,6 +158,7 @@ class NodeConfig:
     output_resolution: str
     focal_correction: bool
     flip: bool
+    ground_contact: bool
     cache_camera_info: bool
     camera_info_wait: float
     cloud: CloudSettings
@@ -232,7 +237,7 @@ def config_from_values(values: Mapping[str, Any]) -> NodeConfig:
             dla_core=v['dla_core'], workspace_mb=v['workspace_mb']),
         outputs=frozenset(s for s in SWITCHES if v[f'outputs.{s}']),
         output_resolution=v['output_resolution'], focal_correction=v['focal_correction'],
-        flip=v['flip'],
+        flip=v['flip'], ground_contact=v['ground_contact'],
         cache_camera_info=v['cache_camera_info'], camera_info_wait=v['camera_info_wait'],
         cloud=CloudSettings(
             organized=v['points.organized'], max_depth=v['points.max_depth'],
