@@ -31,7 +31,7 @@ from training.init_from import BATCHNORM_FOLDED
 from training.lineage import INIT_FROM_DATA
 from training.module import MultiTaskModule, coding_from_config
 from training.nets import build_model, get_spec
-from training.onnx_weights import OnnxWeightsError
+from training.onnx_weights import OnnxWeightsError, load_onnx_weights
 
 TINY_NET = {'decoder_width': 16, 'head_width': 8, 'encoder_args': {'width_mult': 0.25}}
 SIZE = (64, 128)  # network input of the exports (multiples of the default's 32)
@@ -230,3 +230,42 @@ def test_the_bundled_model_reads_back_into_the_default_recipe() -> None:
     for head, value in zip(heads, actual):  # measured: at most 4.9e-5 (logits up to 11)
         torch.testing.assert_close(torch.from_numpy(value), expected[head], atol=ATOL, rtol=0,
                                    msg=head)
+
+
+CUE_NET = {**TINY_NET, 'segmentation_cue_width': 8}
+
+
+def test_an_export_without_the_segmentation_cue_starts_the_network_with_it(
+        optimized: Path, original: nn.Module) -> None:
+    # the branch is new, the export predates it: it keeps its own (neutral) start
+    image = torch.randn(2, 3, *SIZE, generator=torch.Generator().manual_seed(1))
+    expected = outputs(original, image)
+    module = MultiTaskModule('default', net_args=CUE_NET, init_from=str(optimized)).eval()
+    assert module.net.segmentation_cue is not None
+    for head, value in outputs(module.net, image).items():
+        torch.testing.assert_close(value, expected[head], atol=ATOL, rtol=0, msg=head)
+
+
+def test_the_segmentation_cue_learns_from_its_zero_start(optimized: Path) -> None:
+    module = MultiTaskModule('default', net_args=CUE_NET, init_from=str(optimized))
+    net = module.net.train()
+    cue = net.segmentation_cue
+    before = {name: p.detach().clone() for name, p in cue.named_parameters()}
+    optimizer = torch.optim.SGD(cue.parameters(), lr=0.1)
+    image = torch.randn(2, 3, *SIZE, generator=torch.Generator().manual_seed(2))
+    for _ in range(2):  # the zero output layer moves first, then what feeds it
+        optimizer.zero_grad()
+        (net(image)['depth'] - 0.5).square().mean().backward()
+        assert all(p.grad is None or p.grad.abs().sum() == 0
+                   for p in net.task_heads['segmentation'].parameters())  # detached
+        optimizer.step()
+    changed = {name for name, p in cue.named_parameters() if not torch.equal(p, before[name])}
+    assert changed == set(before)
+
+
+def test_only_the_neutral_branch_may_be_missing_from_an_export(optimized: Path) -> None:
+    net = build_model('default', **CUE_NET)
+    net.starts_neutral = ()  # a network that does not say its new branch starts neutral
+    with pytest.raises(OnnxWeightsError, match=r'network entries not in the graph: '
+                                               r'segmentation_cue\.'):
+        load_onnx_weights(optimized, net, 'default')

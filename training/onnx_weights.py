@@ -18,7 +18,10 @@ laterals, heads, squeeze-excitation layers), and BatchNorm whose statistics
 are still in the graph (an unoptimised export, ``optimize=False``, keeps its
 BatchNormalization nodes). Every entry of the network's state dict must be
 assigned, every ``net.`` initializer used and every shape match: otherwise
-:class:`OnnxWeightsError` names what is wrong.
+:class:`OnnxWeightsError` names what is wrong. The one exception: entries under
+a prefix the network lists in its ``starts_neutral`` (a branch added to an
+exported design whose initial weights leave the function unchanged) keep the
+network's own initial values when the export lacks them.
 """
 
 from __future__ import annotations
@@ -117,6 +120,7 @@ class _StateBuilder:
         from onnx import numpy_helper  # noqa: PLC0415
 
         self.target = net.state_dict()
+        self.neutral = tuple(getattr(net, 'starts_neutral', ()))
         self.modules = dict(net.named_modules())
         self.arrays = {init.name: numpy_helper.to_array(init) for init in model.graph.initializer}
         self.state: dict[str, Tensor] = {}
@@ -189,6 +193,9 @@ class _StateBuilder:
         for key, value in self.target.items():
             if key.endswith(STEP_COUNTER) and key not in self.state:
                 self.state[key] = torch.zeros_like(value)
+        for key, value in self.target.items():  # a new branch the export predates
+            if key not in self.state and key.startswith(self.neutral):
+                self.state[key] = value.clone()
         missing = [key for key in self.target if key not in self.state]
         if not self.used:
             self.problems.insert(0, f'no initializer named {NET_PREFIX}<parameter>: '

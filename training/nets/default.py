@@ -5,6 +5,15 @@ MobileNetV3-Small (torchvision) -> FPN-style decoder at stride 4 -> one
 segmentation, upsampled bilinearly to the input. About 1.1 M parameters
 (a ~4.5 MB ONNX file), trained with sparse losses and learned uncertainty
 weighting (the MultiDepth recipe, plus segmentation).
+
+``segmentation_cue_width`` > 0 adds :class:`SegmentationCue`: the depth head's
+output corrected by a small branch that reads the segmentation (its class
+probabilities, detached, so depth's loss never bends the segmentation) and
+that depth, with a tall vertical reach, so that depth may learn what the
+segmentation knows of what stands where (docs/training.md, "The segmentation
+cue"). Its last convolution starts at zero: a network built with it computes
+exactly what the same weights compute without it, and an export without the
+branch loads into it (:attr:`DefaultNet.starts_neutral`).
 """
 
 from __future__ import annotations
@@ -12,6 +21,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from mtdepth_ros.inference.depth_coding import MULTIDEPTH_KITTI
@@ -24,6 +35,36 @@ NUM_CLASSES = 19  # Cityscapes train ids
 DECODER_WIDTH = 64
 HEAD_WIDTH = 32
 DECODER_FIRST_STAGE = 1  # stride 4: finest stage the decoder uses
+# The segmentation cue's vertical reach: (k x 1) convolutions at these dilations (rows at
+# stride 4), after a 3x3 one: 1 + 2 + 4 * (1 + 2 + 4) = 31 rows, 124 input rows.
+CUE_KERNEL_ROWS = 5
+CUE_DILATIONS = (1, 2, 4)
+
+
+class SegmentationCue(nn.Module):
+    """A correction of normalised log depth from the segmentation and that depth.
+
+    Softmax of the segmentation logits (detached) and the depth map, both at the
+    decoder's stride, -> 3x3 conv -> tall (k x 1) dilated convs with residuals ->
+    1x1 conv to one channel, zero-initialised (module docstring).
+    """
+
+    def __init__(self, num_classes: int, width: int) -> None:
+        super().__init__()
+        self.enter = nn.Conv2d(num_classes + 1, width, 3, padding=1)
+        half = CUE_KERNEL_ROWS // 2
+        self.vertical = nn.ModuleList(
+            nn.Conv2d(width, width, (CUE_KERNEL_ROWS, 1), padding=(half * d, 0), dilation=(d, 1))
+            for d in CUE_DILATIONS)
+        self.out = nn.Conv2d(width, 1, 1)
+        nn.init.zeros_(self.out.weight)
+        nn.init.zeros_(self.out.bias)
+
+    def forward(self, logits: Tensor, depth: Tensor) -> Tensor:  # -> (N, 1, h, w)
+        x = F.relu(self.enter(torch.cat([logits.detach().softmax(dim=1), depth], dim=1)))
+        for conv in self.vertical:
+            x = x + F.relu(conv(x))
+        return self.out(x)
 
 
 def default_loss(weighting: str = 'uncertainty', weights: Mapping[str, float] | None = None,
@@ -43,15 +84,24 @@ class DefaultNet(MultiTaskNet):
     def __init__(self, num_intervals: int = MULTIDEPTH_KITTI.num_intervals,
                  num_classes: int = NUM_CLASSES, encoder: str = 'mobilenet_v3_small',
                  pretrained: bool = False, encoder_args: Mapping[str, Any] | None = None,
-                 decoder_width: int = DECODER_WIDTH, head_width: int = HEAD_WIDTH) -> None:
+                 decoder_width: int = DECODER_WIDTH, head_width: int = HEAD_WIDTH,
+                 segmentation_cue_width: int = 0) -> None:
         super().__init__({'depth': 1, 'intervals': num_intervals, 'segmentation': num_classes})
         self.encoder = build_encoder(encoder, pretrained, **dict(encoder_args or {}))
         self.decoder = LightDecoder(self.encoder.channels, decoder_width, DECODER_FIRST_STAGE)
         self.task_heads = nn.ModuleDict({
             task: ConvHead(decoder_width, out, head_width)
             for task, out in self.head_channels.items()})
+        self.segmentation_cue = SegmentationCue(num_classes, segmentation_cue_width) \
+            if segmentation_cue_width > 0 else None
+        # Parameters an export of this network without them may lack: they start neutral.
+        self.starts_neutral = ('segmentation_cue.',) if self.segmentation_cue else ()
 
     def forward(self, image: Tensor) -> dict[str, Tensor]:
         shared = self.decoder(self.encoder(image))  # (N, decoder_width, H/4, W/4)
+        outputs = {task: head(shared) for task, head in self.task_heads.items()}
+        if self.segmentation_cue is not None:
+            outputs['depth'] = outputs['depth'] + self.segmentation_cue(
+                outputs['segmentation'], outputs['depth'])
         size = image.shape[-2:]
-        return {task: upsample_to(head(shared), size) for task, head in self.task_heads.items()}
+        return {task: upsample_to(output, size) for task, output in outputs.items()}
