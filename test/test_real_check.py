@@ -154,7 +154,7 @@ def test_blur_is_a_diagnosis_of_the_image_alone_and_never_recorded(
     assert 'not with --record' in capsys.readouterr().err
 
 
-def test_flip_scores_with_the_mirror_pass_and_is_never_recorded(
+def test_flip_and_ground_contact_score_a_setting_never_recorded(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     tree, model = kitti_tree(), write_model(tmp_path / 'tiny.onnx')
     out = tmp_path / 'flip'
@@ -165,6 +165,9 @@ def test_flip_scores_with_the_mirror_pass_and_is_never_recorded(
     assert main(['real-check', '--kitti', str(tree), '--flip', '--model', str(model),
                  '--out', str(tmp_path / 'rec'), '--record', 'frames']) == 2
     assert "the card records the model's own figures" in capsys.readouterr().err
+    assert main(['real-check', '--kitti', str(tree), '--ground-contact', '--model', str(model),
+                 '--out', str(tmp_path / 'rec'), '--record', 'frames']) == 2
+    assert 'not with --record' in capsys.readouterr().err
 
 
 def test_ground_contact_passes_through_to_the_scoring(tmp_path: Path) -> None:

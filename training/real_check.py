@@ -41,8 +41,10 @@ to ask how much of a model's error rides on fine detail (docs/training.md,
 from them.
 
 ``--flip`` scores the model as the node runs it with ``flip: true`` (each frame
-and its mirror image, depth averaged: the predictor's ``flip``). The card's
-figures are the plain model's: ``--record`` refuses it too.
+and its mirror image, depth averaged: the predictor's ``flip``), and
+``--ground-contact`` as it runs with ``ground_contact: true`` (standing things
+at the depth of the ground beneath them). The card's figures are the plain
+model's: ``--record`` refuses both.
 
 These frames measure, nothing more: no real frame is ever used for training
 or to pick a checkpoint.
@@ -271,7 +273,8 @@ def parser() -> argparse.ArgumentParser:
                         'its mirror image; not with --record)')
     p.add_argument('--ground-contact', action='store_true',
                    help="score the model as the node's ground_contact parameter runs it "
-                        '(standing things at the depth of the ground beneath them)')
+                        '(standing things at the depth of the ground beneath them; not with '
+                        '--record)')
     p.add_argument('--protocol', choices=sorted(PROTOCOLS), default='kitti_eigen')
     p.add_argument('--record', metavar='SOURCE',
                    help='write the real-frame figures into the model card, SOURCE describing '
@@ -295,9 +298,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("real-check: --blur takes a sigma >= 0 pixels, and a blurred frame's figures "
               "are a diagnosis, not the model's: not with --record", file=sys.stderr)
         return 2
-    if args.flip and args.record:
-        print("real-check: the card records the model's own figures; --flip scores it with "
-              'its mirror pass: not with --record', file=sys.stderr)
+    if (args.flip or args.ground_contact) and args.record:
+        print("real-check: the card records the model's own figures; --flip and "
+              '--ground-contact score it with a setting of the node: not with --record',
+              file=sys.stderr)
         return 2
     model = resolve_model_path(str(args.model))
     constant = args.constant if args.constant is not None else \
