@@ -286,6 +286,19 @@ def test_learned_task_weights_get_no_weight_decay() -> None:
     assert len(network['params']) + len(weights['params']) == len(list(module.parameters()))
 
 
+def test_a_zero_started_branch_gets_no_weight_decay() -> None:
+    # Adam would turn the decay alone into full steps towards 0 while the branch's zero
+    # output layer keeps the loss gradient from its other layers
+    module = MultiTaskModule('default', net_args={**TINY_NET, 'segmentation_cue_width': 4},
+                             weight_decay=1e-4, loss={'weighting': 'uncertainty'})
+    network, weights, branch = module.parameter_groups()
+    assert network['weight_decay'] == 1e-4 and branch['weight_decay'] == 0.0
+    assert {id(p) for p in branch['params']} == \
+        {id(p) for p in module.net.segmentation_cue.parameters()}
+    assert sum(len(g['params']) for g in (network, weights, branch)) == \
+        len(list(module.parameters()))
+
+
 def test_validation_predicts_whole_images_of_any_size() -> None:
     module = MultiTaskModule('default', net_args=TINY_NET).eval()
     with torch.no_grad():

@@ -196,17 +196,27 @@ class MultiTaskModule(L.LightningModule):
         return torch.stack([p.sum() for p in trainable]).sum() * 0.0
 
     def parameter_groups(self) -> list[dict[str, Any]]:
-        """Adam's groups: the network with ``weight_decay``, the loss's own parameters without.
+        """Adam's groups: the network with ``weight_decay``; the loss's own parameters and
+        the network's zero-started branch (its ``starts_neutral`` prefixes) without.
 
         The loss's parameters are the learned task weights (uncertainty
         log-variances): weight decay would pull them to 0, i.e. towards a
-        fixed weighting, which is not the method.
+        fixed weighting, which is not the method. A branch that starts with a
+        zero output layer gets no loss gradient in its other layers until that
+        layer has grown, and Adam turns the decay's gradient alone into full
+        steps of the learning rate towards 0: a first run of the segmentation
+        cue ended with the branch's weights 7-20x below their start and its
+        output near 0 (docs/training.md, "The segmentation cue").
         """
         loss_ids = {id(p) for p in self.loss.parameters()}
+        neutral = tuple(getattr(self.net, 'starts_neutral', ()))
+        fresh_ids = {id(p) for name, p in self.net.named_parameters()
+                     if neutral and name.startswith(neutral)}
         trainable = [p for p in self.parameters() if p.requires_grad]
-        groups = [{'params': [p for p in trainable if id(p) not in loss_ids],
+        groups = [{'params': [p for p in trainable if id(p) not in loss_ids | fresh_ids],
                    'weight_decay': self.hparams['weight_decay']},
-                  {'params': [p for p in trainable if id(p) in loss_ids], 'weight_decay': 0.0}]
+                  {'params': [p for p in trainable if id(p) in loss_ids], 'weight_decay': 0.0},
+                  {'params': [p for p in trainable if id(p) in fresh_ids], 'weight_decay': 0.0}]
         return [group for group in groups if group['params']]
 
     def configure_optimizers(self) -> Any:
