@@ -306,6 +306,45 @@ def test_suburb_houses_stand_back_behind_gardens_under_gable_roofs() -> None:
         assert roof.lo[across] < walls.lo[across] and roof.hi[across] > walls.hi[across]
 
 
+def test_town_row_houses_stand_wall_to_wall_at_the_sidewalk_under_gable_roofs() -> None:
+    edge, top, at_walk = 6.0, rig.CAMERA_HEIGHT_M, 0
+    for seed in range(20):
+        materials = MaterialTable()
+        prims = roadside._row_houses(np.random.default_rng(seed), materials, edge, 1, 0.0, 40.0, top)
+        building = CITYSCAPES_LABEL_IDS['building']
+        walls = [p for p in prims if p.kind == BOX and materials.label[p.material] == building]
+        gables = [p for p in prims if p.kind == GABLE and p.hi[1] < top - 4.0]
+        # 40 m of houses of 6-14 m, each under a roof and its gables' fill
+        assert len(walls) >= 3 and len(gables) == 2 * len(walls)
+        walls.sort(key=lambda p: p.lo[2])
+        assert walls[0].lo[2] == 0.0 and walls[-1].hi[2] <= 40.0 and walls[-1].hi[2] > 38.0
+        for a, b in zip(walls, walls[1:]):
+            assert b.lo[2] == pytest.approx(a.hi[2])  # wall to wall
+        setbacks = np.array([p.lo[0] - edge for p in walls])
+        assert setbacks.min() >= 0.0 and setbacks.max() <= roadside.ROW_HOUSE_YARD_M[1] + 0.3
+        at_walk += setbacks.min() <= 0.3
+        heights = np.array([top - p.lo[1] for p in walls])  # two or three floors and a plinth
+        assert heights.min() >= 2 * roadside.FLOOR_M[0] + 0.3
+        assert heights.max() <= 3 * roadside.FLOOR_M[1] + 0.8
+    assert 6 <= at_walk <= 18  # about ROW_HOUSE_AT_WALK_SHARE of 20 rows on the sidewalk's edge
+
+
+def test_plaster_facades_are_pale_and_smooth() -> None:
+    rng, materials = np.random.default_rng(3), MaterialTable()
+    plaster = [roadside._facade_material(rng, materials, plaster=1.0) for _ in range(50)]
+    other = [roadside._facade_material(rng, materials, plaster=0.0) for _ in range(50)]
+    albedo = materials.column('albedo').astype(np.float64)
+    amplitude, texture = materials.column('amplitude'), materials.column('texture')
+    low, high = roadside.PLASTER_ALBEDO
+    assert np.all(albedo[plaster].max(axis=1) >= low * 0.92)
+    assert np.all(albedo[plaster].max(axis=1) <= high * 1.08)
+    assert np.all(amplitude[plaster] <= roadside.PLASTER_AMPLITUDE[1] + 1e-6)
+    assert np.all(texture[plaster] < textures.NUM_NOISE)  # no bricks, no tiles
+    assert np.mean(amplitude[other]) > 2 * np.mean(amplitude[plaster])
+    assert np.mean(albedo[other]) < np.mean(albedo[plaster])
+    assert all(materials.label[i] == CITYSCAPES_LABEL_IDS['building'] for i in plaster + other)
+
+
 def test_narrow_streets_run_between_parked_cars_on_both_sides() -> None:
     narrow = [d for d in (_drive(seed) for seed in range(60)) if d.layout.lanes == 1]
     assert 5 <= len(narrow) <= 25  # about NARROW_STREET_SHARE of 60

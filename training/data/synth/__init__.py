@@ -14,5 +14,8 @@
 # grazing angles (Fresnel); 6: trees' shadows dappled with sun flecks, one sidewalk
 # material (street ends drew their own), roof colours jittered as other colours are; 7:
 # avenues (a third of the streets: rows of old trees along both kerbs, crowns of 3.5-7 m
-# leaning over the road), every crown in two tones (shade and sunlit clusters).
-SCENES_VERSION = 7
+# leaning over the road), every crown in two tones (shade and sunlit clusters); 8: a
+# fourth style of street, a small town's (rows of two- and three-floor houses under gable
+# roofs, most on the sidewalk's edge), and pale, smooth plaster on some facades of every
+# style (most of the town's).
+SCENES_VERSION = 8

@@ -1,6 +1,7 @@
 """What lines a generated street: blocks of buildings with patterned facades (rows of
 windows, shop fronts, cornices, a back row of taller blocks), houses with gable roofs
-set back behind front gardens, greenery, hedges, fences."""
+set back behind front gardens, a small town's row houses of pale plaster at the
+sidewalk, greenery, hedges, fences."""
 
 from __future__ import annotations
 
@@ -22,15 +23,28 @@ PATTERN_WINDOWS, PATTERN_SLATS, PATTERN_SHOPS = 2, 3, 4  # after road.PATTERN_MA
 # tile size per material keeps texture density from telling distance.
 FACADE_TEXTURES = (1, 2, 3, 7, textures.BRICKS, textures.TILES, textures.PLANKS, textures.BIG_TILES)
 WALK_TEXTURES = (1, 2, 7, textures.TILES, textures.COBBLES, textures.BRICKS, textures.TILES)
-STYLES = ('city', 'suburb', 'green')
+STYLES = ('city', 'suburb', 'green', 'town')
 # Probability of a building / green block per side, per style.
-BUILDING_SHARE = {'city': 0.85, 'suburb': 0.7, 'green': 0.15}
-BACK_ROW_SHARE = {'city': 0.8, 'suburb': 0.4, 'green': 0.1}  # a second row of taller buildings
+BUILDING_SHARE = {'city': 0.85, 'suburb': 0.7, 'green': 0.15, 'town': 0.9}
+# a second row of taller buildings
+BACK_ROW_SHARE = {'city': 0.8, 'suburb': 0.4, 'green': 0.1, 'town': 0.3}
 # Of the building plots, houses (one or two floors under a gable roof, behind a front
-# garden) rather than blocks; and of the city's blocks, those with a gable roof on top.
-HOUSE_SHARE = {'city': 0.0, 'suburb': 0.75, 'green': 0.8}
+# garden; in a town, a row of them at the sidewalk) rather than blocks; and of the city's
+# blocks, those with a gable roof on top.
+HOUSE_SHARE = {'city': 0.0, 'suburb': 0.75, 'green': 0.8, 'town': 1.0}
 ROOFED_BLOCK_SHARE = 0.25
 HOUSE_SETBACK_M = (3.0, 16.0)  # sidewalk edge to the front wall
+# A town's row houses (the old streets of KITTI's Karlsruhe suburbs): most stand on the
+# sidewalk's edge, the rest behind a yard of a few metres; two or three floors, each house
+# of the row its own width, height and facade, most of them pale plaster.
+ROW_HOUSE_AT_WALK_SHARE = 0.6
+ROW_HOUSE_YARD_M = (0.5, 3.0)
+ROW_HOUSE_WIDTH_M = (6.0, 14.0)
+# Smooth render in pale tints (white, cream, ochre, rose, grey) with faint noise: a facade
+# whose texture tells nothing of its distance.
+PLASTER_SHARE = {'city': 0.3, 'suburb': 0.4, 'green': 0.4, 'town': 0.8}
+PLASTER_ALBEDO = (0.45, 0.8)
+PLASTER_AMPLITUDE = (0.02, 0.12)
 FLOOR_M = (2.6, 3.2)
 STREET_END_BEYOND_M = 40.0  # buildings across a street's end reach this far past its sidewalks
 STREET_END_WALK_M = (1.5, 4.0)  # the sidewalk in front of them
@@ -84,14 +98,22 @@ def _slats_pattern(points: np.ndarray, normals: np.ndarray, params: np.ndarray,
 
 
 def _facade_material(rng: np.random.Generator, materials: MaterialTable,
-                     shops: bool = True) -> int:
+                     shops: bool = True, plaster: float = 0.0) -> int:
+    """A facade: windows (and, with ``shops``, sometimes shop fronts) on a wall of a random
+    colour and texture, or, with probability ``plaster``, on pale, smooth plaster."""
+    params = (rng.uniform(2.8, 4.0), rng.uniform(1.4, 4.5), rng.uniform(0.2, 0.7), rng.uniform(0.3, 0.7))
+    if rng.random() < plaster:
+        base = rng.uniform(*PLASTER_ALBEDO) * np.array([1.0, rng.uniform(0.85, 1.0), rng.uniform(0.7, 1.0)])
+        return materials.add(base * rng.uniform(0.92, 1.08, 3), IDS['building'],
+                             texture=int(rng.integers(textures.NUM_NOISE)), scale=rng.uniform(2.0, 8.0),
+                             amplitude=rng.uniform(*PLASTER_AMPLITUDE), pattern=PATTERN_WINDOWS,
+                             params=params, reflectance=0.35)
     base = rng.uniform(0.1, 0.65) * np.array([1.0, rng.uniform(0.75, 1.0), rng.uniform(0.55, 1.0)])
     if rng.random() < 0.25:  # brick
         base = np.array([0.3, 0.1, 0.06]) * rng.uniform(0.6, 1.3)
     texture = int(rng.choice(FACADE_TEXTURES))
     # A pattern tile holds several bricks or tiles: 0.5-4 m per tile = 6-50 cm bricks.
     scale = rng.uniform(0.5, 4.0) if texture >= textures.NUM_NOISE else rng.uniform(2.0, 8.0)
-    params = (rng.uniform(2.8, 4.0), rng.uniform(1.4, 4.5), rng.uniform(0.2, 0.7), rng.uniform(0.3, 0.7))
     return materials.add(base, IDS['building'], texture=texture, scale=scale,
                          amplitude=rng.uniform(0.1, 0.6),
                          pattern=PATTERN_SHOPS if shops and rng.random() < 0.4 else PATTERN_WINDOWS,
@@ -99,9 +121,10 @@ def _facade_material(rng: np.random.Generator, materials: MaterialTable,
 
 
 def _building(rng: np.random.Generator, materials: MaterialTable, x_near: float, x_far: float,
-              z0: float, z1: float, top: float, height: float) -> list[Primitive]:
-    """A block, sometimes with a cornice along the top of its street face."""
-    material = _facade_material(rng, materials)
+              z0: float, z1: float, top: float, height: float, plaster: float = 0.0) -> list[Primitive]:
+    """A block, sometimes with a cornice along the top of its street face (``plaster``:
+    _facade_material's)."""
+    material = _facade_material(rng, materials, plaster=plaster)
     lo, hi = min(x_near, x_far), max(x_near, x_far)
     prims = [make_box((lo, top - height, z0), (hi, top, z1), material)]
     if rng.random() < 0.5:
@@ -146,16 +169,17 @@ def _gable_roof(rng: np.random.Generator, materials: MaterialTable, wall: int,
             Primitive(GABLE, gable_lo, gable_hi, wall, axis=ridge)]
 
 
-def _house_walls_m(rng: np.random.Generator) -> float:
-    """A house's wall height: one or two floors and a plinth."""
-    return sum(rng.uniform(*FLOOR_M) for _ in range(rng.integers(1, 3))) + rng.uniform(0.3, 0.8)
+def _house_walls_m(rng: np.random.Generator, floors: tuple[int, int] = (1, 2)) -> float:
+    """A house's wall height: ``floors`` (fewest, most) floors and a plinth."""
+    count = rng.integers(floors[0], floors[1] + 1)
+    return sum(rng.uniform(*FLOOR_M) for _ in range(count)) + rng.uniform(0.3, 0.8)
 
 
 def _house_plot(rng: np.random.Generator, materials: MaterialTable, edge: float, side: int,
-                z0: float, z1: float, top: float) -> list[Primitive]:
+                z0: float, z1: float, top: float, plaster: float = 0.0) -> list[Primitive]:
     """A house of one or two floors under a gable roof, set back behind a front garden
     (a tree or two, sometimes a hedge or a fence along the sidewalk), on the plot from
-    ``z0`` to ``z1`` beside the sidewalk edge at ``edge``."""
+    ``z0`` to ``z1`` beside the sidewalk edge at ``edge`` (``plaster``: _facade_material's)."""
     setback = rng.uniform(*HOUSE_SETBACK_M)
     length = min(z1 - z0 - 1.0, rng.uniform(8.0, 16.0))
     start = z0 + rng.uniform(0.5, max(z1 - z0 - length - 0.5, 0.5))
@@ -163,7 +187,7 @@ def _house_plot(rng: np.random.Generator, materials: MaterialTable, edge: float,
     walls = _house_walls_m(rng)
     x_near, x_far = edge + side * setback, edge + side * (setback + depth)
     lo, hi = min(x_near, x_far), max(x_near, x_far)
-    wall = _facade_material(rng, materials, shops=False)
+    wall = _facade_material(rng, materials, shops=False, plaster=plaster)
     prims = [make_box((lo, top - walls, start), (hi, top, start + length), wall)]
     ridge = 2 if rng.random() < 0.65 else 0  # eaves along the street, or a gable facing it
     prims += _gable_roof(rng, materials, wall, (lo, top - walls, start), (hi, start + length), ridge)
@@ -176,6 +200,37 @@ def _house_plot(rng: np.random.Generator, materials: MaterialTable, edge: float,
             prims += objects.hedge(rng, materials, near, far_x, z0, z1, top)
         else:
             prims += objects.fence_or_wall(rng, materials, edge + side * 0.3, z0, z1, top,
+                                           PATTERN_SLATS)
+    return prims
+
+
+def _row_houses(rng: np.random.Generator, materials: MaterialTable, edge: float, side: int,
+                z0: float, z1: float, top: float) -> list[Primitive]:
+    """A town's row of houses from ``z0`` to ``z1``, wall to wall, under gable roofs (most
+    ridges along the street), two or three floors, each its own width and facade (most
+    pale plaster); on the sidewalk's edge at ``edge`` or, the whole row, behind a yard
+    with a low wall, a fence or a hedge along the sidewalk."""
+    at_walk = rng.random() < ROW_HOUSE_AT_WALK_SHARE
+    setback = 0.0 if at_walk else rng.uniform(*ROW_HOUSE_YARD_M)
+    prims: list[Primitive] = []
+    z = z0
+    while z1 - z > 2.0:
+        width = min(rng.uniform(*ROW_HOUSE_WIDTH_M), z1 - z)
+        depth, walls = rng.uniform(8.0, 12.0), _house_walls_m(rng, floors=(2, 3))
+        x_near = edge + side * (setback + rng.uniform(0.0, 0.3))  # facades not quite in line
+        x_far = x_near + side * depth
+        lo, hi = min(x_near, x_far), max(x_near, x_far)
+        wall = _facade_material(rng, materials, shops=False, plaster=PLASTER_SHARE['town'])
+        prims.append(make_box((lo, top - walls, z), (hi, top, z + width), wall))
+        ridge = 2 if rng.random() < 0.8 else 0
+        prims += _gable_roof(rng, materials, wall, (lo, top - walls, z), (hi, z + width), ridge)
+        z += width
+    if not at_walk and rng.random() < 0.7:
+        if rng.random() < 0.5:
+            near, far_x = sorted((edge + side * 0.1, edge + side * min(0.8, setback - 0.1)))
+            prims += objects.hedge(rng, materials, near, far_x, z0, z1, top)
+        else:
+            prims += objects.fence_or_wall(rng, materials, edge + side * 0.2, z0, z1, top,
                                            PATTERN_SLATS)
     return prims
 
@@ -194,14 +249,17 @@ def street_side(rng: np.random.Generator, layout: RoadLayout, materials: Materia
     while z < z1:
         length = rng.uniform(8.0, 35.0)
         building = rng.random() < BUILDING_SHARE[style]
-        if building and rng.random() < HOUSE_SHARE[style]:
-            prims += _house_plot(rng, materials, edge, side, z, z + length, top)
+        if building and style == 'town':
+            prims += _row_houses(rng, materials, edge, side, z, z + length, top)
+        elif building and rng.random() < HOUSE_SHARE[style]:
+            prims += _house_plot(rng, materials, edge, side, z, z + length, top, PLASTER_SHARE[style])
         elif building:
             setback = 0.0 if style == 'city' and rng.random() < 0.7 else rng.uniform(0.5, 6.0)
             depth, height = rng.uniform(8.0, 18.0), rng.uniform(5.0, 26.0)
             gap = rng.uniform(0.0, 5.0) if rng.random() < 0.5 else 0.0
             x_near, x_far = edge + side * setback, edge + side * (setback + depth)
-            prims += _building(rng, materials, x_near, x_far, z, z + length - gap, top, height)
+            prims += _building(rng, materials, x_near, x_far, z, z + length - gap, top, height,
+                               PLASTER_SHARE[style])
             if rng.random() < BACK_ROW_SHARE[style]:
                 back = x_far + side * rng.uniform(3.0, 25.0)
                 prims += _building(rng, materials, back, back + side * rng.uniform(8.0, 20.0),
