@@ -210,10 +210,10 @@ class MultiTaskModule(L.LightningModule):
         """
         loss_ids = {id(p) for p in self.loss.parameters()}
         neutral = tuple(getattr(self.net, 'starts_neutral', ()))
-        fresh_ids = {id(p) for name, p in self.net.named_parameters()
-                     if neutral and name.startswith(neutral)}
+        fresh_ids = {id(p) for name, p in self.net.named_parameters() if name.startswith(neutral)}
         trainable = [p for p in self.parameters() if p.requires_grad]
-        groups = [{'params': [p for p in trainable if id(p) not in loss_ids | fresh_ids],
+        no_decay = loss_ids | fresh_ids
+        groups = [{'params': [p for p in trainable if id(p) not in no_decay],
                    'weight_decay': self.hparams['weight_decay']},
                   {'params': [p for p in trainable if id(p) in loss_ids], 'weight_decay': 0.0},
                   {'params': [p for p in trainable if id(p) in fresh_ids], 'weight_decay': 0.0}]
