@@ -70,6 +70,21 @@ def test_the_average_runs_and_its_card_names_both_parents(tmp_path: Path) -> Non
     assert card.metrics == {WEIGHT_METRIC: 0.5}  # the first's metrics were its own alone
 
 
+def test_exports_whose_nodes_differ_only_in_metadata_are_one_network(tmp_path: Path) -> None:
+    """The exporter writes the source line of each node's module; a commit that moves the
+    network's code shifts them (the town stage's export against the bundled model's)."""
+    first, second = pair(tmp_path)
+    model = onnx.load(str(second))
+    for node in model.graph.node:
+        entry = node.metadata_props.add()
+        entry.key, entry.value = 'pkg.torch.onnx.stack_trace', 'File "default.py", line 101'
+        node.doc_string = 'moved'
+    onnx.save(model, str(second))
+    average_weights(first, second, 0.5, tmp_path / 'avg.onnx')
+    np.testing.assert_allclose(initializers(tmp_path / 'avg.onnx')['depth_const'],
+                               initializers(first)['depth_const'] - SHIFT / 2, rtol=1e-6)
+
+
 def test_another_network_is_refused_with_where_it_differs(tmp_path: Path) -> None:
     first = mf.write_model(tmp_path / 'first.onnx')
     depth_only = mf.write_model(tmp_path / 'depth_only.onnx', heads=('depth',))

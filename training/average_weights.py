@@ -42,6 +42,19 @@ class AverageWeightsError(ValueError):
     """The two models are not one network; the text says where they differ."""
 
 
+def computation(node: Any) -> bytes:
+    """What an ``onnx.NodeProto`` computes, serialised: the node without its doc string
+    and metadata (the exporter's source file, line numbers and stack trace, which
+    differ between exports of one network by two versions of the code)."""
+    import onnx  # noqa: PLC0415
+
+    bare = onnx.NodeProto()
+    bare.CopyFrom(node)
+    bare.ClearField('metadata_props')
+    bare.ClearField('doc_string')
+    return bytes(bare.SerializeToString())
+
+
 def average_graphs(first: Any, second: Any, weight: float) -> Any:
     """A copy of ``first`` (an ``onnx.ModelProto``) whose float initializers are
     ``weight * first + (1 - weight) * second``."""
@@ -50,10 +63,10 @@ def average_graphs(first: Any, second: Any, weight: float) -> Any:
 
     if not 0.0 <= weight <= 1.0:
         raise AverageWeightsError(f'weight must be in [0, 1], got {weight}')
-    nodes = [n.SerializeToString() for n in first.graph.node]
-    if nodes != [n.SerializeToString() for n in second.graph.node]:
+    nodes = [computation(n) for n in first.graph.node]
+    if nodes != [computation(n) for n in second.graph.node]:
         differ = next((i for i, (a, b) in enumerate(zip(first.graph.node, second.graph.node))
-                       if a.SerializeToString() != b.SerializeToString()), min(
+                       if computation(a) != computation(b)), min(
                            len(first.graph.node), len(second.graph.node)))
         raise AverageWeightsError(f'the graphs differ at node {differ} ({len(first.graph.node)} '
                                   f'and {len(second.graph.node)} nodes): not one network')
