@@ -70,19 +70,44 @@ def test_the_average_runs_and_its_card_names_both_parents(tmp_path: Path) -> Non
     assert card.metrics == {WEIGHT_METRIC: 0.5}  # the first's metrics were its own alone
 
 
-def test_exports_whose_nodes_differ_only_in_metadata_are_one_network(tmp_path: Path) -> None:
-    """The exporter writes the source line of each node's module; a commit that moves the
-    network's code shifts them (the town stage's export against the bundled model's)."""
+def test_one_network_exported_by_other_code_is_still_one_network(tmp_path: Path) -> None:
+    """Exports of one network by two versions of the code: the exporter's metadata (source
+    lines), its names for constants and for the values between nodes, and the order it
+    writes independent nodes in all moved (the town stage's export against the bundled
+    model's); a constant of another value is still refused."""
     first, second = pair(tmp_path)
     model = onnx.load(str(second))
-    for node in model.graph.node:
+    graph = model.graph
+    ends = {o.name for o in graph.output}
+    renamed = {name: f'moved_{k}' for k, name in enumerate(
+        out for node in graph.node for out in node.output if out not in ends)}
+    for initializer in graph.initializer:  # a constant the exporter named otherwise
+        if initializer.name == 'zero':
+            initializer.name = 'val_7'
+    renamed['zero'] = 'val_7'
+    for node in graph.node:
         entry = node.metadata_props.add()
         entry.key, entry.value = 'pkg.torch.onnx.stack_trace', 'File "default.py", line 101'
         node.doc_string = 'moved'
+        node.input[:] = [renamed.get(i, i) for i in node.input]
+        node.output[:] = [renamed.get(o, o) for o in node.output]
+    heads = [n for n in graph.node if any(o in ends for o in n.output)]
+    body = [n for n in graph.node if not any(o in ends for o in n.output)]
+    reordered = body + heads[::-1]  # the output nodes written in the other order
+    assert len(heads) > 1
+    del graph.node[:]
+    graph.node.extend(reordered)
+    onnx.checker.check_model(model)
     onnx.save(model, str(second))
     average_weights(first, second, 0.5, tmp_path / 'avg.onnx')
     np.testing.assert_allclose(initializers(tmp_path / 'avg.onnx')['depth_const'],
                                initializers(first)['depth_const'] - SHIFT / 2, rtol=1e-6)
+    for initializer in graph.initializer:  # the renamed constant, now of another value
+        if initializer.name == 'val_7':
+            initializer.CopyFrom(numpy_helper.from_array(np.array([1.0], np.float32), 'val_7'))
+    onnx.save(model, str(second))
+    with pytest.raises(ValueError, match='graphs differ at node'):
+        average_weights(first, second, 0.5, tmp_path / 'avg.onnx')
 
 
 def test_another_network_is_refused_with_where_it_differs(tmp_path: Path) -> None:

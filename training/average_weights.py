@@ -10,9 +10,13 @@ parameters alone, and the line between them is the line between the two
 trainings (Wortsman et al., "Robust fine-tuning of zero-shot models", CVPR
 2022: the weights of a fine-tuned model averaged with those it started from
 keep more of what the start knew). The two graphs must be the same network:
-the same nodes in the same order, the same initializer names, shapes and
-types, and every non-float initializer (shapes, indices) equal; anything
-else is refused with what differs.
+the same computations (``node_signatures``: operators, attributes and how
+they connect, whatever the exporter named the constants and the values
+between nodes, in which order it wrote the nodes and what metadata it
+attached), the parameters (initializers of one name in both) of the same
+shapes and types, every non-float one (shapes, indices) equal, and every
+initializer of one model only a constant equal to one of the other's;
+anything else is refused with what differs.
 
 C's card is A's, with its recipe and training data naming both parents and
 the weight, and its metrics cleared (they were A's alone) but for the
@@ -23,6 +27,7 @@ training-data facts both parents share (``train_mean_depth_m``, A's) and
 from __future__ import annotations
 
 import argparse
+import hashlib
 import sys
 from collections.abc import Sequence
 from dataclasses import replace
@@ -42,17 +47,39 @@ class AverageWeightsError(ValueError):
     """The two models are not one network; the text says where they differ."""
 
 
-def computation(node: Any) -> bytes:
-    """What an ``onnx.NodeProto`` computes, serialised: the node without its doc string
-    and metadata (the exporter's source file, line numbers and stack trace, which
-    differ between exports of one network by two versions of the code)."""
-    import onnx  # noqa: PLC0415
+def constant_digest(initializer: Any) -> bytes:
+    """An initializer's type, shape and values, as a digest."""
+    from onnx import numpy_helper  # noqa: PLC0415
 
-    bare = onnx.NodeProto()
-    bare.CopyFrom(node)
-    bare.ClearField('metadata_props')
-    bare.ClearField('doc_string')
-    return bytes(bare.SerializeToString())
+    value = np.ascontiguousarray(numpy_helper.to_array(initializer))
+    return hashlib.sha256(f'{value.dtype}{list(value.shape)}'.encode() + value.tobytes()).digest()
+
+
+def node_signatures(graph: Any, parameters: set[str]) -> list[bytes]:
+    """What each node of an ``onnx.GraphProto`` computes, as a digest of its operator,
+    attributes and what its inputs are: a graph input by name, an initializer in
+    ``parameters`` by name, any other initializer (a constant the exporter named, a
+    shape, an index) by its values, another node's output by that node's digest. Equal
+    for two exports of one network whatever the exporter named the constants and the
+    values between nodes, in which order it wrote the nodes and what metadata it
+    attached (source lines, which move when the code does)."""
+    leaves = {i.name: b'input:' + i.name.encode() for i in graph.input}
+    leaves |= {i.name: b'param:' + i.name.encode() if i.name in parameters
+               else b'const:' + constant_digest(i) for i in graph.initializer}
+    produced: dict[str, bytes] = {}
+    signatures = []
+    for node in graph.node:  # ONNX stores nodes in topological order
+        digest = hashlib.sha256(f'{node.domain}:{node.op_type}'.encode())
+        for attribute in sorted(node.attribute, key=lambda a: a.name):
+            digest.update(attribute.SerializeToString())
+        for name in node.input:
+            source = leaves.get(name) or produced.get(name, b'?' + name.encode())
+            digest.update(b'|' + source)
+        signature = digest.digest()
+        for index, name in enumerate(node.output):
+            produced[name] = signature + bytes([index])
+        signatures.append(signature)
+    return signatures
 
 
 def average_graphs(first: Any, second: Any, weight: float) -> Any:
@@ -63,23 +90,30 @@ def average_graphs(first: Any, second: Any, weight: float) -> Any:
 
     if not 0.0 <= weight <= 1.0:
         raise AverageWeightsError(f'weight must be in [0, 1], got {weight}')
-    nodes = [computation(n) for n in first.graph.node]
-    if nodes != [computation(n) for n in second.graph.node]:
-        differ = next((i for i, (a, b) in enumerate(zip(first.graph.node, second.graph.node))
-                       if computation(a) != computation(b)), min(
-                           len(first.graph.node), len(second.graph.node)))
+    firsts = {i.name: i for i in first.graph.initializer}
+    seconds = {i.name: i for i in second.graph.initializer}
+    shared = set(firsts) & set(seconds)
+    nodes, others = node_signatures(first.graph, shared), node_signatures(second.graph, shared)
+    if sorted(nodes) != sorted(others):
+        unmatched = set(nodes) - set(others)
+        differ = next((i for i, n in enumerate(nodes) if n in unmatched), len(nodes))
         raise AverageWeightsError(f'the graphs differ at node {differ} ({len(first.graph.node)} '
                                   f'and {len(second.graph.node)} nodes): not one network')
-    seconds = {i.name: numpy_helper.to_array(i) for i in second.graph.initializer}
-    names = [i.name for i in first.graph.initializer]
-    if sorted(names) != sorted(seconds):
-        only = sorted(set(names) ^ set(seconds))
+    # initializers of one model only: constants the exporters named differently, each equal
+    # to one of the other's
+    only_first = {constant_digest(firsts[n]): n for n in set(firsts) - shared}
+    only_second = {constant_digest(seconds[n]): n for n in set(seconds) - shared}
+    if set(only_first) != set(only_second):
+        only = sorted([only_first[d] for d in set(only_first) - set(only_second)]
+                      + [only_second[d] for d in set(only_second) - set(only_first)])
         raise AverageWeightsError(f'initializers in one model only: {only[:5]}'
                                   + (f' and {len(only) - 5} more' if len(only) > 5 else ''))
     averaged = onnx.ModelProto()
     averaged.CopyFrom(first)
     for initializer in averaged.graph.initializer:
-        a, b = numpy_helper.to_array(initializer), seconds[initializer.name]
+        if initializer.name not in shared:
+            continue  # a constant, equal to one of the other model's
+        a, b = numpy_helper.to_array(initializer), numpy_helper.to_array(seconds[initializer.name])
         if a.shape != b.shape or a.dtype != b.dtype:
             raise AverageWeightsError(f'{initializer.name}: {a.dtype}{list(a.shape)} against '
                                       f'{b.dtype}{list(b.shape)}')
