@@ -59,4 +59,9 @@ def test_a_mixtures_card_facts_come_from_its_first_depth_source() -> None:
                                'args': {'resize': (24, 80)}}]})
     facts = data.card_facts()
     assert facts['far_classes'] == ['sky']
+    # the card names each source (a mixture's own root is empty: it once said 'at .')
+    labels = f'training.data.cityscapes.CityscapesSegmentation at {cityscapes_tree()} ('
+    assert labels in facts['training_data']
+    assert f") + kitti at {kitti_tree()} (" in facts['training_data']
+    assert 'MixedSources' not in facts['training_data']
     assert facts['frame_size'] == list(KittiDataset(kitti_tree(), 'train').read(0).image.shape[:2])

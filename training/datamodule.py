@@ -225,6 +225,8 @@ class MultiTaskDataModule(L.LightningDataModule):
             'std': _triple(getattr(source, 'std', IMAGENET_STD)),
             'camera': str(getattr(source, 'camera_name', '')),
             'training_data': self.hparams['description'] or (
+                f"{source.description} ({len(train)} training frames)"
+                if isinstance(getattr(source, 'description', None), str) else
                 f"{self.hparams['dataset']} at {Path(self.hparams['root'])} "
                 f"({len(train)} training frames, split {self.hparams['train_split']!r})"),  # type: ignore[arg-type]
         }

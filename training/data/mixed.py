@@ -42,6 +42,7 @@ class MixedSources(ConcatDataset[dict[str, Any]]):
         if not sources:
             raise ValueError('MixedSources needs at least one entry in sources')
         parts: list[Dataset[dict[str, Any]]] = []
+        names = []
         for index, source in enumerate(sources):
             unknown = sorted(set(source) - SOURCE_KEYS)
             if unknown or 'dataset' not in source:
@@ -50,7 +51,12 @@ class MixedSources(ConcatDataset[dict[str, Any]]):
             cls = dataset_class(str(source['dataset']))
             parts.append(cls(source.get('root', root), split=source.get('split', split),  # type: ignore[call-arg]
                              **dict(source.get('args') or {})))
+            frames = len(parts[-1])  # type: ignore[arg-type]
+            names.append(f"{source['dataset']} at {source.get('root', root) or '.'} "
+                         f"({frames} frames, split {source.get('split', split)!r})")
         super().__init__(parts)
+        # what a model card says it was trained on: each source, not the mixture's own root
+        self.description = ' + '.join(names)
 
     def _first(self, name: str) -> Any:
         return next((getattr(part, name) for part in self.datasets
