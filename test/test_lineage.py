@@ -72,3 +72,17 @@ def test_an_exported_parent_gives_the_lineage_its_card_records(tmp_path: Path) -
     junk = tmp_path / 'junk.onnx'
     junk.write_bytes(b'not a model')
     assert exported_lineage(junk).startswith(f'{junk} (unreadable: ')
+
+
+def test_a_mixture_recorded_without_its_sources_is_named_from_its_config() -> None:
+    # a mixture's card once said 'training.data.mixed.MixedSources at .'; the checkpoint's
+    # config still holds the recipe's sources
+    sources = [{'dataset': 'kitti', 'root': 'data/v9', 'args': {'flip': True}},
+               {'dataset': 'kitti', 'root': 'data/v10'}]
+    extra = {'config': {'data': {'train_args': {'sources': sources}}},
+             'data': {'training_data': "training.data.mixed.MixedSources at . (7128 training "
+                                       "frames, split 'train')"}}
+    assert training_data(extra) == ("kitti at data/v9 + kitti at data/v10 (7128 training "
+                                    "frames, split 'train')")
+    extra['data'] = {'training_data': "kitti at data/v9 (10 frames, split 'train') (10 ...)"}
+    assert training_data(extra) == extra['data']['training_data']  # named already: kept

@@ -92,5 +92,17 @@ def init_from(extra: Mapping[str, Any]) -> str | None:
     return ((extra.get('config') or {}).get('model') or {}).get('init_from')
 
 
+# What a mixture's card said before the mixture named its sources (2026-12-04)
+UNNAMED_MIXTURE = 'training.data.mixed.MixedSources at . ('
+
+
 def _recorded_data(extra: Mapping[str, Any]) -> str:
-    return str((extra.get('data') or {}).get('training_data', ''))
+    """The checkpoint's own training data; a mixture's recorded before mixtures named their
+    sources is named from the recipe's sources in the checkpoint's config."""
+    text = str((extra.get('data') or {}).get('training_data', ''))
+    data = (extra.get('config') or {}).get('data') or {}
+    sources = (data.get('train_args') or {}).get('sources')
+    if text.startswith(UNNAMED_MIXTURE) and sources:
+        names = ' + '.join(f"{s.get('dataset')} at {s.get('root') or '.'}" for s in sources)
+        text = f'{names} ({text[len(UNNAMED_MIXTURE):]}'
+    return text
