@@ -77,6 +77,7 @@ done
 bundled_at bb02e63 runs/bundled_version4  # the bundled models a stage may start from
 bundled_at c8e1a36 runs/bundled_cues
 bundled_at 97a9493 runs/bundled_full_height
+bundled_at 671c851 runs/bundled_town  # the town stage's average, bundled 2026-12-04
 # the recipe's start is the model its rule must beat
 BASELINE=$(sed -n 's/^ *init_from: *//p' "$RECIPE")
 [ -f "$BASELINE" ] || { echo "$RECIPE: init_from '$BASELINE' is not a file" >&2; exit 2; }
