@@ -84,6 +84,10 @@ def test_every_set_is_scored_with_the_model_and_the_constant(tmp_path: Path) -> 
     assert metrics['real_kitti_source'] == '2 test frames'
     assert metrics['real_kitti_all_frames'] == 2 and metrics['real_kitti_velodyne_frames'] == 1
     assert metrics['real_kitti_velodyne_abs_rel'] == round(sets['velodyne']['model']['abs_rel'], 4)
+    # and the generated frames', as rendered, with the tree they were read from
+    assert metrics['generated_val_source'] == f'{tree}, split val'
+    assert metrics['generated_val_frames'] == 1
+    assert metrics['generated_val_silog'] == round(sets['kitti']['model']['silog'], 4)
 
 
 def test_record_needs_the_model_named(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

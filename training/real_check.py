@@ -31,7 +31,10 @@ frames are scored with the constant predictor at the card's
 ``train_mean_depth_m``. The table and ``OUT/summary.json`` give both; each
 set's full report is ``OUT/<set>/report.html``. ``--record`` writes the
 real-frame figures into the model's card (``real_kitti_<set>_<metric>``
-metrics, with the frame counts and ``real_kitti_source``).
+metrics, with the frame counts and ``real_kitti_source``), and with
+``--kitti`` the generated frames' as rendered (``generated_val_<metric>``,
+``generated_val_frames``, ``generated_val_source``: the tree and split): a
+model made by ``average-weights`` has no validation figures of its own.
 
 ``--blur SIGMA`` is a diagnosis: every frame's image is Gaussian-blurred by
 SIGMA pixels at its own resolution before it is scored (:func:`blurred_frames`),
@@ -226,9 +229,15 @@ def table(results: dict[str, dict[str, Any]], constant_m: float | None) -> list[
 
 
 def card_metrics(results: dict[str, dict[str, Any]], protocol: str,
-                 source: str) -> dict[str, Any]:
-    """The real-frame figures as model card metrics."""
+                 source: str, generated: str | None = None) -> dict[str, Any]:
+    """The real-frame figures as model card metrics; with ``generated`` (the tree and its
+    split, in words) the generated frames' too, as rendered (``generated_val_*``)."""
     metrics: dict[str, Any] = {'real_kitti_protocol': protocol, 'real_kitti_source': source}
+    if generated is not None and 'kitti' in results:
+        metrics['generated_val_source'] = generated
+        metrics['generated_val_frames'] = results['kitti']['depth_scored']
+        for key in RECORDED:
+            metrics[f'generated_val_{key}'] = round(float(results['kitti']['model'][key]), 4)
     real = [n for n in REAL_SETS if n in results]
     sets = {n: results[n] for n in real}
     if len(real) > 1:
@@ -277,8 +286,9 @@ def parser() -> argparse.ArgumentParser:
                         '--record)')
     p.add_argument('--protocol', choices=sorted(PROTOCOLS), default='kitti_eigen')
     p.add_argument('--record', metavar='SOURCE',
-                   help='write the real-frame figures into the model card, SOURCE describing '
-                        'the frames (e.g. "12 KITTI frames from public repositories, docs/training.md")')
+                   help='write the real-frame figures (and the --kitti tree\'s) into the model '
+                        'card, SOURCE describing the frames (e.g. "12 KITTI frames from public '
+                        'repositories, docs/training.md")')
     p.add_argument('--constant', type=float,
                    help=f"constant predictor in metres (default: the card's {MEAN_DEPTH_KEY})")
     return p
@@ -334,8 +344,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     (args.out / 'summary.json').write_text(json.dumps(summary, indent=2) + '\n')
     print('\n'.join(table(results, constant)))
     if args.record:
-        record_in_card(model, card_metrics(results, args.protocol, args.record))
-        print(f'recorded the real-frame figures in the card of {model}')
+        generated = None if args.kitti is None else f'{args.kitti}, split {args.split}'
+        record_in_card(model, card_metrics(results, args.protocol, args.record, generated))
+        also = '' if generated is None else " and the generated frames'"
+        print(f'recorded the real-frame figures{also} in the card of {model}')
     return 0
 
 
