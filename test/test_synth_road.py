@@ -329,6 +329,35 @@ def test_town_row_houses_stand_wall_to_wall_at_the_sidewalk_under_gable_roofs() 
     assert 6 <= at_walk <= 18  # about ROW_HOUSE_AT_WALK_SHARE of 20 rows on the sidewalk's edge
 
 
+def test_windows_have_frames_mullions_sills_and_glass_of_their_own() -> None:
+    # a wall facing the road (normal along x) with 1.5 m windows in 3 m bays and floors: the
+    # second floor's window is centred at z = 1.5 and 1.65 m above the floor's base
+    floor_h, spacing, half = 3.0, 3.0, 0.75
+    params = np.array([[floor_h, spacing, 0.5, 0.5]])
+    base = np.array([0.5, 0.4, 0.3])
+    centre_up = floor_h + 0.55 * floor_h
+
+    def albedo(du: float, dv: float, z0: float = 0.0) -> np.ndarray:
+        point = np.array([[6.0, rig.CAMERA_HEIGHT_M - (centre_up + dv), z0 + 1.5 + du]])
+        normal = np.array([[-1.0, 0.0, 0.0]])
+        return roadside._windows_pattern(point, normal, params, base[None].copy())[0]
+
+    np.testing.assert_allclose(albedo(half + 0.3, 0.0), base)  # the wall between windows
+    frame = albedo(half - 0.03, 0.0)
+    assert tuple(frame) in (roadside.WINDOW_WHITE_FRAME, roadside.WINDOW_WOOD_FRAME)
+    np.testing.assert_allclose(albedo(0.0, 0.0), frame)  # the mullion of a 1.5 m window
+    np.testing.assert_allclose(albedo(0.0, half * 0.4), frame)  # the transom
+    np.testing.assert_allclose(albedo(0.0, -half - 0.03), roadside.WINDOW_SILL)
+    panes = [albedo(0.35, -0.3, z0=spacing * k) for k in range(12)]  # one pane, 12 bays
+    assert all(not np.allclose(p, base) and not np.allclose(p, frame) for p in panes)
+    brightness = np.array([p.mean() for p in panes])
+    assert brightness.max() > 3 * brightness.min()  # dark rooms and mirrored sky
+    shaded = albedo(0.35, half - roadside.WINDOW_FRAME_M - 0.05)  # under the lintel
+    np.testing.assert_allclose(shaded, panes[0] * 0.5, rtol=1e-6)
+    ground = albedo(0.35, -0.3 - floor_h)  # the ground floor's window, 1.35 m up, too
+    assert not np.allclose(ground, base)
+
+
 def test_plaster_facades_are_pale_and_smooth() -> None:
     rng, materials = np.random.default_rng(3), MaterialTable()
     plaster = [roadside._facade_material(rng, materials, plaster=1.0) for _ in range(50)]

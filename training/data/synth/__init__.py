@@ -17,5 +17,7 @@
 # leaning over the road), every crown in two tones (shade and sunlit clusters); 8: a
 # fourth style of street, a small town's (rows of two- and three-floor houses under gable
 # roofs, most on the sidewalk's edge), and pale, smooth plaster on some facades of every
-# style (most of the town's).
-SCENES_VERSION = 8
+# style (most of the town's); 9: windows framed (white or dark wood), with a mullion and a
+# transom, a sill, the reveal's shade under the lintel, and glass that mirrors the sky as
+# much as it shows the dark room.
+SCENES_VERSION = 9

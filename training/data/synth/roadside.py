@@ -53,21 +53,51 @@ ROOF_PITCH_DEG = (25.0, 50.0)
 ROOF_COLORS = ((0.3, 0.08, 0.04), (0.16, 0.08, 0.05), (0.05, 0.05, 0.055), (0.13, 0.13, 0.14))
 
 
+# A window as a real facade shows it: a frame (white, or dark wood on one facade in four)
+# around the glass, a mullion and a transom in windows wider than WINDOW_MULLION_FROM_M, a
+# sill below, the top of the glass in the reveal's shade, and glass that mirrors the sky
+# as much as it shows the dark room (on real frames flat dark rectangles read as none of
+# this; docs/training.md, "Scenes version 8, towns").
+WINDOW_FRAME_M = 0.07
+WINDOW_MULLION_FROM_M = 1.0
+WINDOW_SILL_M = (0.06, 0.05)  # height, overhang each side
+WINDOW_REVEAL_M = 0.12  # the shaded band under the lintel
+WINDOW_WHITE_FRAME, WINDOW_WOOD_FRAME = (0.62, 0.62, 0.6), (0.12, 0.08, 0.05)
+WINDOW_DARK_GLASS, WINDOW_SKY_GLASS = (0.05, 0.07, 0.09), (0.3, 0.36, 0.44)
+WINDOW_SILL = (0.42, 0.42, 0.4)
+
+
 def _windows_pattern(points: np.ndarray, normals: np.ndarray, params: np.ndarray,
                      albedo: np.ndarray) -> np.ndarray:
-    """Rows of windows on vertical faces: params = (floor height, spacing, width, height share)."""
+    """Rows of windows on vertical faces: params = (floor height, spacing, width share,
+    height share), each window framed, with a sill, its glass dark or mirroring the sky."""
     floor_h, spacing, width_share, height_share = params.T
     along = np.where(np.abs(normals[:, 0]) > 0.5, points[:, 2], points[:, 0])
     up = CAMERA_HEIGHT_M - points[:, 1]
-    cell_u = np.mod(along, spacing) / spacing
-    cell_v = np.mod(up, floor_h) / floor_h
-    window = (np.abs(cell_u - 0.5) < width_share / 2) & (np.abs(cell_v - 0.55) < height_share / 2)
-    window &= (np.abs(normals[:, 1]) < 0.5) & (up > 1.0)
-    # Each window gets its own brightness (curtains, lit rooms, reflections).
+    du = (np.mod(along, spacing) / spacing - 0.5) * spacing  # metres from the window's centre
+    dv = (np.mod(up, floor_h) / floor_h - 0.55) * floor_h
+    half_w, half_h = width_share * spacing / 2, height_share * floor_h / 2
+    facade = (np.abs(normals[:, 1]) < 0.5) & (up > 1.0)
+    opening = facade & (np.abs(du) < half_w) & (np.abs(dv) < half_h)
+    pane = opening & (np.abs(du) < half_w - WINDOW_FRAME_M) & (np.abs(dv) < half_h - WINDOW_FRAME_M)
+    pane &= ~((half_w > WINDOW_MULLION_FROM_M / 2) & (np.abs(du) < WINDOW_FRAME_M / 2))
+    pane &= np.abs(dv - half_h * 0.4) >= WINDOW_FRAME_M / 2  # the transom
+    sill = facade & (np.abs(du) < half_w + WINDOW_SILL_M[1]) & (dv < -half_h) \
+        & (dv >= -half_h - WINDOW_SILL_M[0])
+    # Each window gets its own glass (curtains, lit rooms, the sky mirrored); each facade
+    # its frames' colour, from its own pattern parameters.
     cell = np.floor(along / spacing) * 7.31 + np.floor(up / floor_h) * 3.17
-    tone = 0.25 + 0.75 * np.mod(np.sin(cell) * 43758.5453, 1.0)
-    glass = np.array([0.05, 0.07, 0.09]) * tone[:, None] * 2.0
-    albedo[window] = glass[window]
+    tone = np.mod(np.sin(cell) * 43758.5453, 1.0)
+    sky = (0.8 * tone ** 2)[:, None]
+    glass = (np.array(WINDOW_DARK_GLASS) * (0.5 + tone[:, None]) * (1 - sky)
+             + np.array(WINDOW_SKY_GLASS) * sky)
+    reveal = pane & (dv > half_h - WINDOW_FRAME_M - WINDOW_REVEAL_M)
+    glass[reveal] *= 0.5
+    white = np.mod(np.sin(spacing * 91.7 + floor_h * 37.3) * 24634.6345, 1.0) < 0.75
+    frame = np.where(white[:, None], np.array(WINDOW_WHITE_FRAME), np.array(WINDOW_WOOD_FRAME))
+    albedo[opening & ~pane] = frame[opening & ~pane]
+    albedo[pane] = glass[pane]
+    albedo[sill] = np.array(WINDOW_SILL)
     return albedo
 
 
