@@ -6,7 +6,8 @@
 # it stopped; each step whose output exists is skipped.
 #   render the validation tree and the recipe's training trees (its root, or each root of a
 #   mixture's sources: data/synth_kitti_v9, scenes version 6; data/synth_kitti_v10, version
-#   7; data/synth_kitti_v11, version 8), each by the commit of its version; list
+#   7; data/synth_kitti_v11, version 8; data/synth_kitti_v12, version 9), each by the
+#   commit of its version; list
 #   the annotated validation frames; for seed 0, then seed 1: a stage (the recipe's steps) from
 #   the recipe's init_from, a bundled model by its bytes (training_steps.sh bundled_at),
 #   which is also the model its rule must beat (fit --resume once a checkpoint exists),
@@ -15,7 +16,8 @@
 #   model is to be bundled only if both seeds win. A recipe's line "# the rule also reads:
 #   data/synth_kitti_v10_val" (a validation tree of scenes version 7, rendered by 1e2e6d8)
 #   adds that tree to its rule: each seed must win there too (data/synth_kitti_v11_val:
-#   scenes version 8, rendered by 6b0849e; data/synth_kitti_v2_val2:
+#   scenes version 8, rendered by 6b0849e; data/synth_kitti_v12_val: version 9, by
+#   eb766cf; data/synth_kitti_v2_val2:
 #   scenes version 1 again, other streets, rendered by 1589a8f^ with seed 2016), and "# the
 #   rule no longer reads: data/synth_kitti_v2_val" drops the 189 from the verdict (they are
 #   still scored: every bundled model since the first was chosen on them). A recipe's line
@@ -55,6 +57,7 @@ for root in $roots; do
         data/synth_kitti_v9) commit=28bc182 ;;  # scenes version 6
         data/synth_kitti_v10) commit=1e2e6d8 ;;  # scenes version 7: avenues
         data/synth_kitti_v11) commit=6b0849e ;;  # scenes version 8: towns, plaster
+        data/synth_kitti_v12) commit=eb766cf ;;  # scenes version 9: framed windows
         *) echo "$RECIPE: no rendering known for its tree '$root'" >&2; exit 2 ;;
     esac
     synth_at "$commit" "$root" --frames 4000 --frames-per-drive 20 --seed 22 "${SIZE[@]}"
@@ -68,6 +71,8 @@ for tree in "${more_trees[@]}"; do
             synth_at 1e2e6d8 "$tree" "${VAL_SHAPE[@]}" "${SIZE[@]}" ;;
         data/synth_kitti_v11_val)  # scenes version 8
             synth_at 6b0849e "$tree" "${VAL_SHAPE[@]}" "${SIZE[@]}" ;;
+        data/synth_kitti_v12_val)  # scenes version 9
+            synth_at eb766cf "$tree" "${VAL_SHAPE[@]}" "${SIZE[@]}" ;;
         data/synth_kitti_v2_val2)  # scenes version 1 again, streets no model was chosen on
             synth_at '1589a8f^' "$tree" "${VAL_FRAMES[@]}" --seed 2016 "${SIZE[@]}" ;;
         *) echo "$RECIPE: no rendering known for its rule's tree '$tree'" >&2; exit 2 ;;
@@ -77,7 +82,7 @@ done
 bundled_at bb02e63 runs/bundled_version4  # the bundled models a stage may start from
 bundled_at c8e1a36 runs/bundled_cues
 bundled_at 97a9493 runs/bundled_full_height
-bundled_at 671c851 runs/bundled_town  # the town stage's average, bundled 2026-12-04
+bundled_at ff4ff59 runs/bundled_town  # the town stage's average, bundled 2026-12-04
 # the recipe's start is the model its rule must beat
 BASELINE=$(sed -n 's/^ *init_from: *//p' "$RECIPE")
 [ -f "$BASELINE" ] || { echo "$RECIPE: init_from '$BASELINE' is not a file" >&2; exit 2; }
