@@ -1,4 +1,4 @@
-"""average-weights: two exports of one network averaged into a third, or refused."""
+"""average-weights: exports of one network averaged into another, or refused."""
 
 from __future__ import annotations
 
@@ -43,7 +43,7 @@ def test_float_initializers_are_mixed_by_the_weight_and_the_rest_kept(tmp_path: 
     a, b = initializers(first), initializers(second)
     for weight in (0.0, 0.25, 1.0):
         out = tmp_path / f'avg{weight}.onnx'
-        average_weights(first, second, weight, out)
+        average_weights([first, second], [weight, 1 - weight], out)
         mixed = initializers(out)
         np.testing.assert_allclose(mixed['depth_const'],
                                    weight * a['depth_const'] + (1 - weight) * b['depth_const'],
@@ -58,7 +58,7 @@ def test_float_initializers_are_mixed_by_the_weight_and_the_rest_kept(tmp_path: 
 def test_the_average_runs_and_its_card_names_both_parents(tmp_path: Path) -> None:
     first, second = pair(tmp_path)
     out = tmp_path / 'avg.onnx'
-    card = average_weights(first, second, 0.5, out)
+    card = average_weights([first, second], [0.5, 0.5], out)
     coded = mf.coded_depth() - SHIFT / 2
     depth = Predictor(out).predict(np.zeros((mf.HEIGHT, mf.WIDTH, 3), np.uint8)).depth
     assert depth is not None
@@ -99,7 +99,7 @@ def test_one_network_exported_by_other_code_is_still_one_network(tmp_path: Path)
     graph.node.extend(reordered)
     onnx.checker.check_model(model)
     onnx.save(model, str(second))
-    average_weights(first, second, 0.5, tmp_path / 'avg.onnx')
+    average_weights([first, second], [0.5, 0.5], tmp_path / 'avg.onnx')
     np.testing.assert_allclose(initializers(tmp_path / 'avg.onnx')['depth_const'],
                                initializers(first)['depth_const'] - SHIFT / 2, rtol=1e-6)
     for initializer in graph.initializer:  # the renamed constant, now of another value
@@ -107,17 +107,17 @@ def test_one_network_exported_by_other_code_is_still_one_network(tmp_path: Path)
             initializer.CopyFrom(numpy_helper.from_array(np.array([1.0], np.float32), 'val_7'))
     onnx.save(model, str(second))
     with pytest.raises(ValueError, match='graphs differ at node'):
-        average_weights(first, second, 0.5, tmp_path / 'avg.onnx')
+        average_weights([first, second], [0.5, 0.5], tmp_path / 'avg.onnx')
 
 
 def test_another_network_is_refused_with_where_it_differs(tmp_path: Path) -> None:
     first = mf.write_model(tmp_path / 'first.onnx')
     depth_only = mf.write_model(tmp_path / 'depth_only.onnx', heads=('depth',))
     with pytest.raises(ValueError, match='cards differ in heads'):
-        average_weights(first, depth_only, 0.5, tmp_path / 'out.onnx')
+        average_weights([first, depth_only], [0.5, 0.5], tmp_path / 'out.onnx')
     slow = mf.write_model(tmp_path / 'slow.onnx', work=1)
     with pytest.raises(ValueError, match='graphs differ at node'):
-        average_weights(first, slow, 0.5, tmp_path / 'out.onnx')
+        average_weights([first, slow], [0.5, 0.5], tmp_path / 'out.onnx')
     assert not (tmp_path / 'out.onnx').exists()
 
 
@@ -136,3 +136,65 @@ def test_a_changed_index_or_a_weight_out_of_range_is_refused(
     assert main(['average-weights', str(first), str(first), '--weight', '1.5', '--out',
                  str(tmp_path / 'out.onnx')]) == 2
     assert 'weight must be in [0, 1]' in capsys.readouterr().err
+
+
+def trio(tmp_path: Path) -> tuple[Path, Path, Path]:
+    """The pair, and a third copy whose depth constant moved the other way."""
+    first, second = pair(tmp_path)
+    model = onnx.load(str(first))
+    for initializer in model.graph.initializer:
+        if initializer.name == 'depth_const':
+            value = numpy_helper.to_array(initializer) + np.float32(2 * SHIFT)
+            initializer.CopyFrom(numpy_helper.from_array(value, initializer.name))
+    embed_card(model, replace(read_card(first), recipe='third', training_data='there'))
+    third = tmp_path / 'third.onnx'
+    onnx.save(model, str(third))
+    return first, second, third
+
+
+def test_a_soup_of_three_is_their_weighted_mean_and_names_every_parent(tmp_path: Path) -> None:
+    first, second, third = trio(tmp_path)
+    values = [initializers(m)['depth_const'] for m in (first, second, third)]
+    out = tmp_path / 'soup.onnx'
+    assert main(['average-weights', str(first), str(second), str(third), '--out', str(out)]) == 0
+    np.testing.assert_allclose(initializers(out)['depth_const'], sum(values) / 3, rtol=1e-6)
+    card = read_card(out)
+    assert card.recipe == 'weight average: 0.333333 x test + 0.333333 x other + 0.333333 x third'
+    assert 'elsewhere' in card.training_data and 'there' in card.training_data
+    for name, value in initializers(first).items():  # equal in every parent: exactly the same
+        if name != 'depth_const':
+            assert np.array_equal(initializers(out)[name], value), name
+    shares = [0.5, 0.25, 0.25]
+    card = average_weights([first, second, third], shares, out)
+    np.testing.assert_allclose(initializers(out)['depth_const'],
+                               sum(w * v for w, v in zip(shares, values, strict=True)), rtol=1e-6)
+    assert card.metrics == {WEIGHT_METRIC: 0.5}
+
+
+def test_an_average_of_averages_names_its_parents_in_brackets(tmp_path: Path) -> None:
+    first, second, third = trio(tmp_path)
+    half = tmp_path / 'half.onnx'
+    average_weights([second, third], [0.5, 0.5], half)
+    card = average_weights([half, first], [0.5, 0.5], tmp_path / 'soup.onnx')
+    assert card.recipe == ('weight average: 0.5 x [weight average: 0.5 x other + 0.5 x third]'
+                           ' + 0.5 x test')
+    np.testing.assert_allclose(initializers(tmp_path / 'soup.onnx')['depth_const'],
+                               initializers(first)['depth_const'] + SHIFT / 4, rtol=1e-6)
+
+
+def test_shares_that_are_not_a_mean_are_refused(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    first, second, third = trio(tmp_path)
+    out = str(tmp_path / 'out.onnx')
+    models = [str(first), str(second), str(third)]
+    for extra, message in ((['--weights', '0.5', '0.5'], '2 weights for 3 models'),
+                           (['--weights', '0.5', '0.4', '0.4'], 'the weights sum to 1.3'),
+                           (['--weight', '0.5'], "--weight is the first of two models' share")):
+        assert main(['average-weights', *models, *extra, '--out', out]) == 2
+        assert message in capsys.readouterr().err
+    assert main(['average-weights', str(first), '--out', out]) == 2
+    assert 'two models or more, got 1' in capsys.readouterr().err
+    assert main(['average-weights', str(first), str(second), '--weight', '0.5', '--weights',
+                 '0.5', '0.5', '--out', out]) == 2
+    assert '--weight and --weights' in capsys.readouterr().err
+    assert not Path(out).exists()

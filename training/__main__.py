@@ -28,8 +28,8 @@ COMMANDS = {
              'bundled model (real-check --textured summaries; --seeds: every seed)'),
     'texture-probe': ('training.texture_probe', 'how far a model moves depth when fine texture '
                       'is laid on some classes of generated frames'),
-    'average-weights': ('training.average_weights', 'two exports of one network, '
-                        'weight-averaged into a third (a stage and the model it started from)'),
+    'average-weights': ('training.average_weights', 'exports of one network, weight-averaged '
+                        'into another (a stage and its start, or a soup of several stages)'),
     'window-check': ('training.window_check', "a checkpoint's depth on its training windows "
                      'against the whole input it runs on'),
 }

@@ -1,15 +1,20 @@
-"""Two exports of one network, weight-averaged into a third (a "model soup").
+"""Exports of one network, weight-averaged into another (a "model soup").
 
 ``python -m training average-weights A.onnx B.onnx --weight W --out C.onnx``
+``python -m training average-weights A.onnx B.onnx C.onnx D.onnx [--weights ...] --out S.onnx``
 
-Every float initializer of C is ``W * A + (1 - W) * B``: the parameters of
-the deployed function, BatchNorm folded into the convolutions as the export
-leaves it (:mod:`training.onnx_weights`). A stage that starts from an export
-keeps that BatchNorm frozen, so the stage and its start differ in these
-parameters alone, and the line between them is the line between the two
-trainings (Wortsman et al., "Robust fine-tuning of zero-shot models", CVPR
-2022: the weights of a fine-tuned model averaged with those it started from
-keep more of what the start knew). The two graphs must be the same network:
+Every float initializer of the result is the weighted mean of the models':
+``W * A + (1 - W) * B`` for two (``--weight``: the first's share), ``--weights``
+one share per model summing to 1, by default equal shares (a uniform soup).
+These are the parameters of the deployed function, BatchNorm folded into the
+convolutions as the export leaves it (:mod:`training.onnx_weights`). A stage
+that starts from an export keeps that BatchNorm frozen, so the stage and its
+start differ in these parameters alone, and the line between them is the
+line between the two trainings (Wortsman et al., "Robust fine-tuning of
+zero-shot models", CVPR 2022: the weights of a fine-tuned model averaged with
+those it started from keep more of what the start knew; Wortsman et al.,
+"Model soups", ICML 2022: so do several fine-tunings of one start). The
+graphs must be the same network:
 the same computations (``node_signatures``: operators, attributes and how
 they connect, whatever the exporter named the constants and the values
 between nodes, in which order it wrote the nodes and what metadata it
@@ -18,10 +23,10 @@ shapes and types, every non-float one (shapes, indices) equal, and every
 initializer of one model only a constant equal to one of the other's;
 anything else is refused with what differs.
 
-C's card is A's, with its recipe and training data naming both parents and
-the weight, and its metrics cleared (they were A's alone) but for the
-training-data facts both parents share (``train_mean_depth_m``, A's) and
-``average_weight`` (W).
+The result's card is A's, with its recipe and training data naming every
+parent and its share (a parent that is itself an average in brackets), and
+its metrics cleared (they were A's alone) but for the training-data facts the
+parents share (``train_mean_depth_m``, A's) and ``average_weight`` (A's share).
 """
 
 from __future__ import annotations
@@ -40,11 +45,25 @@ from mtdepth_ros.inference.card import ModelCard
 from mtdepth_ros.inference.model_file import embed_card, read_card
 
 KEPT_METRICS = ('train_mean_depth_m',)  # facts of the training data, not of the weights
-WEIGHT_METRIC = 'average_weight'
+WEIGHT_METRIC = 'average_weight'  # the first model's share
+SHARES_TOLERANCE = 1e-6  # how far from 1 the shares may sum
 
 
 class AverageWeightsError(ValueError):
-    """The two models are not one network; the text says where they differ."""
+    """The models are not one network, or the shares are not a mean; the text says why."""
+
+
+def check_shares(weights: Sequence[float], models: int) -> tuple[float, ...]:
+    """``weights`` as the shares of ``models`` models: one each, in [0, 1], summing to 1."""
+    if models < 2:
+        raise AverageWeightsError(f'an average needs two models or more, got {models}')
+    if len(weights) != models:
+        raise AverageWeightsError(f'{len(weights)} weights for {models} models: one each')
+    if not all(0.0 <= w <= 1.0 for w in weights):
+        raise AverageWeightsError(f'weight must be in [0, 1], got {list(weights)}')
+    if abs(sum(weights) - 1.0) > SHARES_TOLERANCE:
+        raise AverageWeightsError(f'the weights sum to {sum(weights):g}, not 1: {list(weights)}')
+    return tuple(float(w) for w in weights)
 
 
 def constant_digest(initializer: Any) -> bytes:
@@ -82,72 +101,96 @@ def node_signatures(graph: Any, parameters: set[str]) -> list[bytes]:
     return signatures
 
 
-def average_graphs(first: Any, second: Any, weight: float) -> Any:
-    """A copy of ``first`` (an ``onnx.ModelProto``) whose float initializers are
-    ``weight * first + (1 - weight) * second``."""
-    import onnx  # noqa: PLC0415
-    from onnx import numpy_helper  # noqa: PLC0415
-
-    if not 0.0 <= weight <= 1.0:
-        raise AverageWeightsError(f'weight must be in [0, 1], got {weight}')
+def check_one_network(first: Any, other: Any) -> set[str]:
+    """The parameters (initializer names) ``first`` and ``other`` (``onnx.ModelProto``)
+    share; AverageWeightsError unless they are one network (module docstring)."""
     firsts = {i.name: i for i in first.graph.initializer}
-    seconds = {i.name: i for i in second.graph.initializer}
-    shared = set(firsts) & set(seconds)
-    nodes, others = node_signatures(first.graph, shared), node_signatures(second.graph, shared)
-    if sorted(nodes) != sorted(others):
-        unmatched = set(nodes) - set(others)
+    others = {i.name: i for i in other.graph.initializer}
+    shared = set(firsts) & set(others)
+    nodes, theirs = node_signatures(first.graph, shared), node_signatures(other.graph, shared)
+    if sorted(nodes) != sorted(theirs):
+        unmatched = set(nodes) - set(theirs)
         differ = next((i for i, n in enumerate(nodes) if n in unmatched), len(nodes))
         raise AverageWeightsError(f'the graphs differ at node {differ} ({len(first.graph.node)} '
-                                  f'and {len(second.graph.node)} nodes): not one network')
+                                  f'and {len(other.graph.node)} nodes): not one network')
     # initializers of one model only: constants the exporters named differently, each equal
     # to one of the other's
     only_first = {constant_digest(firsts[n]): n for n in set(firsts) - shared}
-    only_second = {constant_digest(seconds[n]): n for n in set(seconds) - shared}
-    if set(only_first) != set(only_second):
-        only = sorted([only_first[d] for d in set(only_first) - set(only_second)]
-                      + [only_second[d] for d in set(only_second) - set(only_first)])
+    only_other = {constant_digest(others[n]): n for n in set(others) - shared}
+    if set(only_first) != set(only_other):
+        only = sorted([only_first[d] for d in set(only_first) - set(only_other)]
+                      + [only_other[d] for d in set(only_other) - set(only_first)])
         raise AverageWeightsError(f'initializers in one model only: {only[:5]}'
                                   + (f' and {len(only) - 5} more' if len(only) > 5 else ''))
+    return shared
+
+
+def average_graphs(models: Sequence[Any], weights: Sequence[float]) -> Any:
+    """A copy of the first of ``models`` (``onnx.ModelProto``) whose float initializers
+    are the ``weights``-weighted mean of the models' (:func:`check_shares`)."""
+    import onnx  # noqa: PLC0415
+    from onnx import numpy_helper  # noqa: PLC0415
+
+    weights = check_shares(weights, len(models))
+    first, *others = models
+    shared = set.intersection(*(check_one_network(first, other) for other in others))
+    others_values = [{i.name: i for i in other.graph.initializer} for other in others]
     averaged = onnx.ModelProto()
     averaged.CopyFrom(first)
     for initializer in averaged.graph.initializer:
         if initializer.name not in shared:
-            continue  # a constant, equal to one of the other model's
-        a, b = numpy_helper.to_array(initializer), numpy_helper.to_array(seconds[initializer.name])
-        if a.shape != b.shape or a.dtype != b.dtype:
-            raise AverageWeightsError(f'{initializer.name}: {a.dtype}{list(a.shape)} against '
-                                      f'{b.dtype}{list(b.shape)}')
+            continue  # a constant, equal to one of every other model's
+        values = [numpy_helper.to_array(initializer)]
+        values += [numpy_helper.to_array(v[initializer.name]) for v in others_values]
+        a = values[0]
+        for b in values[1:]:
+            if b.shape != a.shape or b.dtype != a.dtype:
+                raise AverageWeightsError(f'{initializer.name}: {a.dtype}{list(a.shape)} '
+                                          f'against {b.dtype}{list(b.shape)}')
         if a.dtype.kind != 'f':
-            if not np.array_equal(a, b):
+            if not all(np.array_equal(a, b) for b in values[1:]):
                 raise AverageWeightsError(f'{initializer.name}: {a.dtype} values differ (a '
                                           'shape or an index, not a weight)')
             continue
-        # b + w (a - b): equal values stay exactly equal
-        mixed = (b.astype(np.float64) + weight * (a.astype(np.float64) - b)).astype(a.dtype)
-        initializer.CopyFrom(numpy_helper.from_array(mixed, initializer.name))
+        # last + sum w (x - last): values equal in every model stay exactly equal, and two
+        # models give b + w (a - b) as this always has
+        last = values[-1].astype(np.float64)
+        mixed = last.copy()
+        for weight, value in zip(weights[:-1], values[:-1], strict=True):
+            mixed += weight * (value.astype(np.float64) - last)
+        initializer.CopyFrom(numpy_helper.from_array(mixed.astype(a.dtype), initializer.name))
     return averaged
 
 
-def averaged_card(first: ModelCard, second: ModelCard, weight: float) -> ModelCard:
-    """``first``'s card for the average: both parents named, their metrics cleared."""
-    for field in ('architecture', 'input', 'heads', 'depth_coding', 'classes'):
-        if getattr(first, field) != getattr(second, field):
-            raise AverageWeightsError(f'the cards differ in {field}: not one network')
-    share = f'{weight:g} x {first.recipe} + {1 - weight:g} x {second.recipe}'
+def parent_recipe(recipe: str) -> str:
+    """A parent's recipe as the average's card names it: an average in brackets."""
+    return f'[{recipe}]' if ' + ' in recipe else recipe
+
+
+def averaged_card(cards: Sequence[ModelCard], weights: Sequence[float]) -> ModelCard:
+    """The first of ``cards``' card for the average: every parent named with its share,
+    the metrics cleared."""
+    weights = check_shares(weights, len(cards))
+    first = cards[0]
+    for card in cards[1:]:
+        for field in ('architecture', 'input', 'heads', 'depth_coding', 'classes'):
+            if getattr(first, field) != getattr(card, field):
+                raise AverageWeightsError(f'the cards differ in {field}: not one network')
+    share = ' + '.join(f'{w:g} x {parent_recipe(c.recipe)}' for c, w in zip(cards, weights,
+                                                                         strict=True))
+    data = '; '.join(f'{w:g} x [{c.training_data}]' for c, w in zip(cards, weights, strict=True))
     metrics = {k: first.metrics[k] for k in KEPT_METRICS if k in first.metrics}
-    return replace(
-        first, recipe=f'weight average: {share}',
-        training_data=f'weights averaged, {share}: {weight:g} x [{first.training_data}]; '
-                      f'{1 - weight:g} x [{second.training_data}]',
-        metrics={**metrics, WEIGHT_METRIC: weight})
+    return replace(first, recipe=f'weight average: {share}',
+                   training_data=f'weights averaged, {share}: {data}',
+                   metrics={**metrics, WEIGHT_METRIC: weights[0]})
 
 
-def average_weights(first: Path, second: Path, weight: float, out: Path) -> ModelCard:
-    """Write the average of exports ``first`` and ``second`` to ``out``; its card."""
+def average_weights(models: Sequence[Path], weights: Sequence[float], out: Path) -> ModelCard:
+    """Write the ``weights``-weighted average of the exports ``models`` to ``out``; its card."""
     import onnx  # noqa: PLC0415
 
-    card = averaged_card(read_card(first), read_card(second), weight)
-    model = average_graphs(onnx.load(str(first)), onnx.load(str(second)), weight)
+    card = averaged_card([read_card(m) for m in models], weights)
+    model = average_graphs([onnx.load(str(m)) for m in models], weights)
     embed_card(model, card)
     out.parent.mkdir(parents=True, exist_ok=True)
     partial = out.with_name(out.name + '.part')
@@ -156,13 +199,28 @@ def average_weights(first: Path, second: Path, weight: float, out: Path) -> Mode
     return read_card(out)  # valid for the vehicle
 
 
+def shares(args: argparse.Namespace) -> list[float]:
+    """The shares the command line asks for: --weight (two models), --weights, or equal."""
+    count = len(args.models)
+    if args.weight is not None and args.weights is not None:
+        raise AverageWeightsError('--weight and --weights: give one of them')
+    if args.weight is not None:
+        if count != 2:
+            raise AverageWeightsError(f'--weight is the first of two models\' share; for '
+                                      f'{count} models give --weights')
+        return [args.weight, 1.0 - args.weight]
+    return list(args.weights) if args.weights is not None else [1.0 / count] * count
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog='python -m training average-weights',
                                 description=__doc__.split('\n\n')[0])
-    p.add_argument('first', type=Path, help="an export (its card is the average's)")
-    p.add_argument('second', type=Path, help='an export of the same network')
-    p.add_argument('--weight', type=float, default=0.5,
-                   help="the first model's share, 0 to 1 (default 0.5)")
+    p.add_argument('models', type=Path, nargs='+',
+                   help="exports of one network, two or more (the first's card is the average's)")
+    p.add_argument('--weight', type=float,
+                   help="with two models: the first's share, 0 to 1 (default 0.5)")
+    p.add_argument('--weights', type=float, nargs='+',
+                   help='one share per model, summing to 1 (default: equal shares)')
     p.add_argument('--out', type=Path, required=True, help='the averaged model (.onnx)')
     return p
 
@@ -173,7 +231,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         argv = argv[1:]
     args = parser().parse_args(argv)
     try:
-        card = average_weights(args.first, args.second, args.weight, args.out)
+        card = average_weights(args.models, shares(args), args.out)
     except (AverageWeightsError, OSError) as error:
         print(f'average-weights: {error}', file=sys.stderr)
         return 2
