@@ -5,7 +5,8 @@
 # seeds, judged and resumable: run it again after any interruption and it continues where
 # it stopped; each step whose output exists is skipped.
 #   render the validation tree and the recipe's training trees (its root, or each root of a
-#   mixture's sources: data/synth_kitti_v9, scenes version 6; data/synth_kitti_v10, version
+#   mixture's sources: data/synth_kitti_v2, scenes version 1 as train_default.sh renders it;
+#   data/synth_kitti_v9, scenes version 6; data/synth_kitti_v10, version
 #   7; data/synth_kitti_v11, version 8; data/synth_kitti_v12, version 9), each by the
 #   commit of its version; list
 #   the annotated validation frames; for seed 0, then seed 1: a stage (the recipe's steps) from
@@ -53,14 +54,17 @@ roots=$(grep -o 'root: *data/[A-Za-z0-9_]*' "$RECIPE" | sed 's/^root: *//' | gre
     | sort -u) || true
 [ -n "$roots" ] || { echo "$RECIPE: no training tree (data root) found" >&2; exit 2; }
 for root in $roots; do
+    shape=(--frames 4000 --frames-per-drive 20 --seed 22)
     case $root in
+        data/synth_kitti_v2)  # scenes version 1: the first model's streets, as train_default.sh
+            commit='1589a8f^' shape=(--frames 2000 --frames-per-drive 20 --seed 16) ;;
         data/synth_kitti_v9) commit=28bc182 ;;  # scenes version 6
         data/synth_kitti_v10) commit=1e2e6d8 ;;  # scenes version 7: avenues
         data/synth_kitti_v11) commit=6b0849e ;;  # scenes version 8: towns, plaster
         data/synth_kitti_v12) commit=eb766cf ;;  # scenes version 9: framed windows
         *) echo "$RECIPE: no rendering known for its tree '$root'" >&2; exit 2 ;;
     esac
-    synth_at "$commit" "$root" --frames 4000 --frames-per-drive 20 --seed 22 "${SIZE[@]}"
+    synth_at "$commit" "$root" "${shape[@]}" "${SIZE[@]}"
 done
 validation_lists "$VAL_TREE"  # the 190 validation frames and the 189 of the rules
 # the further trees the recipe's rule reads, named by its line "# the rule also reads: TREE..."
