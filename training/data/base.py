@@ -49,6 +49,7 @@ from mtdepth_ros.conversions.geometry import (
 )
 from mtdepth_ros.conversions.labels import IGNORE_INDEX
 from training.data.classes import ClassList
+from training.data.random_convolution import random_convolution
 from training.data.sharpness import sharpened
 from training.data.texture import textured
 
@@ -96,6 +97,8 @@ class Augment:
     of whole classes, drawn at random from blurred to sharpened,
     :func:`training.data.sharpness.sharpened`) and ``texture`` (the largest amplitude of
     a fine pattern laid on whole classes at random, :func:`training.data.texture.textured`)
+    and ``random_convolution`` (the probability of a random convolution mixed into the
+    frame, :func:`training.data.random_convolution.random_convolution`)
     change the image only. Intrinsics follow every geometric step.
 
     ``far_classes`` shapes the depth target rather than the image (it is here
@@ -120,6 +123,7 @@ class Augment:
     zoom: tuple[float, float] | None = None
     sharpness: float = 0.0
     texture: float = 0.0
+    random_convolution: float = 0.0
     far_classes: tuple[str, ...] = ()
     far_depth: float = 0.0
     native_depth: bool = False
@@ -136,6 +140,9 @@ class Augment:
             raise ValueError(f'sharpness is an extra detail gain in [0, 4], got {self.sharpness}')
         if not 0.0 <= self.texture <= 1.0:
             raise ValueError(f'texture is a gain amplitude in [0, 1], got {self.texture}')
+        if not 0.0 <= self.random_convolution <= 1.0:
+            raise ValueError('random_convolution is a probability in [0, 1], got '
+                             f'{self.random_convolution}')
         if self.zoom is not None:
             low, high = (float(v) for v in self.zoom)
             if not 1.0 <= low <= high:
@@ -268,7 +275,7 @@ class DepthDataset(Dataset[dict[str, Any]], ABC):
 
     def transform(self, sample: RawSample) -> RawSample:
         """Bottom crop, resize, zoom, random crop and flip, the intrinsics following each step;
-        then sharpness and texture."""
+        then sharpness, texture and a random convolution."""
         a = self.augment
         if a.bottom_crop is not None:
             sample = window(sample, bottom_centre_region(sample.image.shape[:2], a.bottom_crop))
@@ -295,6 +302,9 @@ class DepthDataset(Dataset[dict[str, Any]], ABC):
             sample = replace(sample, image=sharpened(sample.image, sample.labels, a.sharpness))
         if a.texture > 0:
             sample = replace(sample, image=textured(sample.image, sample.labels, a.texture))
+        if a.random_convolution > 0:
+            sample = replace(sample, image=random_convolution(sample.image,
+                                                              a.random_convolution))
         return sample
 
     def to_batch(self, sample: RawSample, index: int) -> dict[str, Any]:
