@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 from test_data_sharpness import edges
-from test_data_texture import Grey
+from test_data_texture import seeded_samples, showing
 
 from training.data.base import Augment
 from training.data.random_convolution import (KERNEL_SIZES, convolved, mixed, random_convolution,
@@ -92,21 +92,9 @@ def test_the_probability_decides_how_many_frames_change() -> None:
 
 
 def test_through_a_dataset_only_the_image_changes_and_seeds_repeat() -> None:
-    class Scene(Grey):
-        def read(self, index: int):  # type: ignore[no-untyped-def]
-            sample = super().read(index)
-            return type(sample)(scene(), sample.intrinsics, sample.depth, sample.labels)
-
-    plain = Scene()[0]
-    batches = []
-    for _ in range(2):
-        torch.manual_seed(5)
-        batches.append([Scene(random_convolution=1.0)[0] for _ in range(6)])
-    for a, b in zip(*batches):
-        assert torch.equal(a['image'], b['image'])
-        assert torch.equal(a['depth'], plain['depth']) and torch.equal(a['labels'], plain['labels'])
+    plain, samples = seeded_samples(showing(scene()), random_convolution=1.0)
     # a share near 1 rounds back to the frame itself
-    assert sum(not torch.equal(a['image'], plain['image']) for a in batches[0]) >= 4
+    assert sum(not torch.equal(a['image'], plain['image']) for a in samples) >= 4
 
 
 @pytest.mark.parametrize('probability', [-0.1, 1.5])

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from test_data_texture import Grey, halves
+from test_data_texture import halves, seeded_samples, showing
 
 from mtdepth_ros.conversions.labels import IGNORE_INDEX
 from training.data.base import Augment
@@ -61,20 +61,8 @@ def test_ignored_pixels_stay_and_the_input_is_not_written() -> None:
 
 
 def test_through_a_dataset_only_the_image_changes_and_seeds_repeat() -> None:
-    class Striped(Grey):
-        def read(self, index: int):  # type: ignore[no-untyped-def]
-            sample = super().read(index)
-            return type(sample)(edges(), sample.intrinsics, sample.depth, sample.labels)
-
-    plain = Striped()[0]
-    batches = []
-    for _ in range(2):
-        torch.manual_seed(7)
-        batches.append([Striped(sharpness=2.0)[0] for _ in range(6)])
-    for a, b in zip(*batches):
-        assert torch.equal(a['image'], b['image'])
-        assert torch.equal(a['depth'], plain['depth']) and torch.equal(a['labels'], plain['labels'])
-    assert any(not torch.equal(a['image'], plain['image']) for a in batches[0])
+    plain, samples = seeded_samples(showing(edges()), sharpness=2.0)
+    assert any(not torch.equal(a['image'], plain['image']) for a in samples)
 
 
 @pytest.mark.parametrize('sharpness', [-0.5, 4.5])

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Any
+
 import numpy as np
 import pytest
 import torch
@@ -96,18 +100,37 @@ def test_zero_amplitude_is_the_image_itself() -> None:
     assert np.array_equal(textured(image, halves(), 0.0), image)
 
 
-def test_through_a_dataset_only_the_image_changes_and_seeds_repeat() -> None:
-    torch.manual_seed(4)
-    plain = Grey()[0]
+def showing(image: np.ndarray) -> Callable[..., DepthDataset]:
+    """:class:`Grey` with ``image`` (40, 64, 3) uint8 for its frame: depth, labels and
+    intrinsics as Grey's, augmentation keyword arguments as Grey's."""
+    class Showing(Grey):
+        def read(self, index: int) -> RawSample:
+            return replace(super().read(index), image=image.copy())
+
+    return Showing
+
+
+def seeded_samples(make: Callable[..., DepthDataset], **augment: object
+                   ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """``make()``'s sample, and six of ``make(**augment)``'s drawn twice from one seed:
+    asserted the same images both times, and depth, labels and intrinsics ``make()``'s
+    (an image-only augmentation that repeats with the seed). The plain sample and the
+    first six."""
+    plain = make()[0]
     batches = []
     for _ in range(2):
         torch.manual_seed(7)
-        batches.append([Grey(texture=0.6)[0] for _ in range(6)])
-    for a, b in zip(*batches):
-        assert torch.equal(a['image'], b['image'])  # the same seed, the same pattern
+        batches.append([make(**augment)[0] for _ in range(6)])
+    for a, b in zip(*batches, strict=True):
+        assert torch.equal(a['image'], b['image'])  # the same seed, the same change
         assert torch.equal(a['depth'], plain['depth']) and torch.equal(a['labels'], plain['labels'])
         assert torch.equal(a['intrinsics'], plain['intrinsics'])
-    assert any(not torch.equal(a['image'], plain['image']) for a in batches[0])
+    return plain, batches[0]
+
+
+def test_through_a_dataset_only_the_image_changes_and_seeds_repeat() -> None:
+    plain, samples = seeded_samples(Grey, texture=0.6)
+    assert any(not torch.equal(a['image'], plain['image']) for a in samples)
 
 
 @pytest.mark.parametrize('amplitude', [-0.1, 1.5])
