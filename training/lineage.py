@@ -20,6 +20,7 @@ from typing import Any
 from mtdepth_ros.inference.card import CardError
 from mtdepth_ros.inference.model_file import read_card
 from training.checkpoints import EXTRA_KEY, load_checkpoint
+from training.data.mixed import source_name
 
 INIT_FROM_DATA = 'init_from_training_data'  # the parent's lineage, in a checkpoint's extra
 MAX_LINEAGE = 8  # init_from checkpoints followed back, at most (a cycle stops here too)
@@ -103,6 +104,6 @@ def _recorded_data(extra: Mapping[str, Any]) -> str:
     data = (extra.get('config') or {}).get('data') or {}
     sources = (data.get('train_args') or {}).get('sources')
     if text.startswith(UNNAMED_MIXTURE) and sources:
-        names = ' + '.join(f"{s.get('dataset')} at {s.get('root') or '.'}" for s in sources)
+        names = ' + '.join(source_name(s) for s in sources)
         text = f'{names} ({text[len(UNNAMED_MIXTURE):]}'
     return text

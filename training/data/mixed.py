@@ -32,6 +32,12 @@ from training.data.base import IMAGENET_MEAN, IMAGENET_STD
 SOURCE_KEYS = frozenset({'dataset', 'root', 'split', 'args'})
 
 
+def source_name(source: Mapping[str, Any], root: str = '') -> str:
+    """A source as a model card names it: its dataset and root (``root``, the mixture's,
+    when it names none; '.' when that is empty)."""
+    return f"{source.get('dataset')} at {source.get('root', root) or '.'}"
+
+
 class MixedSources(ConcatDataset[dict[str, Any]]):
     """The concatenation of ``sources``, each ``{dataset, root, split?, args?}``."""
 
@@ -52,7 +58,7 @@ class MixedSources(ConcatDataset[dict[str, Any]]):
             parts.append(cls(source.get('root', root), split=source.get('split', split),  # type: ignore[call-arg]
                              **dict(source.get('args') or {})))
             frames = len(parts[-1])  # type: ignore[arg-type]
-            names.append(f"{source['dataset']} at {source.get('root', root) or '.'} "
+            names.append(f"{source_name(source, root)} "
                          f"({frames} frames, split {source.get('split', split)!r})")
         super().__init__(parts)
         # what a model card says it was trained on: each source, not the mixture's own root
