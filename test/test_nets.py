@@ -22,7 +22,7 @@ from training.export import export_checkpoint
 from training.export_card import deploy_heads
 from training.losses import TOTAL
 from training.losses.targets import depth_to_intervals, encode_depth
-from training.module import DEFAULT_CODING
+from training.depth_decoding import DEFAULT_CODING
 from training.nets import build_loss, build_model, get_spec, list_models
 from training.nets.encoders import build_encoder
 

@@ -29,7 +29,8 @@ from training.export import DeployNet, LoadedCheckpoint, export_onnx, write_card
 from training.export_card import build_card
 from training.init_from import BATCHNORM_FOLDED
 from training.lineage import INIT_FROM_DATA
-from training.module import MultiTaskModule, coding_from_config
+from training.depth_decoding import coding_from_config
+from training.module import MultiTaskModule
 from training.nets import build_model, get_spec
 from training.onnx_weights import OnnxWeightsError, load_onnx_weights
 

@@ -37,7 +37,7 @@ from mtdepth_ros.inference.model_file import embed_card, read_card
 from training.checkpoints import EXTRA_KEY, load_checkpoint
 from training.export_card import INPUT_NAME, build_card, deploy_heads, network_heads
 from training.losses.targets import coded_to_intervals, decode_depth, encode_depth
-from training.module import coding_from_config
+from training.depth_decoding import coding_from_config
 from training.nets import build_model, get_spec
 from training.nets.registry import ModelSpec
 

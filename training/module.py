@@ -41,25 +41,23 @@ from mtdepth_ros.evaluation.metrics import (
     outlier_frames,
 )
 from mtdepth_ros.evaluation.protocols import get_protocol, prepare_depth
-from mtdepth_ros.inference.depth_coding import DepthCoding
 from training.checkpoints import EXTRA_KEY
 from training.data.base import DEPTH_NATIVE, NATIVE_REGION
+from training.depth_decoding import coding_from_config, depth_metres
 from training.freezing import freeze_parameters, hold_batchnorm
 from training.init_from import BATCHNORM_FOLDED, load_start_weights
 from training.lineage import INIT_FROM_DATA
 from training.losses import TOTAL
 from training.losses.targets import (
-    decode_depth,
     depth_to_intervals,
     encode_depth,
     valid_depth,
 )
 from training.nets import build_loss, build_model, get_spec
-from training.nets.registry import ModelSpec, resolve_stage
+from training.nets.registry import resolve_stage
 
 LOG = logging.getLogger(__name__)
 
-DEFAULT_CODING = {'d_min': 2.0, 'd_max': 125.0, 'num_intervals': 32}
 VAL_DEPTH_RANGE = (1e-3, 80.0)  # metres scored in validation (KITTI's 80 m cap)
 VAL_METRICS = ('silog', 'abs_rel', 'rmse', 'd1')
 # Batch flags passed to networks whose forward() takes them (semantic_booster:
@@ -369,25 +367,6 @@ class MultiTaskModule(L.LightningModule):
             checkpoint[EXTRA_KEY][INIT_FROM_DATA] = self._init_from_data
         if self.batchnorm_folded:
             checkpoint[EXTRA_KEY][BATCHNORM_FOLDED] = True
-
-
-def depth_metres(net: nn.Module, spec: ModelSpec, coding: DepthCoding, depth: Tensor) -> Tensor:
-    """``net``'s depth head output in metres: its own ``deploy_depth`` if it has one, else
-    decoded by the model's depth encoding (``spec``) with ``coding``."""
-    deploy = getattr(net, 'deploy_depth', None)
-    if deploy is not None:
-        return deploy(depth)
-    if spec.depth_encoding == 'normalized_log':
-        return decode_depth(depth.float(), coding)
-    return depth.float()
-
-
-def coding_from_config(values: Mapping[str, Any] | None) -> DepthCoding:
-    """The recipe's ``depth_coding`` (DEFAULT_CODING when absent) as a :class:`DepthCoding`."""
-    fields = dict(values or DEFAULT_CODING)
-    if 'num_intervals' in fields:  # YAML and jsonargparse may hand over 32.0
-        fields['num_intervals'] = int(fields['num_intervals'])
-    return DepthCoding.from_dict(fields)
 
 
 def _flags(batch: Mapping[str, Any], key: str, size: int) -> np.ndarray:

@@ -110,7 +110,7 @@ def checkpoint_depth(path: Path) -> DepthFn:
     its windows: unpadded (validation pads to the input multiple; a 176-row window padded
     to 192 rows is another picture)."""
     from training.export import load_for_export  # noqa: PLC0415 (Lightning, only when run)
-    from training.module import depth_metres  # noqa: PLC0415
+    from training.depth_decoding import depth_metres  # noqa: PLC0415
 
     loaded = load_for_export(path)
     return lambda image: depth_metres(loaded.net, loaded.spec, loaded.coding,
