@@ -80,6 +80,7 @@ def test_every_set_is_scored_with_the_model_and_the_constant(tmp_path: Path) -> 
     # tree 19, so they are refused there; the bundled model scores them).
     assert 'labels not scored' in (out / 'kitti' / 'report.md').read_text()
     assert (out / 'velodyne' / 'report.html').is_file()
+    assert not (out / 'bags').exists()  # the bags were intermediates
     metrics = read_card(model).metrics  # --record
     assert metrics['real_kitti_source'] == '2 test frames'
     assert metrics['real_kitti_all_frames'] == 2 and metrics['real_kitti_velodyne_frames'] == 1
@@ -119,11 +120,14 @@ def test_textured_scores_the_tree_twice_and_their_mean(tmp_path: Path) -> None:
     def scored(model: Path) -> dict[str, Any]:
         out = tmp_path / model.stem
         assert main(['real-check', '--kitti', str(kitti_tree()), '--split', 'val', '--textured',
-                     '--model', str(model), '--out', str(out), '--constant', '12']) == 0
+                     '--model', str(model), '--out', str(out), '--constant', '12',
+                     '--keep-bags']) == 0
         return dict(json.loads((out / 'summary.json').read_text()))
 
     blind = scored(write_model(tmp_path / 'blind.onnx'))  # depth by the row alone
     assert blind['sets']['kitti_textured']['model'] == blind['sets']['kitti']['model']
+    kept = sorted(p.name for p in (tmp_path / 'blind' / 'bags').iterdir())  # --keep-bags
+    assert kept == ['kitti', 'kitti_textured']
     # depth from brightness, 0-40 m
     echo = scored(write_model(tmp_path / 'echo.onnx', echo=True, std=1 / 40))
     plain, textured = echo['sets']['kitti'], echo['sets']['kitti_textured']

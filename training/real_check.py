@@ -29,7 +29,9 @@ that ``mtdepth-eval``'s offline replay scores under ``--protocol`` (default
 ``kitti_eigen``: Garg crop, 1e-3 < gt < 80 m, per-image averages), and the same
 frames are scored with the constant predictor at the card's
 ``train_mean_depth_m``. The table and ``OUT/summary.json`` give both; each
-set's full report is ``OUT/<set>/report.html``. ``--record`` writes the
+set's full report is ``OUT/<set>/report.html``. A bag is an intermediate
+(about 300 MB for 190 generated frames) and is removed once its set is scored,
+unless ``--keep-bags`` (then ``OUT/bags/<set>``, to replay with ``mtdepth-eval``). ``--record`` writes the
 real-frame figures into the model's card (``real_kitti_<set>_<metric>``
 metrics, with the frame counts and ``real_kitti_source``), and with
 ``--kitti`` the generated frames' as rendered (``generated_val_<metric>``,
@@ -179,20 +181,27 @@ def score_constant(bag: Path, depth_m: float, options: EvalOptions) -> dict[str,
 
 
 def score_set(name: str, frames: Iterator[BagFrame], model: Path, out: Path,
-              options: EvalOptions, constant_m: float | None) -> dict[str, Any]:
+              options: EvalOptions, constant_m: float | None,
+              keep_bag: bool = False) -> dict[str, Any]:
+    """Write ``frames`` to ``out/bags/name``, score it (model, then the constant predictor),
+    and remove the bag unless ``keep_bag``."""
     bag = out / 'bags' / name
-    count = write_frames(bag, frames)
-    if name in KITTI_SETS:  # generated trees carry labels: score segmentation too
-        options = replace(options, topics=BagTopics())
-    report = evaluate_bag(bag, model, out / name, 'offline', options)
-    result: dict[str, Any] = {'frames': count,
-                              'depth_scored': report.metrics['frames']['depth_scored'],
-                              'model': dict(report.depth)}
-    if report.miou is not None:
-        result['miou'] = report.miou
-    if constant_m is not None:
-        result['constant'] = score_constant(bag, constant_m, options)
-    return result
+    try:
+        count = write_frames(bag, frames)
+        if name in KITTI_SETS:  # generated trees carry labels: score segmentation too
+            options = replace(options, topics=BagTopics())
+        report = evaluate_bag(bag, model, out / name, 'offline', options)
+        result: dict[str, Any] = {'frames': count,
+                                  'depth_scored': report.metrics['frames']['depth_scored'],
+                                  'model': dict(report.depth)}
+        if report.miou is not None:
+            result['miou'] = report.miou
+        if constant_m is not None:
+            result['constant'] = score_constant(bag, constant_m, options)
+        return result
+    finally:
+        if not keep_bag:
+            shutil.rmtree(bag, ignore_errors=True)
 
 
 def combined(results: dict[str, dict[str, Any]], names: Sequence[str], key: str) -> dict[str, float]:
@@ -269,7 +278,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument('--kitti', type=Path, help='a KITTI raw tree (e.g. a generated one) to score too')
     p.add_argument('--split', default='val',
                    help='with --kitti: split name or split file of the frames to score')
-    p.add_argument('--out', type=Path, required=True, help='folder for bags and reports (replaced)')
+    p.add_argument('--out', type=Path, required=True, help='folder for the reports (replaced)')
+    p.add_argument('--keep-bags', action='store_true',
+                   help='keep the bag of each set under OUT/bags (removed once scored by default)')
     p.add_argument('--model', default='', help="ONNX model with a card; '' = the bundled model")
     p.add_argument('--textured', action='store_true',
                    help="with --kitti: score its frames again with texture-probe's pattern on "
@@ -332,8 +343,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     options = EvalOptions(protocol=args.protocol, topics=BagTopics(labels=None),
                           panels=PANELS, progress=False, write_predictions=False,
                           flip_tta=args.flip or None, ground_contact=args.ground_contact)
-    results = {name: score_set(name, frames, model, args.out, options, constant)
+    results = {name: score_set(name, frames, model, args.out, options, constant, args.keep_bags)
                for name, frames in sets.items()}
+    if not args.keep_bags:
+        shutil.rmtree(args.out / 'bags', ignore_errors=True)
     summary = {'model': str(model), 'protocol': args.protocol, 'frames': str(args.frames),
                'kitti': str(args.kitti), 'split': args.split, 'constant_m': constant,
                'blur_sigma_px': args.blur, 'flip': args.flip,
