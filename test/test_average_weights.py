@@ -11,6 +11,7 @@ import onnx
 import pytest
 from onnx import numpy_helper
 
+from mtdepth_ros.inference.card import SEED_METRIC
 from mtdepth_ros.inference.model_file import embed_card, read_card
 from mtdepth_ros.inference.predictor import Predictor
 from training.average_weights import WEIGHT_METRIC, average_weights, main
@@ -180,6 +181,21 @@ def test_an_average_of_averages_names_its_parents_in_brackets(tmp_path: Path) ->
                            ' + 0.5 x test')
     np.testing.assert_allclose(initializers(tmp_path / 'soup.onnx')['depth_const'],
                                initializers(first)['depth_const'] + SHIFT / 4, rtol=1e-6)
+
+
+def test_two_seeds_of_one_recipe_are_named_apart(tmp_path: Path) -> None:
+    first, second = pair(tmp_path)
+    seeds = []
+    for seed, path in enumerate((first, second)):  # one recipe, two seeds, as export writes them
+        model = onnx.load(str(path))
+        card = read_card(path)
+        embed_card(model, replace(card, recipe='stage', metrics={**card.metrics, SEED_METRIC: seed}))
+        seeds.append(tmp_path / f'seed{seed}.onnx')
+        onnx.save(model, str(seeds[-1]))
+    card = average_weights([*seeds, first], [0.25, 0.25, 0.5], tmp_path / 'soup.onnx')
+    assert card.recipe == ('weight average: 0.25 x stage (seed 0) + 0.25 x stage (seed 1)'
+                           ' + 0.5 x test')
+    assert SEED_METRIC not in card.metrics  # an average has no seed of its own
 
 
 def test_shares_that_are_not_a_mean_are_refused(

@@ -14,6 +14,7 @@ import pytest
 import torch
 from training_helpers import kitti_tree, tiny_recipe
 
+from mtdepth_ros.inference.card import SEED_METRIC
 from mtdepth_ros.inference.depth_coding import MULTIDEPTH_KITTI, DepthCoding
 from mtdepth_ros.inference.model_file import read_card
 from training import cli
@@ -71,6 +72,7 @@ def test_card_records_what_the_vehicle_needs(exported: Path) -> None:
     assert 2.0 < card.metrics['train_mean_depth_m'] < 80.0
     assert card.config['recipe'] == 'tiny_export'
     assert card.config['model']['net'] == 'default'
+    assert card.metrics[SEED_METRIC] == card.config['seed_everything'] == 0  # the run's seed
 
 
 def test_card_focal_length_is_the_training_cameras_at_the_network_input(

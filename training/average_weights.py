@@ -24,9 +24,9 @@ initializer of one model only a constant equal to one of the other's;
 anything else is refused with what differs.
 
 The result's card is A's, with its recipe and training data naming every
-parent and its share (a parent that is itself an average in brackets), and
-its metrics cleared (they were A's alone) but for the training-data facts the
-parents share (``train_mean_depth_m``, A's) and ``average_weight`` (A's share).
+parent and its share (with its seed where its card has one; a parent that is
+itself an average in brackets), and its metrics cleared (they were A's alone)
+but for the training-data facts the parents share (``train_mean_depth_m``, A's) and ``average_weight`` (A's share).
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ from typing import Any
 
 import numpy as np
 
-from mtdepth_ros.inference.card import ModelCard
+from mtdepth_ros.inference.card import SEED_METRIC, ModelCard
 from mtdepth_ros.inference.model_file import embed_card, read_card
 
 KEPT_METRICS = ('train_mean_depth_m',)  # facts of the training data, not of the weights
@@ -162,9 +162,13 @@ def average_graphs(models: Sequence[Any], weights: Sequence[float]) -> Any:
     return averaged
 
 
-def parent_recipe(recipe: str) -> str:
-    """A parent's recipe as the average's card names it: an average in brackets."""
-    return f'[{recipe}]' if ' + ' in recipe else recipe
+def parent_name(card: ModelCard) -> str:
+    """A parent as the average's card names it: its recipe with its seed where the card has
+    one, an average in brackets."""
+    if ' + ' in card.recipe:
+        return f'[{card.recipe}]'
+    seed = card.metrics.get(SEED_METRIC)
+    return card.recipe if seed is None else f'{card.recipe} (seed {int(seed)})'
 
 
 def averaged_card(cards: Sequence[ModelCard], weights: Sequence[float]) -> ModelCard:
@@ -176,8 +180,7 @@ def averaged_card(cards: Sequence[ModelCard], weights: Sequence[float]) -> Model
         for field in ('architecture', 'input', 'heads', 'depth_coding', 'classes'):
             if getattr(first, field) != getattr(card, field):
                 raise AverageWeightsError(f'the cards differ in {field}: not one network')
-    share = ' + '.join(f'{w:g} x {parent_recipe(c.recipe)}' for c, w in zip(cards, weights,
-                                                                         strict=True))
+    share = ' + '.join(f'{w:g} x {parent_name(c)}' for c, w in zip(cards, weights, strict=True))
     data = '; '.join(f'{w:g} x [{c.training_data}]' for c, w in zip(cards, weights, strict=True))
     metrics = {k: first.metrics[k] for k in KEPT_METRICS if k in first.metrics}
     return replace(first, recipe=f'weight average: {share}',

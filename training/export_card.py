@@ -15,6 +15,7 @@ from mtdepth_ros.inference.card import (
     CameraSpec,
     ClassSpec,
     HeadSpec,
+    SEED_METRIC,
     InputSpec,
     ModelCard,
 )
@@ -60,6 +61,8 @@ def build_card(loaded: LoadedCheckpoint, size: tuple[int, int], depth_encoding: 
     frame = frame_size or facts.get('frame_size') or (0, 0)  # the images the input was resized from
     metrics = {f'val_{k}': float(v) for k, v in loaded.extra.get('metrics', {}).items()}
     metrics['global_step'] = loaded.global_step
+    if isinstance(config.get('seed_everything'), int):  # two seeds of a recipe, told apart
+        metrics[SEED_METRIC] = config['seed_everything']
     if 'mean_depth_m' in facts:  # the trivial predictor's depth, for comparisons (make demo)
         metrics['train_mean_depth_m'] = float(facts['mean_depth_m'])
     return ModelCard(

@@ -34,6 +34,7 @@ HEADS = ('depth', 'intervals', 'confidence', 'segmentation')
 DEPTH_ENCODINGS = ('normalized_log', 'metres')
 LAYOUTS = ('NCHW',)
 COLOR_ORDERS = ('RGB', 'BGR')
+SEED_METRIC = 'seed'  # a metric: the training run's seed, which tells two seeds' exports apart
 
 
 class CardError(ValueError):
