@@ -87,6 +87,7 @@ bundled_at bb02e63 runs/bundled_version4  # the bundled models a stage may start
 bundled_at c8e1a36 runs/bundled_cues
 bundled_at 97a9493 runs/bundled_full_height
 bundled_at ff4ff59 runs/bundled_town  # the town stage's average, bundled 2026-12-04
+bundled_at 431b2ac runs/bundled_rehearsal_soup  # both full rehearsal seeds' averages, averaged
 # the recipe's start is the model its rule must beat
 BASELINE=$(sed -n 's/^ *init_from: *//p' "$RECIPE")
 [ -f "$BASELINE" ] || { echo "$RECIPE: init_from '$BASELINE' is not a file" >&2; exit 2; }
