@@ -25,7 +25,11 @@
 #   "# then averaged with its start: W" also judges, for each seed, its export
 #   weight-averaged with the model it started from (python -m training average-weights, W
 #   the stage's share) by the same rule, in RUN_DIR_seedN/average_W, and the final verdict
-#   is the averages'. It copies nothing into models/.
+#   is the averages'. A recipe's line "# then the seeds' averages averaged" (with the line
+#   before) also judges, after every seed, the mean of the seeds' averages (each seed's
+#   export at W / seeds, the start at 1 - W: one average-weights call) in RUN_DIR_soup,
+#   a candidate of its own with no seed verdict (docs/training.md, "Both seeds' averages,
+#   averaged"); its verdict prints last. It copies nothing into models/.
 # About 115 minutes on two quiet CPU cores (trees 11, each stage 45, each judgement 6).
 # Environment: PYTHON (default python), RECIPE, RUN_DIR (default runs/ and the recipe's
 # name: the seeds' runs are RUN_DIR_seed0 and RUN_DIR_seed1), SEEDS (default "0 1"), WORKERS
@@ -95,6 +99,11 @@ export BASELINE
 
 # the share of the stage's weights in an average with its start, if the recipe names one
 average=$(sed -n 's/^# then averaged with its start: *//p' "$RECIPE")
+grep -q "^# then the seeds' averages averaged\$" "$RECIPE" && soup=1 || soup=0
+if [ "$soup" = 1 ] && [ -z "$average" ]; then
+    echo "$RECIPE: the seeds' averages averaged needs '# then averaged with its start: W'" >&2
+    exit 2
+fi
 
 read -ra seeds <<< "${SEEDS:-0 1}"
 for seed in "${seeds[@]}"; do
@@ -135,4 +144,25 @@ echo "the stage itself:"
 "$PYTHON" -m training rule --seeds "${stage[@]}" || true
 echo "the stage averaged with its start ($average of the stage):"
 mapfile -t averaged < <(verdicts "average_$average/reports")
-"$PYTHON" -m training rule --seeds "${averaged[@]}"
+[ "$soup" = 1 ] || { "$PYTHON" -m training rule --seeds "${averaged[@]}"; exit; }
+"$PYTHON" -m training rule --seeds "${averaged[@]}" || true
+# the seeds' averages averaged: each seed's export at average / seeds, the start at the rest
+soup_dir=${RUN_DIR}_soup
+if [ ! -f "$soup_dir/mtdepth_default.onnx" ]; then
+    exports=() shares=()
+    for seed in "${seeds[@]}"; do
+        exports+=("${RUN_DIR}_seed$seed/mtdepth_default.onnx")
+        shares+=("$("$PYTHON" -c "print($average / ${#seeds[@]})")")
+    done
+    run "$PYTHON" -m training average-weights "${exports[@]}" "$BASELINE" \
+        --weights "${shares[@]}" "$("$PYTHON" -c "print(1 - $average)")" \
+        --out "$soup_dir/mtdepth_default.onnx"
+fi
+bundled_side "${RUN_DIR}_seed${seeds[0]}/reports" "$soup_dir/reports"
+judge "$soup_dir" "$soup_dir/mtdepth_default.onnx" "$soup_dir/reports" "$VAL_TREE" \
+    "${more_trees[@]}"
+echo "the seeds' averages averaged (each seed's export at $average / ${#seeds[@]}):"
+souped=()
+[ "$first_tree" = 1 ] && souped+=("$soup_dir/reports/rule.json")
+for tree in "${more_trees[@]}"; do souped+=("$soup_dir/reports/rule_${tree##*/}.json"); done
+"$PYTHON" -m training rule --seeds "${souped[@]}"
