@@ -165,4 +165,4 @@ echo "the seeds' averages averaged (each seed's export at $average / ${#seeds[@]
 souped=()
 [ "$first_tree" = 1 ] && souped+=("$soup_dir/reports/rule.json")
 for tree in "${more_trees[@]}"; do souped+=("$soup_dir/reports/rule_${tree##*/}.json"); done
-"$PYTHON" -m training rule --seeds "${souped[@]}"
+"$PYTHON" -m training rule --trees "${souped[@]}"

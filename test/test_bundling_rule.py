@@ -9,8 +9,14 @@ import pytest
 from model_fixtures import write_model
 from test_data_trees import kitti_tree
 
-from training.bundling_rule import (RuleInputError, every_seed_wins, judge, main,
-                                    read_means)
+from training.bundling_rule import (
+    RuleInputError,
+    every_seed_wins,
+    every_tree_wins,
+    judge,
+    main,
+    read_means,
+)
 from training.real_check import main as real_check
 
 
@@ -92,3 +98,20 @@ def test_a_recipe_is_believed_on_every_one_of_two_seeds(
     assert "bundle the first seed's model" in capsys.readouterr().out
     (tmp_path / 'bad.json').write_text('{}')
     assert main(['rule', '--seeds', str(first), str(tmp_path / 'bad.json')]) == 1
+
+
+def test_a_candidate_of_every_seed_is_believed_on_every_tree(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    def verdict(name: str, wins: bool) -> Path:
+        path = tmp_path / f'{name}.json'
+        path.write_text(json.dumps({'wins': wins}))
+        return path
+
+    scenes_1, scenes_7, lost = verdict('t1', True), verdict('t7', True), verdict('t8', False)
+    assert every_tree_wins([scenes_1])[0]  # no seed count: the candidate is every seed's
+    assert not every_tree_wins([scenes_1, lost, scenes_7])[0]
+    assert main(['rule', '--trees', str(scenes_1), str(scenes_7)]) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == 'every tree: bundle this model'
+    assert main(['rule', '--trees', str(lost)]) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == 'every tree: not bundled'
+    assert main(['rule', '--trees', str(lost), '--seeds', str(scenes_1)]) == 2

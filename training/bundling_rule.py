@@ -2,6 +2,7 @@
 
 ``python -m training rule CANDIDATE BUNDLED [--json FILE]``
 ``python -m training rule --seeds FILE FILE [FILE ...]``
+``python -m training rule --trees FILE [FILE ...]``
 
 CANDIDATE and BUNDLED are ``real-check --kitti TREE --split sound_files.txt
 --textured`` output folders (or their ``summary.json``): the two models on the
@@ -12,7 +13,9 @@ reads the frames twice"). ``--json`` writes the verdict; ``--seeds`` reads such
 verdicts, one per seed of a recipe, and says whether every one of at least two
 won: a recipe is believed on two seeds, since two runs of one recipe differ by
 as much as the rule's margins (docs/training.md, "The texture recipe's fourth
-start"). The verdict is printed; the exit status is 0 whatever it says (1 for
+start"). ``--trees`` reads the verdicts of one candidate that no seed repeats (a
+mean of every seed's model) on each tree, and says whether it won on every one.
+The verdict is printed; the exit status is 0 whatever it says (1 for
 unreadable input), so a script goes on to score the real frames either way.
 
 The real frames never enter it: they measure, they choose nothing.
@@ -73,9 +76,8 @@ def judge(candidate: dict[str, float], bundled: dict[str, float]) -> Verdict:
     return Verdict(candidate, bundled, all(candidate[k] < bundled[k] for k in JUDGED))
 
 
-def every_seed_wins(verdict_files: Sequence[Path]) -> tuple[bool, list[str]]:
-    """Whether at least :data:`MIN_SEEDS` verdicts (``--json`` files) all won; the lines
-    that say so."""
+def read_verdicts(verdict_files: Sequence[Path]) -> tuple[list[bool], list[str]]:
+    """Whether each verdict (``--json`` file) won; a line for each."""
     lines, wins = [], []
     for path in verdict_files:
         try:
@@ -84,6 +86,21 @@ def every_seed_wins(verdict_files: Sequence[Path]) -> tuple[bool, list[str]]:
             raise RuleInputError(f'{path}: not a verdict of the rule ({error})') from error
         wins.append(won)
         lines.append(f'{path}: {"wins" if won else "does not win"}')
+    return wins, lines
+
+
+def every_tree_wins(verdict_files: Sequence[Path]) -> tuple[bool, list[str]]:
+    """Whether one candidate's verdicts, one per tree, all won; the lines that say so."""
+    wins, lines = read_verdicts(verdict_files)
+    believed = bool(wins) and all(wins)
+    lines.append('every tree: ' + ('bundle this model' if believed else 'not bundled'))
+    return believed, lines
+
+
+def every_seed_wins(verdict_files: Sequence[Path]) -> tuple[bool, list[str]]:
+    """Whether at least :data:`MIN_SEEDS` verdicts (``--json`` files) all won; the lines
+    that say so."""
+    wins, lines = read_verdicts(verdict_files)
     enough = len(wins) >= MIN_SEEDS
     believed = enough and all(wins)
     reason = ('' if enough else f' (the rule asks for {MIN_SEEDS} seeds, '
@@ -103,6 +120,9 @@ def parser() -> argparse.ArgumentParser:
     result.add_argument('--json', type=Path, help='write the verdict here')
     result.add_argument('--seeds', type=Path, nargs='+', metavar='FILE',
                         help='verdicts (--json files) of one recipe\'s seeds: every one must win')
+    result.add_argument('--trees', type=Path, nargs='+', metavar='FILE',
+                        help='verdicts of one candidate made from every seed, one per tree: '
+                             'every one must win')
     return result
 
 
@@ -112,12 +132,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         argv = argv[1:]
     args = parser().parse_args(argv)
     pair = args.candidate is not None and args.bundled is not None
-    if pair == bool(args.seeds) or (args.seeds and args.json):
-        print('rule: give CANDIDATE BUNDLED [--json FILE], or --seeds FILE...', file=sys.stderr)
+    lists = bool(args.seeds) + bool(args.trees)
+    if pair + lists != 1 or (lists and args.json):
+        print('rule: give CANDIDATE BUNDLED [--json FILE], --seeds FILE..., or --trees FILE...',
+              file=sys.stderr)
         return 2
     try:
-        if args.seeds:
-            print('\n'.join(every_seed_wins(args.seeds)[1]))
+        if lists:
+            check = every_seed_wins if args.seeds else every_tree_wins
+            print('\n'.join(check(args.seeds or args.trees)[1]))
             return 0
         verdict = judge(read_means(args.candidate), read_means(args.bundled))
     except RuleInputError as error:
