@@ -82,14 +82,17 @@ def test_a_summary_it_cannot_judge_is_refused_with_the_reason(
     assert main(['rule', '--seeds', 'a.json', '--json', 'b.json']) == 2
 
 
+def verdict(folder: Path, name: str, wins: bool) -> Path:
+    """A verdict file as ``rule --json`` writes it, reduced to what the lists read."""
+    path = folder / f'{name}.json'
+    path.write_text(json.dumps({'wins': wins}))
+    return path
+
+
 def test_a_recipe_is_believed_on_every_one_of_two_seeds(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    def verdict(name: str, wins: bool) -> Path:
-        path = tmp_path / f'{name}.json'
-        path.write_text(json.dumps({'wins': wins}))
-        return path
-
-    first, second, lost = verdict('s0', True), verdict('s1', True), verdict('s2', False)
+    first, second, lost = (verdict(tmp_path, name, wins)
+                          for name, wins in (('s0', True), ('s1', True), ('s2', False)))
     assert every_seed_wins([first, second])[0]
     assert not every_seed_wins([first, lost])[0]
     believed, lines = every_seed_wins([first])
@@ -102,12 +105,8 @@ def test_a_recipe_is_believed_on_every_one_of_two_seeds(
 
 def test_a_candidate_of_every_seed_is_believed_on_every_tree(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    def verdict(name: str, wins: bool) -> Path:
-        path = tmp_path / f'{name}.json'
-        path.write_text(json.dumps({'wins': wins}))
-        return path
-
-    scenes_1, scenes_7, lost = verdict('t1', True), verdict('t7', True), verdict('t8', False)
+    scenes_1, scenes_7, lost = (verdict(tmp_path, name, wins)
+                               for name, wins in (('t1', True), ('t7', True), ('t8', False)))
     assert every_tree_wins([scenes_1])[0]  # no seed count: the candidate is every seed's
     assert not every_tree_wins([scenes_1, lost, scenes_7])[0]
     assert main(['rule', '--trees', str(scenes_1), str(scenes_7)]) == 0
