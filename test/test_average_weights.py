@@ -189,7 +189,8 @@ def test_two_seeds_of_one_recipe_are_named_apart(tmp_path: Path) -> None:
     for seed, path in enumerate((first, second)):  # one recipe, two seeds, as export writes them
         model = onnx.load(str(path))
         card = read_card(path)
-        embed_card(model, replace(card, recipe='stage', metrics={**card.metrics, SEED_METRIC: seed}))
+        embed_card(model, replace(card, recipe='stage',
+                                  metrics={**card.metrics, SEED_METRIC: seed}))
         seeds.append(tmp_path / f'seed{seed}.onnx')
         onnx.save(model, str(seeds[-1]))
     card = average_weights([*seeds, first], [0.25, 0.25, 0.5], tmp_path / 'soup.onnx')

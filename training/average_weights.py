@@ -26,7 +26,8 @@ anything else is refused with what differs.
 The result's card is A's, with its recipe and training data naming every
 parent and its share (with its seed where its card has one; a parent that is
 itself an average in brackets), and its metrics cleared (they were A's alone)
-but for the training-data facts the parents share (``train_mean_depth_m``, A's) and ``average_weight`` (A's share).
+but for the training-data facts the parents share (``train_mean_depth_m``,
+A's) and ``average_weight`` (A's share).
 """
 
 from __future__ import annotations

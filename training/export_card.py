@@ -12,10 +12,10 @@ from typing import TYPE_CHECKING
 from torch import nn
 
 from mtdepth_ros.inference.card import (
+    SEED_METRIC,
     CameraSpec,
     ClassSpec,
     HeadSpec,
-    SEED_METRIC,
     InputSpec,
     ModelCard,
 )

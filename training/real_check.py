@@ -30,11 +30,12 @@ that ``mtdepth-eval``'s offline replay scores under ``--protocol`` (default
 frames are scored with the constant predictor at the card's
 ``train_mean_depth_m``. The table and ``OUT/summary.json`` give both; each
 set's full report is ``OUT/<set>/report.html``. A bag is an intermediate
-(about 300 MB for 190 generated frames) and is removed once its set is scored,
-unless ``--keep-bags`` (then ``OUT/bags/<set>``, to replay with ``mtdepth-eval``). ``--record`` writes the
-real-frame figures into the model's card (``real_kitti_<set>_<metric>``
-metrics, with the frame counts and ``real_kitti_source``), and with
-``--kitti`` the generated frames' as rendered (``generated_val_<metric>``,
+(about 300 MB for 190 generated frames) and is removed once its set is
+scored, unless ``--keep-bags`` (then ``OUT/bags/<set>``, to replay with
+``mtdepth-eval``). ``--record`` writes the real-frame figures into the
+model's card (``real_kitti_<set>_<metric>`` metrics, with the frame counts
+and ``real_kitti_source``), and with ``--kitti`` the generated frames' as
+rendered (``generated_val_<metric>``,
 ``generated_val_frames``, ``generated_val_source``: the tree and split): a
 model made by ``average-weights`` has no validation figures of its own.
 
