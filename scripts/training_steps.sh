@@ -46,8 +46,11 @@
 # REPORTS/rule.json; the same on each RULE_TREE's sound frames (REPORTS/rule_candidate_NAME,
 # rule_bundled_NAME, rule_NAME.json, NAME the tree's folder name); the real frames once
 # whatever the rule says (REAL=DIR of real KITTI frames, docs/training.md; RECORD=TEXT
-# writes them into OUT's card); the texture and sharpen probes (REPORTS/probe.json,
-# probe_sharpen.json).
+# writes them into OUT's card), and the model it must beat on the same frames (once, in
+# REPORTS/real_bundled), the two paired frame by frame (python -m training compare-frames:
+# the difference, its bootstrap interval, a sign test; REPORTS/real_compare.json), which
+# says whether twelve frames tell the two apart at all; the texture and sharpen probes
+# (REPORTS/probe.json, probe_sharpen.json).
 run() { echo "+ $*" >&2; nice -n "$NICE" "$@"; }
 
 synth_at() {
@@ -114,6 +117,16 @@ bundled_side() {
     done
 }
 
+real_compare() {  # real_compare REPORTS: judge's pairing of REPORTS/real with the start's
+    local reports=$1
+    [ -f "$reports/real_compare.json" ] && return
+    [ -f "$reports/real_bundled/summary.json" ] || run "$PYTHON" -m training real-check \
+        --frames "$REAL" --out "$reports/real_bundled" \
+        --model "${BASELINE:-models/mtdepth_default.onnx}"
+    "$PYTHON" -m training compare-frames "$reports/real_bundled" "$reports/real" \
+        --json "$reports/real_compare.json"
+}
+
 rule_on() {  # rule_on OUT REPORTS TREE SUFFIX: judge's two-reading rule on TREE
     local out=$1 reports=$2 tree=$3 suffix=$4 who model
     for who in candidate bundled; do
@@ -141,6 +154,7 @@ judge() {
             --split "$val_tree/splits/all_files.txt" --out "$reports/real" --model "$out" \
             "${record[@]}"
     fi
+    [ -z "${REAL:-}" ] || real_compare "$reports"
     for change in texture sharpen; do  # probe.json: texture (as before), probe_sharpen.json
         json=$reports/probe.json
         [ "$change" = sharpen ] && json=$reports/probe_sharpen.json

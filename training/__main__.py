@@ -30,6 +30,8 @@ COMMANDS = {
                       'is laid on some classes of generated frames'),
     'average-weights': ('training.average_weights', 'exports of one network, weight-averaged '
                         'into another (a stage and its start, or a soup of several stages)'),
+    'compare-frames': ('training.frame_compare', 'two models on the same real-check frames, '
+                       'paired by frame: the difference, its bootstrap interval, a sign test'),
     'window-check': ('training.window_check', "a checkpoint's depth on its training windows "
                      'against the whole input it runs on'),
 }
