@@ -45,7 +45,8 @@
 # means (AbsRel and SILog) lower (python -m training rule), printed and written to
 # REPORTS/rule.json; the same on each RULE_TREE's sound frames (REPORTS/rule_candidate_NAME,
 # rule_bundled_NAME, rule_NAME.json, NAME the tree's folder name); the real frames once
-# whatever the rule says (REAL=DIR of real KITTI frames, docs/training.md; RECORD=TEXT
+# whatever the rule says (REAL="DIR [DIR...]": folders of real KITTI frames, docs/training.md,
+# scored as one set per layout; RECORD=TEXT
 # writes them into OUT's card), and the model it must beat on the same frames (once, in
 # REPORTS/real_bundled), the two paired frame by frame (python -m training compare-frames:
 # the difference, its bootstrap interval, a sign test; REPORTS/real_compare.json), which
@@ -118,10 +119,11 @@ bundled_side() {
 }
 
 real_compare() {  # real_compare REPORTS: judge's pairing of REPORTS/real with the start's
-    local reports=$1
+    local reports=$1 real
     [ -f "$reports/real_compare.json" ] && return
+    read -ra real <<< "$REAL"
     [ -f "$reports/real_bundled/summary.json" ] || run "$PYTHON" -m training real-check \
-        --frames "$REAL" --out "$reports/real_bundled" \
+        --frames "${real[@]}" --out "$reports/real_bundled" \
         --model "${BASELINE:-models/mtdepth_default.onnx}"
     "$PYTHON" -m training compare-frames "$reports/real_bundled" "$reports/real" \
         --json "$reports/real_compare.json"
@@ -141,7 +143,7 @@ rule_on() {  # rule_on OUT REPORTS TREE SUFFIX: judge's two-reading rule on TREE
 }
 
 judge() {
-    local dir=$1 out=$2 reports=$3 val_tree=$4 tree change json record=()
+    local dir=$1 out=$2 reports=$3 val_tree=$4 tree change json record=() real
     local sound=(--kitti "$val_tree" --split "$val_tree/splits/sound_files.txt")
     shift 4
     [ -f "$out" ] || run "$PYTHON" -m training export "$dir/checkpoints/best.ckpt" \
@@ -150,7 +152,8 @@ judge() {
     for tree in "$@"; do rule_on "$out" "$reports" "$tree" "_$(basename "$tree")"; done
     if [ -n "${REAL:-}" ] && [ ! -f "$reports/real/summary.json" ]; then
         [ -n "${RECORD:-}" ] && record=(--record "$RECORD")
-        run "$PYTHON" -m training real-check --frames "$REAL" --kitti "$val_tree" \
+        read -ra real <<< "$REAL"
+        run "$PYTHON" -m training real-check --frames "${real[@]}" --kitti "$val_tree" \
             --split "$val_tree/splits/all_files.txt" --out "$reports/real" --model "$out" \
             "${record[@]}"
     fi

@@ -98,6 +98,18 @@ def test_frames_scored_in_neither_are_left_out_and_a_frame_in_one_only_is_refuse
         compare_folders(before, other)
 
 
+def test_folders_of_other_real_frames_are_refused(tmp_path):
+    before, after = tmp_path / 'before', tmp_path / 'after'
+    write_set(before, 'velodyne', [0.2, 0.3])
+    write_set(after, 'velodyne', [0.2, 0.3])
+    (before / 'summary.json').write_text(json.dumps({'frames': '/data/real'}))
+    (after / 'summary.json').write_text(json.dumps({'frames': '/data/real /data/real3'}))
+    with pytest.raises(CompareInputError, match='frame i is not the same frame in both'):
+        compare_folders(before, after)
+    (after / 'summary.json').write_text(json.dumps({'frames': '/data/real'}))
+    assert compare_folders(before, after)[0].frames == 2
+
+
 def test_folders_with_nothing_to_compare_are_refused(tmp_path):
     write_set(tmp_path / 'before', 'velodyne', [0.2])
     write_set(tmp_path / 'after', 'annotated', [0.2])

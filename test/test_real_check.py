@@ -91,6 +91,23 @@ def test_every_set_is_scored_with_the_model_and_the_constant(tmp_path: Path) -> 
     assert metrics['generated_val_silog'] == round(sets['kitti']['model']['silog'], 4)
 
 
+def test_several_folders_are_one_set_per_layout(tmp_path: Path) -> None:
+    # The sets kept apart (docs/training.md: three folders of real frames) scored together.
+    tree = kitti_tree()
+    first = _object_layout(tree, tmp_path / 'first')
+    second = _object_layout(tree, tmp_path / 'second')
+    out = tmp_path / 'out'
+    assert main(['real-check', '--frames', str(first), str(second), '--model',
+                 str(write_model(tmp_path / 'tiny.onnx')), '--out', str(out)]) == 0
+    summary = json.loads((out / 'summary.json').read_text())
+    assert summary['frames'] == f'{first} {second}'
+    assert {name: s['depth_scored'] for name, s in summary['sets'].items()} == \
+        {'velodyne': 2, 'annotated': 2}
+    # the same frame twice: the two rows of each set read alike
+    rows = (out / 'velodyne' / 'frames.csv').read_text().splitlines()
+    assert len(rows) == 3 and rows[1].split(',')[6:10] == rows[2].split(',')[6:10]
+
+
 def test_record_needs_the_model_named(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     # Without --model the installed copy of the bundled model would be rewritten.
     assert main(['real-check', '--frames', str(tmp_path), '--out', str(tmp_path / 'out'),

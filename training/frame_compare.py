@@ -17,9 +17,9 @@ it never says they are equal. Nothing here chooses a model (the bundling rule re
 generated frames only, ``python -m training rule``): it says how far the real frames'
 figures can be trusted.
 
-A set whose scored frames differ between the two folders (other frames, or a frame
-scored in one and not the other) is refused with the indices: pairing other frames
-would compare nothing.
+Folders whose ``summary.json`` name other real frames' folders (``--frames``), or a set
+whose scored frames differ between the two (a frame scored in one and not the other),
+are refused with the reason: pairing other frames would compare nothing.
 """
 
 from __future__ import annotations
@@ -132,10 +132,23 @@ def compare(name: str, before: np.ndarray, after: np.ndarray, metric: str,
                       better, worse, len(gain) - better - worse, sign_test(better, worse))
 
 
+def frames_read(folder: Path) -> str | None:
+    """The real frames' folders a real-check folder's ``summary.json`` names, if it has one."""
+    try:
+        frames = json.loads((folder / 'summary.json').read_text()).get('frames')
+    except (OSError, json.JSONDecodeError, AttributeError):
+        return None
+    return frames if isinstance(frames, str) else None
+
+
 def compare_folders(before: Path, after: Path, metric: str = 'abs_rel',
                     resamples: int = 10000, seed: int = 0) -> list[Comparison]:
     """Every set both folders hold, then the real sets pooled (when there are two)."""
     names = [n for n in set_names(before) if n in set_names(after)]
+    read_before, read_after = frames_read(before), frames_read(after)
+    if read_before is not None and read_after is not None and read_before != read_after:
+        raise CompareInputError(f'{before} read the frames of {read_before!r}, {after} those '
+                                f'of {read_after!r}: frame i is not the same frame in both')
     if not names:
         raise CompareInputError(f'{before} and {after} hold no set in common '
                                 f'(each set is a subfolder with a {FRAMES_CSV})')

@@ -1,10 +1,11 @@
 """Score an exported model on real KITTI frames kept outside the project.
 
-``python -m training real-check --frames DIR --out OUT [--model M.onnx]``
+``python -m training real-check --frames DIR [DIR ...] --out OUT [--model M.onnx]``
 ``python -m training real-check --kitti ROOT --split FILE --out OUT [--model M.onnx]``
 
-``DIR`` holds either or both of two of KITTI's own layouts (docs/training.md
-says where the frames we measure with came from):
+Each ``DIR`` holds either or both of two of KITTI's own layouts (docs/training.md
+says where the frames we measure with came from; with several folders, each layout's
+frames of all of them are scored as one set, the folders in the order given):
 
 - ``object/image_2/<id>.png``, ``object/velodyne/<id>.bin``,
   ``object/calib/<id>.txt`` (the object/tracking benchmarks' layout): the
@@ -64,6 +65,7 @@ import shutil
 import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import replace
+from itertools import chain
 from pathlib import Path
 from typing import Any
 
@@ -151,16 +153,19 @@ def blurred_frames(frames: Iterator[BagFrame], sigma_px: float) -> Iterator[BagF
                                                     borderType=cv2.BORDER_REFLECT))
 
 
-def frame_sets(root: Path | None, kitti: Path | None = None, split: str = 'val',
+def frame_sets(roots: Sequence[Path] = (), kitti: Path | None = None, split: str = 'val',
                textured: bool = False) -> dict[str, Iterator[BagFrame]]:
-    """The sets present under ``root`` (real frames) and ``kitti`` (a raw tree, twice when
-    ``textured``), by name."""
-    sets = {}
-    if root is not None and (root / OBJECT_DIR / 'image_2').is_dir():
-        sets['velodyne'] = velodyne_frames(root)
-    if root is not None and ((root / SELECTION_DIR / 'image').is_dir()
-                             or (root / 'depth' / SELECTION_DIR).is_dir()):
-        sets['annotated'] = annotated_frames(root)
+    """The sets present under ``roots`` (folders of real frames: each layout's frames of
+    every folder, in the folders' order, are one set) and ``kitti`` (a raw tree, twice
+    when ``textured``), by name."""
+    sets: dict[str, Iterator[BagFrame]] = {}
+    object_roots = [r for r in roots if (r / OBJECT_DIR / 'image_2').is_dir()]
+    if object_roots:
+        sets['velodyne'] = chain.from_iterable(velodyne_frames(r) for r in object_roots)
+    selection_roots = [r for r in roots if (r / SELECTION_DIR / 'image').is_dir()
+                       or (r / 'depth' / SELECTION_DIR).is_dir()]
+    if selection_roots:
+        sets['annotated'] = chain.from_iterable(annotated_frames(r) for r in selection_roots)
     if kitti is not None:
         sets['kitti'] = kitti_frames(kitti, split)
         if textured:
@@ -275,7 +280,9 @@ def record_in_card(model: Path, metrics: dict[str, Any]) -> None:
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog='python -m training real-check',
                                 description=__doc__.split('\n\n')[0])
-    p.add_argument('--frames', type=Path, help='folder of real KITTI frames (layouts above)')
+    p.add_argument('--frames', type=Path, nargs='+', default=[], metavar='DIR',
+                   help='folders of real KITTI frames (layouts above); with several, '
+                        "each layout's frames of all of them are one set")
     p.add_argument('--kitti', type=Path, help='a KITTI raw tree (e.g. a generated one) to score too')
     p.add_argument('--split', default='val',
                    help='with --kitti: split name or split file of the frames to score')
@@ -334,7 +341,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     sets = frame_sets(args.frames, args.kitti, args.split, args.textured)
     if not sets:
-        print(f'real-check: no object/ or {SELECTION_DIR}/ frames under {args.frames}, '
+        print(f'real-check: no object/ or {SELECTION_DIR}/ frames under '
+              f"{' '.join(map(str, args.frames)) or '(no --frames)'}, "
               'and no --kitti tree', file=sys.stderr)
         return 1
     if args.blur > 0:
@@ -348,8 +356,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                for name, frames in sets.items()}
     if not args.keep_bags:
         shutil.rmtree(args.out / 'bags', ignore_errors=True)
-    summary = {'model': str(model), 'protocol': args.protocol, 'frames': str(args.frames),
-               'kitti': str(args.kitti), 'split': args.split, 'constant_m': constant,
+    summary = {'model': str(model), 'protocol': args.protocol,
+               'frames': ' '.join(map(str, args.frames)), 'kitti': str(args.kitti),
+               'split': args.split, 'constant_m': constant,
                'blur_sigma_px': args.blur, 'flip': args.flip,
                'ground_contact': args.ground_contact,
                'sets': results}
