@@ -34,9 +34,9 @@
 # Environment: PYTHON (default python), RECIPE, RUN_DIR (default runs/ and the recipe's
 # name: the seeds' runs are RUN_DIR_seed0 and RUN_DIR_seed1), SEEDS (default "0 1"), WORKERS
 # (default 2), NICE (default 19), MINUTES=N (stop each fit after N minutes: the next run
-# resumes), REAL (a folder of real KITTI frames, docs/training.md "Real KITTI frames";
-# unset: not scored), RECORD (with REAL: the source text --record writes into the exported
-# models' cards).
+# resumes), REAL (folders of real KITTI frames, space-separated, docs/training.md "Real
+# KITTI frames"; unset: not scored), RECORD (with REAL: the source text --record writes into
+# the exported models' cards).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python}
