@@ -23,9 +23,9 @@
 # the data), MINUTES=N (stop training after N minutes, as on a lent GPU machine: the
 # checkpoints stay, the next run resumes), OUT
 # (default RUN_DIR/mtdepth_default.onnx: the exported model), REPORTS (default
-# RUN_DIR/reports), REAL (folders of real KITTI frames, space-separated, docs/training.md "Real KITTI
-# frames"; unset: not scored), RECORD (with REAL: the source text --record writes
-# into the exported model's card).
+# RUN_DIR/reports), REAL (folders of real KITTI frames, space-separated,
+# docs/training.md "Real KITTI frames"; unset: not scored), RECORD (with REAL: the source
+# text --record writes into the exported model's card).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python}
