@@ -101,6 +101,10 @@ def test_several_folders_are_one_set_per_layout(tmp_path: Path) -> None:
                  str(write_model(tmp_path / 'tiny.onnx')), '--out', str(out)]) == 0
     summary = json.loads((out / 'summary.json').read_text())
     assert summary['frames'] == f'{first} {second}'
+    # generated frames, not the documented real ones: each folder says so
+    identities = summary['frames_identity']
+    assert [i['folder'] for i in identities] == [str(first), str(second)]
+    assert all(i['set'] is None and i['unlisted'] for i in identities)
     assert {name: s['depth_scored'] for name, s in summary['sets'].items()} == \
         {'velodyne': 2, 'annotated': 2}
     # the same frame twice: the two rows of each set read alike

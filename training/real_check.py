@@ -64,7 +64,7 @@ import json
 import shutil
 import sys
 from collections.abc import Iterator, Sequence
-from dataclasses import replace
+from dataclasses import asdict, replace
 from itertools import chain
 from pathlib import Path
 from typing import Any
@@ -85,6 +85,7 @@ from training.data.kitti_files import SELECTION_DIR, read_object_calibration
 from training.data.lidar import points_to_depth_map, read_velodyne
 from training.data.texture import PROBE_AMPLITUDE, PROBE_CLASSES, probe_pattern
 from training.data.synth.rosbag_writer import BagFrame, write_frames
+from training.real_frames import identify_all
 
 OBJECT_DIR = Path('object')
 PANELS = 6  # sample panels per set in its report
@@ -356,8 +357,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                for name, frames in sets.items()}
     if not args.keep_bags:
         shutil.rmtree(args.out / 'bags', ignore_errors=True)
+    identities = identify_all(args.frames)
     summary = {'model': str(model), 'protocol': args.protocol,
-               'frames': ' '.join(map(str, args.frames)), 'kitti': str(args.kitti),
+               'frames': ' '.join(map(str, args.frames)),
+               'frames_identity': [asdict(i) | {'folder': str(i.folder)} for i in identities],
+               'kitti': str(args.kitti),
                'split': args.split, 'constant_m': constant,
                'blur_sigma_px': args.blur, 'flip': args.flip,
                'ground_contact': args.ground_contact,
@@ -366,6 +370,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         summary['kitti_mean'] = combined(results, KITTI_SETS, 'model')
     (args.out / 'summary.json').write_text(json.dumps(summary, indent=2) + '\n')
     print('\n'.join(table(results, constant)))
+    for identity in identities:
+        print(identity.line())
     if args.record:
         generated = None if args.kitti is None else f'{args.kitti}, split {args.split}'
         record_in_card(model, card_metrics(results, args.protocol, args.record, generated))
