@@ -104,11 +104,11 @@ def test_the_shipped_manifest_lists_every_frame_whole():
         assert HEX40.fullmatch(entry.git_blob) and HEX40.fullmatch(entry.commit), entry
         assert '/' in entry.repository and entry.path
         by_set.setdefault(entry.set, set()).add(entry.file)
-    assert sorted(by_set) == ['first', 'second', 'third']
+    assert sorted(by_set) == ['first', 'fourth', 'second', 'third']
     frames = {name: {f for f in files if '/image_2/' in f or '/image/' in f}
               for name, files in by_set.items()}
     assert {name: len(images) for name, images in frames.items()} == \
-        {'first': 12, 'second': 8, 'third': 8}  # docs/training.md's counts
+        {'first': 12, 'second': 8, 'third': 8, 'fourth': 3}  # docs/training.md's counts
     for name, files in by_set.items():
         for image in frames[name]:
             if image.startswith('object/image_2/'):
