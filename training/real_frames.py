@@ -4,11 +4,12 @@ The real KITTI frames the default model is measured on live outside the project
 (KITTI's licence keeps them out), and the machine they sit on has been replaced
 more than once: each time they are fetched again from the repositories that ship
 them (docs/training.md, "Real KITTI frames"). ``training/data/real_kitti_frames.csv``
-is the list of them, plain facts: for every file of the three sets, its path in
+is the list of them, plain facts: for every file of the four sets, its path in
 the set's folder, its git blob id (``git hash-object``: the id the source
 repository's own tree gives the same bytes), and the repository, commit and path
-it was copied from (``(written here: ...)`` for the few written from the source's
-numbers, such as an intrinsics file; their blob ids are still exact).
+it was copied from (``(written here: ...)`` or ``(written from ...)`` for the few
+written from the source's numbers: an intrinsics file, a calibration in another
+layout, depth from a stereo disparity; their blob ids are still exact).
 
 :func:`identify` reads a folder of frames against it: which set it holds byte for
 byte, or which files differ, are missing or are not in the list. ``real-check``
