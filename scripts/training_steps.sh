@@ -46,12 +46,11 @@
 # REPORTS/rule.json; the same on each RULE_TREE's sound frames (REPORTS/rule_candidate_NAME,
 # rule_bundled_NAME, rule_NAME.json, NAME the tree's folder name); the real frames once
 # whatever the rule says (REAL="DIR [DIR...]": folders of real KITTI frames, docs/training.md,
-# scored as one set per layout; RECORD=TEXT
-# writes them into OUT's card), and the model it must beat on the same frames (once, in
-# REPORTS/real_bundled), the two paired frame by frame (python -m training compare-frames:
-# the difference, its bootstrap interval, a sign test; REPORTS/real_compare.json), which
-# says whether twelve frames tell the two apart at all; the texture and sharpen probes
-# (REPORTS/probe.json, probe_sharpen.json).
+# scored as one set per layout; RECORD=TEXT writes them into OUT's card), and the model it
+# must beat on the same frames (once, in REPORTS/real_bundled), the two paired frame by frame
+# (python -m training compare-frames: the difference, its bootstrap interval, a sign test;
+# REPORTS/real_compare.json), which says whether the frames tell the two apart at all; the
+# texture and sharpen probes (REPORTS/probe.json, probe_sharpen.json).
 run() { echo "+ $*" >&2; nice -n "$NICE" "$@"; }
 
 synth_at() {
@@ -118,12 +117,12 @@ bundled_side() {
     done
 }
 
-real_compare() {  # real_compare REPORTS: judge's pairing of REPORTS/real with the start's
-    local reports=$1 real
+real_compare() {  # real_compare REPORTS DIR...: judge's pairing of REPORTS/real with the start's
+    local reports=$1
+    shift
     [ -f "$reports/real_compare.json" ] && return
-    read -ra real <<< "$REAL"
     [ -f "$reports/real_bundled/summary.json" ] || run "$PYTHON" -m training real-check \
-        --frames "${real[@]}" --out "$reports/real_bundled" \
+        --frames "$@" --out "$reports/real_bundled" \
         --model "${BASELINE:-models/mtdepth_default.onnx}"
     "$PYTHON" -m training compare-frames "$reports/real_bundled" "$reports/real" \
         --json "$reports/real_compare.json"
@@ -146,18 +145,18 @@ judge() {
     local dir=$1 out=$2 reports=$3 val_tree=$4 tree change json record=() real
     local sound=(--kitti "$val_tree" --split "$val_tree/splits/sound_files.txt")
     shift 4
+    read -ra real <<< "${REAL:-}"
     [ -f "$out" ] || run "$PYTHON" -m training export "$dir/checkpoints/best.ckpt" \
         --out "$out" --valid-range 2 120 --frame-size 1242 375
     rule_on "$out" "$reports" "$val_tree" ""
     for tree in "$@"; do rule_on "$out" "$reports" "$tree" "_$(basename "$tree")"; done
     if [ -n "${REAL:-}" ] && [ ! -f "$reports/real/summary.json" ]; then
         [ -n "${RECORD:-}" ] && record=(--record "$RECORD")
-        read -ra real <<< "$REAL"
         run "$PYTHON" -m training real-check --frames "${real[@]}" --kitti "$val_tree" \
             --split "$val_tree/splits/all_files.txt" --out "$reports/real" --model "$out" \
             "${record[@]}"
     fi
-    [ -z "${REAL:-}" ] || real_compare "$reports"
+    [ -z "${REAL:-}" ] || real_compare "$reports" "${real[@]}"
     for change in texture sharpen; do  # probe.json: texture (as before), probe_sharpen.json
         json=$reports/probe.json
         [ "$change" = sharpen ] && json=$reports/probe_sharpen.json

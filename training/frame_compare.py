@@ -36,9 +36,7 @@ from pathlib import Path
 import numpy as np
 
 from mtdepth_ros.evaluation.report import FRAMES_CSV
-from training.real_check import REAL_SETS
-
-POOLED = 'all real'  # the real sets together, as real-check's table pools them
+from training.real_check import ALL_REAL, REAL_SETS
 HIGHER_IS_BETTER = frozenset({'d1', 'd2', 'd3', 'miou', 'pixel_accuracy'})
 INTERVAL = (2.5, 97.5)  # percentiles of the bootstrap means: a 95 % interval
 
@@ -144,7 +142,8 @@ def frames_read(folder: Path) -> str | None:
 def compare_folders(before: Path, after: Path, metric: str = 'abs_rel',
                     resamples: int = 10000, seed: int = 0) -> list[Comparison]:
     """Every set both folders hold, then the real sets pooled (when there are two)."""
-    names = [n for n in set_names(before) if n in set_names(after)]
+    in_after = set(set_names(after))
+    names = [n for n in set_names(before) if n in in_after]
     read_before, read_after = frames_read(before), frames_read(after)
     if read_before is not None and read_after is not None and read_before != read_after:
         raise CompareInputError(f'{before} read the frames of {read_before!r}, {after} those '
@@ -156,7 +155,7 @@ def compare_folders(before: Path, after: Path, metric: str = 'abs_rel',
                        read_frames(after / n / FRAMES_CSV, metric), n) for n in names}
     real = [n for n in REAL_SETS if n in pairs]
     if len(real) > 1:
-        pairs[POOLED] = (np.concatenate([pairs[n][0] for n in real]),
+        pairs[ALL_REAL] = (np.concatenate([pairs[n][0] for n in real]),
                          np.concatenate([pairs[n][1] for n in real]))
     return [compare(n, b, a, metric, resamples, seed) for n, (b, a) in pairs.items()]
 

@@ -91,6 +91,7 @@ OBJECT_DIR = Path('object')
 PANELS = 6  # sample panels per set in its report
 RECORDED = ('abs_rel', 'd1', 'silog', 'rmse')  # the metrics --record writes into the card
 REAL_SETS = ('velodyne', 'annotated')
+ALL_REAL = 'all real'  # the table's row of the real sets pooled, per image
 SHOWN = ('abs_rel', 'd1', 'silog', 'rmse', 'sq_rel')  # the table's columns
 MEAN_DEPTH_KEY = 'train_mean_depth_m'
 KITTI_SETS = ('kitti', 'kitti_textured')  # a raw tree's frames as rendered, then textured
@@ -223,7 +224,7 @@ def table(results: dict[str, dict[str, Any]], constant_m: float | None) -> list[
              '|' + '---|' * (len(SHOWN) + 3)]
     real = [n for n in REAL_SETS if n in results]
     if len(real) > 1:
-        results = {**results, 'all real': {
+        results = {**results, ALL_REAL: {
             'depth_scored': sum(results[n]['depth_scored'] for n in real),
             'model': combined(results, real, 'model'),
             **({'constant': combined(results, real, 'constant')} if constant_m is not None else {})}}
