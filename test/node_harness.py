@@ -185,7 +185,7 @@ class Probe(Node):
 
         return self.send(rgb_to_compressed(rgb, kind), camera)
 
-    def send_while_not(self, condition: Callable[[], Any], image: Image | np.ndarray,
+    def send_while_not(self, condition: Callable[[], Any], image: Image | np.ndarray | bytes,
                        camera: PinholeCamera | CameraInfo | None = None, what: str = 'condition',
                        timeout: float = DEADLINE_S) -> None:
         """Send a frame every RESEND_S until ``condition()`` holds (best effort may lose some)."""

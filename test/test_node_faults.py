@@ -37,12 +37,15 @@ from sensor_msgs.msg import CameraInfo, Image
 
 from mtdepth_ros.conversions.camera import PinholeCamera
 from mtdepth_ros.conversions.images import array_to_image
+from mtdepth_ros.node.diagnostics import SUPERSEDED
 
 CLEAN_EXIT_S = 2.0  # a stop signal to exit, with frames flowing and subscribers attached
 SEND_PERIOD_S = 0.05
 # A model that keeps the worker busy (tens of ms a frame on one thread): a stop signal
 # then lands while a frame is being processed, about to be published.
 BUSY_MODEL_WORK = 24
+DIAGNOSTIC_NAME = 'mtdepth_node: inference'
+SUPERSEDED_KEY = f'dropped {SUPERSEDED} (total)'  # frames replaced by newer ones: not bad input
 
 needs_executable = pytest.mark.skipif(not EXECUTABLE.exists(), reason=f'{EXECUTABLE} not installed')
 
@@ -86,6 +89,23 @@ def warning(probe: Probe) -> None:
     probe.send_until('depth/image_rect', RGB, None, count=len(probe.messages('depth/image_rect')) + 1)
 
 
+def bad_input_seen(probe: Probe) -> int:
+    """How many frames the node has dropped or flagged for bad input, by its diagnostics."""
+    counts = [0]
+    for status in probe.diagnostics(DIAGNOSTIC_NAME):
+        counts.append(sum(int(kv.value) for kv in status.values
+                          if kv.key.endswith('(total)') and kv.key != SUPERSEDED_KEY))
+    return max(counts)
+
+
+def delivered(probe: Probe, bad: Image | bytes, camera: CameraInfo | PinholeCamera | None) -> None:
+    """Send ``bad`` until the node's diagnostics count it: the input queue keeps only the
+    newest frames, so a busy node may never see one sent just before the next good frame."""
+    before = bad_input_seen(probe)
+    probe.send_while_not(lambda: bad_input_seen(probe) > before, bad, camera,
+                         what='the node to count the bad input', timeout=3 * DEADLINE_S)
+
+
 def answered(probe: Probe) -> None:
     """A good frame is answered with a depth image of its own stamp."""
     header = None
@@ -109,6 +129,7 @@ def test_every_bad_input_in_both_orders_around_a_warning(harness: RosHarness,
     namespace = unique_namespace()
     node = NodeProcess(EXECUTABLE, model, namespace, tmp_path / 'node.log')
     probe = Probe(harness.context, namespace, listen=['depth/image_rect', 'points'])
+    probe.listen_diagnostics()
     harness.add(probe)
     try:
         answered(probe)  # started
@@ -116,9 +137,7 @@ def test_every_bad_input_in_both_orders_around_a_warning(harness: RosHarness,
             for first, second in ((warning, None), (None, warning)):
                 if first:
                     first(probe)
-                for _ in range(3):  # best effort: make sure one arrives
-                    probe.send(bad, camera)
-                    time.sleep(SEND_PERIOD_S)
+                delivered(probe, bad, camera)
                 if second:
                     second(probe)
                 answered(probe)
