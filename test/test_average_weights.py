@@ -131,10 +131,10 @@ def test_a_changed_index_or_a_weight_out_of_range_is_refused(
             initializer.CopyFrom(numpy_helper.from_array(np.array([2], np.int64), 'c1'))
     second = tmp_path / 'second.onnx'
     onnx.save(model, str(second))
-    assert main(['average-weights', str(first), str(second), '--out',
+    assert main([str(first), str(second), '--out',
                  str(tmp_path / 'out.onnx')]) == 2
     assert 'c1: int64 values differ' in capsys.readouterr().err
-    assert main(['average-weights', str(first), str(first), '--weight', '1.5', '--out',
+    assert main([str(first), str(first), '--weight', '1.5', '--out',
                  str(tmp_path / 'out.onnx')]) == 2
     assert 'weight must be in [0, 1]' in capsys.readouterr().err
 
@@ -157,7 +157,7 @@ def test_a_soup_of_three_is_their_weighted_mean_and_names_every_parent(tmp_path:
     first, second, third = trio(tmp_path)
     values = [initializers(m)['depth_const'] for m in (first, second, third)]
     out = tmp_path / 'soup.onnx'
-    assert main(['average-weights', str(first), str(second), str(third), '--out', str(out)]) == 0
+    assert main([str(first), str(second), str(third), '--out', str(out)]) == 0
     np.testing.assert_allclose(initializers(out)['depth_const'], sum(values) / 3, rtol=1e-6)
     card = read_card(out)
     assert card.recipe == 'weight average: 0.333333 x test + 0.333333 x other + 0.333333 x third'
@@ -207,11 +207,11 @@ def test_shares_that_are_not_a_mean_are_refused(
     for extra, message in ((['--weights', '0.5', '0.5'], '2 weights for 3 models'),
                            (['--weights', '0.5', '0.4', '0.4'], 'the weights sum to 1.3'),
                            (['--weight', '0.5'], "--weight is the first of two models' share")):
-        assert main(['average-weights', *models, *extra, '--out', out]) == 2
+        assert main([*models, *extra, '--out', out]) == 2
         assert message in capsys.readouterr().err
-    assert main(['average-weights', str(first), '--out', out]) == 2
+    assert main([str(first), '--out', out]) == 2
     assert 'two models or more, got 1' in capsys.readouterr().err
-    assert main(['average-weights', str(first), str(second), '--weight', '0.5', '--weights',
+    assert main([str(first), str(second), '--weight', '0.5', '--weights',
                  '0.5', '0.5', '--out', out]) == 2
     assert '--weight and --weights' in capsys.readouterr().err
     assert not Path(out).exists()

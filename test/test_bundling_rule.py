@@ -30,11 +30,11 @@ def scored(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     folders = {}
     for name, model in models.items():
         folders[name] = root / name
-        assert real_check(['real-check', '--kitti', str(kitti_tree()), '--split', 'val',
+        assert real_check(['--kitti', str(kitti_tree()), '--split', 'val',
                            '--textured', '--model', str(model), '--out',
                            str(folders[name])]) == 0
     folders['plain'] = root / 'plain'
-    assert real_check(['real-check', '--kitti', str(kitti_tree()), '--split', 'val',
+    assert real_check(['--kitti', str(kitti_tree()), '--split', 'val',
                        '--model', str(models['echo']), '--out', str(folders['plain'])]) == 0
     return folders
 
@@ -58,13 +58,13 @@ def test_the_rule_reads_the_mean_of_both_readings(scored: dict[str, Path],
     verdicts = {}
     for candidate, bundled in (('echo', 'blind'), ('blind', 'echo')):
         out = tmp_path / f'{candidate}.json'
-        assert main(['rule', str(scored[candidate]), str(scored[bundled] / 'summary.json'),
+        assert main([str(scored[candidate]), str(scored[bundled] / 'summary.json'),
                      '--json', str(out)]) == 0
         verdicts[candidate] = json.loads(out.read_text())
         assert verdicts[candidate]['wins'] == all(
             means[candidate][key] < means[bundled][key] for key in ('abs_rel', 'silog'))
     assert not (verdicts['echo']['wins'] and verdicts['blind']['wins'])
-    assert main(['rule', str(scored['echo']), str(scored['echo'])]) == 0  # itself: a tie
+    assert main([str(scored['echo']), str(scored['echo'])]) == 0  # itself: a tie
 
 
 def test_a_summary_it_cannot_judge_is_refused_with_the_reason(
@@ -76,10 +76,10 @@ def test_a_summary_it_cannot_judge_is_refused_with_the_reason(
     (tmp_path / 'blurred.json').write_text(json.dumps(blurred))
     with pytest.raises(RuleInputError, match='blurred'):
         read_means(tmp_path / 'blurred.json')
-    assert main(['rule', str(scored['echo']), str(tmp_path / 'missing')]) == 1
+    assert main([str(scored['echo']), str(tmp_path / 'missing')]) == 1
     assert 'missing' in capsys.readouterr().err
-    assert main(['rule', str(scored['echo'])]) == 2  # one side only
-    assert main(['rule', '--seeds', 'a.json', '--json', 'b.json']) == 2
+    assert main([str(scored['echo'])]) == 2  # one side only
+    assert main(['--seeds', 'a.json', '--json', 'b.json']) == 2
 
 
 def verdict(folder: Path, name: str, wins: bool) -> Path:
@@ -97,10 +97,10 @@ def test_a_recipe_is_believed_on_every_one_of_two_seeds(
     assert not every_seed_wins([first, lost])[0]
     believed, lines = every_seed_wins([first])
     assert not believed and 'asks for 2 seeds' in lines[-1]
-    assert main(['rule', '--seeds', str(first), str(second)]) == 0
+    assert main(['--seeds', str(first), str(second)]) == 0
     assert "bundle the first seed's model" in capsys.readouterr().out
     (tmp_path / 'bad.json').write_text('{}')
-    assert main(['rule', '--seeds', str(first), str(tmp_path / 'bad.json')]) == 1
+    assert main(['--seeds', str(first), str(tmp_path / 'bad.json')]) == 1
 
 
 def test_a_candidate_of_every_seed_is_believed_on_every_tree(
@@ -109,8 +109,8 @@ def test_a_candidate_of_every_seed_is_believed_on_every_tree(
                                for name, wins in (('t1', True), ('t7', True), ('t8', False)))
     assert every_tree_wins([scenes_1])[0]  # no seed count: the candidate is every seed's
     assert not every_tree_wins([scenes_1, lost, scenes_7])[0]
-    assert main(['rule', '--trees', str(scenes_1), str(scenes_7)]) == 0
+    assert main(['--trees', str(scenes_1), str(scenes_7)]) == 0
     assert capsys.readouterr().out.splitlines()[-1] == 'every tree: bundle this model'
-    assert main(['rule', '--trees', str(lost)]) == 0
+    assert main(['--trees', str(lost)]) == 0
     assert capsys.readouterr().out.splitlines()[-1] == 'every tree: not bundled'
-    assert main(['rule', '--trees', str(lost), '--seeds', str(scenes_1)]) == 2
+    assert main(['--trees', str(lost), '--seeds', str(scenes_1)]) == 2

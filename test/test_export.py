@@ -20,11 +20,12 @@ from mtdepth_ros.inference.model_file import read_card
 from training import cli
 from training.checkpoints import checkpoint_dir
 from training.export import (
+    card_main,
     check_report,
     export_checkpoint,
+    export_main,
     interval_confidence,
     load_for_export,
-    main,
 )
 from training.export_card import far_classes
 from training.losses.targets import encode_depth
@@ -37,14 +38,14 @@ def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
     tree = kitti_tree(tmp_path_factory.getbasetemp())
     recipe = tiny_recipe(base / 'tiny_export.yaml', tree, base / 'run',
                          **{'trainer.max_steps': 2, 'trainer.val_check_interval': 2})
-    assert cli.main(['fit', '--config', str(recipe)]) == 0
+    assert cli.fit_main(['--config', str(recipe)]) == 0
     return checkpoint_dir(base / 'run') / 'best.ckpt'
 
 
 @pytest.fixture(scope='module')
 def exported(checkpoint: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp('onnx') / 'model.onnx'
-    assert main(['export', str(checkpoint), '--out', str(out)]) == 0
+    assert export_main([str(checkpoint), '--out', str(out)]) == 0
     return out
 
 
@@ -131,7 +132,7 @@ def test_check_allows_a_few_pixels_on_an_interval_edge_and_no_more() -> None:
 
 
 def test_card_command_prints_the_card(exported: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(['card', str(exported)]) == 0
+    assert card_main([str(exported)]) == 0
     printed = capsys.readouterr().out
     assert 'training camera focal length' in printed and 'road' in printed
 
@@ -150,7 +151,7 @@ def test_export_in_metres_decodes_in_the_graph(checkpoint: Path, exported: Path,
 def test_export_records_the_valid_range_and_frame_size_given(checkpoint: Path,
                                                               tmp_path: Path) -> None:
     out = tmp_path / 'ranged.onnx'
-    assert main(['export', str(checkpoint), '--out', str(out), '--valid-range', '2', '60',
+    assert export_main([str(checkpoint), '--out', str(out), '--valid-range', '2', '60',
                  '--frame-size', '1242', '375']) == 0
     card = read_card(out)
     assert card.heads['depth'].valid_range == (2.0, 60.0)
@@ -163,7 +164,7 @@ def test_export_refuses_a_valid_range_the_card_cannot_hold(checkpoint: Path, tmp
                                                           capsys: pytest.CaptureFixture[str]
                                                           ) -> None:
     out = tmp_path / 'bad.onnx'
-    assert main(['export', str(checkpoint), '--out', str(out), '--valid-range', '60', '2']) == 1
+    assert export_main([str(checkpoint), '--out', str(out), '--valid-range', '60', '2']) == 1
     assert '--valid-range 60.0 2.0: NEAR must be at least 0 and below FAR' in capsys.readouterr().err
     assert not out.exists()
 
@@ -186,7 +187,7 @@ def test_far_classes_come_from_the_data_facts_else_the_recipe() -> None:
 
 def test_export_of_a_missing_checkpoint_fails_clearly(tmp_path: Path,
                                                       capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(['export', str(tmp_path / 'none.ckpt'), '--out', str(tmp_path / 'x.onnx')]) == 1
+    assert export_main([str(tmp_path / 'none.ckpt'), '--out', str(tmp_path / 'x.onnx')]) == 1
     assert 'checkpoint not found' in capsys.readouterr().err
 
 

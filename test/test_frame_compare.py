@@ -133,7 +133,7 @@ def test_the_command_prints_the_table_and_writes_json(tmp_path, capsys):
     write_set(before, 'velodyne', [0.3, 0.2])
     write_set(after, 'velodyne', [0.2, 0.1])
     out = tmp_path / 'compare.json'
-    assert main(['compare-frames', str(before), str(after), '--resamples', '200',
+    assert main([str(before), str(after), '--resamples', '200',
                  '--json', str(out)]) == 0
     printed = capsys.readouterr().out
     assert '| velodyne | 2 | 0.2500 | 0.1500 | -0.1000 |' in printed

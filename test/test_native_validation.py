@@ -23,7 +23,7 @@ HALF = [64, 128]
 @pytest.fixture(scope='module')
 def tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp('native') / 'kitti'
-    assert synth(['synth', '--format', 'kitti', '--out', str(out), '--frames', '18',
+    assert synth(['--format', 'kitti', '--out', str(out), '--frames', '18',
                   '--frames-per-drive', '6', '--seed', '3', '--height', str(SIZE[0]),
                   '--width', str(SIZE[1]), '--workers', '1']) in (0, None)
     return out
@@ -70,7 +70,7 @@ def test_validation_equals_the_test_command_on_the_same_frames(tree: Path, tmp_p
         'model.val_protocol': 'kitti_eigen',
         'data.val_args': {'resize': HALF, 'native_depth': True, 'depth': 'annotated'},
         'trainer.max_steps': 2, 'trainer.val_check_interval': 2})
-    assert cli.main(['fit', '--config', str(recipe)]) == 0
+    assert cli.fit_main(['--config', str(recipe)]) == 0
     # best.ckpt is written after the validation it was chosen by, which it records.
     checkpoint = checkpoint_dir(tmp_path / 'run') / 'best.ckpt'
     validated = load_checkpoint(checkpoint)[EXTRA_KEY]['metrics']

@@ -64,7 +64,7 @@ def test_every_set_is_scored_with_the_model_and_the_constant(tmp_path: Path) -> 
     folder = _object_layout(tree, tmp_path / 'real')
     model = write_model(tmp_path / 'tiny.onnx')
     out = tmp_path / 'out'
-    assert main(['real-check', '--frames', str(folder), '--kitti', str(tree), '--split', 'val',
+    assert main(['--frames', str(folder), '--kitti', str(tree), '--split', 'val',
                  '--model', str(model), '--out', str(out), '--constant', '12',
                  '--record', '2 test frames']) == 0
     summary = json.loads((out / 'summary.json').read_text())
@@ -97,7 +97,7 @@ def test_several_folders_are_one_set_per_layout(tmp_path: Path) -> None:
     first = _object_layout(tree, tmp_path / 'first')
     second = _object_layout(tree, tmp_path / 'second')
     out = tmp_path / 'out'
-    assert main(['real-check', '--frames', str(first), str(second), '--model',
+    assert main(['--frames', str(first), str(second), '--model',
                  str(write_model(tmp_path / 'tiny.onnx')), '--out', str(out)]) == 0
     summary = json.loads((out / 'summary.json').read_text())
     assert summary['frames'] == f'{first} {second}'
@@ -114,7 +114,7 @@ def test_several_folders_are_one_set_per_layout(tmp_path: Path) -> None:
 
 def test_record_needs_the_model_named(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     # Without --model the installed copy of the bundled model would be rewritten.
-    assert main(['real-check', '--frames', str(tmp_path), '--out', str(tmp_path / 'out'),
+    assert main(['--frames', str(tmp_path), '--out', str(tmp_path / 'out'),
                  '--record', 'frames']) == 2
     assert '--record rewrites the card of the model file it scores' in capsys.readouterr().err
     assert not (tmp_path / 'out').exists()
@@ -140,7 +140,7 @@ def test_textured_frames_differ_on_the_probe_classes_alone_and_repeat() -> None:
 def test_textured_scores_the_tree_twice_and_their_mean(tmp_path: Path) -> None:
     def scored(model: Path) -> dict[str, Any]:
         out = tmp_path / model.stem
-        assert main(['real-check', '--kitti', str(kitti_tree()), '--split', 'val', '--textured',
+        assert main(['--kitti', str(kitti_tree()), '--split', 'val', '--textured',
                      '--model', str(model), '--out', str(out), '--constant', '12',
                      '--keep-bags']) == 0
         return dict(json.loads((out / 'summary.json').read_text()))
@@ -156,7 +156,7 @@ def test_textured_scores_the_tree_twice_and_their_mean(tmp_path: Path) -> None:
     assert textured['model']['abs_rel'] != plain['model']['abs_rel']
     assert echo['kitti_mean']['abs_rel'] == pytest.approx(
         (plain['model']['abs_rel'] + textured['model']['abs_rel']) / 2)
-    assert main(['real-check', '--frames', str(tmp_path), '--textured', '--out',
+    assert main(['--frames', str(tmp_path), '--textured', '--out',
                  str(tmp_path / 'none')]) == 2
 
 
@@ -172,13 +172,13 @@ def test_blur_is_a_diagnosis_of_the_image_alone_and_never_recorded(
     summaries = []
     for sigma in ('0', '3'):
         out = tmp_path / f'blur{sigma}'
-        assert main(['real-check', '--kitti', str(tree), '--split', 'val', '--blur', sigma,
+        assert main(['--kitti', str(tree), '--split', 'val', '--blur', sigma,
                      '--model', str(echo), '--out', str(out), '--constant', '12']) == 0
         summaries.append(json.loads((out / 'summary.json').read_text()))
     assert [s['blur_sigma_px'] for s in summaries] == [0.0, 3.0]
     assert summaries[0]['sets']['kitti']['model'] != summaries[1]['sets']['kitti']['model']
     assert summaries[0]['sets']['kitti']['constant'] == summaries[1]['sets']['kitti']['constant']
-    assert main(['real-check', '--kitti', str(tree), '--blur', '2', '--model', str(echo),
+    assert main(['--kitti', str(tree), '--blur', '2', '--model', str(echo),
                  '--out', str(tmp_path / 'rec'), '--record', 'frames']) == 2
     assert 'not with --record' in capsys.readouterr().err
 
@@ -187,14 +187,14 @@ def test_flip_and_ground_contact_score_a_setting_never_recorded(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     tree, model = kitti_tree(), write_model(tmp_path / 'tiny.onnx')
     out = tmp_path / 'flip'
-    assert main(['real-check', '--kitti', str(tree), '--split', 'val', '--flip',
+    assert main(['--kitti', str(tree), '--split', 'val', '--flip',
                  '--model', str(model), '--out', str(out), '--constant', '12']) == 0
     assert json.loads((out / 'summary.json').read_text())['flip'] is True
     assert 'flip test-time augmentation: on' in (out / 'kitti' / 'report.md').read_text()
-    assert main(['real-check', '--kitti', str(tree), '--flip', '--model', str(model),
+    assert main(['--kitti', str(tree), '--flip', '--model', str(model),
                  '--out', str(tmp_path / 'rec'), '--record', 'frames']) == 2
     assert "the card records the model's own figures" in capsys.readouterr().err
-    assert main(['real-check', '--kitti', str(tree), '--ground-contact', '--model', str(model),
+    assert main(['--kitti', str(tree), '--ground-contact', '--model', str(model),
                  '--out', str(tmp_path / 'rec'), '--record', 'frames']) == 2
     assert 'not with --record' in capsys.readouterr().err
 
@@ -205,7 +205,7 @@ def test_ground_contact_passes_through_to_the_scoring(tmp_path: Path) -> None:
     summaries = {}
     for flag in ([], ['--ground-contact']):
         out = tmp_path / ('on' if flag else 'off')
-        assert main(['real-check', '--kitti', str(tree), '--split', 'val', *flag,
+        assert main(['--kitti', str(tree), '--split', 'val', *flag,
                      '--model', str(model), '--out', str(out), '--constant', '12']) == 0
         summaries[bool(flag)] = json.loads((out / 'summary.json').read_text())
         report = (out / 'kitti' / 'report.md').read_text()

@@ -197,7 +197,7 @@ def test_resume_refuses_a_tree_of_other_settings_or_scenes(tmp_path: Path) -> No
     with pytest.raises(SynthResumeError, match='generator_version'):
         write_kitti(tree, 6, 3, 96, 29, 3, workers=1, resume=True)
     assert not last.exists()  # nothing was rendered into it
-    assert synth_cli(['synth', '--format', 'kitti', '--out', str(tree), '--frames', '6',
+    assert synth_cli(['--format', 'kitti', '--out', str(tree), '--frames', '6',
                       '--seed', '3', '--width', '96', '--height', '29',
                       '--frames-per-drive', '3', '--workers', '1', '--resume']) == 2
     # a finished tree of another version: nothing to render, its version kept

@@ -22,7 +22,7 @@ def test_a_model_blind_to_the_image_does_not_move(tmp_path: Path,
                                                   capsys: pytest.CaptureFixture[str]) -> None:
     model = write_model(tmp_path / 'tiny.onnx')  # depth by the row alone
     out = tmp_path / 'probe.json'
-    assert main(['texture-probe', '--kitti', str(kitti_tree()), '--split', 'val',
+    assert main(['--kitti', str(kitti_tree()), '--split', 'val',
                  '--model', str(model), '--classes', 'building', 'vegetation',
                  '--json', str(out)]) == 0
     rows = json.loads(out.read_text())['classes']
@@ -69,7 +69,7 @@ def test_the_sharpen_table_says_what_was_laid(tmp_path: Path,
                                               capsys: pytest.CaptureFixture[str]) -> None:
     model = write_model(tmp_path / 'tiny.onnx')
     out = tmp_path / 'probe.json'
-    assert main(['texture-probe', '--kitti', str(kitti_tree()), '--split', 'val',
+    assert main(['--kitti', str(kitti_tree()), '--split', 'val',
                  '--model', str(model), '--change', 'sharpen', '--json', str(out)]) == 0
     assert json.loads(out.read_text())['change'] == 'sharpen'
     assert '| class | sharpened |' in capsys.readouterr().out
@@ -81,5 +81,5 @@ def test_unlabelled_frames_and_unknown_classes_are_refused(tmp_path: Path) -> No
     with pytest.raises(ValueError, match='labelled'):
         texture_shifts(predictor, [plain], ['road'], [0])
     with pytest.raises(SystemExit, match='not classes'):
-        main(['texture-probe', '--kitti', str(kitti_tree()), '--split', 'val',
+        main(['--kitti', str(kitti_tree()), '--split', 'val',
               '--model', str(tmp_path / 'tiny.onnx'), '--classes', 'castle'])

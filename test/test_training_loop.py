@@ -48,7 +48,7 @@ def fitted(tree: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A run directory after `fit` of the tiny recipe (4 steps, one validation)."""
     base = tmp_path_factory.mktemp('fit')
     recipe = tiny_recipe(base / 'tiny.yaml', tree, base / 'run')
-    assert cli.main(['fit', '--config', str(recipe)]) == 0
+    assert cli.fit_main(['--config', str(recipe)]) == 0
     return base / 'run'
 
 
@@ -141,7 +141,7 @@ def test_resuming_a_run_at_max_steps_returns_at_once(fitted: Path,
     changed = last.read_bytes()
     recipe = fitted.parent / 'tiny.yaml'
     try:
-        assert cli.main(['fit', '--config', str(recipe), '--resume']) == 0
+        assert cli.fit_main(['--config', str(recipe), '--resume']) == 0
         assert f'{last}: already at max_steps 4; nothing to train' in capsys.readouterr().err
         assert last.read_bytes() == changed  # nothing trained, nothing written
     finally:

@@ -83,7 +83,7 @@ def test_the_command_reads_a_checkpoint_on_a_generated_tree(tmp_path: Path,
                 'global_step': 0}, checkpoint)
     out = tmp_path / 'window.json'
     width, height = KITTI_SIZE
-    assert main(['window-check', str(checkpoint), '--kitti', str(kitti_tree()), '--split', 'val',
+    assert main([str(checkpoint), '--kitti', str(kitti_tree()), '--split', 'val',
                  '--resize', str(height), str(width), '--window', '32', '96',
                  '--json', str(out)]) == 0
     readings = json.loads(out.read_text())['readings']
@@ -91,5 +91,5 @@ def test_the_command_reads_a_checkpoint_on_a_generated_tree(tmp_path: Path,
     assert all(r['frames'] >= 1 and r['pixels'] > 0 and np.isfinite(r['abs_rel']) for r in readings)
     assert '| whole |' in capsys.readouterr().out
     with pytest.raises(SystemExit, match='does not fit'):
-        main(['window-check', str(checkpoint), '--kitti', str(kitti_tree()), '--split', 'val',
+        main([str(checkpoint), '--kitti', str(kitti_tree()), '--split', 'val',
               '--resize', str(height), str(width), '--window', '64', '96'])

@@ -25,7 +25,7 @@ def kitti_tree(base: Path) -> Path:
     if not (out / DONE).exists():
         from training.data.synth.cli import main as synth
 
-        code = synth(['synth', '--format', 'kitti', '--out', str(out), '--frames', str(TREE_FRAMES),
+        code = synth(['--format', 'kitti', '--out', str(out), '--frames', str(TREE_FRAMES),
                       '--frames-per-drive', str(FRAMES_PER_DRIVE), '--seed', '0',
                       '--height', str(TREE_SIZE[0]), '--width', str(TREE_SIZE[1]),
                       '--workers', '1'])

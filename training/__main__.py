@@ -1,7 +1,8 @@
 """``python -m training <command> ...``: one entry point, one module per command.
 
-Each command module has ``main(argv: list[str]) -> int`` and is imported only
-when its command runs, so ``synth`` does not pay for importing Lightning.
+Each command names a module and its entry function, ``(argv: list[str]) -> int``,
+which gets the arguments after the command; the module is imported only when
+its command runs, so ``synth`` does not pay for importing Lightning.
 """
 
 from __future__ import annotations
@@ -15,31 +16,37 @@ import sys
 # 0.7 s next to one other busy process). Set before torch loads libgomp.
 os.environ.setdefault('OMP_WAIT_POLICY', 'PASSIVE')
 
-COMMANDS = {
-    'synth': ('training.data.synth.cli', 'write procedural scenes in KITTI, NYU, Cityscapes or rosbag format'),
-    'fit': ('training.cli', 'train a recipe: fit --config training/configs/<recipe>.yaml'),
-    'validate': ('training.cli', 'validate a checkpoint with the project metrics'),
-    'test': ('training.benchmark', 'score a checkpoint or ONNX model on a test split: '
+# command: (module, entry function, help); the function gets the arguments after the command.
+COMMANDS: dict[str, tuple[str, str, str]] = {
+    'synth': ('training.data.synth.cli', 'main',
+              'write procedural scenes in KITTI, NYU, Cityscapes or rosbag format'),
+    'fit': ('training.cli', 'fit_main',
+            'train a recipe: fit --config training/configs/<recipe>.yaml'),
+    'validate': ('training.cli', 'validate_main', 'validate a checkpoint with the project metrics'),
+    'test': ('training.benchmark', 'main', 'score a checkpoint or ONNX model on a test split: '
              'test MODEL --protocol kitti_eigen|kitti_benchmark|nyu_eigen --out DIR'),
-    'export': ('training.export', 'export a checkpoint to ONNX with its model card'),
-    'card': ('training.export', 'print the model card of an exported ONNX model'),
-    'real-check': ('training.real_check', 'score an exported model on real KITTI frames kept outside the project'),
-    'rule': ('training.bundling_rule', 'the bundling rule: does a candidate replace the '
+    'export': ('training.export', 'export_main', 'export a checkpoint to ONNX with its model card'),
+    'card': ('training.export', 'card_main', 'print the model card of an exported ONNX model'),
+    'real-check': ('training.real_check', 'main',
+                   'score an exported model on real KITTI frames kept outside the project'),
+    'rule': ('training.bundling_rule', 'main', 'the bundling rule: does a candidate replace the '
              'bundled model (real-check --textured summaries; --seeds: every seed)'),
-    'texture-probe': ('training.texture_probe', 'how far a model moves depth when fine texture '
-                      'is laid on some classes of generated frames'),
-    'average-weights': ('training.average_weights', 'exports of one network, weight-averaged '
-                        'into another (a stage and its start, or a soup of several stages)'),
-    'compare-frames': ('training.frame_compare', 'two models on the same real-check frames, '
-                       'paired by frame: the difference, its bootstrap interval, a sign test'),
-    'window-check': ('training.window_check', "a checkpoint's depth on its training windows "
-                     'against the whole input it runs on'),
+    'texture-probe': ('training.texture_probe', 'main', 'how far a model moves depth when fine '
+                      'texture is laid on some classes of generated frames'),
+    'average-weights': ('training.average_weights', 'main', 'exports of one network, '
+                        'weight-averaged into another (a stage and its start, or a soup of '
+                        'several stages)'),
+    'compare-frames': ('training.frame_compare', 'main', 'two models on the same real-check '
+                       'frames, paired by frame: the difference, its bootstrap interval, '
+                       'a sign test'),
+    'window-check': ('training.window_check', 'main', "a checkpoint's depth on its training "
+                     'windows against the whole input it runs on'),
 }
 
 
 def usage() -> str:
     width = max(map(len, COMMANDS))
-    lines = [f'  {name:<{width}}  {help_}' for name, (_, help_) in COMMANDS.items()]
+    lines = [f'  {name:<{width}}  {help_}' for name, (_, _, help_) in COMMANDS.items()]
     return 'usage: python -m training <command> [options]\n\ncommands:\n' + '\n'.join(lines)
 
 
@@ -52,8 +59,9 @@ def main(argv: list[str] | None = None) -> int:
     if command not in COMMANDS:
         print(f'unknown command {command!r}\n\n{usage()}', file=sys.stderr)
         return 2
-    module = importlib.import_module(COMMANDS[command][0])
-    return int(module.main([command, *rest]) or 0)
+    module, function, _ = COMMANDS[command]
+    entry = getattr(importlib.import_module(module), function)
+    return int(entry(rest) or 0)
 
 
 if __name__ == '__main__':

@@ -230,9 +230,6 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    if argv and argv[0] == 'average-weights':
-        argv = argv[1:]
     args = parser().parse_args(argv)
     try:
         card = average_weights(args.models, shares(args), args.out)

@@ -183,7 +183,7 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str]) -> int:
-    args = parser().parse_args(argv[1:])
+    args = parser().parse_args(argv)
     report = run_test(args.model, args.protocol, args.out, args.split, args.root, args.dataset,
                       args.config, args.input_crop, args.max_frames, args.panels,
                       not args.no_focal_correction, tuple(args.backend.split(',')), progress=True)

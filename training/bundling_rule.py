@@ -127,9 +127,6 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    if argv and argv[0] == 'rule':
-        argv = argv[1:]
     args = parser().parse_args(argv)
     pair = args.candidate is not None and args.bundled is not None
     lists = bool(args.seeds) + bool(args.trees)

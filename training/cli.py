@@ -201,3 +201,13 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     make_cli(argv)
     return 0
+
+
+def fit_main(argv: list[str]) -> int:
+    """``python -m training fit ARGUMENTS``."""
+    return main(['fit', *argv])
+
+
+def validate_main(argv: list[str]) -> int:
+    """``python -m training validate ARGUMENTS``."""
+    return main(['validate', *argv])

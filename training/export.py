@@ -314,14 +314,3 @@ def card_main(argv: list[str]) -> int:
         return 1
     print(card.to_json() if args.json else card.describe())
     return 0
-
-
-def main(argv: list[str]) -> int:
-    """``argv[0]`` is ``export`` or ``card`` (see ``training/__main__.py``)."""
-    command, rest = argv[0], argv[1:]
-    if command == 'export':
-        return export_main(rest)
-    if command == 'card':
-        return card_main(rest)
-    print(f'training.export: unknown command {command!r} (export, card)', file=sys.stderr)
-    return 2

@@ -191,9 +191,6 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    if argv and argv[0] == 'compare-frames':
-        argv = argv[1:]
     args = parser().parse_args(argv)
     if args.resamples < 1:
         print('compare-frames: --resamples must be at least 1', file=sys.stderr)

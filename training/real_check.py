@@ -316,9 +316,6 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    if argv and argv[0] == 'real-check':
-        argv = argv[1:]
     args = parser().parse_args(argv)
     if args.record and not args.model:
         # '' resolves to the installed copy of the bundled model, which a reinstall replaces

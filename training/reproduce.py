@@ -147,7 +147,7 @@ def ensure_data(study: Study) -> None:
     if study.data.exists():
         return
     print(f'generating {study.data} ...', flush=True)
-    if synth_main(['synth', *study.synth, '--out', str(study.data), '--seed', '0']):
+    if synth_main([*study.synth, '--out', str(study.data), '--seed', '0']):
         raise SystemExit(f'synth for {study.name} failed')
 
 

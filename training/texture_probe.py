@@ -121,8 +121,7 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str]) -> int:
-    """``argv[0]`` is ``texture-probe`` (see ``training/__main__.py``)."""
-    args = parser().parse_args(argv[1:])
+    args = parser().parse_args(argv)
     if not 0 < args.amplitude <= 1 or args.every < 1:
         raise SystemExit('texture-probe: --amplitude must be in (0, 1] and --every >= 1')
     dataset = KittiDataset(args.kitti, args.split)

@@ -142,8 +142,7 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str]) -> int:
-    """``argv[0]`` is ``window-check`` (see ``training/__main__.py``)."""
-    args = parser().parse_args(argv[1:])
+    args = parser().parse_args(argv)
     if args.every < 1 or min(args.window) < 1 or min(args.resize) < 1:
         raise SystemExit('window-check: --every, --window and --resize must be positive')
     from training.data.kitti import KittiDataset  # noqa: PLC0415

@@ -42,7 +42,7 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str]) -> int:
-    args = parser().parse_args(argv[1:])
+    args = parser().parse_args(argv)
     if args.frames < 1:
         print('synth: --frames must be at least 1', file=sys.stderr)
         return 2
