@@ -6,7 +6,7 @@ import onnx
 import pytest
 from onnx import TensorProto, helper
 
-from mtdepth_ros.inference.card import CARD_KEY, CardError, ModelCard
+from mtdepth_ros.inference.card import CARD_KEY, CardError, ModelCard, training_data_summary
 from mtdepth_ros.inference.model_file import embed_card, read_card
 
 CARD = {
@@ -145,3 +145,18 @@ def test_card_input_size_differing_from_the_graph_is_refused(tmp_path):
     with pytest.raises(CardError, match=r'input size differs: height 4 \(graph\) vs 8 \(card\), '
                                         r'width 6 \(graph\) vs 12 \(card\)'):
         read_card(path)
+
+
+def test_a_long_lineage_is_summarised_by_its_datasets_and_a_short_one_kept():
+    stage = "kitti at data/v2 (1764 training frames, split 'train')"
+    mix = ("kitti at data/v2 (1764 frames, split 'train') + kitti at data/v11 (3564 frames, "
+           "split 'train') (5328 training frames)")
+    soup = f'weights averaged, 0.5 x [{mix}; before that, {stage}]; 0.5 x [{stage}]' * 3
+    assert training_data_summary(stage) == stage
+    summary = training_data_summary(soup)
+    assert summary.startswith('2 datasets (kitti at data/v2, data/v11) through a lineage')
+    assert f'{len(soup)} characters' in summary
+    assert training_data_summary('x' * 300) == 'x' * 300  # names no dataset: kept whole
+    card = ModelCard.from_dict({**CARD, 'training_data': soup})
+    assert 'training data: 2 datasets' in card.describe()
+    assert ModelCard.from_json(card.to_json()).training_data == soup  # the card keeps it all

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -35,6 +36,10 @@ DEPTH_ENCODINGS = ('normalized_log', 'metres')
 LAYOUTS = ('NCHW',)
 COLOR_ORDERS = ('RGB', 'BGR')
 SEED_METRIC = 'seed'  # a metric: the training run's seed, which tells two seeds' exports apart
+# A longer training_data (a lineage of stages and weight averages) is summarised in describe().
+TRAINING_DATA_LINE = 200
+# How training/export.py names a dataset in training_data: "kitti at data/x (N training frames".
+_DATASET = re.compile(r'(\w+) at (\S+) \(\d+ (?:training )?frames')
 
 
 class CardError(ValueError):
@@ -173,10 +178,26 @@ class ModelCard:
             if self.classes.far:
                 lines.append('far classes (+inf depth): ' + ', '.join(self.classes.far))
         if self.training_data:
-            lines.append(f'training data: {self.training_data}')
+            lines.append(f'training data: {training_data_summary(self.training_data)}')
         for key, value in sorted(self.metrics.items()):
             lines.append(f'metric {key}: {value}')
         return '\n'.join(lines)
+
+
+def training_data_summary(text: str, limit: int = TRAINING_DATA_LINE) -> str:
+    """``text`` itself when it fits on a line; else the datasets it names, by format, once
+    each in order of first mention (a soup's lineage names each tree many times)."""
+    if len(text) <= limit:
+        return text
+    roots: dict[str, dict[str, None]] = {}
+    for kind, root in _DATASET.findall(text):
+        roots.setdefault(kind, {})[root] = None
+    if not roots:
+        return text
+    named = '; '.join(f'{kind} at {", ".join(found)}' for kind, found in roots.items())
+    count = sum(map(len, roots.values()))
+    return (f'{count} dataset{"s" * (count != 1)} ({named}) through a lineage of stages and '
+            f'weight averages (in full: the card\'s training_data, {len(text)} characters)')
 
 
 class _CardParser:
