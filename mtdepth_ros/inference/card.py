@@ -36,10 +36,8 @@ DEPTH_ENCODINGS = ('normalized_log', 'metres')
 LAYOUTS = ('NCHW',)
 COLOR_ORDERS = ('RGB', 'BGR')
 SEED_METRIC = 'seed'  # a metric: the training run's seed, which tells two seeds' exports apart
-# A longer training_data (a lineage of stages and weight averages) is summarised in describe().
-TRAINING_DATA_LINE = 200
-# How training/export.py names a dataset in training_data: "kitti at data/x (N training frames".
-_DATASET = re.compile(r'(\w+) at (\S+) \(\d+ (?:training )?frames')
+TRAINING_DATA_LINE = 200  # describe() summarises a longer training_data (a lineage of stages)
+_DATASET = re.compile(r'(\w+) at (\S+) \(\d+ (?:training )?frames')  # training/export.py's words
 
 
 class CardError(ValueError):
@@ -185,8 +183,7 @@ class ModelCard:
 
 
 def training_data_summary(text: str, limit: int = TRAINING_DATA_LINE) -> str:
-    """``text`` itself when it fits on a line; else the datasets it names, by format, once
-    each in order of first mention (a soup's lineage names each tree many times)."""
+    """``text`` when it fits on a line; else the datasets it names, by format, each once."""
     if len(text) <= limit:
         return text
     roots: dict[str, dict[str, None]] = {}
