@@ -46,7 +46,6 @@ from training.checkpoints import (
 from training.datamodule import MultiTaskDataModule
 from training.module import MultiTaskModule
 
-SUBCOMMANDS = ('fit', 'validate')
 RESUME_FLAG = '--resume'
 DEFAULT_ROOT = 'runs/default'
 CHECKPOINT_EVERY_N_STEPS = 200
@@ -193,21 +192,13 @@ def make_cli(argv: list[str]) -> TrainingCLI:
         trainer_defaults={'default_root_dir': DEFAULT_ROOT})
 
 
-def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    if not argv or argv[0] not in SUBCOMMANDS:
-        print(f'usage: python -m training {{{",".join(SUBCOMMANDS)}}} --config RECIPE.yaml '
-              '[--resume [CKPT]] [--trainer.* ...]', file=sys.stderr)
-        return 2
-    make_cli(argv)
-    return 0
-
-
 def fit_main(argv: list[str]) -> int:
     """``python -m training fit ARGUMENTS``."""
-    return main(['fit', *argv])
+    make_cli(['fit', *argv])
+    return 0
 
 
 def validate_main(argv: list[str]) -> int:
     """``python -m training validate ARGUMENTS``."""
-    return main(['validate', *argv])
+    make_cli(['validate', *argv])
+    return 0
