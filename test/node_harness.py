@@ -36,12 +36,14 @@ from std_msgs.msg import Float32MultiArray, Header
 from mtdepth_ros.conversions.camera import PinholeCamera
 from mtdepth_ros.conversions.images import array_to_image
 from mtdepth_ros.inference.outputs import TOPICS, message_type
+from mtdepth_ros.node.mtdepth_node import DIAGNOSTIC_TASK, NODE_NAME
 
 REPO = Path(__file__).resolve().parents[1]
 EXECUTABLE = Path(sys.executable).parent / 'mtdepth_node'  # the console script pip installed
 PARAMS_FILE = REPO / 'config' / 'mtdepth.yaml'
 EXIT_TIMEOUT_S = 20.0
 FRAME_ID = 'camera_optical_frame'
+DIAGNOSTIC_NAME = f'{NODE_NAME}: {DIAGNOSTIC_TASK}'  # the node's status, under its own name
 # The camera the node tests send with: twice the tiny model's input (test/model_fixtures.py),
 # so fx 60 at the image is the training camera's 30 at the network.
 IMAGE_W, IMAGE_H = 64, 48

@@ -20,6 +20,7 @@ import pytest
 from node_harness import (
     CAMERA,
     DEADLINE_S,
+    DIAGNOSTIC_NAME,
     EXECUTABLE,
     EXIT_TIMEOUT_S,
     NodeFactory,
@@ -44,7 +45,6 @@ SEND_PERIOD_S = 0.05
 # A model that keeps the worker busy (tens of ms a frame on one thread): a stop signal
 # then lands while a frame is being processed, about to be published.
 BUSY_MODEL_WORK = 24
-DIAGNOSTIC_NAME = 'mtdepth_node: inference'
 SUPERSEDED_KEY = f'dropped {SUPERSEDED} (total)'  # frames replaced by newer ones: not bad input
 
 needs_executable = pytest.mark.skipif(not EXECUTABLE.exists(), reason=f'{EXECUTABLE} not installed')

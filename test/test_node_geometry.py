@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 from node_harness import (
     CAMERA,
+    DIAGNOSTIC_NAME,
     NodeFactory,
     Probe,
     RosHarness,
@@ -40,7 +41,7 @@ CROP = Region(top=0, left=32, height=48, width=64)  # the centred 4:3 window
 def status(probe: Probe, wanted: str) -> Any:
     """The first node diagnostics status whose message mentions ``wanted``."""
     def find() -> Any:
-        return [s for s in probe.diagnostics('mtdepth_node: inference') if wanted in s.message]
+        return [s for s in probe.diagnostics(DIAGNOSTIC_NAME) if wanted in s.message]
     return wait_until(find, what=f"diagnostics saying '{wanted}'")[0]
 
 

@@ -14,6 +14,7 @@ import pytest
 from node_harness import (
     CAMERA,
     DEADLINE_S,
+    DIAGNOSTIC_NAME,
     EXECUTABLE,
     NodeFactory,
     NodeProcess,
@@ -106,7 +107,7 @@ def test_a_failed_configure_is_recovered_by_a_parameter_change(managed: Any, mod
     probe.listen_diagnostics()
     assert not probe.lifecycle(name, 'configure')
     assert probe.lifecycle_state(name) == 'unconfigured'
-    status = wait_until(lambda: [s for s in probe.diagnostics('mtdepth_node: inference')
+    status = wait_until(lambda: [s for s in probe.diagnostics(DIAGNOSTIC_NAME)
                                  if b'\x02' == s.level], what='an ERROR status')[-1]
     assert 'configure failed' in status.message and 'absent.onnx' in status.message
     assert probe.set_remote_parameter(name, 'model_path', str(model)).successful
@@ -126,7 +127,7 @@ def test_a_backend_fallback_is_an_error_in_diagnostics(start: NodeFactory) -> No
     node, probe = start(listen=[DEPTH], backend='onnxruntime:cuda,onnxruntime')
     probe.listen_diagnostics()
     answered(probe)
-    status = wait_until(lambda: [s for s in probe.diagnostics('mtdepth_node: inference')
+    status = wait_until(lambda: [s for s in probe.diagnostics(DIAGNOSTIC_NAME)
                                  if 'backend fallback' in s.message], what='fallback status')[-1]
     assert status.level == b'\x02' and 'CUDAExecutionProvider' in status.message
 

@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 from node_harness import (
     DEADLINE_S,
+    DIAGNOSTIC_NAME,
     EXECUTABLE,
     EXIT_TIMEOUT_S,
     NodeProcess,
@@ -68,7 +69,7 @@ def status(node: NodeProcess, probe: Probe) -> Any:
     """The newest diagnostics of this process: every node in the domain is named
     mtdepth_node, and one left unconfigured by another test may publish beside it."""
     def own() -> list[Any]:
-        return [s for s in probe.diagnostics('mtdepth_node: inference')
+        return [s for s in probe.diagnostics(DIAGNOSTIC_NAME)
                 if values(s).get('model path') == str(node.model)]
     return wait_until(own, what=f'diagnostics naming {node.model}')[-1]
 
