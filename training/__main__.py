@@ -36,6 +36,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     'average-weights': ('training.average_weights', 'main', 'exports of one network, '
                         'weight-averaged into another (a stage and its start, or a soup of '
                         'several stages)'),
+    'layout-probe': ('training.layout_probe', 'main', 'depth from the segmentation alone: '
+                     'a small network on class ids, scored beside the model on real-check sets'),
     'compare-frames': ('training.frame_compare', 'main', 'two models on the same real-check '
                        'frames, paired by frame: the difference, its bootstrap interval, '
                        'a sign test'),

@@ -1,0 +1,99 @@
+"""layout-probe: depth from the segmentation alone, on the project's own generated frames."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from model_fixtures import CLASS_NAMES, write_model
+from test_data_trees import kitti_tree
+
+from training.layout_probe import (
+    PREDICTORS,
+    STRIDE,
+    LayoutNet,
+    layout_depth,
+    load,
+    main,
+    network_input,
+    train,
+)
+
+
+def _two_band_data(path: Path, frames: int = 16) -> Path:
+    """Class 0 on the top rows at 20 m, class 1 below at 4 m, the boundary row varying."""
+    rng = np.random.default_rng(0)
+    labels = np.zeros((frames, 12, 16), np.uint8)
+    depth = np.full(labels.shape, 20.0, np.float16)
+    for k, boundary in enumerate(rng.integers(3, 9, frames)):
+        labels[k, boundary:] = 1
+        depth[k, boundary:] = 4.0
+    np.savez_compressed(path, labels=labels, depth=depth, classes=2)
+    return path
+
+
+def test_network_input_is_one_hot_classes_then_row_and_column() -> None:
+    labels = torch.tensor([[[0, 2], [1, 2]]])
+    x = network_input(labels, 3)
+    assert x.shape == (1, 5, 2, 2)
+    assert torch.equal(x[0, :3].argmax(0), labels[0]) and torch.all(x[0, :3].sum(0) == 1)
+    assert torch.equal(x[0, 3], torch.tensor([[-1.0, -1.0], [1.0, 1.0]]))  # rows
+    assert torch.equal(x[0, 4], torch.tensor([[-1.0, 1.0], [-1.0, 1.0]]))  # columns
+
+
+def test_the_probe_learns_depth_from_classes_alone(tmp_path: Path) -> None:
+    data = _two_band_data(tmp_path / 'bands.npz')
+    losses = train(data, tmp_path / 'probe.pt', steps=150, seed=0)
+    assert np.mean(losses[-10:]) < 0.5 * np.mean(losses[:10])
+    net = load(tmp_path / 'probe.pt')
+    segmentation = np.zeros((12 * STRIDE, 16 * STRIDE), np.uint8)
+    segmentation[6 * STRIDE:] = 1
+    depth = layout_depth(net, segmentation)
+    assert depth.shape == segmentation.shape
+    assert np.median(depth[:4 * STRIDE]) == pytest.approx(20.0, rel=0.25)
+    assert np.median(depth[-3 * STRIDE:]) == pytest.approx(4.0, rel=0.25)
+
+
+def test_training_is_deterministic(tmp_path: Path) -> None:
+    data = _two_band_data(tmp_path / 'bands.npz')
+    first = train(data, tmp_path / 'a.pt', steps=5, seed=3)
+    assert train(data, tmp_path / 'b.pt', steps=5, seed=3) == first
+
+
+def test_prepare_train_and_score_a_generated_tree(tmp_path: Path) -> None:
+    tree = kitti_tree()
+    model = write_model(tmp_path / 'tiny.onnx')
+    data, probe, out = tmp_path / 'data.npz', tmp_path / 'probe.pt', tmp_path / 'scores.json'
+    assert main(['prepare', '--tree', str(tree), '--out', str(data), '--model', str(model)]) == 0
+    arrays = np.load(data)
+    assert arrays['labels'].shape == (9, 24 // STRIDE, 32 // STRIDE)  # every frame of the tree
+    assert arrays['depth'].shape == arrays['labels'].shape and int(arrays['classes']) == len(CLASS_NAMES)
+    assert np.nanmax(arrays['depth'].astype(np.float32)) > 0
+    assert main(['train', str(data), '--out', str(probe), '--steps', '3']) == 0
+    assert isinstance(load(probe), LayoutNet)
+    assert main(['score', str(probe), '--kitti', str(tree), '--split', 'val', '--model', str(model),
+                 '--textured', '--out', str(out)]) == 0
+    scores = json.loads(out.read_text())
+    assert set(scores) == {'kitti', 'kitti_textured'}
+    for figures in scores.values():
+        assert tuple(figures) == PREDICTORS
+        assert all(np.isfinite(v) and v >= 0 for by in figures.values() for v in by.values())
+
+
+def test_prepare_refuses_a_tree_without_dense_depth(tmp_path: Path) -> None:
+    image = tmp_path / 'tree' / 'raw' / 'd' / 'drive' / 'image_02' / 'data' / '0.png'
+    image.parent.mkdir(parents=True)
+    image.write_bytes(b'')
+    with pytest.raises(SystemExit, match='no image with dense depth'):
+        main(['prepare', '--tree', str(tmp_path / 'tree'), '--out', str(tmp_path / 'x.npz'),
+              '--model', str(write_model(tmp_path / 'tiny.onnx'))])
+
+
+def test_score_without_frames_says_so(tmp_path: Path) -> None:
+    data = _two_band_data(tmp_path / 'bands.npz')
+    train(data, tmp_path / 'probe.pt', steps=1, seed=0)
+    with pytest.raises(SystemExit, match='nothing to score'):
+        main(['score', str(tmp_path / 'probe.pt'), '--model', str(write_model(tmp_path / 't.onnx'))])

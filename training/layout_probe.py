@@ -1,0 +1,272 @@
+"""Depth from the segmentation alone: does the scene's layout carry over to real frames?
+
+``python -m training layout-probe prepare --tree TREE --out DATA.npz [--model M.onnx]``
+``python -m training layout-probe train DATA.npz --out NET.pt [--steps N] [--seed S]``
+``python -m training layout-probe score NET.pt [--frames DIR ...] [--kitti TREE --split FILE]
+[--model M.onnx]``
+
+On real KITTI frames the bundled model's segmentation is right where its depth is not
+(docs/training.md, "What the bundled model sees on real frames"). The probe asks how much
+depth the segmentation alone holds: a small U-Net (:class:`LayoutNet`) that reads only
+class ids (one-hot) and the pixel's position, at a quarter of the network input's
+resolution, and gives ln depth. It never sees appearance, so what it learns from
+generated frames depends on the renderer's look only through the segmentation.
+
+``prepare`` runs an exported model on a generated KITTI tree's images (its
+``synth_dense_depth``, the dense ground truth, is the target) and keeps its segmentation
+at the probe's resolution: the probe learns from the segmentation it is given at run
+time, mistakes included. ``train`` fits the probe (L1 plus scale-invariant loss on ln
+depth, random mirror, 3 % of pixels given a random class). ``score`` runs the model and
+the probe on real-check's sets (``--frames``, ``--kitti``: :func:`~training.real_check.
+frame_sets`, with ``--textured`` the generated frames twice, as the bundling rule reads
+them) and scores, under ``kitti_eigen`` with the project's scorer,
+three predictors: the model's depth, the probe's from the model's segmentation (both
+focal-corrected alike), and their geometric mean.
+
+A probe: nothing it gives is a setting of the node or of a recipe; the real frames only
+measure (docs/training.md, "Depth from the segmentation alone").
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+from torch import Tensor, nn
+from torch.nn import functional as F
+
+from mtdepth_ros.evaluation.bag_reader import Frame
+from mtdepth_ros.evaluation.protocols import PROTOCOLS
+from mtdepth_ros.evaluation.scoring import Scorer
+from mtdepth_ros.inference.predictor import Predictor
+from mtdepth_ros.inference.resources import resolve_model_path
+from training.data.io import read_depth_png, read_rgb
+from training.data.synth.kitti_writer import EXTRA_DENSE
+from training.data.synth.rosbag_writer import BagFrame
+from training.real_check import frame_sets
+
+STRIDE = 4  # the probe's maps: every STRIDE-th pixel of the network input's
+WIDTHS = (32, 48, 64, 96, 128)  # the U-Net's channels, level by level
+START_DEPTH_M = 15.0  # the output's bias at the start (its weights start at zero)
+VALID_M = (0.5, 120.0)  # dense ground truth the loss reads
+LABEL_NOISE = 0.03  # share of training pixels given a random class
+PREDICTORS = ('model', 'layout', 'geometric mean')
+HEADLINE = ('abs_rel', 'silog', 'd1', 'rmse')
+
+
+def network_input(labels: Tensor, classes: int) -> Tensor:
+    """(N, h, w) int64 class ids -> (N, classes + 2, h, w): one-hot, then row and column in
+    -1..1 (depth at a class depends on where in the image it is)."""
+    n, h, w = labels.shape
+    onehot = F.one_hot(labels.clamp(0, classes - 1), classes).permute(0, 3, 1, 2).float()
+    rows = torch.linspace(-1, 1, h).view(1, 1, h, 1).expand(n, 1, h, w)
+    columns = torch.linspace(-1, 1, w).view(1, 1, 1, w).expand(n, 1, h, w)
+    return torch.cat([onehot, rows, columns], 1)
+
+
+def _block(inputs: int, outputs: int) -> nn.Sequential:
+    return nn.Sequential(
+        nn.Conv2d(inputs, outputs, 3, padding=1, bias=False), nn.BatchNorm2d(outputs),
+        nn.ReLU(inplace=True),
+        nn.Conv2d(outputs, outputs, 3, padding=1, bias=False), nn.BatchNorm2d(outputs),
+        nn.ReLU(inplace=True))
+
+
+class LayoutNet(nn.Module):
+    """Class ids -> ln depth: a U-Net of :data:`WIDTHS`, max-pooled down, bilinear up."""
+
+    def __init__(self, classes: int, widths: Sequence[int] = WIDTHS) -> None:
+        super().__init__()
+        self.classes = classes
+        self.down = nn.ModuleList()
+        previous = classes + 2
+        for width in widths:
+            self.down.append(_block(previous, width))
+            previous = width
+        self.up = nn.ModuleList()
+        for width in reversed(widths[:-1]):
+            self.up.append(_block(previous + width, width))
+            previous = width
+        self.out = nn.Conv2d(previous, 1, 1)
+        nn.init.zeros_(self.out.weight)
+        nn.init.constant_(self.out.bias, float(np.log(START_DEPTH_M)))
+
+    def forward(self, labels: Tensor) -> Tensor:  # (N, h, w) int64 -> (N, h, w) ln metres
+        x = network_input(labels, self.classes)
+        skips = []
+        for level, block in enumerate(self.down):
+            x = block(x if level == 0 else F.max_pool2d(x, 2, ceil_mode=True))
+            skips.append(x)
+        for block, skip in zip(self.up, reversed(skips[:-1])):
+            x = F.interpolate(x, size=skip.shape[-2:], mode='bilinear', align_corners=False)
+            x = block(torch.cat([x, skip], 1))
+        return self.out(x)[:, 0]
+
+
+def probe_labels(segmentation: np.ndarray) -> np.ndarray:
+    """The network-resolution segmentation at the probe's resolution (every STRIDE-th)."""
+    return np.ascontiguousarray(segmentation[::STRIDE, ::STRIDE])
+
+
+def prepare(tree: Path, out: Path, model: Path) -> int:
+    """The model's segmentation of each image of ``tree`` with its dense depth: frames."""
+    predictor = Predictor(model)
+    width, height = predictor.input_size
+    labels, depths = [], []
+    for image_path in sorted(tree.glob('raw/*/*/image_02/data/*.png')):
+        dense = tree / EXTRA_DENSE / image_path.relative_to(tree / 'raw')
+        if not dense.exists():
+            continue
+        prediction = predictor.predict(read_rgb(image_path), heads=['segmentation'])
+        assert prediction.segmentation is not None and prediction.region is not None
+        depth = cv2.resize(prediction.region.of(read_depth_png(dense)), (width, height),
+                           interpolation=cv2.INTER_NEAREST)
+        labels.append(probe_labels(prediction.segmentation))
+        depths.append(probe_labels(depth).astype(np.float16))
+    if not labels:
+        raise SystemExit(f'{tree}: no image with dense depth ({EXTRA_DENSE}): a generated tree?')
+    classes = predictor.card.classes
+    np.savez_compressed(out, labels=np.stack(labels), depth=np.stack(depths),
+                        classes=len(classes.names) if classes else 0)
+    return len(labels)
+
+
+def layout_loss(predicted: Tensor, depth: Tensor) -> Tensor:
+    """L1 plus scale-invariant (lambda 0.85) on ln depth, over the valid ground truth."""
+    valid = (depth > VALID_M[0]) & (depth < VALID_M[1])
+    error = predicted[valid] - torch.log(depth[valid])
+    variance = (error.pow(2).mean() - 0.85 * error.mean().pow(2)).clamp(min=0)
+    return error.abs().mean() + variance.sqrt()
+
+
+def train(data: Path, out: Path, steps: int, seed: int, batch: int = 8) -> list[float]:
+    """Fit a probe on ``data`` (from :func:`prepare`); saved to ``out`` every 100 steps and
+    at the end. The losses, every step."""
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    arrays = np.load(data)
+    labels = torch.from_numpy(arrays['labels'].astype(np.int64))
+    depth = torch.from_numpy(arrays['depth'].astype(np.float32))
+    net = LayoutNet(int(arrays['classes']))
+    optimiser = torch.optim.AdamW(net.parameters(), 1e-3, weight_decay=1e-4)
+    schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, 2e-3, total_steps=steps,
+                                                   pct_start=0.1)
+    losses = []
+    for step in range(steps):
+        chosen = torch.from_numpy(rng.integers(0, len(labels), batch))
+        x, target = labels[chosen], depth[chosen]
+        if rng.random() < 0.5:
+            x, target = x.flip(-1), target.flip(-1)
+        noise = torch.from_numpy(rng.random(x.shape) < LABEL_NOISE)
+        x = torch.where(noise, torch.from_numpy(rng.integers(0, net.classes, x.shape)), x)
+        loss = layout_loss(net(x), target)
+        optimiser.zero_grad()
+        loss.backward()
+        optimiser.step()
+        schedule.step()
+        losses.append(loss.item())
+        if (step + 1) % 100 == 0 or step + 1 == steps:
+            print(f'step {step + 1}/{steps} loss {np.mean(losses[-100:]):.4f}', flush=True)
+            torch.save({'classes': net.classes, 'state': net.state_dict()}, out)
+    return losses
+
+
+def load(path: Path) -> LayoutNet:
+    saved = torch.load(path, weights_only=True)
+    net = LayoutNet(int(saved['classes']))
+    net.load_state_dict(saved['state'])
+    return net.eval()
+
+
+def layout_depth(net: LayoutNet, segmentation: np.ndarray) -> np.ndarray:
+    """The probe's depth (metres) at the network input's resolution from its segmentation."""
+    with torch.no_grad():
+        labels = torch.from_numpy(probe_labels(segmentation).astype(np.int64))[None]
+        ln_depth = net(labels)[0].numpy()
+    height, width = segmentation.shape
+    return cv2.resize(np.exp(ln_depth), (width, height), interpolation=cv2.INTER_LINEAR)
+
+
+def score_frames(frames: Iterator[BagFrame], net: LayoutNet, predictor: Predictor
+                 ) -> dict[str, dict[str, float]]:
+    """The headline metrics (kitti_eigen) of the model, the probe and their geometric mean."""
+    scorers = {name: Scorer(PROTOCOLS['kitti_eigen'], (), plot_max_m=80.0) for name in PREDICTORS}
+    for index, bag_frame in enumerate(frames):
+        fx = float(bag_frame.intrinsics[0, 0])
+        prediction = predictor.predict(bag_frame.image, heads=['depth', 'segmentation'],
+                                       focal_px=fx)
+        assert prediction.depth is not None and prediction.segmentation is not None
+        model = prediction.depth
+        layout = layout_depth(net, prediction.segmentation) * np.float32(prediction.depth_scale)
+        with np.errstate(invalid='ignore'):
+            mean = np.where(np.isfinite(model), np.sqrt(model * layout), model)
+        frame = Frame(index=index, stamp_ns=0, log_time_ns=0, frame_id='', rgb=bag_frame.image,
+                      depth=bag_frame.depth)
+        for name, depth in zip(PREDICTORS, (model, layout, mean)):
+            scorers[name].add(frame, depth.astype(np.float32), None, region=prediction.region,
+                              depth_scale=prediction.depth_scale)
+    return {name: {key: float(s.depth_summary()['headline'][key]) for key in HEADLINE}
+            for name, s in scorers.items()}
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog='python -m training layout-probe', description=__doc__,
+                                  formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = top.add_subparsers(dest='command', required=True)
+    p = commands.add_parser('prepare', help="a model's segmentation of a generated tree")
+    p.add_argument('--tree', type=Path, required=True, help='a generated KITTI tree')
+    p.add_argument('--out', type=Path, required=True, help='the .npz to write')
+    p.add_argument('--model', default='', help='exported model (default: the bundled one)')
+    t = commands.add_parser('train', help='fit the probe')
+    t.add_argument('data', type=Path, help="prepare's .npz")
+    t.add_argument('--out', type=Path, required=True, help='the probe (.pt) to write')
+    t.add_argument('--steps', type=int, default=2000)
+    t.add_argument('--seed', type=int, default=0)
+    s = commands.add_parser('score', help='the model, the probe and their mean on frames')
+    s.add_argument('probe', type=Path, help="train's .pt")
+    s.add_argument('--frames', type=Path, nargs='*', default=[], help='real frame folders')
+    s.add_argument('--kitti', type=Path, default=None, help='a KITTI raw tree')
+    s.add_argument('--split', default='val', help="--kitti's split file")
+    s.add_argument('--textured', action='store_true',
+                   help="--kitti's frames again with real-check's texture (set kitti_textured)")
+    s.add_argument('--model', default='', help='exported model (default: the bundled one)')
+    s.add_argument('--out', type=Path, default=None, help='also write the figures as JSON')
+    return top
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    if args.command == 'prepare':
+        started = time.monotonic()
+        count = prepare(args.tree, args.out, resolve_model_path(args.model))
+        print(f'{count} frames -> {args.out} ({time.monotonic() - started:.0f} s)')
+        return 0
+    if args.command == 'train':
+        train(args.data, args.out, args.steps, args.seed)
+        return 0
+    net = load(args.probe)
+    predictor = Predictor(resolve_model_path(args.model))
+    sets = frame_sets(args.frames, args.kitti, args.split, textured=args.textured)
+    if not sets:
+        raise SystemExit('nothing to score: give --frames and/or --kitti')
+    results = {name: score_frames(frames, net, predictor) for name, frames in sets.items()}
+    print('| set | predictor | ' + ' | '.join(HEADLINE) + ' |')
+    print('|---|---|' + '---|' * len(HEADLINE))
+    for name, by_predictor in results.items():
+        for predictor_name, metrics in by_predictor.items():
+            print(f'| {name} | {predictor_name} | '
+                  + ' | '.join(f'{metrics[k]:.4f}' for k in HEADLINE) + ' |')
+    if args.out is not None:
+        args.out.write_text(json.dumps(results, indent=2) + '\n')
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
