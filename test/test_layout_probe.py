@@ -70,7 +70,8 @@ def test_prepare_train_and_score_a_generated_tree(tmp_path: Path) -> None:
     assert main(['prepare', '--tree', str(tree), '--out', str(data), '--model', str(model)]) == 0
     arrays = np.load(data)
     assert arrays['labels'].shape == (9, 24 // STRIDE, 32 // STRIDE)  # every frame of the tree
-    assert arrays['depth'].shape == arrays['labels'].shape and int(arrays['classes']) == len(CLASS_NAMES)
+    assert arrays['depth'].shape == arrays['labels'].shape
+    assert int(arrays['classes']) == len(CLASS_NAMES)
     assert np.nanmax(arrays['depth'].astype(np.float32)) > 0
     assert main(['train', str(data), '--out', str(probe), '--steps', '3']) == 0
     assert isinstance(load(probe), LayoutNet)
@@ -96,4 +97,5 @@ def test_score_without_frames_says_so(tmp_path: Path) -> None:
     data = _two_band_data(tmp_path / 'bands.npz')
     train(data, tmp_path / 'probe.pt', steps=1, seed=0)
     with pytest.raises(SystemExit, match='nothing to score'):
-        main(['score', str(tmp_path / 'probe.pt'), '--model', str(write_model(tmp_path / 't.onnx'))])
+        main(['score', str(tmp_path / 'probe.pt'),
+              '--model', str(write_model(tmp_path / 't.onnx'))])
