@@ -197,7 +197,10 @@ def layout_depth(net: LayoutNet, segmentation: np.ndarray) -> np.ndarray:
 def score_frames(frames: Iterator[BagFrame], net: LayoutNet, predictor: Predictor
                  ) -> dict[str, dict[str, float]]:
     """The headline metrics (kitti_eigen) of the model, the probe and their geometric mean."""
-    scorers = {name: Scorer(PROTOCOLS['kitti_eigen'], (), plot_max_m=80.0) for name in PREDICTORS}
+    protocol, card = PROTOCOLS['kitti_eigen'], predictor.card
+    near = card.depth_range[0] if card.depth_range else None  # -inf scored there, as mtdepth-eval
+    scorers = {name: Scorer(protocol, (), plot_max_m=protocol.max_depth or 80.0, near_limit=near)
+               for name in PREDICTORS}
     for index, bag_frame in enumerate(frames):
         fx = float(bag_frame.intrinsics[0, 0])
         prediction = predictor.predict(bag_frame.image, heads=['depth', 'segmentation'],
