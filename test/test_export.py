@@ -12,13 +12,11 @@ import onnx
 import onnxruntime as ort
 import pytest
 import torch
-from training_helpers import kitti_tree, tiny_recipe
+from training_helpers import two_step_checkpoint
 
 from mtdepth_ros.inference.card import SEED_METRIC
 from mtdepth_ros.inference.depth_coding import MULTIDEPTH_KITTI, DepthCoding
 from mtdepth_ros.inference.model_file import read_card
-from training import cli
-from training.checkpoints import checkpoint_dir
 from training.export import (
     card_main,
     check_report,
@@ -34,12 +32,8 @@ from training.losses.targets import encode_depth
 @pytest.fixture(scope='module')
 def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """best.ckpt of a short tiny-recipe run on the generated KITTI tree."""
-    base = tmp_path_factory.mktemp('export')
-    tree = kitti_tree(tmp_path_factory.getbasetemp())
-    recipe = tiny_recipe(base / 'tiny_export.yaml', tree, base / 'run',
-                         **{'trainer.max_steps': 2, 'trainer.val_check_interval': 2})
-    assert cli.fit_main(['--config', str(recipe)]) == 0
-    return checkpoint_dir(base / 'run') / 'best.ckpt'
+    return two_step_checkpoint(tmp_path_factory.mktemp('export'),
+                               tmp_path_factory.getbasetemp(), 'tiny_export')
 
 
 @pytest.fixture(scope='module')

@@ -11,16 +11,8 @@ import torch
 from model_fixtures import CLASS_NAMES, write_model
 from test_data_trees import kitti_tree
 
-from training.layout_probe import (
-    PREDICTORS,
-    STRIDE,
-    LayoutNet,
-    layout_depth,
-    load,
-    main,
-    network_input,
-    train,
-)
+from training.layout_probe import PREDICTORS, layout_depth, load, main, train
+from training.nets.layout import STRIDE, LayoutNet, network_input
 
 
 def _two_band_data(path: Path, frames: int = 16) -> Path:

@@ -24,8 +24,16 @@ from model_fixtures import make_card, make_model
 from onnx import TensorProto, helper, numpy_helper
 from torch import Tensor, nn
 
+from mtdepth_ros.inference.model_file import read_card
 from training.checkpoints import EXTRA_KEY
-from training.export import DeployNet, LoadedCheckpoint, export_onnx, write_card
+from training.export import (
+    DeployNet,
+    LoadedCheckpoint,
+    check_report,
+    compare_outputs,
+    export_onnx,
+    write_card,
+)
 from training.export_card import build_card
 from training.init_from import BATCHNORM_FOLDED
 from training.lineage import INIT_FROM_DATA
@@ -220,9 +228,13 @@ def with_head_logits(model: Any, heads: tuple[str, ...]) -> Any:
 
 @pytest.mark.skipif(not BUNDLED.is_file(), reason='the bundled model is not in this checkout')
 def test_the_bundled_model_reads_back_into_the_default_recipe() -> None:
+    """The default recipe, with the network arguments the bundled model's card records (its
+    layout branch), starts from it: the raw logits and every exported output agree."""
+    card = read_card(BUNDLED)
     model_config = yaml.safe_load(BUNDLED_RECIPE.read_text())['model']
+    model_config['net_args'] = card.config['model']['net_args']
     module = MultiTaskModule(**{**model_config, 'init_from': str(BUNDLED)}).eval()
-    heads = ('depth', 'intervals', 'segmentation')
+    heads = ('intervals', 'segmentation')  # depth's raw head is mixed with the layout after
     image = torch.randn(1, 3, *BUNDLED_SIZE, generator=torch.Generator().manual_seed(0))
     expected = outputs(module.net, image)
     graph = with_head_logits(onnx.load(str(BUNDLED)), heads)
@@ -231,6 +243,9 @@ def test_the_bundled_model_reads_back_into_the_default_recipe() -> None:
     for head, value in zip(heads, actual):  # measured: at most 4.9e-5 (logits up to 11)
         torch.testing.assert_close(torch.from_numpy(value), expected[head], atol=ATOL, rtol=0,
                                    msg=head)
+    assert card.depth_coding is not None
+    deploy = DeployNet(module.net, get_spec('default'), card.depth_coding, 'normalized_log')
+    assert check_report(compare_outputs(deploy.eval(), BUNDLED, BUNDLED_SIZE)) == []
 
 
 CUE_NET = {**TINY_NET, 'segmentation_cue_width': 8}

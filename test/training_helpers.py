@@ -1,7 +1,7 @@
 """Shared fixtures of the training tests: a tiny generated KITTI tree and a tiny recipe.
 
 Built once per test session (cached under pytest's base temp directory), so
-test_training_loop.py and test_export.py share them.
+test_training_loop.py, test_export.py and test_layout_graft.py share them.
 """
 
 from __future__ import annotations
@@ -57,6 +57,17 @@ def tiny_recipe(path: Path, data_root: Path, run_dir: Path, **overrides: Any) ->
         section[key] = value
     path.write_text(yaml.safe_dump(config))
     return path
+
+
+def two_step_checkpoint(base: Path, temp_root: Path, name: str) -> Path:
+    """best.ckpt of a two-step tiny-recipe run (recipe ``name``) on the generated tree."""
+    from training import cli
+    from training.checkpoints import checkpoint_dir
+
+    recipe = tiny_recipe(base / f'{name}.yaml', kitti_tree(temp_root), base / 'run',
+                         **{'trainer.max_steps': 2, 'trainer.val_check_interval': 2})
+    assert cli.fit_main(['--config', str(recipe)]) == 0
+    return checkpoint_dir(base / 'run') / 'best.ckpt'
 
 
 def training_env() -> dict[str, str]:

@@ -1,9 +1,11 @@
 """Depth from the segmentation alone: does the scene's layout carry over to real frames?
 
 ``python -m training layout-probe prepare --tree TREE --out DATA.npz [--model M.onnx]``
-``python -m training layout-probe train DATA.npz --out NET.pt [--steps N] [--seed S]``
+``python -m training layout-probe train DATA.npz --out NET.pt [--steps N] [--seed S]
+[--widths W ...]``
 ``python -m training layout-probe score NET.pt [--frames DIR ...] [--kitti TREE --split FILE]
 [--model M.onnx]``
+``python -m training layout-probe graft NET.pt --out MODEL.onnx [--model M.onnx] [--mix 0.5]``
 
 On real KITTI frames the bundled model's segmentation is right where its depth is not
 (docs/training.md, "What the bundled model sees on real frames"). The probe asks how much
@@ -23,7 +25,10 @@ them) and scores, under ``kitti_eigen`` with the project's scorer,
 three predictors: the model's depth, the probe's from the model's segmentation (both
 focal-corrected alike), and their geometric mean.
 
-A probe: nothing it gives is a setting of the node or of a recipe; the real frames only
+``prepare`` records the tree and the model (its sha256) and ``train`` keeps that record
+in the probe, so that ``graft`` (:mod:`training.layout_graft`) puts the probe only into the
+model whose segmentation it learnt from: the default network's layout branch, the
+geometric mean that ``score`` reports, as one exported model. The real frames only
 measure (docs/training.md, "Depth from the segmentation alone").
 """
 
@@ -35,79 +40,30 @@ import sys
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
 import torch
-from torch import Tensor, nn
-from torch.nn import functional as F
+from torch import Tensor
 
 from mtdepth_ros.evaluation.bag_reader import Frame
 from mtdepth_ros.evaluation.protocols import PROTOCOLS
 from mtdepth_ros.evaluation.scoring import Scorer
+from mtdepth_ros.inference.backends.engine_cache import file_sha256
 from mtdepth_ros.inference.predictor import Predictor
 from mtdepth_ros.inference.resources import resolve_model_path
 from training.data.io import read_depth_png, read_rgb
 from training.data.synth.kitti_writer import EXTRA_DENSE
 from training.data.synth.rosbag_writer import BagFrame
+from training.nets.layout import STRIDE, WIDTHS, LayoutNet
 from training.real_check import frame_sets
 
-STRIDE = 4  # the probe's maps: every STRIDE-th pixel of the network input's
-WIDTHS = (32, 48, 64, 96, 128)  # the U-Net's channels, level by level
-START_DEPTH_M = 15.0  # the output's bias at the start (its weights start at zero)
 VALID_M = (0.5, 120.0)  # dense ground truth the loss reads
 LABEL_NOISE = 0.03  # share of training pixels given a random class
+SOURCE_KEYS = ('tree', 'model', 'model_sha256')  # prepare's record, kept in the probe
 PREDICTORS = ('model', 'layout', 'geometric mean')
 HEADLINE = ('abs_rel', 'silog', 'd1', 'rmse')
-
-
-def network_input(labels: Tensor, classes: int) -> Tensor:
-    """(N, h, w) int64 class ids -> (N, classes + 2, h, w): one-hot, then row and column in
-    -1..1 (depth at a class depends on where in the image it is)."""
-    n, h, w = labels.shape
-    onehot = F.one_hot(labels.clamp(0, classes - 1), classes).permute(0, 3, 1, 2).float()
-    rows = torch.linspace(-1, 1, h).view(1, 1, h, 1).expand(n, 1, h, w)
-    columns = torch.linspace(-1, 1, w).view(1, 1, 1, w).expand(n, 1, h, w)
-    return torch.cat([onehot, rows, columns], 1)
-
-
-def _block(inputs: int, outputs: int) -> nn.Sequential:
-    return nn.Sequential(
-        nn.Conv2d(inputs, outputs, 3, padding=1, bias=False), nn.BatchNorm2d(outputs),
-        nn.ReLU(inplace=True),
-        nn.Conv2d(outputs, outputs, 3, padding=1, bias=False), nn.BatchNorm2d(outputs),
-        nn.ReLU(inplace=True))
-
-
-class LayoutNet(nn.Module):
-    """Class ids -> ln depth: a U-Net of :data:`WIDTHS`, max-pooled down, bilinear up."""
-
-    def __init__(self, classes: int, widths: Sequence[int] = WIDTHS) -> None:
-        super().__init__()
-        self.classes = classes
-        self.down = nn.ModuleList()
-        previous = classes + 2
-        for width in widths:
-            self.down.append(_block(previous, width))
-            previous = width
-        self.up = nn.ModuleList()
-        for width in reversed(widths[:-1]):
-            self.up.append(_block(previous + width, width))
-            previous = width
-        self.out = nn.Conv2d(previous, 1, 1)
-        nn.init.zeros_(self.out.weight)
-        nn.init.constant_(self.out.bias, float(np.log(START_DEPTH_M)))
-
-    def forward(self, labels: Tensor) -> Tensor:  # (N, h, w) int64 -> (N, h, w) ln metres
-        x = network_input(labels, self.classes)
-        skips = []
-        for level, block in enumerate(self.down):
-            x = block(x if level == 0 else F.max_pool2d(x, 2, ceil_mode=True))
-            skips.append(x)
-        for block, skip in zip(self.up, reversed(skips[:-1])):
-            x = F.interpolate(x, size=skip.shape[-2:], mode='bilinear', align_corners=False)
-            x = block(torch.cat([x, skip], 1))
-        return self.out(x)[:, 0]
 
 
 def probe_labels(segmentation: np.ndarray) -> np.ndarray:
@@ -134,7 +90,8 @@ def prepare(tree: Path, out: Path, model: Path) -> int:
         raise SystemExit(f'{tree}: no image with dense depth ({EXTRA_DENSE}): a generated tree?')
     classes = predictor.card.classes
     np.savez_compressed(out, labels=np.stack(labels), depth=np.stack(depths),
-                        classes=len(classes.names) if classes else 0)
+                        classes=len(classes.names) if classes else 0, tree=str(tree),
+                        model=str(model), model_sha256=file_sha256(model))
     return len(labels)
 
 
@@ -146,7 +103,8 @@ def layout_loss(predicted: Tensor, depth: Tensor) -> Tensor:
     return error.abs().mean() + variance.sqrt()
 
 
-def train(data: Path, out: Path, steps: int, seed: int, batch: int = 8) -> list[float]:
+def train(data: Path, out: Path, steps: int, seed: int, batch: int = 8,
+          widths: Sequence[int] = WIDTHS) -> list[float]:
     """Fit a probe on ``data`` (from :func:`prepare`); saved to ``out`` every 100 steps and
     at the end. The losses, every step."""
     torch.manual_seed(seed)
@@ -154,7 +112,10 @@ def train(data: Path, out: Path, steps: int, seed: int, batch: int = 8) -> list[
     arrays = np.load(data)
     labels = torch.from_numpy(arrays['labels'].astype(np.int64))
     depth = torch.from_numpy(arrays['depth'].astype(np.float32))
-    net = LayoutNet(int(arrays['classes']))
+    net = LayoutNet(int(arrays['classes']), widths)
+    # What the probe learnt from: the tree and the model whose segmentation it reads.
+    source: dict[str, Any] = {key: str(arrays[key]) for key in SOURCE_KEYS if key in arrays}
+    source.update(frames=len(labels), steps=steps, seed=seed)
     optimiser = torch.optim.AdamW(net.parameters(), 1e-3, weight_decay=1e-4)
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, 2e-3, total_steps=steps,
                                                    pct_start=0.1)
@@ -174,15 +135,21 @@ def train(data: Path, out: Path, steps: int, seed: int, batch: int = 8) -> list[
         losses.append(loss.item())
         if (step + 1) % 100 == 0 or step + 1 == steps:
             print(f'step {step + 1}/{steps} loss {np.mean(losses[-100:]):.4f}', flush=True)
-            torch.save({'classes': net.classes, 'state': net.state_dict()}, out)
+            torch.save({'classes': net.classes, 'widths': list(widths),
+                        'state': net.state_dict(), 'source': {**source, 'step': step + 1}}, out)
     return losses
 
 
 def load(path: Path) -> LayoutNet:
     saved = torch.load(path, weights_only=True)
-    net = LayoutNet(int(saved['classes']))
+    net = LayoutNet(*saved_shape(saved))
     net.load_state_dict(saved['state'])
     return net.eval()
+
+
+def saved_shape(saved: dict[str, Any]) -> tuple[int, tuple[int, ...]]:
+    """A saved probe's classes and widths (probes saved before widths were kept: WIDTHS)."""
+    return int(saved['classes']), tuple(int(w) for w in saved.get('widths', WIDTHS))
 
 
 def layout_depth(net: LayoutNet, segmentation: np.ndarray) -> np.ndarray:
@@ -232,6 +199,15 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument('--out', type=Path, required=True, help='the probe (.pt) to write')
     t.add_argument('--steps', type=int, default=2000)
     t.add_argument('--seed', type=int, default=0)
+    t.add_argument('--widths', type=int, nargs='+', default=list(WIDTHS),
+                   help="the U-Net's channels, level by level")
+    g = commands.add_parser('graft', help='the model with the probe as its layout branch')
+    g.add_argument('probe', type=Path, help="train's .pt (of this model's segmentation)")
+    g.add_argument('--out', type=Path, required=True, help='the ONNX file to write')
+    g.add_argument('--model', default='', help='exported model (default: the bundled one)')
+    g.add_argument('--mix', type=float, default=0.5,
+                   help="the layout's share in ln depth (0.5: the geometric mean)")
+    g.add_argument('--name', default=None, help="the card's name (default: the model's)")
     s = commands.add_parser('score', help='the model, the probe and their mean on frames')
     s.add_argument('probe', type=Path, help="train's .pt")
     s.add_argument('--frames', type=Path, nargs='*', default=[], help='real frame folders')
@@ -252,7 +228,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f'{count} frames -> {args.out} ({time.monotonic() - started:.0f} s)')
         return 0
     if args.command == 'train':
-        train(args.data, args.out, args.steps, args.seed)
+        train(args.data, args.out, args.steps, args.seed, widths=args.widths)
+        return 0
+    if args.command == 'graft':
+        from training.layout_graft import GraftError, graft  # noqa: PLC0415  (imports this)
+
+        try:
+            card, report = graft(args.probe, resolve_model_path(args.model), args.out,
+                                 args.mix, args.name)
+        except (FileNotFoundError, GraftError, RuntimeError) as error:
+            print(f'graft failed: {error}', file=sys.stderr)
+            return 1
+        print(f'wrote {args.out}\n{card.describe()}')
+        print('ONNX Runtime vs torch: ' + ', '.join(f'{h} {v:.4g}' for h, v in report.items()))
         return 0
     net = load(args.probe)
     predictor = Predictor(resolve_model_path(args.model))

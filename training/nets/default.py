@@ -14,11 +14,18 @@ segmentation knows of what stands where (docs/training.md, "The segmentation
 cue"). Its last convolution starts at zero: a network built with it computes
 exactly what the same weights compute without it, and an export without the
 branch loads into it (:attr:`DefaultNet.starts_neutral`).
+
+``layout_widths`` (non-empty) adds :class:`~training.nets.layout.LayoutBranch`: a small
+U-Net that reads only the segmentation's class ids and position and gives depth, mixed
+with the depth head's in ln metres by a share that starts at 0 (neutral as the cue is).
+A layout probe trained on this network's segmentation (``python -m training
+layout-probe``) is grafted into it by ``layout-probe graft`` (docs/training.md, "Depth
+from the segmentation alone: a probe").
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import torch
@@ -29,6 +36,7 @@ from mtdepth_ros.inference.depth_coding import MULTIDEPTH_KITTI
 from training.losses import CompositeLoss, SparseCrossEntropy, SparseMSE
 from training.nets.encoders import build_encoder
 from training.nets.heads import ConvHead, LightDecoder, upsample_to
+from training.nets.layout import LayoutBranch
 from training.nets.registry import MultiTaskNet, register_model
 
 NUM_CLASSES = 19  # Cityscapes train ids
@@ -85,7 +93,9 @@ class DefaultNet(MultiTaskNet):
                  num_classes: int = NUM_CLASSES, encoder: str = 'mobilenet_v3_small',
                  pretrained: bool = False, encoder_args: Mapping[str, Any] | None = None,
                  decoder_width: int = DECODER_WIDTH, head_width: int = HEAD_WIDTH,
-                 segmentation_cue_width: int = 0) -> None:
+                 segmentation_cue_width: int = 0, layout_widths: Sequence[int] = (),
+                 layout_depth_range: Sequence[float] = (MULTIDEPTH_KITTI.d_min,
+                                                        MULTIDEPTH_KITTI.d_max)) -> None:
         super().__init__({'depth': 1, 'intervals': num_intervals, 'segmentation': num_classes})
         self.encoder = build_encoder(encoder, pretrained, **dict(encoder_args or {}))
         self.decoder = LightDecoder(self.encoder.channels, decoder_width, DECODER_FIRST_STAGE)
@@ -94,8 +104,12 @@ class DefaultNet(MultiTaskNet):
             for task, out in self.head_channels.items()})
         self.segmentation_cue = SegmentationCue(num_classes, segmentation_cue_width) \
             if segmentation_cue_width > 0 else None
+        self.layout = LayoutBranch(num_classes, layout_widths, (
+            float(layout_depth_range[0]), float(layout_depth_range[1]))) if layout_widths else None
         # Parameters an export of this network without them may lack: they start neutral.
-        self.starts_neutral = ('segmentation_cue.',) if self.segmentation_cue else ()
+        self.starts_neutral = tuple(
+            prefix for prefix, branch in (('segmentation_cue.', self.segmentation_cue),
+                                          ('layout.', self.layout)) if branch is not None)
 
     def forward(self, image: Tensor) -> dict[str, Tensor]:
         shared = self.decoder(self.encoder(image))  # (N, decoder_width, H/4, W/4)
@@ -104,4 +118,7 @@ class DefaultNet(MultiTaskNet):
             outputs['depth'] = outputs['depth'] + self.segmentation_cue(
                 outputs['segmentation'], outputs['depth'])
         size = image.shape[-2:]
-        return {task: upsample_to(output, size) for task, output in outputs.items()}
+        outputs = {task: upsample_to(output, size) for task, output in outputs.items()}
+        if self.layout is not None:
+            outputs['depth'] = self.layout(outputs['segmentation'], outputs['depth'])
+        return outputs

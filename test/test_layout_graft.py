@@ -1,0 +1,147 @@
+"""The layout branch: the probe inside the default network, and its graft into an export."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+import torch
+from training_helpers import kitti_tree, two_step_checkpoint
+
+from mtdepth_ros.inference.backends.engine_cache import file_sha256
+from mtdepth_ros.inference.model_file import embed_card, read_card
+from mtdepth_ros.inference.predictor import Predictor
+from training.export import DeployNet, check_report, compare_outputs, export_main
+from training.layout_graft import MIX_METRIC, GraftError, graft
+from training.layout_probe import layout_depth, load, main
+from training.nets import build_model, get_spec
+from training.onnx_weights import load_onnx_weights
+
+TINY = {'decoder_width': 16, 'head_width': 8, 'encoder_args': {'width_mult': 0.25}}
+WIDTHS = ('4', '6')  # the probe's U-Net, tiny
+
+
+@pytest.fixture(scope='module')
+def exported(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny default network, trained two steps on the generated tree and exported."""
+    base = tmp_path_factory.mktemp('graft')
+    checkpoint = two_step_checkpoint(base, tmp_path_factory.getbasetemp(), 'tiny_graft')
+    out = base / 'model.onnx'
+    assert export_main([str(checkpoint), '--out', str(out)]) == 0
+    return out
+
+
+@pytest.fixture(scope='module')
+def probe(exported: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A probe of the exported model's segmentation of the generated tree (a few steps)."""
+    base = tmp_path_factory.mktemp('probe')
+    tree = kitti_tree(tmp_path_factory.getbasetemp())
+    data, out = base / 'data.npz', base / 'probe.pt'
+    assert main(['prepare', '--tree', str(tree), '--out', str(data),
+                 '--model', str(exported)]) == 0
+    assert main(['train', str(data), '--out', str(out), '--steps', '5',
+                 '--widths', *WIDTHS]) == 0
+    return out
+
+
+@pytest.fixture(scope='module')
+def grafted(exported: Path, probe: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp('grafted') / 'grafted.onnx'
+    assert main(['graft', str(probe), '--model', str(exported), '--out', str(out)]) == 0
+    return out
+
+
+def test_the_branch_starts_neutral_and_trains() -> None:
+    with_branch = build_model('default', layout_widths=(4, 6), **TINY).eval()
+    without = build_model('default', **TINY).eval()
+    without.load_state_dict({k: v for k, v in with_branch.state_dict().items()
+                             if not k.startswith('layout.')})
+    assert with_branch.starts_neutral == ('layout.',)
+    image = torch.randn(2, 3, 64, 128)
+    with torch.no_grad():
+        ours, theirs = with_branch(image), without(image)
+    assert all(torch.equal(ours[k], theirs[k]) for k in theirs)  # exactly, at mix 0
+    with_branch.train()
+    with_branch(image)['depth'].mean().backward()
+    assert with_branch.layout.mix.grad is not None and with_branch.layout.mix.grad != 0
+    with torch.no_grad():
+        with_branch.layout.mix.fill_(0.5)
+    with_branch.zero_grad()
+    with_branch(image)['depth'].mean().backward()
+    inner = with_branch.layout.layout.out.weight.grad  # (its input layers: once it moves)
+    assert inner is not None and inner.abs().sum() > 0
+    assert next(with_branch.encoder.parameters()).grad is not None  # the head's path learns too
+
+
+def test_the_graft_is_the_geometric_mean_of_model_and_probe(
+        exported: Path, probe: Path, grafted: Path) -> None:
+    rng = np.random.default_rng(0)
+    image = rng.integers(0, 256, (80, 256, 3), np.uint8)
+    model, ours = Predictor(exported).predict(image), Predictor(grafted).predict(image)
+    assert model.segmentation is not None and model.depth is not None
+    assert ours.depth is not None and ours.segmentation is not None
+    assert np.array_equal(ours.segmentation, model.segmentation)  # the other heads unchanged
+    coding = read_card(exported).depth_coding
+    assert coding is not None
+    layout = np.clip(layout_depth(load(probe), model.segmentation), coding.d_min, coding.d_max)
+    expected = np.sqrt(np.clip(model.depth, coding.d_min, coding.d_max) * layout)
+    compared = np.isfinite(ours.depth) & np.isfinite(model.depth)
+    assert compared.mean() > 0.5
+    np.testing.assert_allclose(ours.depth[compared], expected[compared], rtol=2e-3)
+    assert not np.allclose(ours.depth[compared], model.depth[compared], rtol=1e-2)
+
+
+def test_the_grafted_card_names_the_probe(exported: Path, probe: Path, grafted: Path) -> None:
+    card, before = read_card(grafted), read_card(exported)
+    assert set(card.heads) == set(before.heads) and card.input == before.input
+    net_args = card.config['model']['net_args']
+    assert net_args['layout_widths'] == [4, 6]
+    assert net_args['layout_depth_range'] == [before.depth_coding.d_min,  # type: ignore[union-attr]
+                                              before.depth_coding.d_max]  # type: ignore[union-attr]
+    assert card.config['layout_probe']['steps'] == 5
+    assert card.config['layout_probe']['model_sha256'] == file_sha256(exported)
+    assert 'layout probe (mix 0.5' in card.recipe and card.recipe.startswith(before.recipe)
+    assert card.training_data.startswith(before.training_data) and 'kitti_tiny' in \
+        card.training_data
+    assert card.metrics[MIX_METRIC] == 0.5
+    assert not any(key.startswith('val_') for key in card.metrics)  # the base's, not ours
+    assert card.metrics['train_mean_depth_m'] == before.metrics['train_mean_depth_m']
+
+
+def test_the_grafted_export_loads_back_into_the_network(grafted: Path) -> None:
+    """A later recipe stage may start from it (init_from): the branch's BatchNorm folded."""
+    card = read_card(grafted)
+    net = build_model('default', **card.config['model']['net_args'])
+    load_onnx_weights(grafted, net, 'default')
+    assert net.layout.mix.item() == 0.5
+    deploy = DeployNet(net.eval(), get_spec('default'), card.depth_coding,  # type: ignore[arg-type]
+                       'normalized_log').eval()
+    assert check_report(compare_outputs(deploy, grafted, (card.input.height, card.input.width))) \
+        == []
+
+
+def test_graft_refuses_a_probe_of_another_model(
+        exported: Path, probe: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    other = tmp_path / 'other.onnx'
+    model = onnx.load(str(exported))
+    embed_card(model, replace(read_card(exported), name='another'))
+    onnx.save_model(model, str(other))
+    assert main(['graft', str(probe), '--model', str(other), '--out', str(tmp_path / 'x.onnx')]) \
+        == 1
+    assert 'learnt from the segmentation of' in capsys.readouterr().err
+    assert not (tmp_path / 'x.onnx').exists()
+
+
+def test_graft_refuses_a_probe_without_its_record_and_a_bad_mix(
+        exported: Path, probe: Path, tmp_path: Path) -> None:
+    saved = torch.load(probe, weights_only=True)
+    del saved['source']
+    old = tmp_path / 'old.pt'
+    torch.save(saved, old)
+    with pytest.raises(GraftError, match='records no model'):
+        graft(old, exported, tmp_path / 'x.onnx')
+    with pytest.raises(GraftError, match=r'must be in \(0, 1\]'):
+        graft(probe, exported, tmp_path / 'x.onnx', mix=1.5)

@@ -1,0 +1,123 @@
+"""A layout probe grafted into the exported model whose segmentation it reads.
+
+``python -m training layout-probe graft PROBE.pt --out MODEL.onnx [--model M.onnx]
+[--mix 0.5] [--name NAME]``
+
+The default network's layout branch (:class:`~training.nets.layout.LayoutBranch`) is the
+probe inside the network: the segmentation's class ids at a quarter of the input, the
+probe's U-Net, and a mix with the depth head in ln metres. The graft builds the exported
+model's network with that branch, loads the export's weights into it
+(:mod:`training.onnx_weights`; the branch starts neutral, so the export lacking it loads),
+puts the probe's weights in the branch and its share at ``mix`` (0.5: the geometric mean
+``layout-probe score`` reports), and exports the result as ``python -m training export``
+does: the same four outputs, and ONNX Runtime checked against torch on a fixed image.
+
+The probe must have learnt from this model's segmentation (a probe of another model's
+segmentation reads other mistakes): its record (``prepare`` -> ``train``) names the
+model's sha256, and a probe of another model, or without a record, is refused.
+
+The card is the model's, with the network's arguments gaining the branch, the recipe
+and training data naming the probe and what it learnt from, and the metrics cleared
+but for facts of the training data: figures of the grafted model come from scoring it
+(``real-check --record``), as for a weight average.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from mtdepth_ros.inference.backends.engine_cache import file_sha256
+from mtdepth_ros.inference.card import ModelCard
+from mtdepth_ros.inference.model_file import read_card
+from training.average_weights import KEPT_METRICS
+from training.export import DeployNet, check_report, compare_outputs, export_onnx, write_card
+from training.layout_probe import saved_shape
+from training.nets import build_model, get_spec
+from training.nets.default import DefaultNet
+from training.onnx_weights import load_onnx_weights
+
+NET = 'default'  # the network that has the branch
+MIX_METRIC = 'layout_mix'  # the branch's share, in the card's metrics
+
+
+class GraftError(ValueError):
+    """The probe and the model do not go together."""
+
+
+def probe_source(saved: dict[str, Any], probe: Path, model: Path) -> dict[str, Any]:
+    """The probe's record of what it learnt from, checked against ``model``."""
+    source = saved.get('source') or {}
+    recorded = source.get('model_sha256')
+    if not recorded:
+        raise GraftError(f'{probe} records no model whose segmentation it learnt from '
+                         '(trained before the record was kept): prepare and train it again')
+    if recorded != file_sha256(model):
+        raise GraftError(f'{probe} learnt from the segmentation of {source.get("model")} '
+                         f'(sha256 {recorded[:12]}), not of {model} '
+                         f'(sha256 {file_sha256(model)[:12]})')
+    return source
+
+
+def grafted_card(card: ModelCard, widths: tuple[int, ...], mix: float,
+                 source: dict[str, Any], name: str | None) -> ModelCard:
+    """``card`` for the model with the branch (module docstring)."""
+    config = copy.deepcopy(card.config)
+    model = config.setdefault('model', {})
+    coding = card.depth_coding
+    assert coding is not None  # checked by graft
+    model['net_args'] = {**(model.get('net_args') or {}), 'layout_widths': list(widths),
+                         'layout_depth_range': [coding.d_min, coding.d_max]}
+    config['layout_probe'] = {**source, 'mix': mix}
+    probe = (f"layout probe (mix {mix:g}; {source.get('steps')} steps, seed "
+             f"{source.get('seed')}, on {source.get('tree')})")
+    metrics = {k: card.metrics[k] for k in KEPT_METRICS if k in card.metrics}
+    return replace(card, name=name or card.name, recipe=f'{card.recipe} + {probe}',
+                   training_data=(f"{card.training_data}; then the layout probe: kitti at "
+                                  f"{source.get('tree')} ({source.get('frames')} training "
+                                  "frames, the model's segmentation of them)"),
+                   metrics={**metrics, MIX_METRIC: mix}, config=config)
+
+
+def graft(probe: Path, model: Path, out: Path, mix: float = 0.5,
+          name: str | None = None) -> tuple[ModelCard, dict[str, float]]:
+    """Write ``model`` with ``probe`` as its layout branch to ``out``; its card and the
+    ONNX Runtime vs torch comparison (:func:`training.export.compare_outputs`)."""
+    if not 0 < mix <= 1:
+        raise GraftError(f'--mix {mix}: the layout\'s share must be in (0, 1]')
+    saved = torch.load(probe, weights_only=True)
+    source = probe_source(saved, probe, model)
+    classes, widths = saved_shape(saved)
+    card = read_card(model)
+    recorded = (card.config.get('model') or {})
+    if recorded.get('net') != NET or card.depth_coding is None:
+        raise GraftError(f'{model} is no export of the {NET!r} network with a depth coding '
+                         f'(it is {recorded.get("net")!r}): only it has the layout branch')
+    coding = card.depth_coding
+    net_args = {**(recorded.get('net_args') or {}), 'layout_widths': widths,
+                'layout_depth_range': (coding.d_min, coding.d_max)}
+    net = build_model(NET, **net_args)
+    assert isinstance(net, DefaultNet) and net.layout is not None
+    if net.head_channels['segmentation'] != classes:
+        raise GraftError(f'{probe} reads {classes} classes, {model} gives '
+                         f"{net.head_channels['segmentation']}")
+    load_onnx_weights(model, net, NET)
+    net.layout.layout.load_state_dict(saved['state'])
+    with torch.no_grad():
+        net.layout.mix.fill_(mix)
+    depth = card.heads['depth'].encoding or 'normalized_log'
+    deploy = DeployNet(net.eval(), get_spec(NET), coding, depth).eval()
+    size = (card.input.height, card.input.width)
+    new_card = grafted_card(card, widths, mix, source, name)
+    export_onnx(deploy, size, out)
+    write_card(out, new_card)
+    read_card(out)  # the vehicle's reader must accept it
+    report = compare_outputs(deploy, out, size)
+    problems = check_report(report)
+    if problems:
+        raise RuntimeError(f'{out}: ONNX outputs differ from torch: ' + '; '.join(problems))
+    return new_card, report

@@ -1,0 +1,119 @@
+"""Depth from the scene's layout: class ids and position -> ln depth.
+
+:class:`LayoutNet` is a small U-Net that reads only a segmentation's class ids
+(one-hot) and each pixel's row and column, at a quarter of the network input's
+resolution, and gives ln metres. It never sees appearance: what it learns from
+generated frames depends on the renderer's look only through the segmentation
+(docs/training.md, "Depth from the segmentation alone: a probe").
+
+:class:`LayoutBranch` puts one inside a network: the segmentation's argmax (of the
+detached logits, at the network input's resolution, every ``STRIDE``-th pixel, the
+probe's input exactly), the U-Net, and a mix with the depth head in ln metres,
+``ln d = ln d_head + mix * (ln d_layout - ln d_head)``, both held to the depth coding's
+range. ``mix`` starts at 0: a network built with the branch computes what the same
+weights compute without it. At 0.5 it is the geometric mean the probe was scored with.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor, nn
+from torch.nn import functional as F
+
+STRIDE = 4  # the layout maps: every STRIDE-th pixel of the network input's
+WIDTHS = (32, 48, 64, 96, 128)  # the U-Net's channels, level by level
+START_DEPTH_M = 15.0  # the output's bias at the start (its weights start at zero)
+
+
+def network_input(labels: Tensor, classes: int) -> Tensor:
+    """(N, h, w) int64 class ids -> (N, classes + 2, h, w): one-hot, then row and column in
+    -1..1 (depth at a class depends on where in the image it is).
+
+    The one-hot is a comparison with the class numbers (ONNX Equal), which every
+    runtime has."""
+    n, h, w = labels.shape
+    ids = torch.arange(classes, device=labels.device).view(1, classes, 1, 1)
+    onehot = (labels.clamp(0, classes - 1).unsqueeze(1) == ids).float()
+    rows = torch.linspace(-1, 1, h, device=labels.device).view(1, 1, h, 1).expand(n, 1, h, w)
+    columns = torch.linspace(-1, 1, w, device=labels.device).view(1, 1, 1, w).expand(n, 1, h, w)
+    return torch.cat([onehot, rows, columns], 1)
+
+
+def _block(inputs: int, outputs: int) -> nn.Sequential:
+    return nn.Sequential(
+        nn.Conv2d(inputs, outputs, 3, padding=1, bias=False), nn.BatchNorm2d(outputs),
+        nn.ReLU(inplace=True),
+        nn.Conv2d(outputs, outputs, 3, padding=1, bias=False), nn.BatchNorm2d(outputs),
+        nn.ReLU(inplace=True))
+
+
+class LayoutNet(nn.Module):
+    """Class ids -> ln depth: a U-Net of ``widths``, max-pooled down, bilinear up."""
+
+    def __init__(self, classes: int, widths: Sequence[int] = WIDTHS) -> None:
+        super().__init__()
+        if not widths or min(widths) < 1:
+            raise ValueError(f'LayoutNet needs positive widths, got {list(widths)}')
+        self.classes = classes
+        self.widths = tuple(int(w) for w in widths)
+        self.down = nn.ModuleList()
+        previous = classes + 2
+        for width in self.widths:
+            self.down.append(_block(previous, width))
+            previous = width
+        self.up = nn.ModuleList()
+        for width in reversed(self.widths[:-1]):
+            self.up.append(_block(previous + width, width))
+            previous = width
+        self.out = nn.Conv2d(previous, 1, 1)
+        nn.init.zeros_(self.out.weight)
+        nn.init.constant_(self.out.bias, math.log(START_DEPTH_M))
+
+    def forward(self, labels: Tensor) -> Tensor:  # (N, h, w) int64 -> (N, h, w) ln metres
+        x = network_input(labels, self.classes)
+        skips = []
+        for level, block in enumerate(self.down):
+            x = block(x if level == 0 else F.max_pool2d(x, 2, ceil_mode=True))
+            skips.append(x)
+        for block, skip in zip(self.up, reversed(skips[:-1])):
+            x = F.interpolate(x, size=skip.shape[-2:], mode='bilinear', align_corners=False)
+            x = block(torch.cat([x, skip], 1))
+        return self.out(x)[:, 0]
+
+
+class LayoutBranch(nn.Module):
+    """The depth head's normalised log depth mixed with :class:`LayoutNet`'s (module
+    docstring). ``depth_range`` is the depth coding's (d_min, d_max) in metres."""
+
+    def __init__(self, classes: int, widths: Sequence[int],
+                 depth_range: tuple[float, float]) -> None:
+        super().__init__()
+        self.layout = LayoutNet(classes, widths)
+        self.mix = nn.Parameter(torch.zeros(()))  # the layout's share in ln depth
+        self.d_min, self.d_max = (float(d) for d in depth_range)
+        if not 0 < self.d_min < self.d_max:
+            raise ValueError(f'LayoutBranch needs 0 < d_min < d_max, got {depth_range}')
+        self.log_span = math.log(self.d_max - self.d_min + 1.0)
+
+    def forward(self, logits: Tensor, coded: Tensor) -> Tensor:
+        """Segmentation logits (N, K, H, W) and normalised log depth (N, 1, H, W), both at
+        the network input's resolution -> the mixed normalised log depth (N, 1, H, W).
+
+        The result is ``coded`` plus the mix's change, so that at ``mix`` 0 it is ``coded``
+        exactly, even where the head overshoots the coding's range."""
+        labels = logits.detach().argmax(1)[:, ::STRIDE, ::STRIDE]  # (N, H/4, W/4)
+        # As the probe was scored: its metres resized as cv2's INTER_LINEAR resizes.
+        layout = F.interpolate(self.layout(labels).exp().unsqueeze(1), size=coded.shape[-2:],
+                               mode='bilinear', align_corners=False)
+        head = torch.exp(coded * self.log_span) + (self.d_min - 1.0)  # the coding's inverse
+        ln_head = torch.log(head.clamp(self.d_min, self.d_max))
+        ln_layout = torch.log(layout.clamp(self.d_min, self.d_max))
+        ln_depth = ln_head + self.mix * (ln_layout - ln_head)
+        return coded + (self._encode(ln_depth) - self._encode(ln_head))
+
+    def _encode(self, ln_metres: Tensor) -> Tensor:
+        """ln metres in [ln d_min, ln d_max] -> normalised log depth."""
+        return torch.log(torch.exp(ln_metres) - (self.d_min - 1.0)) / self.log_span
