@@ -11,7 +11,17 @@ import torch
 from model_fixtures import CLASS_NAMES, write_model
 from test_data_trees import kitti_tree
 
-from training.layout_probe import PREDICTORS, layout_depth, load, main, train
+from training.layout_probe import (
+    PATCH_COLUMNS,
+    PATCH_ROWS,
+    PATCHES,
+    PREDICTORS,
+    layout_depth,
+    load,
+    main,
+    patch_noise,
+    train,
+)
 from training.nets.layout import STRIDE, LayoutNet, network_input
 
 
@@ -91,3 +101,15 @@ def test_score_without_frames_says_so(tmp_path: Path) -> None:
     with pytest.raises(SystemExit, match='nothing to score'):
         main(['score', str(tmp_path / 'probe.pt'),
               '--model', str(write_model(tmp_path / 't.onnx'))])
+
+
+def test_patch_noise_paints_rectangles_of_a_class_the_frame_has() -> None:
+    labels = torch.arange(4).repeat_interleave(16).view(1, 1, 64).expand(3, 40, 64).clone()
+    assert torch.equal(patch_noise(labels, 0.0, np.random.default_rng(0)), labels)
+    noisy = patch_noise(labels, 1.0, np.random.default_rng(0))
+    assert torch.equal(noisy, patch_noise(labels, 1.0, np.random.default_rng(0)))  # seeded
+    changed = noisy != labels
+    assert changed.any(dim=(1, 2)).all()  # every frame chosen at share 1
+    assert set(noisy.unique().tolist()) <= set(labels.unique().tolist())
+    most = (PATCHES[1] - 1) * (PATCH_ROWS[1] - 1) * (PATCH_COLUMNS[1] - 1)
+    assert (changed.sum(dim=(1, 2)) <= most).all()  # a few patches, not the frame

@@ -61,6 +61,8 @@ from training.real_check import frame_sets
 
 VALID_M = (0.5, 120.0)  # dense ground truth the loss reads
 LABEL_NOISE = 0.03  # share of training pixels given a random class
+PATCHES = (1, 4)  # --patch-noise: patches per chosen frame, at least and below
+PATCH_ROWS, PATCH_COLUMNS = (3, 13), (3, 21)  # their size in probe cells, at least and below
 SOURCE_KEYS = ('tree', 'model', 'model_sha256')  # prepare's record, kept in the probe
 PREDICTORS = ('model', 'layout', 'geometric mean')
 HEADLINE = ('abs_rel', 'silog', 'd1', 'rmse')
@@ -103,8 +105,26 @@ def layout_loss(predicted: Tensor, depth: Tensor) -> Tensor:
     return error.abs().mean() + variance.sqrt()
 
 
+def patch_noise(labels: Tensor, share: float, rng: np.random.Generator) -> Tensor:
+    """``labels`` (N, h, w) with, in each frame chosen with probability ``share``, a few
+    rectangles given the class of another pixel of that frame: a segmentation that errs in
+    patches, a class spilling over its neighbours, rather than pixel by pixel."""
+    labels = labels.clone()
+    n, h, w = labels.shape
+    for k in range(n):
+        if rng.random() >= share:
+            continue
+        for _ in range(int(rng.integers(*PATCHES))):
+            rows, columns = int(rng.integers(*PATCH_ROWS)), int(rng.integers(*PATCH_COLUMNS))
+            top = int(rng.integers(0, max(1, h - rows)))
+            left = int(rng.integers(0, max(1, w - columns)))
+            source = labels[k, int(rng.integers(0, h)), int(rng.integers(0, w))]
+            labels[k, top:top + rows, left:left + columns] = source
+    return labels
+
+
 def train(data: Path, out: Path, steps: int, seed: int, batch: int = 8,
-          widths: Sequence[int] = WIDTHS) -> list[float]:
+          widths: Sequence[int] = WIDTHS, patch_share: float = 0.0) -> list[float]:
     """Fit a probe on ``data`` (from :func:`prepare`); saved to ``out`` every 100 steps and
     at the end. The losses, every step."""
     torch.manual_seed(seed)
@@ -115,7 +135,7 @@ def train(data: Path, out: Path, steps: int, seed: int, batch: int = 8,
     net = LayoutNet(int(arrays['classes']), widths)
     # What the probe learnt from: the tree and the model whose segmentation it reads.
     source: dict[str, Any] = {key: str(arrays[key]) for key in SOURCE_KEYS if key in arrays}
-    source.update(frames=len(labels), steps=steps, seed=seed)
+    source.update(frames=len(labels), steps=steps, seed=seed, patch_noise=patch_share)
     optimiser = torch.optim.AdamW(net.parameters(), 1e-3, weight_decay=1e-4)
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, 2e-3, total_steps=steps,
                                                    pct_start=0.1)
@@ -127,6 +147,8 @@ def train(data: Path, out: Path, steps: int, seed: int, batch: int = 8,
             x, target = x.flip(-1), target.flip(-1)
         noise = torch.from_numpy(rng.random(x.shape) < LABEL_NOISE)
         x = torch.where(noise, torch.from_numpy(rng.integers(0, net.classes, x.shape)), x)
+        if patch_share:
+            x = patch_noise(x, patch_share, rng)
         loss = layout_loss(net(x), target)
         optimiser.zero_grad()
         loss.backward()
@@ -201,6 +223,8 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument('--seed', type=int, default=0)
     t.add_argument('--widths', type=int, nargs='+', default=list(WIDTHS),
                    help="the U-Net's channels, level by level")
+    t.add_argument('--patch-noise', type=float, default=0.0, metavar='SHARE',
+                   help='share of frames given patches of another class (patch_noise)')
     g = commands.add_parser('graft', help='the model with the probe as its layout branch')
     g.add_argument('probe', type=Path, help="train's .pt (of this model's segmentation)")
     g.add_argument('--out', type=Path, required=True, help='the ONNX file to write')
@@ -228,7 +252,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f'{count} frames -> {args.out} ({time.monotonic() - started:.0f} s)')
         return 0
     if args.command == 'train':
-        train(args.data, args.out, args.steps, args.seed, widths=args.widths)
+        train(args.data, args.out, args.steps, args.seed, widths=args.widths,
+              patch_share=args.patch_noise)
         return 0
     if args.command == 'graft':
         from training.layout_graft import GraftError, graft  # noqa: PLC0415  (imports this)
