@@ -145,3 +145,9 @@ def test_graft_refuses_a_probe_without_its_record_and_a_bad_mix(
         graft(old, exported, tmp_path / 'x.onnx')
     with pytest.raises(GraftError, match=r'must be in \(0, 1\]'):
         graft(probe, exported, tmp_path / 'x.onnx', mix=1.5)
+
+
+def test_graft_refuses_a_model_with_a_branch_already(
+        probe: Path, grafted: Path, tmp_path: Path) -> None:
+    with pytest.raises(GraftError, match='has a layout branch already'):
+        graft(probe, grafted, tmp_path / 'x.onnx')

@@ -89,14 +89,17 @@ def graft(probe: Path, model: Path, out: Path, mix: float = 0.5,
     ONNX Runtime vs torch comparison (:func:`training.export.compare_outputs`)."""
     if not 0 < mix <= 1:
         raise GraftError(f'--mix {mix}: the layout\'s share must be in (0, 1]')
-    saved = torch.load(probe, weights_only=True)
-    source = probe_source(saved, probe, model)
-    classes, widths = saved_shape(saved)
     card = read_card(model)
     recorded = (card.config.get('model') or {})
     if recorded.get('net') != NET or card.depth_coding is None:
         raise GraftError(f'{model} is no export of the {NET!r} network with a depth coding '
                          f'(it is {recorded.get("net")!r}): only it has the layout branch')
+    if (recorded.get('net_args') or {}).get('layout_widths'):
+        raise GraftError(f'{model} has a layout branch already: graft into the model it was '
+                         'grafted into (its card names it)')
+    saved = torch.load(probe, weights_only=True)
+    source = probe_source(saved, probe, model)
+    classes, widths = saved_shape(saved)
     coding = card.depth_coding
     net_args = {**(recorded.get('net_args') or {}), 'layout_widths': widths,
                 'layout_depth_range': (coding.d_min, coding.d_max)}

@@ -256,12 +256,12 @@ def main(argv: Sequence[str] | None = None) -> int:
               patch_share=args.patch_noise)
         return 0
     if args.command == 'graft':
-        from training.layout_graft import GraftError, graft  # noqa: PLC0415  (imports this)
+        from training.layout_graft import graft  # noqa: PLC0415  (imports this)
 
         try:
             card, report = graft(args.probe, resolve_model_path(args.model), args.out,
                                  args.mix, args.name)
-        except (FileNotFoundError, GraftError, RuntimeError) as error:
+        except (FileNotFoundError, ValueError, RuntimeError) as error:  # GraftError, card's
             print(f'graft failed: {error}', file=sys.stderr)
             return 1
         print(f'wrote {args.out}\n{card.describe()}')
