@@ -74,6 +74,9 @@ def test_the_branch_starts_neutral_and_trains() -> None:
     inner = with_branch.layout.layout.out.weight.grad  # (its input layers: once it moves)
     assert inner is not None and inner.abs().sum() > 0
     assert next(with_branch.encoder.parameters()).grad is not None  # the head's path learns too
+    with torch.no_grad():  # a share trained outside 0..1 keeps depth finite
+        with_branch.layout.mix.fill_(-3.0)
+        assert torch.isfinite(with_branch(image)['depth']).all()
 
 
 def test_the_graft_is_the_geometric_mean_of_model_and_probe(

@@ -115,5 +115,7 @@ class LayoutBranch(nn.Module):
         return coded + (self._encode(ln_depth) - self._encode(ln_head))
 
     def _encode(self, ln_metres: Tensor) -> Tensor:
-        """ln metres in [ln d_min, ln d_max] -> normalised log depth."""
-        return torch.log(torch.exp(ln_metres) - (self.d_min - 1.0)) / self.log_span
+        """ln metres, held to [ln d_min, ln d_max] (a ``mix`` trained outside 0..1 leaves
+        it), -> normalised log depth."""
+        held = ln_metres.clamp(math.log(self.d_min), math.log(self.d_max))
+        return torch.log(torch.exp(held) - (self.d_min - 1.0)) / self.log_span
