@@ -11,6 +11,7 @@ import torch
 from model_fixtures import CLASS_NAMES, write_model
 from test_data_trees import kitti_tree
 
+from mtdepth_ros.inference.backends.engine_cache import file_sha256
 from training.layout_probe import (
     PATCH_COLUMNS,
     PATCH_ROWS,
@@ -113,3 +114,14 @@ def test_patch_noise_paints_rectangles_of_a_class_the_frame_has() -> None:
     assert set(noisy.unique().tolist()) <= set(labels.unique().tolist())
     most = (PATCHES[1] - 1) * (PATCH_ROWS[1] - 1) * (PATCH_COLUMNS[1] - 1)
     assert (changed.sum(dim=(1, 2)) <= most).all()  # a few patches, not the frame
+
+
+def test_prepare_reads_several_trees_and_records_them(tmp_path: Path) -> None:
+    tree, data = kitti_tree(), tmp_path / 'data.npz'
+    model = write_model(tmp_path / 'tiny.onnx')
+    assert main(['prepare', '--tree', str(tree), str(tree), '--out', str(data),
+                 '--model', str(model)]) == 0
+    arrays = np.load(data)
+    assert len(arrays['labels']) == 2 * 9  # every frame of each tree
+    assert str(arrays['tree']) == f'{tree} + {tree}'
+    assert str(arrays['model_sha256']) == file_sha256(model)

@@ -1,6 +1,6 @@
 """Depth from the segmentation alone: does the scene's layout carry over to real frames?
 
-``python -m training layout-probe prepare --tree TREE --out DATA.npz [--model M.onnx]``
+``python -m training layout-probe prepare --tree TREE [TREE ...] --out DATA.npz [--model M.onnx]``
 ``python -m training layout-probe train DATA.npz --out NET.pt [--steps N] [--seed S]
 [--widths W ...]``
 ``python -m training layout-probe score NET.pt [--frames DIR ...] [--kitti TREE --split FILE]
@@ -73,26 +73,31 @@ def probe_labels(segmentation: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(segmentation[::STRIDE, ::STRIDE])
 
 
-def prepare(tree: Path, out: Path, model: Path) -> int:
-    """The model's segmentation of each image of ``tree`` with its dense depth: frames."""
+def prepare(trees: Sequence[Path], out: Path, model: Path) -> int:
+    """The model's segmentation of each image of ``trees`` with its dense depth: frames."""
     predictor = Predictor(model)
     width, height = predictor.input_size
     labels, depths = [], []
-    for image_path in sorted(tree.glob('raw/*/*/image_02/data/*.png')):
-        dense = tree / EXTRA_DENSE / image_path.relative_to(tree / 'raw')
-        if not dense.exists():
-            continue
-        prediction = predictor.predict(read_rgb(image_path), heads=['segmentation'])
-        assert prediction.segmentation is not None and prediction.region is not None
-        depth = cv2.resize(prediction.region.of(read_depth_png(dense)), (width, height),
-                           interpolation=cv2.INTER_NEAREST)
-        labels.append(probe_labels(prediction.segmentation))
-        depths.append(probe_labels(depth).astype(np.float16))
-    if not labels:
-        raise SystemExit(f'{tree}: no image with dense depth ({EXTRA_DENSE}): a generated tree?')
+    for tree in trees:
+        found = 0
+        for image_path in sorted(tree.glob('raw/*/*/image_02/data/*.png')):
+            dense = tree / EXTRA_DENSE / image_path.relative_to(tree / 'raw')
+            if not dense.exists():
+                continue
+            prediction = predictor.predict(read_rgb(image_path), heads=['segmentation'])
+            assert prediction.segmentation is not None and prediction.region is not None
+            depth = cv2.resize(prediction.region.of(read_depth_png(dense)), (width, height),
+                               interpolation=cv2.INTER_NEAREST)
+            labels.append(probe_labels(prediction.segmentation))
+            depths.append(probe_labels(depth).astype(np.float16))
+            found += 1
+        if not found:
+            raise SystemExit(f'{tree}: no image with dense depth ({EXTRA_DENSE}): '
+                             'a generated tree?')
     classes = predictor.card.classes
     np.savez_compressed(out, labels=np.stack(labels), depth=np.stack(depths),
-                        classes=len(classes.names) if classes else 0, tree=str(tree),
+                        classes=len(classes.names) if classes else 0,
+                        tree=' + '.join(str(tree) for tree in trees),
                         model=str(model), model_sha256=file_sha256(model))
     return len(labels)
 
@@ -213,7 +218,8 @@ def parser() -> argparse.ArgumentParser:
                                   formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = top.add_subparsers(dest='command', required=True)
     p = commands.add_parser('prepare', help="a model's segmentation of a generated tree")
-    p.add_argument('--tree', type=Path, required=True, help='a generated KITTI tree')
+    p.add_argument('--tree', type=Path, nargs='+', required=True,
+                   help='generated KITTI trees (their frames in the order given)')
     p.add_argument('--out', type=Path, required=True, help='the .npz to write')
     p.add_argument('--model', default='', help='exported model (default: the bundled one)')
     t = commands.add_parser('train', help='fit the probe')
