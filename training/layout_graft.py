@@ -25,6 +25,7 @@ but for facts of the training data: figures of the grafted model come from scori
 from __future__ import annotations
 
 import copy
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -64,16 +65,21 @@ def probe_source(saved: dict[str, Any], probe: Path, model: Path) -> dict[str, A
 
 
 def grafted_card(card: ModelCard, widths: tuple[int, ...], mix: float,
-                 source: dict[str, Any], name: str | None) -> ModelCard:
+                 source: dict[str, Any], name: str | None,
+                 confidence: tuple[float, ...] = ()) -> ModelCard:
     """``card`` for the model with the branch (module docstring)."""
     config = copy.deepcopy(card.config)
     model = config.setdefault('model', {})
     coding = card.depth_coding
     assert coding is not None  # checked by graft
     model['net_args'] = {**(model.get('net_args') or {}), 'layout_widths': list(widths),
-                         'layout_depth_range': [coding.d_min, coding.d_max]}
-    config['layout_probe'] = {**source, 'mix': mix}
-    probe = (f"layout probe (mix {mix:g}; {source.get('steps')} steps, seed "
+                         'layout_depth_range': [coding.d_min, coding.d_max],
+                         **({'layout_confidence': list(confidence)} if confidence else {})}
+    config['layout_probe'] = {**source, 'mix': mix,
+                              **({'confidence': list(confidence)} if confidence else {})}
+    gate = f' gated by segmentation confidence {confidence[0]:g}-{confidence[1]:g}' \
+        if confidence else ''
+    probe = (f"layout probe (mix {mix:g}{gate}; {source.get('steps')} steps, seed "
              f"{source.get('seed')}, on {source.get('tree')})")
     metrics = {k: card.metrics[k] for k in KEPT_METRICS if k in card.metrics}
     return replace(card, name=name or card.name, recipe=f'{card.recipe} + {probe}',
@@ -84,11 +90,17 @@ def grafted_card(card: ModelCard, widths: tuple[int, ...], mix: float,
 
 
 def graft(probe: Path, model: Path, out: Path, mix: float = 0.5,
-          name: str | None = None) -> tuple[ModelCard, dict[str, float]]:
-    """Write ``model`` with ``probe`` as its layout branch to ``out``; its card and the
-    ONNX Runtime vs torch comparison (:func:`training.export.compare_outputs`)."""
+          name: str | None = None,
+          confidence: Sequence[float] = ()) -> tuple[ModelCard, dict[str, float]]:
+    """Write ``model`` with ``probe`` as its layout branch to ``out``, its share gated by the
+    segmentation's ``confidence`` (low, high) if given; its card and the ONNX Runtime vs
+    torch comparison (:func:`training.export.compare_outputs`)."""
     if not 0 < mix <= 1:
         raise GraftError(f'--mix {mix}: the layout\'s share must be in (0, 1]')
+    gate = tuple(float(c) for c in confidence)
+    if gate and not (len(gate) == 2 and 0 <= gate[0] < gate[1] <= 1):
+        raise GraftError(f'--confidence {" ".join(map(str, confidence))}: give LOW HIGH '
+                         'with 0 <= LOW < HIGH <= 1')
     card = read_card(model)
     recorded = (card.config.get('model') or {})
     if recorded.get('net') != NET or card.depth_coding is None:
@@ -102,7 +114,7 @@ def graft(probe: Path, model: Path, out: Path, mix: float = 0.5,
     classes, widths = saved_shape(saved)
     coding = card.depth_coding
     net_args = {**(recorded.get('net_args') or {}), 'layout_widths': widths,
-                'layout_depth_range': (coding.d_min, coding.d_max)}
+                'layout_depth_range': (coding.d_min, coding.d_max), 'layout_confidence': gate}
     net = build_model(NET, **net_args)
     assert isinstance(net, DefaultNet) and net.layout is not None
     if net.head_channels['segmentation'] != classes:
@@ -115,7 +127,7 @@ def graft(probe: Path, model: Path, out: Path, mix: float = 0.5,
     depth = card.heads['depth'].encoding or 'normalized_log'
     deploy = DeployNet(net.eval(), get_spec(NET), coding, depth).eval()
     size = (card.input.height, card.input.width)
-    new_card = grafted_card(card, widths, mix, source, name)
+    new_card = grafted_card(card, widths, mix, source, name, gate)
     export_onnx(deploy, size, out)
     write_card(out, new_card)
     read_card(out)  # the vehicle's reader must accept it

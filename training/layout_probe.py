@@ -237,6 +237,9 @@ def parser() -> argparse.ArgumentParser:
     g.add_argument('--model', default='', help='exported model (default: the bundled one)')
     g.add_argument('--mix', type=float, default=0.5,
                    help="the layout's share in ln depth (0.5: the geometric mean)")
+    g.add_argument('--confidence', type=float, nargs=2, default=(), metavar=('LOW', 'HIGH'),
+                   help="gate the share by the segmentation's top-class probability: the "
+                        'full mix at HIGH or more, none at LOW or less')
     g.add_argument('--name', default=None, help="the card's name (default: the model's)")
     s = commands.add_parser('score', help='the model, the probe and their mean on frames')
     s.add_argument('probe', type=Path, help="train's .pt")
@@ -266,7 +269,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         try:
             card, report = graft(args.probe, resolve_model_path(args.model), args.out,
-                                 args.mix, args.name)
+                                 args.mix, args.name, args.confidence)
         except (FileNotFoundError, ValueError, RuntimeError) as error:  # GraftError, card's
             print(f'graft failed: {error}', file=sys.stderr)
             return 1

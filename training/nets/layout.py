@@ -12,6 +12,12 @@ probe's input exactly), the U-Net, and a mix with the depth head in ln metres,
 ``ln d = ln d_head + mix * (ln d_layout - ln d_head)``, both held to the depth coding's
 range. ``mix`` starts at 0: a network built with the branch computes what the same
 weights compute without it. At 0.5 it is the geometric mean the probe was scored with.
+
+With ``confidence`` (low, high) the share is gated per pixel by how sure the segmentation
+is there: ``mix`` where its top class has probability ``high`` or more, none at ``low`` or
+less, linear between. The probe reads the argmax alone, and where that is a guess (the
+real frames' blobby trees and pavement) its depth is a guess too (docs/training.md, "The
+branch's share gated by the segmentation's confidence").
 """
 
 from __future__ import annotations
@@ -89,8 +95,13 @@ class LayoutBranch(nn.Module):
     docstring). ``depth_range`` is the depth coding's (d_min, d_max) in metres."""
 
     def __init__(self, classes: int, widths: Sequence[int],
-                 depth_range: tuple[float, float]) -> None:
+                 depth_range: tuple[float, float], confidence: Sequence[float] = ()) -> None:
         super().__init__()
+        self.confidence = tuple(float(c) for c in confidence)
+        if self.confidence and not (len(self.confidence) == 2
+                                    and 0 <= self.confidence[0] < self.confidence[1] <= 1):
+            raise ValueError('LayoutBranch confidence must be (low, high) with '
+                             f'0 <= low < high <= 1, got {tuple(confidence)}')
         self.layout = LayoutNet(classes, widths)
         self.mix = nn.Parameter(torch.zeros(()))  # the layout's share in ln depth
         self.d_min, self.d_max = (float(d) for d in depth_range)
@@ -111,8 +122,16 @@ class LayoutBranch(nn.Module):
         head = torch.exp(coded * self.log_span) + (self.d_min - 1.0)  # the coding's inverse
         ln_head = torch.log(head.clamp(self.d_min, self.d_max))
         ln_layout = torch.log(layout.clamp(self.d_min, self.d_max))
-        ln_depth = ln_head + self.mix * (ln_layout - ln_head)
+        ln_depth = ln_head + self._share(logits) * (ln_layout - ln_head)
         return coded + (self._encode(ln_depth) - self._encode(ln_head))
+
+    def _share(self, logits: Tensor) -> Tensor:
+        """The layout's share: ``mix``, gated per pixel (N, 1, H, W) with ``confidence``."""
+        if not self.confidence:
+            return self.mix
+        low, high = self.confidence
+        sure = logits.detach().softmax(1).amax(1, keepdim=True)
+        return self.mix * ((sure - low) / (high - low)).clamp(0.0, 1.0)
 
     def _encode(self, ln_metres: Tensor) -> Tensor:
         """ln metres, held to [ln d_min, ln d_max] (a ``mix`` trained outside 0..1 leaves
