@@ -18,6 +18,7 @@ from training.export import DeployNet, check_report, compare_outputs, export_mai
 from training.layout_graft import MIX_METRIC, GraftError, graft
 from training.layout_probe import layout_depth, load, main
 from training.nets import build_model, get_spec
+from training.nets.layout import LayoutBranch
 from training.onnx_weights import load_onnx_weights
 
 TINY = {'decoder_width': 16, 'head_width': 8, 'encoder_args': {'width_mult': 0.25}}
@@ -154,3 +155,46 @@ def test_graft_refuses_a_model_with_a_branch_already(
         probe: Path, grafted: Path, tmp_path: Path) -> None:
     with pytest.raises(GraftError, match='has a layout branch already'):
         graft(probe, grafted, tmp_path / 'x.onnx')
+
+
+def test_the_gate_gives_the_share_by_the_segmentations_confidence() -> None:
+    torch.manual_seed(0)
+    gated = LayoutBranch(5, (4, 6), (2.0, 125.0), confidence=(0.5, 0.9)).eval()
+    plain = LayoutBranch(5, (4, 6), (2.0, 125.0)).eval()
+    plain.load_state_dict(gated.state_dict())
+    with torch.no_grad():
+        gated.mix.fill_(0.5)
+        plain.mix.fill_(0.5)
+    coded = torch.rand(1, 1, 64, 128)
+    sure = torch.zeros(1, 5, 64, 128)
+    sure[:, 2, :32] = 20.0  # class 2 above, class 4 below, each with p ~ 1
+    sure[:, 4, 32:] = 20.0
+    unsure = torch.zeros(1, 5, 64, 128)  # p = 0.2 for every class
+    unsure[:, 1] = 1e-3  # (the argmax: class 1)
+    with torch.no_grad():
+        assert torch.allclose(gated(sure, coded), plain(sure, coded), atol=1e-6)
+        assert not torch.allclose(plain(sure, coded), coded, atol=1e-3)
+        assert torch.equal(gated(unsure, coded), coded)  # no share at all
+        middling = torch.zeros(1, 5, 64, 128)
+        middling[:, 0] = np.log(0.7 / 0.3 * 4)  # p(class 0) = 0.7: halfway from 0.5 to 0.9
+        np.testing.assert_allclose(gated._share(middling).numpy(), 0.25, atol=1e-5)
+    for bad in ((0.9, 0.5), (0.5,), (0.5, 1.5)):
+        with pytest.raises(ValueError, match='confidence must be'):
+            LayoutBranch(5, (4, 6), (2.0, 125.0), confidence=bad)
+
+
+def test_a_gated_graft_records_its_gate_and_exports_it(
+        exported: Path, probe: Path, tmp_path: Path) -> None:
+    out = tmp_path / 'gated.onnx'
+    assert main(['graft', str(probe), '--model', str(exported), '--out', str(out),
+                 '--confidence', '0.5', '0.9']) == 0  # ONNX Runtime checked against torch
+    card = read_card(out)
+    assert card.config['model']['net_args']['layout_confidence'] == [0.5, 0.9]
+    assert card.config['layout_probe']['confidence'] == [0.5, 0.9]
+    assert 'gated by segmentation confidence 0.5-0.9' in card.recipe
+    net = build_model('default', **card.config['model']['net_args'])
+    load_onnx_weights(out, net, 'default')
+    assert net.layout.confidence == (0.5, 0.9) and net.layout.mix.item() == 0.5
+    with pytest.raises(GraftError, match='--confidence 0.9 0.5: give LOW HIGH'):
+        graft(probe, exported, tmp_path / 'x.onnx', confidence=(0.9, 0.5))
+    assert not (tmp_path / 'x.onnx').exists()
