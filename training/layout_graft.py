@@ -38,6 +38,7 @@ from mtdepth_ros.inference.model_file import read_card
 from training.average_weights import KEPT_METRICS
 from training.export import DeployNet, check_report, compare_outputs, export_onnx, write_card
 from training.layout_probe import saved_shape
+from training.layout_share import read_class_share
 from training.nets import build_model, get_spec
 from training.nets.default import DefaultNet
 from training.onnx_weights import load_onnx_weights
@@ -66,7 +67,8 @@ def probe_source(saved: dict[str, Any], probe: Path, model: Path) -> dict[str, A
 
 def grafted_card(card: ModelCard, widths: tuple[int, ...], mix: float,
                  source: dict[str, Any], name: str | None,
-                 confidence: tuple[float, ...] = ()) -> ModelCard:
+                 confidence: tuple[float, ...] = (),
+                 class_share: dict[str, Any] | None = None) -> ModelCard:
     """``card`` for the model with the branch (module docstring)."""
     config = copy.deepcopy(card.config)
     model = config.setdefault('model', {})
@@ -74,11 +76,16 @@ def grafted_card(card: ModelCard, widths: tuple[int, ...], mix: float,
     assert coding is not None  # checked by graft
     model['net_args'] = {**(model.get('net_args') or {}), 'layout_widths': list(widths),
                          'layout_depth_range': [coding.d_min, coding.d_max],
-                         **({'layout_confidence': list(confidence)} if confidence else {})}
+                         **({'layout_confidence': list(confidence)} if confidence else {}),
+                         **({'layout_class_share': class_share['shares']}
+                            if class_share else {})}
     config['layout_probe'] = {**source, 'mix': mix,
-                              **({'confidence': list(confidence)} if confidence else {})}
+                              **({'confidence': list(confidence)} if confidence else {}),
+                              **({'class_share': class_share} if class_share else {})}
     gate = f' gated by segmentation confidence {confidence[0]:g}-{confidence[1]:g}' \
         if confidence else ''
+    if class_share:
+        gate += f" times a share by class fitted on {class_share['tree']}"
     probe = (f"layout probe (mix {mix:g}{gate}; {source.get('steps')} steps, seed "
              f"{source.get('seed')}, on {source.get('tree')})")
     metrics = {k: card.metrics[k] for k in KEPT_METRICS if k in card.metrics}
@@ -90,11 +97,12 @@ def grafted_card(card: ModelCard, widths: tuple[int, ...], mix: float,
 
 
 def graft(probe: Path, model: Path, out: Path, mix: float = 0.5,
-          name: str | None = None,
-          confidence: Sequence[float] = ()) -> tuple[ModelCard, dict[str, float]]:
+          name: str | None = None, confidence: Sequence[float] = (),
+          class_share: Path | None = None) -> tuple[ModelCard, dict[str, float]]:
     """Write ``model`` with ``probe`` as its layout branch to ``out``, its share gated by the
-    segmentation's ``confidence`` (low, high) if given; its card and the ONNX Runtime vs
-    torch comparison (:func:`training.export.compare_outputs`)."""
+    segmentation's ``confidence`` (low, high) and scaled by ``class_share``'s table
+    (:mod:`training.layout_share`) if given; its card and the ONNX Runtime vs torch
+    comparison (:func:`training.export.compare_outputs`)."""
     if not 0 < mix <= 1:
         raise GraftError(f'--mix {mix}: the layout\'s share must be in (0, 1]')
     gate = tuple(float(c) for c in confidence)
@@ -112,9 +120,14 @@ def graft(probe: Path, model: Path, out: Path, mix: float = 0.5,
     saved = torch.load(probe, weights_only=True)
     source = probe_source(saved, probe, model)
     classes, widths = saved_shape(saved)
+    try:
+        table = read_class_share(class_share, probe, model, classes) if class_share else None
+    except ValueError as error:
+        raise GraftError(str(error)) from None
     coding = card.depth_coding
     net_args = {**(recorded.get('net_args') or {}), 'layout_widths': widths,
-                'layout_depth_range': (coding.d_min, coding.d_max), 'layout_confidence': gate}
+                'layout_depth_range': (coding.d_min, coding.d_max), 'layout_confidence': gate,
+                'layout_class_share': table['shares'] if table else ()}
     net = build_model(NET, **net_args)
     assert isinstance(net, DefaultNet) and net.layout is not None
     if net.head_channels['segmentation'] != classes:
@@ -127,7 +140,7 @@ def graft(probe: Path, model: Path, out: Path, mix: float = 0.5,
     depth = card.heads['depth'].encoding or 'normalized_log'
     deploy = DeployNet(net.eval(), get_spec(NET), coding, depth).eval()
     size = (card.input.height, card.input.width)
-    new_card = grafted_card(card, widths, mix, source, name, gate)
+    new_card = grafted_card(card, widths, mix, source, name, gate, table)
     export_onnx(deploy, size, out)
     write_card(out, new_card)
     read_card(out)  # the vehicle's reader must accept it

@@ -5,7 +5,10 @@
 [--widths W ...]``
 ``python -m training layout-probe score NET.pt [--frames DIR ...] [--kitti TREE --split FILE]
 [--model M.onnx]``
-``python -m training layout-probe graft NET.pt --out MODEL.onnx [--model M.onnx] [--mix 0.5]``
+``python -m training layout-probe graft NET.pt --out MODEL.onnx [--model M.onnx] [--mix 0.5]
+[--confidence LOW HIGH] [--class-share SHARE.json]``
+``python -m training layout-probe fit-share NET.pt --tree TREE [TREE ...] --out SHARE.json
+[--model M.onnx]`` (:mod:`training.layout_share`)
 
 On real KITTI frames the bundled model's segmentation is right where its depth is not
 (docs/training.md, "What the bundled model sees on real frames"). The probe asks how much
@@ -51,7 +54,7 @@ from mtdepth_ros.evaluation.bag_reader import Frame
 from mtdepth_ros.evaluation.protocols import PROTOCOLS
 from mtdepth_ros.evaluation.scoring import Scorer
 from mtdepth_ros.inference.backends.engine_cache import file_sha256
-from mtdepth_ros.inference.predictor import Predictor
+from mtdepth_ros.inference.predictor import Prediction, Predictor
 from mtdepth_ros.inference.resources import resolve_model_path
 from training.data.io import read_depth_png, read_rgb
 from training.data.synth.kitti_writer import EXTRA_DENSE
@@ -73,27 +76,38 @@ def probe_labels(segmentation: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(segmentation[::STRIDE, ::STRIDE])
 
 
-def prepare(trees: Sequence[Path], out: Path, model: Path) -> int:
-    """The model's segmentation of each image of ``trees`` with its dense depth: frames."""
-    predictor = Predictor(model)
-    width, height = predictor.input_size
-    labels, depths = [], []
+def dense_frames(trees: Sequence[Path]) -> Iterator[tuple[Path, Path]]:
+    """Each image of the generated ``trees`` with dense ground truth, and that depth's PNG,
+    tree by tree, in order; a tree without any is refused."""
     for tree in trees:
         found = 0
         for image_path in sorted(tree.glob('raw/*/*/image_02/data/*.png')):
             dense = tree / EXTRA_DENSE / image_path.relative_to(tree / 'raw')
-            if not dense.exists():
-                continue
-            prediction = predictor.predict(read_rgb(image_path), heads=['segmentation'])
-            assert prediction.segmentation is not None and prediction.region is not None
-            depth = cv2.resize(prediction.region.of(read_depth_png(dense)), (width, height),
-                               interpolation=cv2.INTER_NEAREST)
-            labels.append(probe_labels(prediction.segmentation))
-            depths.append(probe_labels(depth).astype(np.float16))
-            found += 1
+            if dense.exists():
+                found += 1
+                yield image_path, dense
         if not found:
             raise SystemExit(f'{tree}: no image with dense depth ({EXTRA_DENSE}): '
                              'a generated tree?')
+
+
+def input_depth(predictor: Predictor, prediction: Prediction, dense: Path) -> np.ndarray:
+    """The dense ground truth (metres) on the network input's pixels, as the prediction
+    cropped and resized its frame."""
+    assert prediction.region is not None
+    return cv2.resize(prediction.region.of(read_depth_png(dense)), predictor.input_size,
+                      interpolation=cv2.INTER_NEAREST)
+
+
+def prepare(trees: Sequence[Path], out: Path, model: Path) -> int:
+    """The model's segmentation of each image of ``trees`` with its dense depth: frames."""
+    predictor = Predictor(model)
+    labels, depths = [], []
+    for image_path, dense in dense_frames(trees):
+        prediction = predictor.predict(read_rgb(image_path), heads=['segmentation'])
+        assert prediction.segmentation is not None
+        labels.append(probe_labels(prediction.segmentation))
+        depths.append(probe_labels(input_depth(predictor, prediction, dense)).astype(np.float16))
     classes = predictor.card.classes
     np.savez_compressed(out, labels=np.stack(labels), depth=np.stack(depths),
                         classes=len(classes.names) if classes else 0,
@@ -240,7 +254,15 @@ def parser() -> argparse.ArgumentParser:
     g.add_argument('--confidence', type=float, nargs=2, default=(), metavar=('LOW', 'HIGH'),
                    help="gate the share by the segmentation's top-class probability: the "
                         'full mix at HIGH or more, none at LOW or less')
+    g.add_argument('--class-share', type=Path, default=None, metavar='JSON',
+                   help="fit-share's table: each pixel's share is mix times its class's entry")
     g.add_argument('--name', default=None, help="the card's name (default: the model's)")
+    f = commands.add_parser('fit-share', help="the branch's share fitted class by class")
+    f.add_argument('probe', type=Path, help="train's .pt")
+    f.add_argument('--tree', type=Path, nargs='+', required=True,
+                   help='generated KITTI trees (not the probe\'s training frames, no rule\'s)')
+    f.add_argument('--model', default='', help='exported model (default: the bundled one)')
+    f.add_argument('--out', type=Path, required=True, help='the JSON to write')
     s = commands.add_parser('score', help='the model, the probe and their mean on frames')
     s.add_argument('probe', type=Path, help="train's .pt")
     s.add_argument('--frames', type=Path, nargs='*', default=[], help='real frame folders')
@@ -269,12 +291,20 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         try:
             card, report = graft(args.probe, resolve_model_path(args.model), args.out,
-                                 args.mix, args.name, args.confidence)
+                                 args.mix, args.name, args.confidence, args.class_share)
         except (FileNotFoundError, ValueError, RuntimeError) as error:  # GraftError, card's
             print(f'graft failed: {error}', file=sys.stderr)
             return 1
         print(f'wrote {args.out}\n{card.describe()}')
         print('ONNX Runtime vs torch: ' + ', '.join(f'{h} {v:.4g}' for h, v in report.items()))
+        return 0
+    if args.command == 'fit-share':
+        from training.layout_share import fit_class_share  # noqa: PLC0415  (imports this)
+
+        fitted = fit_class_share(args.probe, resolve_model_path(args.model), args.tree)
+        args.out.write_text(json.dumps(fitted, indent=2) + '\n')
+        print(f"{fitted['frames']} frames; shares by class: {fitted['shares']} "
+              f"(all pixels: {fitted['overall']}) -> {args.out}")
         return 0
     net = load(args.probe)
     predictor = Predictor(resolve_model_path(args.model))

@@ -21,7 +21,8 @@ with the depth head's in ln metres by a share that starts at 0 (neutral as the c
 A layout probe trained on this network's segmentation (``python -m training
 layout-probe``) is grafted into it by ``layout-probe graft`` (docs/training.md, "Depth
 from the segmentation alone: a probe"). ``layout_confidence`` (low, high) gates the share by
-the segmentation's confidence, pixel by pixel (:class:`~training.nets.layout.LayoutBranch`).
+the segmentation's confidence, pixel by pixel, and ``layout_class_share`` by its class
+(:class:`~training.nets.layout.LayoutBranch`).
 """
 
 from __future__ import annotations
@@ -97,7 +98,8 @@ class DefaultNet(MultiTaskNet):
                  segmentation_cue_width: int = 0, layout_widths: Sequence[int] = (),
                  layout_depth_range: Sequence[float] = (MULTIDEPTH_KITTI.d_min,
                                                         MULTIDEPTH_KITTI.d_max),
-                 layout_confidence: Sequence[float] = ()) -> None:
+                 layout_confidence: Sequence[float] = (),
+                 layout_class_share: Sequence[float] = ()) -> None:
         super().__init__({'depth': 1, 'intervals': num_intervals, 'segmentation': num_classes})
         self.encoder = build_encoder(encoder, pretrained, **dict(encoder_args or {}))
         self.decoder = LightDecoder(self.encoder.channels, decoder_width, DECODER_FIRST_STAGE)
@@ -108,7 +110,7 @@ class DefaultNet(MultiTaskNet):
             if segmentation_cue_width > 0 else None
         self.layout = LayoutBranch(num_classes, layout_widths, (
             float(layout_depth_range[0]), float(layout_depth_range[1])),
-            layout_confidence) if layout_widths else None
+            layout_confidence, layout_class_share) if layout_widths else None
         # Parameters an export of this network without them may lack: they start neutral.
         self.starts_neutral = tuple(
             prefix for prefix, branch in (('segmentation_cue.', self.segmentation_cue),

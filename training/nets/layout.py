@@ -18,6 +18,10 @@ is there: ``mix`` where its top class has probability ``high`` or more, none at 
 less, linear between. The probe reads the argmax alone, and where that is a guess (the
 real frames' blobby trees and pavement) its depth is a guess too (docs/training.md, "The
 branch's share gated by the segmentation's confidence").
+
+With ``class_share`` (one entry per class) each pixel's share is ``mix`` times its class's
+entry (the segmentation's argmax at the input's resolution): a table fitted on generated
+frames by ``layout-probe fit-share`` (:mod:`training.layout_share`).
 """
 
 from __future__ import annotations
@@ -95,8 +99,16 @@ class LayoutBranch(nn.Module):
     docstring). ``depth_range`` is the depth coding's (d_min, d_max) in metres."""
 
     def __init__(self, classes: int, widths: Sequence[int],
-                 depth_range: tuple[float, float], confidence: Sequence[float] = ()) -> None:
+                 depth_range: tuple[float, float], confidence: Sequence[float] = (),
+                 class_share: Sequence[float] = ()) -> None:
         super().__init__()
+        if class_share and (len(class_share) != classes
+                            or not all(0 <= share <= 1 for share in class_share)):
+            raise ValueError(f'LayoutBranch class_share needs {classes} entries in 0..1, '
+                             f'got {len(class_share)}: {list(class_share)}')
+        # From the network's arguments, not its weights: a buffer outside the state dict.
+        self.register_buffer('class_share', torch.tensor([float(c) for c in class_share]),
+                             persistent=False)
         self.confidence = tuple(float(c) for c in confidence)
         if self.confidence and not (len(self.confidence) == 2
                                     and 0 <= self.confidence[0] < self.confidence[1] <= 1):
@@ -126,12 +138,16 @@ class LayoutBranch(nn.Module):
         return coded + (self._encode(ln_depth) - self._encode(ln_head))
 
     def _share(self, logits: Tensor) -> Tensor:
-        """The layout's share: ``mix``, gated per pixel (N, 1, H, W) with ``confidence``."""
-        if not self.confidence:
-            return self.mix
-        low, high = self.confidence
-        sure = logits.detach().softmax(1).amax(1, keepdim=True)
-        return self.mix * ((sure - low) / (high - low)).clamp(0.0, 1.0)
+        """The layout's share: ``mix``, per pixel (N, 1, H, W) with ``class_share`` or
+        ``confidence``."""
+        share = self.mix
+        if self.class_share.numel():
+            share = share * self.class_share[logits.detach().argmax(1, keepdim=True)]
+        if self.confidence:
+            low, high = self.confidence
+            sure = logits.detach().softmax(1).amax(1, keepdim=True)
+            share = share * ((sure - low) / (high - low)).clamp(0.0, 1.0)
+        return share
 
     def _encode(self, ln_metres: Tensor) -> Tensor:
         """ln metres, held to [ln d_min, ln d_max] (a ``mix`` trained outside 0..1 leaves
