@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from mtdepth_ros.inference.backends.engine_cache import file_sha256
 from mtdepth_ros.inference.model_file import embed_card, read_card
 from mtdepth_ros.inference.predictor import Predictor
 from training.export import DeployNet, check_report, compare_outputs, export_main
+from training import layout_share
 from training.layout_graft import MIX_METRIC, GraftError, graft
 from training.layout_probe import layout_depth, load, main
 from training.nets import build_model, get_spec
@@ -198,3 +200,69 @@ def test_a_gated_graft_records_its_gate_and_exports_it(
     with pytest.raises(GraftError, match='--confidence 0.9 0.5: give LOW HIGH'):
         graft(probe, exported, tmp_path / 'x.onnx', confidence=(0.9, 0.5))
     assert not (tmp_path / 'x.onnx').exists()
+
+
+def test_a_class_share_scales_the_mix_by_the_pixels_class() -> None:
+    torch.manual_seed(0)
+    table = (0.0, 0.0, 1.0, 0.0, 0.0)
+    shared = LayoutBranch(5, (4, 6), (2.0, 125.0), class_share=table).eval()
+    plain = LayoutBranch(5, (4, 6), (2.0, 125.0)).eval()
+    plain.load_state_dict(shared.state_dict())  # the table is no weight: not in the state
+    with torch.no_grad():
+        shared.mix.fill_(0.5)
+        plain.mix.fill_(0.5)
+    coded = torch.rand(1, 1, 64, 128)
+    logits = torch.zeros(1, 5, 64, 128)
+    logits[:, 2, :32] = 20.0  # class 2 above (share 1), class 4 below (share 0)
+    logits[:, 4, 32:] = 20.0
+    with torch.no_grad():
+        ours, theirs = shared(logits, coded), plain(logits, coded)
+    assert torch.allclose(ours[..., :32, :], theirs[..., :32, :], atol=1e-6)
+    assert torch.equal(ours[..., 32:, :], coded[..., 32:, :])
+    for bad in ((0.5,) * 4, (0.5, 0.5, 0.5, 0.5, 1.5)):
+        with pytest.raises(ValueError, match='class_share needs 5 entries'):
+            LayoutBranch(5, (4, 6), (2.0, 125.0), class_share=bad)
+
+
+def test_fit_share_fits_a_table_the_graft_applies_by_class(
+        exported: Path, probe: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        tmp_path_factory: pytest.TempPathFactory) -> None:
+    monkeypatch.setattr(layout_share, 'MIN_PIXELS', 1)  # the tiny tree: fit every class seen
+    tree = kitti_tree(tmp_path_factory.getbasetemp())
+    table = tmp_path / 'share.json'
+    assert main(['fit-share', str(probe), '--tree', str(tree), '--model', str(exported),
+                 '--out', str(table)]) == 0
+    fitted = json.loads(table.read_text())
+    classes = read_card(exported).classes
+    assert classes is not None and len(fitted['shares']) == len(classes.names)
+    assert fitted['frames'] > 0 and sum(fitted['pixels']) > 0
+    assert all(0 <= s <= 1 for s in fitted['shares'])
+    seen = [c for c, n in enumerate(fitted['pixels']) if n]
+    assert all(fitted['shares'][c] == fitted['overall'] for c, n in enumerate(fitted['pixels'])
+               if not n)  # a class never seen takes the fit on all pixels
+    # A table with one share per class, as the fit's (made to differ between classes):
+    fitted['shares'] = [0.25 + 0.5 * (c % 2) for c in range(len(fitted['shares']))]
+    table.write_text(json.dumps(fitted))
+    out = tmp_path / 'shared.onnx'
+    assert main(['graft', str(probe), '--model', str(exported), '--out', str(out),
+                 '--mix', '1', '--class-share', str(table)]) == 0
+    card = read_card(out)
+    assert card.config['model']['net_args']['layout_class_share'] == fitted['shares']
+    assert 'share by class fitted on' in card.recipe
+    image = np.random.default_rng(0).integers(0, 256, (80, 256, 3), np.uint8)
+    model, ours = Predictor(exported).predict(image), Predictor(out).predict(image)
+    assert model.depth is not None and model.segmentation is not None and ours.depth is not None
+    coding = read_card(exported).depth_coding
+    assert coding is not None and seen
+    head = np.log(np.clip(model.depth, coding.d_min, coding.d_max))
+    layout = np.log(np.clip(layout_depth(load(probe), model.segmentation),
+                            coding.d_min, coding.d_max))
+    share = np.asarray(fitted['shares'])[model.segmentation]
+    expected = np.exp(head + share * (layout - head))
+    compared = np.isfinite(ours.depth) & np.isfinite(model.depth)
+    assert compared.mean() > 0.5
+    np.testing.assert_allclose(ours.depth[compared], expected[compared], rtol=2e-3)
+    other = tmp_path / 'other.json'  # fitted for another probe: refused
+    other.write_text(json.dumps({**fitted, 'probe_sha256': '0' * 64}))
+    with pytest.raises(GraftError, match='fitted for another probe'):
+        graft(probe, exported, tmp_path / 'x.onnx', class_share=other)
