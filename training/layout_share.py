@@ -11,7 +11,11 @@ in ln depth over a tree's dense ground truth has a closed form: with ``a = ln d_
 ln d_head`` and ``b = ln d_gt - ln d_head`` over the class's valid pixels, ``share_c =
 sum(a b) / sum(a a)``, clipped to 0..1. A class with fewer than ``MIN_PIXELS`` valid pixels
 takes the share fitted on all pixels. Fit it on frames the probe never trained on (its
-training frames flatter it) and that no rule reads.
+training frames flatter it) and that no rule reads. The objective is not the evaluation
+protocol's: it pools every pixel with dense truth to 120 m, uncropped, where kitti_eigen
+averages images of pixels to 80 m in the Garg crop, so the far pixels, where the probe's
+horizon beats the head, pull the share up (docs/training.md, "The branch's share fitted
+class by class").
 
 ``layout-probe graft ... --class-share share.json`` puts the table in the branch
 (:class:`~training.nets.layout.LayoutBranch`); the file names the probe and the model by
