@@ -229,10 +229,14 @@ def test_fit_share_fits_a_table_the_graft_applies_by_class(
         tmp_path_factory: pytest.TempPathFactory) -> None:
     monkeypatch.setattr(layout_share, 'MIN_PIXELS', 1)  # the tiny tree: fit every class seen
     tree = kitti_tree(tmp_path_factory.getbasetemp())
-    table = tmp_path / 'share.json'
+    table, dense = tmp_path / 'share.json', tmp_path / 'dense.json'
     assert main(['fit-share', str(probe), '--tree', str(tree), '--model', str(exported),
-                 '--out', str(table)]) == 0
-    fitted = json.loads(table.read_text())
+                 '--out', str(table)]) == 0  # on the simulated scan's pixels
+    assert main(['fit-share', str(probe), '--tree', str(tree), '--model', str(exported),
+                 '--truth', 'dense', '--out', str(dense)]) == 0
+    fitted, on_dense = json.loads(table.read_text()), json.loads(dense.read_text())
+    assert (fitted['truth'], on_dense['truth']) == ('scan', 'dense')
+    assert 0 < sum(fitted['pixels']) < sum(on_dense['pixels'])  # the scan: some pixels
     classes = read_card(exported).classes
     assert classes is not None and len(fitted['shares']) == len(classes.names)
     assert fitted['frames'] > 0 and sum(fitted['pixels']) > 0

@@ -8,7 +8,7 @@
 ``python -m training layout-probe graft NET.pt --out MODEL.onnx [--model M.onnx] [--mix 0.5]
 [--confidence LOW HIGH] [--class-share SHARE.json]``
 ``python -m training layout-probe fit-share NET.pt --tree TREE [TREE ...] --out SHARE.json
-[--model M.onnx]`` (:mod:`training.layout_share`)
+[--model M.onnx] [--truth scan|dense]`` (:mod:`training.layout_share`)
 
 On real KITTI frames the bundled model's segmentation is right where its depth is not
 (docs/training.md, "What the bundled model sees on real frames"). The probe asks how much
@@ -76,26 +76,42 @@ def probe_labels(segmentation: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(segmentation[::STRIDE, ::STRIDE])
 
 
-def dense_frames(trees: Sequence[Path]) -> Iterator[tuple[Path, Path]]:
-    """Each image of the generated ``trees`` with dense ground truth, and that depth's PNG,
-    tree by tree, in order; a tree without any is refused."""
+TRUTHS = ('dense', 'scan')  # a generated tree's dense depth; its simulated scan (scored)
+
+
+def truth_path(tree: Path, image_path: Path, truth: str = 'dense') -> Path | None:
+    """The depth PNG of ``image_path`` (under ``tree``/raw) by ``truth``: the dense
+    depth, or the simulated scan KITTI's protocols score (proj_depth/groundtruth of
+    the train or val split); None where the frame has none."""
+    relative = image_path.relative_to(tree / 'raw')  # date/drive/image_02/data/frame.png
+    if truth == 'dense':
+        dense = tree / EXTRA_DENSE / relative
+        return dense if dense.exists() else None
+    drive, frame = relative.parts[1], relative.name
+    found = sorted(tree.glob(f'depth/*/{drive}/proj_depth/groundtruth/image_02/{frame}'))
+    return found[0] if found else None
+
+
+def truth_frames(trees: Sequence[Path], truth: str = 'dense') -> Iterator[tuple[Path, Path]]:
+    """Each image of the generated ``trees`` with ground truth of the kind ``truth``
+    (:func:`truth_path`), and that depth's PNG, tree by tree, in order; a tree without
+    any is refused."""
     for tree in trees:
         found = 0
         for image_path in sorted(tree.glob('raw/*/*/image_02/data/*.png')):
-            dense = tree / EXTRA_DENSE / image_path.relative_to(tree / 'raw')
-            if dense.exists():
+            depth = truth_path(tree, image_path, truth)
+            if depth is not None:
                 found += 1
-                yield image_path, dense
+                yield image_path, depth
         if not found:
-            raise SystemExit(f'{tree}: no image with dense depth ({EXTRA_DENSE}): '
-                             'a generated tree?')
+            raise SystemExit(f'{tree}: no image with {truth} depth: a generated tree?')
 
 
-def input_depth(predictor: Predictor, prediction: Prediction, dense: Path) -> np.ndarray:
-    """The dense ground truth (metres) on the network input's pixels, as the prediction
-    cropped and resized its frame."""
+def input_depth(predictor: Predictor, prediction: Prediction, depth: Path) -> np.ndarray:
+    """A ground truth PNG (metres) on the network input's pixels, as the prediction
+    cropped and resized its frame (nearest: a scan keeps its points, fewer of them)."""
     assert prediction.region is not None
-    return cv2.resize(prediction.region.of(read_depth_png(dense)), predictor.input_size,
+    return cv2.resize(prediction.region.of(read_depth_png(depth)), predictor.input_size,
                       interpolation=cv2.INTER_NEAREST)
 
 
@@ -103,7 +119,7 @@ def prepare(trees: Sequence[Path], out: Path, model: Path) -> int:
     """The model's segmentation of each image of ``trees`` with its dense depth: frames."""
     predictor = Predictor(model)
     labels, depths = [], []
-    for image_path, dense in dense_frames(trees):
+    for image_path, dense in truth_frames(trees):
         prediction = predictor.predict(read_rgb(image_path), heads=['segmentation'])
         assert prediction.segmentation is not None
         labels.append(probe_labels(prediction.segmentation))
@@ -262,6 +278,9 @@ def parser() -> argparse.ArgumentParser:
     f.add_argument('--tree', type=Path, nargs='+', required=True,
                    help='generated KITTI trees (not the probe\'s training frames, no rule\'s)')
     f.add_argument('--model', default='', help='exported model (default: the bundled one)')
+    f.add_argument('--truth', choices=TRUTHS, default='scan',
+                   help="the tree's simulated scan, the pixels KITTI's protocols score "
+                        '(default), or its dense depth')
     f.add_argument('--out', type=Path, required=True, help='the JSON to write')
     s = commands.add_parser('score', help='the model, the probe and their mean on frames')
     s.add_argument('probe', type=Path, help="train's .pt")
@@ -301,7 +320,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == 'fit-share':
         from training.layout_share import fit_class_share  # noqa: PLC0415  (imports this)
 
-        fitted = fit_class_share(args.probe, resolve_model_path(args.model), args.tree)
+        fitted = fit_class_share(args.probe, resolve_model_path(args.model), args.tree,
+                                 args.truth)
         args.out.write_text(json.dumps(fitted, indent=2) + '\n')
         print(f"{fitted['frames']} frames; shares by class: {fitted['shares']} "
               f"(all pixels: {fitted['overall']}) -> {args.out}")
