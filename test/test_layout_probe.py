@@ -85,6 +85,15 @@ def test_prepare_train_and_score_a_generated_tree(tmp_path: Path) -> None:
     for figures in scores.values():
         assert tuple(figures) == PREDICTORS
         assert all(np.isfinite(v) and v >= 0 for by in figures.values() for v in by.values())
+    assert main(['score', str(probe), '--kitti', str(tree), '--split', 'val', '--model', str(model),
+                 '--shares', '0', '0.5', '1', '0.3', '--out', str(out)]) == 0
+    figures = json.loads(out.read_text())['kitti']
+    assert tuple(figures) == (*PREDICTORS, 'share 0', 'share 0.5', 'share 1', 'share 0.3')
+    for share, same in (('share 0', 'model'), ('share 0.5', 'geometric mean'),
+                        ('share 1', 'layout')):  # the ends and the middle of the mix
+        for key, value in figures[same].items():
+            assert figures[share][key] == pytest.approx(value, rel=1e-4), (share, key)
+    assert figures['share 0.3'] != figures['model'] and figures['share 0.3'] != figures['layout']
 
 
 def test_prepare_refuses_a_tree_without_dense_depth(tmp_path: Path) -> None:

@@ -4,7 +4,7 @@
 ``python -m training layout-probe train DATA.npz --out NET.pt [--steps N] [--seed S]
 [--widths W ...]``
 ``python -m training layout-probe score NET.pt [--frames DIR ...] [--kitti TREE --split FILE]
-[--model M.onnx]``
+[--model M.onnx] [--shares S ...]``
 ``python -m training layout-probe graft NET.pt --out MODEL.onnx [--model M.onnx] [--mix 0.5]
 [--confidence LOW HIGH] [--class-share SHARE.json]``
 ``python -m training layout-probe fit-share NET.pt --tree TREE [TREE ...] --out SHARE.json
@@ -218,13 +218,16 @@ def layout_depth(net: LayoutNet, segmentation: np.ndarray) -> np.ndarray:
     return cv2.resize(np.exp(ln_depth), (width, height), interpolation=cv2.INTER_LINEAR)
 
 
-def score_frames(frames: Iterator[BagFrame], net: LayoutNet, predictor: Predictor
-                 ) -> dict[str, dict[str, float]]:
-    """The headline metrics (kitti_eigen) of the model, the probe and their geometric mean."""
+def score_frames(frames: Iterator[BagFrame], net: LayoutNet, predictor: Predictor,
+                 shares: Sequence[float] = ()) -> dict[str, dict[str, float]]:
+    """The headline metrics (kitti_eigen) of the model, the probe and their geometric mean,
+    and of each mix ``ln d_model + share (ln d_layout - ln d_model)`` in ``shares``
+    (named ``share S``: 0 is the model, 0.5 the geometric mean, 1 the probe)."""
     protocol, card = PROTOCOLS['kitti_eigen'], predictor.card
     near = card.depth_range[0] if card.depth_range else None  # -inf scored there, as mtdepth-eval
+    names = PREDICTORS + tuple(f'share {share:g}' for share in shares)
     scorers = {name: Scorer(protocol, (), plot_max_m=protocol.max_depth or 80.0, near_limit=near)
-               for name in PREDICTORS}
+               for name in names}
     for index, bag_frame in enumerate(frames):
         fx = float(bag_frame.intrinsics[0, 0])
         prediction = predictor.predict(bag_frame.image, heads=['depth', 'segmentation'],
@@ -232,11 +235,13 @@ def score_frames(frames: Iterator[BagFrame], net: LayoutNet, predictor: Predicto
         assert prediction.depth is not None and prediction.segmentation is not None
         model = prediction.depth
         layout = layout_depth(net, prediction.segmentation) * np.float32(prediction.depth_scale)
-        with np.errstate(invalid='ignore'):
+        with np.errstate(invalid='ignore', divide='ignore'):
             mean = np.where(np.isfinite(model), np.sqrt(model * layout), model)
+            mixed = [np.where(np.isfinite(model), model * (layout / model) ** share, model)
+                     for share in shares]
         frame = Frame(index=index, stamp_ns=0, log_time_ns=0, frame_id='', rgb=bag_frame.image,
                       depth=bag_frame.depth)
-        for name, depth in zip(PREDICTORS, (model, layout, mean)):
+        for name, depth in zip(names, (model, layout, mean, *mixed)):
             scorers[name].add(frame, depth.astype(np.float32), None, region=prediction.region,
                               depth_scale=prediction.depth_scale)
     return {name: {key: float(s.depth_summary()['headline'][key]) for key in HEADLINE}
@@ -290,6 +295,8 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument('--textured', action='store_true',
                    help="--kitti's frames again with real-check's texture (set kitti_textured)")
     s.add_argument('--model', default='', help='exported model (default: the bundled one)')
+    s.add_argument('--shares', type=float, nargs='+', default=[], metavar='S',
+                   help="also each mix of model and probe at these shares (the branch's mix)")
     s.add_argument('--out', type=Path, default=None, help='also write the figures as JSON')
     return top
 
@@ -331,7 +338,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     sets = frame_sets(args.frames, args.kitti, args.split, textured=args.textured)
     if not sets:
         raise SystemExit('nothing to score: give --frames and/or --kitti')
-    results = {name: score_frames(frames, net, predictor) for name, frames in sets.items()}
+    results = {name: score_frames(frames, net, predictor, args.shares)
+               for name, frames in sets.items()}
     print('| set | predictor | ' + ' | '.join(HEADLINE) + ' |')
     print('|---|---|' + '---|' * len(HEADLINE))
     for name, by_predictor in results.items():
