@@ -15,8 +15,8 @@ from training_helpers import kitti_tree, two_step_checkpoint
 from mtdepth_ros.inference.backends.engine_cache import file_sha256
 from mtdepth_ros.inference.model_file import embed_card, read_card
 from mtdepth_ros.inference.predictor import Predictor
-from training.export import DeployNet, check_report, compare_outputs, export_main
 from training import layout_share
+from training.export import DeployNet, check_report, compare_outputs, export_main
 from training.layout_graft import MIX_METRIC, GraftError, graft
 from training.layout_probe import layout_depth, load, main
 from training.nets import build_model, get_spec

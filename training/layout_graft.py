@@ -41,6 +41,7 @@ from training.layout_probe import saved_shape
 from training.layout_share import read_class_share
 from training.nets import build_model, get_spec
 from training.nets.default import DefaultNet
+from training.nets.layout import check_confidence
 from training.onnx_weights import load_onnx_weights
 
 NET = 'default'  # the network that has the branch
@@ -105,10 +106,11 @@ def graft(probe: Path, model: Path, out: Path, mix: float = 0.5,
     comparison (:func:`training.export.compare_outputs`)."""
     if not 0 < mix <= 1:
         raise GraftError(f'--mix {mix}: the layout\'s share must be in (0, 1]')
-    gate = tuple(float(c) for c in confidence)
-    if gate and not (len(gate) == 2 and 0 <= gate[0] < gate[1] <= 1):
+    try:
+        gate: tuple[float, ...] = check_confidence(confidence) if confidence else ()
+    except ValueError:
         raise GraftError(f'--confidence {" ".join(map(str, confidence))}: give LOW HIGH '
-                         'with 0 <= LOW < HIGH <= 1')
+                         'with 0 <= LOW < HIGH <= 1') from None
     card = read_card(model)
     recorded = (card.config.get('model') or {})
     if recorded.get('net') != NET or card.depth_coding is None:

@@ -36,6 +36,7 @@ from mtdepth_ros.inference.predictor import Predictor
 from training.data.io import read_rgb
 from training.layout_probe import (TRUTHS, VALID_M, input_depth, layout_depth, load,
                                    truth_frames)
+from training.nets.layout import check_class_share
 
 MIN_PIXELS = 100_000
 
@@ -82,7 +83,8 @@ def read_class_share(path: Path, probe: Path, model: Path, classes: int) -> dict
         if fitted.get(key) != sha:
             raise ValueError(f'{path} was fitted for another {key[:-7]} '
                              f'({str(fitted.get(key))[:12]}, not {sha[:12]}): fit it again')
-    shares = fitted.get('shares') or []
-    if len(shares) != classes or not all(0 <= s <= 1 for s in shares):
-        raise ValueError(f'{path}: shares must be {classes} numbers in 0..1')
+    try:
+        check_class_share(fitted.get('shares') or [], classes)
+    except ValueError as error:
+        raise ValueError(f'{path}: {error}') from None
     return fitted

@@ -94,6 +94,22 @@ class LayoutNet(nn.Module):
         return self.out(x)[:, 0]
 
 
+def check_confidence(confidence: Sequence[float]) -> tuple[float, float]:
+    """``confidence`` as the gate's (low, high); ValueError unless 0 <= low < high <= 1."""
+    gate = tuple(float(c) for c in confidence)
+    if len(gate) != 2 or not 0 <= gate[0] < gate[1] <= 1:
+        raise ValueError('LayoutBranch confidence must be (low, high) with '
+                         f'0 <= low < high <= 1, got {tuple(confidence)}')
+    return gate[0], gate[1]
+
+
+def check_class_share(class_share: Sequence[float], classes: int) -> None:
+    """ValueError unless ``class_share`` holds one share in 0..1 for each of ``classes``."""
+    if len(class_share) != classes or not all(0 <= share <= 1 for share in class_share):
+        raise ValueError(f'LayoutBranch class_share needs {classes} entries in 0..1, '
+                         f'got {len(class_share)}: {list(class_share)}')
+
+
 class LayoutBranch(nn.Module):
     """The depth head's normalised log depth mixed with :class:`LayoutNet`'s (module
     docstring). ``depth_range`` is the depth coding's (d_min, d_max) in metres."""
@@ -102,18 +118,12 @@ class LayoutBranch(nn.Module):
                  depth_range: tuple[float, float], confidence: Sequence[float] = (),
                  class_share: Sequence[float] = ()) -> None:
         super().__init__()
-        if class_share and (len(class_share) != classes
-                            or not all(0 <= share <= 1 for share in class_share)):
-            raise ValueError(f'LayoutBranch class_share needs {classes} entries in 0..1, '
-                             f'got {len(class_share)}: {list(class_share)}')
+        if class_share:
+            check_class_share(class_share, classes)
         # From the network's arguments, not its weights: a buffer outside the state dict.
         self.register_buffer('class_share', torch.tensor([float(c) for c in class_share]),
                              persistent=False)
-        self.confidence = tuple(float(c) for c in confidence)
-        if self.confidence and not (len(self.confidence) == 2
-                                    and 0 <= self.confidence[0] < self.confidence[1] <= 1):
-            raise ValueError('LayoutBranch confidence must be (low, high) with '
-                             f'0 <= low < high <= 1, got {tuple(confidence)}')
+        self.confidence = check_confidence(confidence) if confidence else ()
         self.layout = LayoutNet(classes, widths)
         self.mix = nn.Parameter(torch.zeros(()))  # the layout's share in ln depth
         self.d_min, self.d_max = (float(d) for d in depth_range)
