@@ -12,7 +12,10 @@ from model_fixtures import CLASS_NAMES, write_model
 from test_data_trees import kitti_tree
 
 from mtdepth_ros.inference.backends.engine_cache import file_sha256
+from training.layout_graft import GraftError, graft
 from training.layout_probe import (
+    FALLBACK_SHARE,
+    HELD_M,
     PATCH_COLUMNS,
     PATCH_ROWS,
     PATCHES,
@@ -20,7 +23,9 @@ from training.layout_probe import (
     layout_depth,
     load,
     main,
+    model_ln_depth,
     patch_noise,
+    row_fallback,
     train,
 )
 from training.nets.layout import STRIDE, LayoutNet, network_input
@@ -134,3 +139,111 @@ def test_prepare_reads_several_trees_and_records_them(tmp_path: Path) -> None:
     assert len(arrays['labels']) == 2 * 9  # every frame of each tree
     assert str(arrays['tree']) == f'{tree} + {tree}'
     assert str(arrays['model_sha256']) == file_sha256(model)
+
+
+def _biased_model_data(path: Path, frames: int = 16, model: str = 'm') -> Path:
+    """The two bands, with a model's depth that reads class 1 (below) 1.5x too far."""
+    bands = np.load(_two_band_data(path, frames))
+    depth = bands['depth'].astype(np.float32)
+    given = np.where(bands['labels'] == 1, 1.5 * depth, depth)
+    np.savez_compressed(path, labels=bands['labels'], depth=bands['depth'], classes=2,
+                        names=np.array(['road', 'car']), model_sha256=model,
+                        model_depth=model_ln_depth(given).astype(np.float16))
+    return path
+
+
+def test_a_refiner_starts_as_the_depth_it_is_given() -> None:
+    net = LayoutNet(3, (4, 6), depth_input=True).eval()
+    labels = torch.randint(0, 3, (2, 6, 8))
+    ln_depth = torch.rand(2, 6, 8) * 3
+    assert torch.equal(net(labels, ln_depth), ln_depth)
+    with pytest.raises(ValueError, match='reads the ln depth'):
+        net(labels)
+
+
+def test_model_ln_depth_holds_the_far_and_the_near() -> None:
+    depth = np.array([[np.inf, 0.5, 10.0, 500.0]], np.float32)
+    np.testing.assert_allclose(np.exp(model_ln_depth(depth)),
+                               [[HELD_M[1], HELD_M[0], 10.0, HELD_M[1]]], rtol=1e-5)
+
+
+def test_the_refiner_learns_the_models_bias_by_class(tmp_path: Path) -> None:
+    data = _biased_model_data(tmp_path / 'biased.npz')
+    train(data, tmp_path / 'refiner.pt', steps=200, seed=0)
+    net = load(tmp_path / 'refiner.pt')
+    assert net.depth_input
+    segmentation = np.zeros((12 * STRIDE, 16 * STRIDE), np.uint8)
+    segmentation[6 * STRIDE:] = 1
+    given = np.where(segmentation == 1, 6.0, 20.0).astype(np.float32)  # 4 m read 1.5x far
+    given[0, 0] = np.inf  # the far stays far
+    refined = layout_depth(net, segmentation, given)
+    assert refined.shape == given.shape and refined[0, 0] == np.inf
+    assert np.median(refined[-3 * STRIDE:]) == pytest.approx(4.0, rel=0.15)
+    assert np.median(refined[STRIDE:4 * STRIDE]) == pytest.approx(20.0, rel=0.15)
+    with pytest.raises(ValueError, match="corrects the model's depth"):
+        layout_depth(net, segmentation)
+
+
+def test_row_fallback_draws_standing_regions_at_their_rows_depth() -> None:
+    labels = np.zeros((1, 8, 12), np.uint8)  # class 0 ground, class 1 standing
+    labels[0, 2:5, 1:3] = 1
+    labels[0, 2:5, 8:10] = 1  # two regions of the standing class, a third of their rows
+    ln_depth = np.log(np.full((1, 8, 12), 30.0, np.float32))
+    ln_depth[labels == 1] = np.log(5.0)
+    rng = np.random.default_rng(0)
+    assert np.array_equal(row_fallback(labels, ln_depth, 0.0, [1], rng), ln_depth)
+    pulled = [row_fallback(labels, ln_depth, 1.0, [1], np.random.default_rng(seed))
+              for seed in range(8)]
+    assert np.array_equal(pulled[0], row_fallback(labels, ln_depth, 1.0, [1],
+                                                  np.random.default_rng(0)))  # seeded
+    for out in pulled:
+        assert np.array_equal(out[labels == 0], ln_depth[labels == 0])  # ground untouched
+        assert np.all(out <= np.log(30.0) + 1e-6) and np.all(out >= np.log(5.0) - 1e-6)
+        for region in (np.s_[0, 2:5, 1:3], np.s_[0, 2:5, 8:10]):  # each region as one
+            values = out[region]
+            assert np.allclose(values, values.flat[0])
+            share = (values.flat[0] - np.log(5.0)) / (np.log(30.0) - np.log(5.0))
+            assert share == pytest.approx(0, abs=1e-6) or FALLBACK_SHARE[0] <= share <= FALLBACK_SHARE[1]
+    moved = [bool(out[0, 3, 2] != ln_depth[0, 3, 2]) for out in pulled]
+    assert any(moved) and not all(moved)  # each region by chance
+
+
+def test_train_refuses_a_fallback_without_depth_and_mixed_models(tmp_path: Path) -> None:
+    with pytest.raises(SystemExit, match='prepare --with-depth'):
+        train(_two_band_data(tmp_path / 'bands.npz'), tmp_path / 'x.pt', steps=1, seed=0,
+              fallback_share=0.5)
+    first = _biased_model_data(tmp_path / 'a.npz', model='a')
+    with pytest.raises(SystemExit, match="another model_sha256"):
+        train([first, _biased_model_data(tmp_path / 'b.npz', model='b')], tmp_path / 'x.pt',
+              steps=1, seed=0)
+    with pytest.raises(SystemExit, match='prepare all of them --with-depth, or none'):
+        train([first, _two_band_data(tmp_path / 'bands.npz')], tmp_path / 'x.pt', steps=1,
+              seed=0)
+    losses = train([first, _biased_model_data(tmp_path / 'c.npz', model='a')],
+                   tmp_path / 'x.pt', steps=2, seed=0, fallback_share=1.0)
+    assert len(losses) == 2
+    assert torch.load(tmp_path / 'x.pt', weights_only=True)['source']['frames'] == 32
+
+
+def test_prepare_with_depth_train_and_score_a_refiner(tmp_path: Path) -> None:
+    tree = kitti_tree()
+    model = write_model(tmp_path / 'tiny.onnx')
+    data, refiner, out = tmp_path / 'data.npz', tmp_path / 'refiner.pt', tmp_path / 'scores.json'
+    assert main(['prepare', '--tree', str(tree), '--out', str(data), '--model', str(model),
+                 '--with-depth']) == 0
+    arrays = np.load(data)
+    assert arrays['model_depth'].shape == arrays['labels'].shape
+    assert list(arrays['names']) == list(CLASS_NAMES)
+    assert main(['train', str(data), str(data), '--out', str(refiner), '--steps', '3',
+                 '--row-fallback', '0.5']) == 0
+    saved = torch.load(refiner, weights_only=True)
+    assert saved['depth_input'] and saved['source']['row_fallback'] == 0.5
+    assert saved['source']['frames'] == 2 * 9
+    assert load(refiner).depth_input
+    assert main(['score', str(refiner), '--kitti', str(tree), '--split', 'val', '--model',
+                 str(model), '--out', str(out)]) == 0
+    figures = json.loads(out.read_text())['kitti']
+    assert tuple(figures) == PREDICTORS
+    assert all(np.isfinite(v) and v >= 0 for by in figures.values() for v in by.values())
+    with pytest.raises(GraftError, match='is a refiner'):
+        graft(refiner, model, tmp_path / 'x.onnx')

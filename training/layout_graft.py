@@ -111,6 +111,10 @@ def graft(probe: Path, model: Path, out: Path, mix: float = 0.5,
     except ValueError:
         raise GraftError(f'--confidence {" ".join(map(str, confidence))}: give LOW HIGH '
                          'with 0 <= LOW < HIGH <= 1') from None
+    saved = torch.load(probe, weights_only=True)
+    if saved.get('depth_input'):
+        raise GraftError(f'{probe} is a refiner (it reads the model\'s depth): the layout '
+                         'branch takes a probe of the segmentation alone')
     card = read_card(model)
     recorded = (card.config.get('model') or {})
     if recorded.get('net') != NET or card.depth_coding is None:
@@ -119,7 +123,6 @@ def graft(probe: Path, model: Path, out: Path, mix: float = 0.5,
     if (recorded.get('net_args') or {}).get('layout_widths'):
         raise GraftError(f'{model} has a layout branch already: graft into the model it was '
                          'grafted into (its card names it)')
-    saved = torch.load(probe, weights_only=True)
     source = probe_source(saved, probe, model)
     classes, widths = saved_shape(saved)
     try:

@@ -1,8 +1,9 @@
 """Depth from the segmentation alone: does the scene's layout carry over to real frames?
 
-``python -m training layout-probe prepare --tree TREE [TREE ...] --out DATA.npz [--model M.onnx]``
-``python -m training layout-probe train DATA.npz --out NET.pt [--steps N] [--seed S]
-[--widths W ...]``
+``python -m training layout-probe prepare --tree TREE [TREE ...] --out DATA.npz [--model M.onnx]
+[--with-depth]``
+``python -m training layout-probe train DATA.npz [DATA.npz ...] --out NET.pt [--steps N]
+[--seed S] [--widths W ...] [--patch-noise SHARE] [--row-fallback SHARE]``
 ``python -m training layout-probe score NET.pt [--frames DIR ...] [--kitti TREE --split FILE]
 [--model M.onnx] [--shares S ...]``
 ``python -m training layout-probe graft NET.pt --out MODEL.onnx [--model M.onnx] [--mix 0.5]
@@ -27,6 +28,13 @@ frame_sets`, with ``--textured`` the generated frames twice, as the bundling rul
 them) and scores, under ``kitti_eigen`` with the project's scorer,
 three predictors: the model's depth, the probe's from the model's segmentation (both
 focal-corrected alike), and their geometric mean.
+
+A refiner is the same U-Net reading the model's ln depth as well (``prepare --with-depth``
+keeps it; ``train`` then makes one): it gives that depth plus a learnt correction, and
+``score`` reports it in the probe's place. With ``--row-fallback SHARE`` it learns from
+frames in which standing things are drawn at their row's depth, the failure the bundled
+model shows on real frames (:func:`row_fallback`; docs/training.md, "A refiner that reads
+the model's depth").
 
 ``prepare`` records the tree and the model (its sha256) and ``train`` keeps that record
 in the probe, so that ``graft`` (:mod:`training.layout_graft`) puts the probe only into the
@@ -54,6 +62,7 @@ from mtdepth_ros.evaluation.bag_reader import Frame
 from mtdepth_ros.evaluation.protocols import PROTOCOLS
 from mtdepth_ros.evaluation.scoring import Scorer
 from mtdepth_ros.inference.backends.engine_cache import file_sha256
+from mtdepth_ros.inference.ground_contact import STANDING_CLASSES
 from mtdepth_ros.inference.predictor import Prediction, Predictor
 from mtdepth_ros.inference.resources import resolve_model_path
 from training.data.io import read_depth_png, read_rgb
@@ -67,6 +76,9 @@ LABEL_NOISE = 0.03  # share of training pixels given a random class
 PATCHES = (1, 4)  # --patch-noise: patches per chosen frame, at least and below
 PATCH_ROWS, PATCH_COLUMNS = (3, 13), (3, 21)  # their size in probe cells, at least and below
 SOURCE_KEYS = ('tree', 'model', 'model_sha256')  # prepare's record, kept in the probe
+HELD_M = (2.0, 125.0)  # a refiner's input depth held here (the coding's range; the sky's inf)
+FALLBACK_SHARE = (0.3, 1.0)  # --row-fallback: how far a region is pulled to its row, from..to
+FALLBACK_REGIONS = 0.5  # --row-fallback: each standing region's chance in a chosen frame
 PREDICTORS = ('model', 'layout', 'geometric mean')
 HEADLINE = ('abs_rel', 'silog', 'd1', 'rmse')
 
@@ -115,18 +127,33 @@ def input_depth(predictor: Predictor, prediction: Prediction, depth: Path) -> np
                       interpolation=cv2.INTER_NEAREST)
 
 
-def prepare(trees: Sequence[Path], out: Path, model: Path) -> int:
-    """The model's segmentation of each image of ``trees`` with its dense depth: frames."""
+def model_ln_depth(depth: np.ndarray) -> np.ndarray:
+    """A model's depth (metres, +inf where it says far) as a refiner reads it: ln metres
+    held to ``HELD_M``, float32."""
+    finite = np.where(np.isfinite(depth), depth, HELD_M[1])
+    return np.log(np.clip(finite, *HELD_M)).astype(np.float32)
+
+
+def prepare(trees: Sequence[Path], out: Path, model: Path, with_depth: bool = False) -> int:
+    """The model's segmentation of each image of ``trees`` with its dense depth, and with
+    ``with_depth`` the model's own ln depth (:func:`model_ln_depth`, what a refiner
+    corrects): frames."""
     predictor = Predictor(model)
-    labels, depths = [], []
+    labels, depths, model_depths = [], [], []
+    heads = ['depth', 'segmentation'] if with_depth else ['segmentation']
     for image_path, dense in truth_frames(trees):
-        prediction = predictor.predict(read_rgb(image_path), heads=['segmentation'])
+        prediction = predictor.predict(read_rgb(image_path), heads=heads)
         assert prediction.segmentation is not None
         labels.append(probe_labels(prediction.segmentation))
         depths.append(probe_labels(input_depth(predictor, prediction, dense)).astype(np.float16))
+        if with_depth:
+            assert prediction.depth is not None
+            model_depths.append(model_ln_depth(probe_labels(prediction.depth)).astype(np.float16))
     classes = predictor.card.classes
-    np.savez_compressed(out, labels=np.stack(labels), depth=np.stack(depths),
+    extra = {'model_depth': np.stack(model_depths)} if with_depth else {}
+    np.savez_compressed(out, labels=np.stack(labels), depth=np.stack(depths), **extra,
                         classes=len(classes.names) if classes else 0,
+                        names=np.array(classes.names if classes else ()),
                         tree=' + '.join(str(tree) for tree in trees),
                         model=str(model), model_sha256=file_sha256(model))
     return len(labels)
@@ -158,19 +185,74 @@ def patch_noise(labels: Tensor, share: float, rng: np.random.Generator) -> Tenso
     return labels
 
 
-def train(data: Path, out: Path, steps: int, seed: int, batch: int = 8,
-          widths: Sequence[int] = WIDTHS, patch_share: float = 0.0) -> list[float]:
-    """Fit a probe on ``data`` (from :func:`prepare`); saved to ``out`` every 100 steps and
-    at the end. The losses, every step."""
+def row_fallback(labels: np.ndarray, ln_depth: np.ndarray, share: float,
+                 standing: Sequence[int], rng: np.random.Generator) -> np.ndarray:
+    """``ln_depth`` (N, h, w) with, in each frame chosen with probability ``share``, each
+    connected region of a ``standing`` class in ``labels`` (chance ``FALLBACK_REGIONS``)
+    pulled toward its row's median depth by a share drawn from ``FALLBACK_SHARE``: the
+    real frames' failure, a standing thing the network does not recognise drawn at its
+    row's depth (docs/training.md, "Rows or content"), simulated on generated frames."""
+    ln_depth = ln_depth.copy()
+    for k in range(len(labels)):
+        if rng.random() >= share:
+            continue
+        row = np.broadcast_to(np.median(ln_depth[k], axis=1, keepdims=True), ln_depth[k].shape)
+        for class_id in standing:
+            mask = (labels[k] == class_id).astype(np.uint8)
+            if not mask.any():
+                continue
+            count, regions = cv2.connectedComponents(mask, connectivity=4)
+            for region in range(1, count):
+                if rng.random() >= FALLBACK_REGIONS:
+                    continue
+                where = regions == region
+                pull = rng.uniform(*FALLBACK_SHARE)
+                ln_depth[k][where] += pull * (row[where] - ln_depth[k][where])
+    return ln_depth
+
+
+def train(data: Path | Sequence[Path], out: Path, steps: int, seed: int, batch: int = 8,
+          widths: Sequence[int] = WIDTHS, patch_share: float = 0.0,
+          fallback_share: float = 0.0) -> list[float]:
+    """Fit a probe on ``data`` (one or more of :func:`prepare`'s files, all of one model);
+    saved to ``out`` every 100 steps and at the end. The losses, every step.
+
+    Data prepared ``with_depth`` makes a refiner (:class:`LayoutNet` ``depth_input``),
+    which with ``fallback_share`` learns from that share of frames given
+    :func:`row_fallback`."""
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
-    arrays = np.load(data)
-    labels = torch.from_numpy(arrays['labels'].astype(np.int64))
-    depth = torch.from_numpy(arrays['depth'].astype(np.float32))
-    net = LayoutNet(int(arrays['classes']), widths)
+    paths = [data] if isinstance(data, Path) else list(data)
+    files = [np.load(path) for path in paths]
+    arrays = files[0]
+    with_depth = ['model_depth' in f for f in files]
+    if any(with_depth) and not all(with_depth):
+        raise SystemExit('a refiner\'s data and a probe\'s given together: prepare all of '
+                         'them --with-depth, or none')
+    refiner = all(with_depth)
+    for path, other in zip(paths[1:], files[1:]):
+        for key in ('classes', 'model_sha256'):
+            if key in arrays and (key not in other or str(other[key]) != str(arrays[key])):
+                raise SystemExit(f'{path}: another {key} than {paths[0]}\'s: one model\'s '
+                                 'frames only')
+    labels = torch.from_numpy(np.concatenate([f['labels'] for f in files]).astype(np.int64))
+    depth = torch.from_numpy(np.concatenate([f['depth'] for f in files]).astype(np.float32))
+    model_depth = np.concatenate([f['model_depth'] for f in files]).astype(np.float32) \
+        if refiner else None
+    if fallback_share and not refiner:
+        raise SystemExit('--row-fallback corrects a model\'s depth: prepare --with-depth')
+    names = [str(name) for name in arrays['names']] if 'names' in arrays else []
+    standing = [i for i, name in enumerate(names) if name in STANDING_CLASSES]
+    if fallback_share and not standing:
+        raise SystemExit('--row-fallback needs the class names (prepare records them) with a '
+                         'standing class (car, building, ...)')
+    net = LayoutNet(int(arrays['classes']), widths, depth_input=refiner)
     # What the probe learnt from: the tree and the model whose segmentation it reads.
     source: dict[str, Any] = {key: str(arrays[key]) for key in SOURCE_KEYS if key in arrays}
-    source.update(frames=len(labels), steps=steps, seed=seed, patch_noise=patch_share)
+    if len(files) > 1:
+        source['tree'] = ' + '.join(str(f['tree']) for f in files if 'tree' in f)
+    source.update(frames=len(labels), steps=steps, seed=seed, patch_noise=patch_share,
+                  **({'row_fallback': fallback_share} if refiner else {}))
     optimiser = torch.optim.AdamW(net.parameters(), 1e-3, weight_decay=1e-4)
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, 2e-3, total_steps=steps,
                                                    pct_start=0.1)
@@ -178,13 +260,19 @@ def train(data: Path, out: Path, steps: int, seed: int, batch: int = 8,
     for step in range(steps):
         chosen = torch.from_numpy(rng.integers(0, len(labels), batch))
         x, target = labels[chosen], depth[chosen]
+        given = torch.from_numpy(model_depth[chosen.numpy()]) if model_depth is not None \
+            else None
         if rng.random() < 0.5:
             x, target = x.flip(-1), target.flip(-1)
+            given = given.flip(-1) if given is not None else None
+        if given is not None and fallback_share:
+            given = torch.from_numpy(row_fallback(x.numpy(), given.numpy(), fallback_share,
+                                                  standing, rng))
         noise = torch.from_numpy(rng.random(x.shape) < LABEL_NOISE)
         x = torch.where(noise, torch.from_numpy(rng.integers(0, net.classes, x.shape)), x)
         if patch_share:
             x = patch_noise(x, patch_share, rng)
-        loss = layout_loss(net(x), target)
+        loss = layout_loss(net(x, given), target)
         optimiser.zero_grad()
         loss.backward()
         optimiser.step()
@@ -193,13 +281,14 @@ def train(data: Path, out: Path, steps: int, seed: int, batch: int = 8,
         if (step + 1) % 100 == 0 or step + 1 == steps:
             print(f'step {step + 1}/{steps} loss {np.mean(losses[-100:]):.4f}', flush=True)
             torch.save({'classes': net.classes, 'widths': list(widths),
-                        'state': net.state_dict(), 'source': {**source, 'step': step + 1}}, out)
+                        'depth_input': refiner, 'state': net.state_dict(),
+                        'source': {**source, 'step': step + 1}}, out)
     return losses
 
 
 def load(path: Path) -> LayoutNet:
     saved = torch.load(path, weights_only=True)
-    net = LayoutNet(*saved_shape(saved))
+    net = LayoutNet(*saved_shape(saved), depth_input=bool(saved.get('depth_input', False)))
     net.load_state_dict(saved['state'])
     return net.eval()
 
@@ -209,13 +298,24 @@ def saved_shape(saved: dict[str, Any]) -> tuple[int, tuple[int, ...]]:
     return int(saved['classes']), tuple(int(w) for w in saved.get('widths', WIDTHS))
 
 
-def layout_depth(net: LayoutNet, segmentation: np.ndarray) -> np.ndarray:
-    """The probe's depth (metres) at the network input's resolution from its segmentation."""
+def layout_depth(net: LayoutNet, segmentation: np.ndarray,
+                 depth: np.ndarray | None = None) -> np.ndarray:
+    """The probe's depth (metres) at the network input's resolution from its segmentation;
+    a refiner's from the model's ``depth`` (metres, the same pixels) too: that depth times
+    the refiner's correction, resized from the probe's resolution (+inf stays +inf)."""
+    height, width = segmentation.shape
     with torch.no_grad():
         labels = torch.from_numpy(probe_labels(segmentation).astype(np.int64))[None]
-        ln_depth = net(labels)[0].numpy()
-    height, width = segmentation.shape
-    return cv2.resize(np.exp(ln_depth), (width, height), interpolation=cv2.INTER_LINEAR)
+        if not net.depth_input:
+            ln_depth = net(labels)[0].numpy()
+            return cv2.resize(np.exp(ln_depth), (width, height), interpolation=cv2.INTER_LINEAR)
+        if depth is None:
+            raise ValueError('a refiner corrects the model\'s depth: give it')
+        given = model_ln_depth(probe_labels(depth))
+        correction = np.exp(net(labels, torch.from_numpy(given)[None])[0].numpy() - given)
+    factor = cv2.resize(correction, (width, height), interpolation=cv2.INTER_LINEAR)
+    with np.errstate(invalid='ignore'):
+        return np.where(np.isfinite(depth), depth * factor, depth).astype(np.float32)
 
 
 def score_frames(frames: Iterator[BagFrame], net: LayoutNet, predictor: Predictor,
@@ -233,8 +333,9 @@ def score_frames(frames: Iterator[BagFrame], net: LayoutNet, predictor: Predicto
         prediction = predictor.predict(bag_frame.image, heads=['depth', 'segmentation'],
                                        focal_px=fx)
         assert prediction.depth is not None and prediction.segmentation is not None
-        model = prediction.depth
-        layout = layout_depth(net, prediction.segmentation) * np.float32(prediction.depth_scale)
+        model, scale = prediction.depth, np.float32(prediction.depth_scale)
+        # A refiner reads the depth in the network's own frame (before the focal scale).
+        layout = layout_depth(net, prediction.segmentation, model / scale) * scale
         with np.errstate(invalid='ignore', divide='ignore'):
             mean = np.where(np.isfinite(model), np.sqrt(model * layout), model)
             mixed = [np.where(np.isfinite(model), model * (layout / model) ** share, model)
@@ -257,8 +358,10 @@ def parser() -> argparse.ArgumentParser:
                    help='generated KITTI trees (their frames in the order given)')
     p.add_argument('--out', type=Path, required=True, help='the .npz to write')
     p.add_argument('--model', default='', help='exported model (default: the bundled one)')
+    p.add_argument('--with-depth', action='store_true',
+                   help="keep the model's depth too: data for a refiner")
     t = commands.add_parser('train', help='fit the probe')
-    t.add_argument('data', type=Path, help="prepare's .npz")
+    t.add_argument('data', type=Path, nargs='+', help="prepare's .npz files (one model's)")
     t.add_argument('--out', type=Path, required=True, help='the probe (.pt) to write')
     t.add_argument('--steps', type=int, default=2000)
     t.add_argument('--seed', type=int, default=0)
@@ -266,6 +369,9 @@ def parser() -> argparse.ArgumentParser:
                    help="the U-Net's channels, level by level")
     t.add_argument('--patch-noise', type=float, default=0.0, metavar='SHARE',
                    help='share of frames given patches of another class (patch_noise)')
+    t.add_argument('--row-fallback', type=float, default=0.0, metavar='SHARE',
+                   help="a refiner: share of frames whose standing things' input depth is "
+                        "pulled toward their row's (row_fallback)")
     g = commands.add_parser('graft', help='the model with the probe as its layout branch')
     g.add_argument('probe', type=Path, help="train's .pt (of this model's segmentation)")
     g.add_argument('--out', type=Path, required=True, help='the ONNX file to write')
@@ -305,12 +411,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     if args.command == 'prepare':
         started = time.monotonic()
-        count = prepare(args.tree, args.out, resolve_model_path(args.model))
+        count = prepare(args.tree, args.out, resolve_model_path(args.model), args.with_depth)
         print(f'{count} frames -> {args.out} ({time.monotonic() - started:.0f} s)')
         return 0
     if args.command == 'train':
         train(args.data, args.out, args.steps, args.seed, widths=args.widths,
-              patch_share=args.patch_noise)
+              patch_share=args.patch_noise, fallback_share=args.row_fallback)
         return 0
     if args.command == 'graft':
         from training.layout_graft import graft  # noqa: PLC0415  (imports this)

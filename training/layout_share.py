@@ -51,6 +51,9 @@ def fit_class_share(probe: Path, model: Path, trees: Sequence[Path],
     if coding is None:
         raise ValueError(f'{model}: its card has no depth coding')
     net = load(probe)
+    if net.depth_input:
+        raise SystemExit(f'{probe} is a refiner: fit-share fits the share of a probe of the '
+                         'segmentation alone')
     sums = np.zeros((3, net.classes))  # sum(a b), sum(a a), pixels, by class
     frames = 0
     for image_path, depth in truth_frames(trees, truth):

@@ -61,16 +61,23 @@ def _block(inputs: int, outputs: int) -> nn.Sequential:
 
 
 class LayoutNet(nn.Module):
-    """Class ids -> ln depth: a U-Net of ``widths``, max-pooled down, bilinear up."""
+    """Class ids -> ln depth: a U-Net of ``widths``, max-pooled down, bilinear up.
 
-    def __init__(self, classes: int, widths: Sequence[int] = WIDTHS) -> None:
+    With ``depth_input`` it is a refiner: it also reads a network's ln depth at the same
+    pixels (one more input channel, centred on ln ``START_DEPTH_M``) and gives that depth
+    plus a learnt correction, zero at the start (docs/training.md, "A refiner that reads
+    the model's depth")."""
+
+    def __init__(self, classes: int, widths: Sequence[int] = WIDTHS,
+                 depth_input: bool = False) -> None:
         super().__init__()
         if not widths or min(widths) < 1:
             raise ValueError(f'LayoutNet needs positive widths, got {list(widths)}')
         self.classes = classes
         self.widths = tuple(int(w) for w in widths)
+        self.depth_input = depth_input
         self.down = nn.ModuleList()
-        previous = classes + 2
+        previous = classes + 2 + int(depth_input)
         for width in self.widths:
             self.down.append(_block(previous, width))
             previous = width
@@ -80,10 +87,16 @@ class LayoutNet(nn.Module):
             previous = width
         self.out = nn.Conv2d(previous, 1, 1)
         nn.init.zeros_(self.out.weight)
-        nn.init.constant_(self.out.bias, math.log(START_DEPTH_M))
+        nn.init.constant_(self.out.bias, 0.0 if depth_input else math.log(START_DEPTH_M))
 
-    def forward(self, labels: Tensor) -> Tensor:  # (N, h, w) int64 -> (N, h, w) ln metres
+    def forward(self, labels: Tensor, ln_depth: Tensor | None = None) -> Tensor:
+        """(N, h, w) int64 class ids [and, for a refiner, (N, h, w) ln metres] -> (N, h, w)
+        ln metres."""
         x = network_input(labels, self.classes)
+        if self.depth_input:
+            if ln_depth is None:
+                raise ValueError('a refiner (depth_input) reads the ln depth it corrects')
+            x = torch.cat([x, (ln_depth - math.log(START_DEPTH_M)).unsqueeze(1)], 1)
         skips = []
         for level, block in enumerate(self.down):
             x = block(x if level == 0 else F.max_pool2d(x, 2, ceil_mode=True))
@@ -91,7 +104,8 @@ class LayoutNet(nn.Module):
         for block, skip in zip(self.up, reversed(skips[:-1])):
             x = F.interpolate(x, size=skip.shape[-2:], mode='bilinear', align_corners=False)
             x = block(torch.cat([x, skip], 1))
-        return self.out(x)[:, 0]
+        out = self.out(x)[:, 0]
+        return out + ln_depth if ln_depth is not None and self.depth_input else out
 
 
 def check_confidence(confidence: Sequence[float]) -> tuple[float, float]:
