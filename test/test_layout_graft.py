@@ -17,10 +17,10 @@ from mtdepth_ros.inference.model_file import embed_card, read_card
 from mtdepth_ros.inference.predictor import Predictor
 from training import layout_share
 from training.export import DeployNet, check_report, compare_outputs, export_main
-from training.layout_graft import MIX_METRIC, GraftError, graft
+from training.layout_graft import MIX_METRIC, REFINE_MIX_METRIC, GraftError, graft
 from training.layout_probe import layout_depth, load, main
 from training.nets import build_model, get_spec
-from training.nets.layout import LayoutBranch
+from training.nets.layout import LayoutBranch, RefineBranch
 from training.onnx_weights import load_onnx_weights
 
 TINY = {'decoder_width': 16, 'head_width': 8, 'encoder_args': {'width_mult': 0.25}}
@@ -270,3 +270,116 @@ def test_fit_share_fits_a_table_the_graft_applies_by_class(
     other.write_text(json.dumps({**fitted, 'probe_sha256': '0' * 64}))
     with pytest.raises(GraftError, match='fitted for another probe'):
         graft(probe, exported, tmp_path / 'x.onnx', class_share=other)
+
+
+@pytest.fixture(scope='module')
+def refiner(exported: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A refiner of the exported model's depth and segmentation of the generated tree."""
+    base = tmp_path_factory.mktemp('refiner')
+    tree = kitti_tree(tmp_path_factory.getbasetemp())
+    data, out = base / 'data.npz', base / 'refiner.pt'
+    assert main(['prepare', '--tree', str(tree), '--out', str(data), '--model', str(exported),
+                 '--with-depth']) == 0
+    assert main(['train', str(data), '--out', str(out), '--steps', '5', '--widths', *WIDTHS,
+                 '--row-fallback', '0.5']) == 0
+    return out
+
+
+def test_the_refine_branch_starts_neutral_and_follows_the_layout_branch() -> None:
+    with_branches = build_model('default', layout_widths=(4, 6), refine_widths=(4, 6),
+                                refine_far_classes=(10,), **TINY).eval()
+    moving = build_model('default', layout_widths=(4, 6), refine_widths=(4, 6),
+                         refine_far_classes=(10,), refine_mix=1.0, **TINY).eval()
+    without = build_model('default', layout_widths=(4, 6), **TINY).eval()
+    without.load_state_dict({k: v for k, v in with_branches.state_dict().items()
+                             if not k.startswith('refine.')})
+    assert with_branches.starts_neutral == ('layout.', 'refine.')
+    image = torch.randn(2, 3, 64, 128)
+    with torch.no_grad():
+        ours, theirs = with_branches(image), without(image)
+        assert all(torch.equal(ours[k], theirs[k]) for k in theirs)  # exactly, at mix 0
+        moving.load_state_dict(with_branches.state_dict())
+        assert torch.equal(moving(image)['depth'], theirs['depth'])  # an untrained refiner
+        moving.refine.refiner.out.bias.fill_(0.1)  # a correction of e^0.1 everywhere
+        moved = moving(image)['depth']
+    assert not torch.equal(moved, theirs['depth'])
+    assert torch.isfinite(moved).all()
+
+
+def test_the_grafted_refiner_is_the_refined_depth(
+        exported: Path, refiner: Path, tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    image = rng.integers(0, 256, (80, 256, 3), np.uint8)
+    model = Predictor(exported).predict(image)
+    assert model.segmentation is not None and model.depth is not None
+    coding = read_card(exported).depth_coding
+    assert coding is not None
+    refined = layout_depth(load(refiner), model.segmentation, model.depth)
+    for mix in (1.0, 0.5):
+        out = tmp_path / f'refined_{mix}.onnx'
+        assert main(['graft', str(refiner), '--model', str(exported), '--out', str(out),
+                     '--mix', str(mix)]) == 0
+        ours = Predictor(out).predict(image)
+        assert ours.depth is not None
+        assert np.array_equal(ours.segmentation, model.segmentation)  # the other heads unchanged
+        clipped = np.clip(model.depth, coding.d_min, coding.d_max)
+        expected = clipped * (np.clip(refined, coding.d_min, coding.d_max) / clipped) ** mix
+        compared = np.isfinite(ours.depth) & np.isfinite(model.depth) & np.isfinite(expected)
+        assert compared.mean() > 0.5
+        np.testing.assert_allclose(ours.depth[compared], expected[compared], rtol=2e-3)
+        assert not np.allclose(ours.depth[compared], model.depth[compared], rtol=1e-3)
+
+
+def test_the_refine_branch_reads_far_classes_as_a_scored_refiner_does() -> None:
+    """Where the segmentation says far (the sky: +inf in a prediction, read as the coding's
+    far end by the scored refiner), the branch reads the far end too: the two agree."""
+    torch.manual_seed(0)
+    branch = RefineBranch(3, (4, 6), (2.0, 125.0), far_classes=(2,), mix=1.0).eval()
+    for parameter in branch.refiner.parameters():  # a refiner whose correction varies
+        parameter.data.normal_(0, 0.3)
+    labels = torch.zeros(1, 32, 48, dtype=torch.long)
+    labels[:, :12] = 2  # far on top
+    labels[:, 20:, 10:30] = 1
+    logits = torch.nn.functional.one_hot(labels, 3).permute(0, 3, 1, 2).float()
+    metres = torch.linspace(4.0, 60.0, 32).view(1, 1, 32, 1).expand(1, 1, 32, 48).clone()
+    coded = torch.log(metres - 1.0) / branch.log_span  # the coding (d_min 2)
+    with torch.no_grad():
+        ours = torch.exp(branch(logits, coded) * branch.log_span)[0, 0].numpy() + 1.0
+    given = metres[0, 0].numpy().copy()
+    given[labels[0].numpy() == 2] = np.inf  # as the predictor marks the far classes
+    expected = layout_depth(branch.refiner, labels[0].numpy().astype(np.uint8), given)
+    near = labels[0].numpy() != 2
+    np.testing.assert_allclose(ours[near], expected[near], rtol=1e-4)
+    assert not np.allclose(ours[near], given[near], rtol=1e-2)
+
+
+def test_the_grafted_refiners_card_names_it_and_loads_back(
+        exported: Path, refiner: Path, tmp_path: Path) -> None:
+    out = tmp_path / 'refined.onnx'
+    graft(refiner, exported, out, mix=1.0)
+    card, before = read_card(out), read_card(exported)
+    net_args = card.config['model']['net_args']
+    assert net_args['refine_widths'] == [4, 6]
+    assert net_args['refine_far_classes'] == list(before.far_class_ids)
+    assert card.config['refiner']['model_sha256'] == file_sha256(exported)
+    assert card.config['refiner']['row_fallback'] == 0.5
+    assert 'refiner (mix 1;' in card.recipe and card.recipe.startswith(before.recipe)
+    assert card.metrics[REFINE_MIX_METRIC] == 1.0
+    assert not any(key.startswith('val_') for key in card.metrics)
+    net = build_model('default', **net_args)
+    load_onnx_weights(out, net, 'default')
+    assert net.refine.mix == 1.0
+    deploy = DeployNet(net.eval(), get_spec('default'), card.depth_coding,  # type: ignore[arg-type]
+                       'normalized_log').eval()
+    assert check_report(compare_outputs(deploy, out, (card.input.height, card.input.width))) == []
+    with pytest.raises(GraftError, match='has a refine branch already'):
+        graft(refiner, out, tmp_path / 'x.onnx')
+
+
+def test_graft_refuses_a_refiner_of_another_model_or_with_a_gate(
+        exported: Path, refiner: Path, grafted: Path, tmp_path: Path) -> None:
+    with pytest.raises(GraftError, match='learnt from the segmentation of'):
+        graft(refiner, grafted, tmp_path / 'x.onnx')  # its depth is the grafted model's
+    with pytest.raises(GraftError, match='--confidence and --class-share'):
+        graft(refiner, exported, tmp_path / 'x.onnx', confidence=(0.5, 0.9))
+    assert not (tmp_path / 'x.onnx').exists()

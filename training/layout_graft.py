@@ -16,6 +16,11 @@ The probe must have learnt from this model's segmentation (a probe of another mo
 segmentation reads other mistakes): its record (``prepare`` -> ``train``) names the
 model's sha256, and a probe of another model, or without a record, is refused.
 
+A refiner (``prepare --with-depth``: the probe's U-Net reading the model's depth too)
+becomes the refine branch instead (:class:`~training.nets.layout.RefineBranch`, after any
+layout branch), its correction applied at ``mix`` (1: the refined depth, 0.5: its
+geometric mean with the model's, as ``layout-probe score`` reports them).
+
 The card is the model's, with the network's arguments gaining the branch, the recipe
 and training data naming the probe and what it learnt from, and the metrics cleared
 but for facts of the training data: figures of the grafted model come from scoring it
@@ -46,6 +51,7 @@ from training.onnx_weights import load_onnx_weights
 
 NET = 'default'  # the network that has the branch
 MIX_METRIC = 'layout_mix'  # the branch's share, in the card's metrics
+REFINE_MIX_METRIC = 'refine_mix'  # the refine branch's share
 
 
 class GraftError(ValueError):
@@ -105,7 +111,7 @@ def graft(probe: Path, model: Path, out: Path, mix: float = 0.5,
     (:mod:`training.layout_share`) if given; its card and the ONNX Runtime vs torch
     comparison (:func:`training.export.compare_outputs`)."""
     if not 0 < mix <= 1:
-        raise GraftError(f'--mix {mix}: the layout\'s share must be in (0, 1]')
+        raise GraftError(f'--mix {mix}: the branch\'s share must be in (0, 1]')
     try:
         gate: tuple[float, ...] = check_confidence(confidence) if confidence else ()
     except ValueError:
@@ -113,13 +119,12 @@ def graft(probe: Path, model: Path, out: Path, mix: float = 0.5,
                          'with 0 <= LOW < HIGH <= 1') from None
     saved = torch.load(probe, weights_only=True)
     if saved.get('depth_input'):
-        raise GraftError(f'{probe} is a refiner (it reads the model\'s depth): the layout '
-                         'branch takes a probe of the segmentation alone')
+        if gate or class_share is not None:
+            raise GraftError(f'{probe} is a refiner: --confidence and --class-share are the '
+                             'layout branch\'s')
+        return graft_refiner(saved, probe, model, out, mix, name)
     card = read_card(model)
-    recorded = (card.config.get('model') or {})
-    if recorded.get('net') != NET or card.depth_coding is None:
-        raise GraftError(f'{model} is no export of the {NET!r} network with a depth coding '
-                         f'(it is {recorded.get("net")!r}): only it has the layout branch')
+    recorded = default_export(card, model)
     if (recorded.get('net_args') or {}).get('layout_widths'):
         raise GraftError(f'{model} has a layout branch already: graft into the model it was '
                          'grafted into (its card names it)')
@@ -130,22 +135,51 @@ def graft(probe: Path, model: Path, out: Path, mix: float = 0.5,
     except ValueError as error:
         raise GraftError(str(error)) from None
     coding = card.depth_coding
+    assert coding is not None  # checked by default_export
     net_args = {**(recorded.get('net_args') or {}), 'layout_widths': widths,
                 'layout_depth_range': (coding.d_min, coding.d_max), 'layout_confidence': gate,
                 'layout_class_share': table['shares'] if table else ()}
+    net = branched_net(net_args, classes, probe, model)
+    assert net.layout is not None
+    net.layout.layout.load_state_dict(saved['state'])
+    with torch.no_grad():
+        net.layout.mix.fill_(mix)
+    return export_grafted(net, card, grafted_card(card, widths, mix, source, name, gate, table),
+                          out)
+
+
+def default_export(card: ModelCard, model: Path) -> dict[str, Any]:
+    """The card's recorded model section; GraftError unless it is the default network's
+    export with a depth coding (only it has the branches)."""
+    recorded: dict[str, Any] = card.config.get('model') or {}
+    if recorded.get('net') != NET or card.depth_coding is None:
+        raise GraftError(f'{model} is no export of the {NET!r} network with a depth coding '
+                         f'(it is {recorded.get("net")!r}): only it has the layout branch')
+    return recorded
+
+
+def branched_net(net_args: dict[str, Any], classes: int, probe: Path, model: Path) -> DefaultNet:
+    """The default network of ``net_args`` (a new branch among them, neutral) with
+    ``model``'s weights; GraftError unless its segmentation has the ``classes`` that
+    ``probe`` reads."""
     net = build_model(NET, **net_args)
-    assert isinstance(net, DefaultNet) and net.layout is not None
+    assert isinstance(net, DefaultNet)
     if net.head_channels['segmentation'] != classes:
         raise GraftError(f'{probe} reads {classes} classes, {model} gives '
                          f"{net.head_channels['segmentation']}")
     load_onnx_weights(model, net, NET)
-    net.layout.layout.load_state_dict(saved['state'])
-    with torch.no_grad():
-        net.layout.mix.fill_(mix)
+    return net
+
+
+def export_grafted(net: DefaultNet, card: ModelCard, new_card: ModelCard,
+                   out: Path) -> tuple[ModelCard, dict[str, float]]:
+    """Export ``net`` (with ``card``'s depth coding and input) as ``python -m training
+    export`` does, with ``new_card``; the ONNX Runtime vs torch comparison, which must
+    pass."""
+    assert card.depth_coding is not None  # checked by default_export
     depth = card.heads['depth'].encoding or 'normalized_log'
-    deploy = DeployNet(net.eval(), get_spec(NET), coding, depth).eval()
+    deploy = DeployNet(net.eval(), get_spec(NET), card.depth_coding, depth).eval()
     size = (card.input.height, card.input.width)
-    new_card = grafted_card(card, widths, mix, source, name, gate, table)
     export_onnx(deploy, size, out)
     write_card(out, new_card)
     read_card(out)  # the vehicle's reader must accept it
@@ -154,3 +188,40 @@ def graft(probe: Path, model: Path, out: Path, mix: float = 0.5,
     if problems:
         raise RuntimeError(f'{out}: ONNX outputs differ from torch: ' + '; '.join(problems))
     return new_card, report
+
+
+def graft_refiner(saved: dict[str, Any], refiner: Path, model: Path, out: Path, mix: float,
+                  name: str | None) -> tuple[ModelCard, dict[str, float]]:
+    """Write ``model`` with the refiner ``saved`` (from ``refiner``) as its refine branch
+    (:class:`~training.nets.layout.RefineBranch`, after any layout branch) at ``mix`` (1:
+    the refined depth, 0.5: its geometric mean with the model's) to ``out``."""
+    card = read_card(model)
+    recorded = default_export(card, model)
+    net_args = dict(recorded.get('net_args') or {})
+    if net_args.get('refine_widths'):
+        raise GraftError(f'{model} has a refine branch already: graft into the model it was '
+                         'grafted into (its card names it)')
+    source = probe_source(saved, refiner, model)
+    classes, widths = saved_shape(saved)
+    coding = card.depth_coding
+    assert coding is not None  # checked by default_export
+    net_args.update(refine_widths=list(widths), refine_far_classes=list(card.far_class_ids),
+                    refine_mix=mix, layout_depth_range=[coding.d_min, coding.d_max])
+    net = branched_net(net_args, classes, refiner, model)
+    assert net.refine is not None
+    net.refine.refiner.load_state_dict(saved['state'])
+    config = copy.deepcopy(card.config)
+    config.setdefault('model', {})['net_args'] = net_args
+    config['refiner'] = {**source, 'mix': mix}
+    described = (f"refiner (mix {mix:g}; {source.get('steps')} steps, seed "
+                 f"{source.get('seed')}, row fallback {source.get('row_fallback', 0):g}, on "
+                 f"{source.get('tree')})")
+    metrics = {k: card.metrics[k] for k in KEPT_METRICS if k in card.metrics}
+    if MIX_METRIC in card.metrics:
+        metrics[MIX_METRIC] = card.metrics[MIX_METRIC]
+    new_card = replace(card, name=name or card.name, recipe=f'{card.recipe} + {described}',
+                       training_data=(f"{card.training_data}; then the refiner: kitti at "
+                                      f"{source.get('tree')} ({source.get('frames')} training "
+                                      "frames, the model's depth and segmentation of them)"),
+                       metrics={**metrics, REFINE_MIX_METRIC: mix}, config=config)
+    return export_grafted(net, card, new_card, out)

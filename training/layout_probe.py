@@ -128,10 +128,11 @@ def input_depth(predictor: Predictor, prediction: Prediction, depth: Path) -> np
 
 
 def model_ln_depth(depth: np.ndarray) -> np.ndarray:
-    """A model's depth (metres, +inf where it says far) as a refiner reads it: ln metres
-    held to ``HELD_M``, float32."""
-    finite = np.where(np.isfinite(depth), depth, HELD_M[1])
-    return np.log(np.clip(finite, *HELD_M)).astype(np.float32)
+    """A model's depth (metres; +inf where it says far, -inf nearer than its range) as a
+    refiner reads it: ln metres held to ``HELD_M``, float32 (as the refine branch holds
+    the coded depth, :class:`~training.nets.layout.RefineBranch`)."""
+    held = np.nan_to_num(depth, nan=HELD_M[1], posinf=HELD_M[1], neginf=HELD_M[0])
+    return np.log(np.clip(held, *HELD_M)).astype(np.float32)
 
 
 def prepare(trees: Sequence[Path], out: Path, model: Path, with_depth: bool = False) -> int:

@@ -23,6 +23,14 @@ layout-probe``) is grafted into it by ``layout-probe graft`` (docs/training.md, 
 from the segmentation alone: a probe"). ``layout_confidence`` (low, high) gates the share by
 the segmentation's confidence, pixel by pixel, and ``layout_class_share`` by its class
 (:class:`~training.nets.layout.LayoutBranch`).
+
+``refine_widths`` (non-empty) adds :class:`~training.nets.layout.RefineBranch` after it: a
+refiner (the same U-Net reading the depth as well) whose correction is applied by the
+share ``refine_mix`` (0, neutral, by default); ``layout-probe graft`` puts a refiner trained
+on this network's depth and segmentation in it (docs/training.md, "A refiner that reads the
+model's depth"). ``layout_depth_range``, the depth coding's, is both branches'.
+``refine_far_classes`` are the classes whose depth the refiner reads as the coding's far
+end (the card's far classes: the prediction's +inf).
 """
 
 from __future__ import annotations
@@ -38,7 +46,7 @@ from mtdepth_ros.inference.depth_coding import MULTIDEPTH_KITTI
 from training.losses import CompositeLoss, SparseCrossEntropy, SparseMSE
 from training.nets.encoders import build_encoder
 from training.nets.heads import ConvHead, LightDecoder, upsample_to
-from training.nets.layout import LayoutBranch
+from training.nets.layout import LayoutBranch, RefineBranch
 from training.nets.registry import MultiTaskNet, register_model
 
 NUM_CLASSES = 19  # Cityscapes train ids
@@ -99,7 +107,9 @@ class DefaultNet(MultiTaskNet):
                  layout_depth_range: Sequence[float] = (MULTIDEPTH_KITTI.d_min,
                                                         MULTIDEPTH_KITTI.d_max),
                  layout_confidence: Sequence[float] = (),
-                 layout_class_share: Sequence[float] = ()) -> None:
+                 layout_class_share: Sequence[float] = (),
+                 refine_widths: Sequence[int] = (),
+                 refine_far_classes: Sequence[int] = (), refine_mix: float = 0.0) -> None:
         super().__init__({'depth': 1, 'intervals': num_intervals, 'segmentation': num_classes})
         self.encoder = build_encoder(encoder, pretrained, **dict(encoder_args or {}))
         self.decoder = LightDecoder(self.encoder.channels, decoder_width, DECODER_FIRST_STAGE)
@@ -111,10 +121,14 @@ class DefaultNet(MultiTaskNet):
         self.layout = LayoutBranch(num_classes, layout_widths, (
             float(layout_depth_range[0]), float(layout_depth_range[1])),
             layout_confidence, layout_class_share) if layout_widths else None
+        self.refine = RefineBranch(num_classes, refine_widths, (
+            float(layout_depth_range[0]), float(layout_depth_range[1])),
+            refine_far_classes, refine_mix) if refine_widths else None
         # Parameters an export of this network without them may lack: they start neutral.
         self.starts_neutral = tuple(
             prefix for prefix, branch in (('segmentation_cue.', self.segmentation_cue),
-                                          ('layout.', self.layout)) if branch is not None)
+                                          ('layout.', self.layout), ('refine.', self.refine))
+            if branch is not None)
 
     def forward(self, image: Tensor) -> dict[str, Tensor]:
         shared = self.decoder(self.encoder(image))  # (N, decoder_width, H/4, W/4)
@@ -126,4 +140,6 @@ class DefaultNet(MultiTaskNet):
         outputs = {task: upsample_to(output, size) for task, output in outputs.items()}
         if self.layout is not None:
             outputs['depth'] = self.layout(outputs['segmentation'], outputs['depth'])
+        if self.refine is not None:
+            outputs['depth'] = self.refine(outputs['segmentation'], outputs['depth'])
         return outputs

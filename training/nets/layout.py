@@ -22,6 +22,11 @@ branch's share gated by the segmentation's confidence").
 With ``class_share`` (one entry per class) each pixel's share is ``mix`` times its class's
 entry (the segmentation's argmax at the input's resolution): a table fitted on generated
 frames by ``layout-probe fit-share`` (:mod:`training.layout_share`).
+
+:class:`RefineBranch` puts a refiner inside a network, after the layout branch: the same
+U-Net reading the network's depth as well, its correction applied with a fixed share
+``mix`` (0 by default: neutral as the layout branch is; docs/training.md, "A refiner that
+reads the model's depth").
 """
 
 from __future__ import annotations
@@ -124,14 +129,42 @@ def check_class_share(class_share: Sequence[float], classes: int) -> None:
                          f'got {len(class_share)}: {list(class_share)}')
 
 
-class LayoutBranch(nn.Module):
+class _LogDepthMix(nn.Module):
+    """A branch that changes a network's normalised log depth in ln metres;
+    ``depth_range`` is the depth coding's (d_min, d_max)."""
+
+    def __init__(self, depth_range: tuple[float, float]) -> None:
+        super().__init__()
+        self.d_min, self.d_max = (float(d) for d in depth_range)
+        if not 0 < self.d_min < self.d_max:
+            raise ValueError(f'{type(self).__name__} needs 0 < d_min < d_max, got {depth_range}')
+        self.log_span = math.log(self.d_max - self.d_min + 1.0)
+
+    def _ln_metres(self, coded: Tensor) -> Tensor:
+        """Normalised log depth -> ln metres held to the coding's range (its inverse)."""
+        head = torch.exp(coded * self.log_span) + (self.d_min - 1.0)
+        return torch.log(head.clamp(self.d_min, self.d_max))
+
+    def _changed(self, coded: Tensor, ln_head: Tensor, ln_depth: Tensor) -> Tensor:
+        """``coded`` plus the change from ``ln_head`` to ``ln_depth``: with no change it is
+        ``coded`` exactly, even where the head overshoots the coding's range."""
+        return coded + (self._encode(ln_depth) - self._encode(ln_head))
+
+    def _encode(self, ln_metres: Tensor) -> Tensor:
+        """ln metres, held to [ln d_min, ln d_max] (a ``mix`` trained outside 0..1 leaves
+        it), -> normalised log depth."""
+        held = ln_metres.clamp(math.log(self.d_min), math.log(self.d_max))
+        return torch.log(torch.exp(held) - (self.d_min - 1.0)) / self.log_span
+
+
+class LayoutBranch(_LogDepthMix):
     """The depth head's normalised log depth mixed with :class:`LayoutNet`'s (module
     docstring). ``depth_range`` is the depth coding's (d_min, d_max) in metres."""
 
     def __init__(self, classes: int, widths: Sequence[int],
                  depth_range: tuple[float, float], confidence: Sequence[float] = (),
                  class_share: Sequence[float] = ()) -> None:
-        super().__init__()
+        super().__init__(depth_range)
         if class_share:
             check_class_share(class_share, classes)
         # From the network's arguments, not its weights: a buffer outside the state dict.
@@ -140,10 +173,6 @@ class LayoutBranch(nn.Module):
         self.confidence = check_confidence(confidence) if confidence else ()
         self.layout = LayoutNet(classes, widths)
         self.mix = nn.Parameter(torch.zeros(()))  # the layout's share in ln depth
-        self.d_min, self.d_max = (float(d) for d in depth_range)
-        if not 0 < self.d_min < self.d_max:
-            raise ValueError(f'LayoutBranch needs 0 < d_min < d_max, got {depth_range}')
-        self.log_span = math.log(self.d_max - self.d_min + 1.0)
 
     def forward(self, logits: Tensor, coded: Tensor) -> Tensor:
         """Segmentation logits (N, K, H, W) and normalised log depth (N, 1, H, W), both at
@@ -155,11 +184,10 @@ class LayoutBranch(nn.Module):
         # As the probe was scored: its metres resized as cv2's INTER_LINEAR resizes.
         layout = F.interpolate(self.layout(labels).exp().unsqueeze(1), size=coded.shape[-2:],
                                mode='bilinear', align_corners=False)
-        head = torch.exp(coded * self.log_span) + (self.d_min - 1.0)  # the coding's inverse
-        ln_head = torch.log(head.clamp(self.d_min, self.d_max))
+        ln_head = self._ln_metres(coded)
         ln_layout = torch.log(layout.clamp(self.d_min, self.d_max))
         ln_depth = ln_head + self._share(logits) * (ln_layout - ln_head)
-        return coded + (self._encode(ln_depth) - self._encode(ln_head))
+        return self._changed(coded, ln_head, ln_depth)
 
     def _share(self, logits: Tensor) -> Tensor:
         """The layout's share: ``mix``, per pixel (N, 1, H, W) with ``class_share`` or
@@ -173,8 +201,41 @@ class LayoutBranch(nn.Module):
             share = share * ((sure - low) / (high - low)).clamp(0.0, 1.0)
         return share
 
-    def _encode(self, ln_metres: Tensor) -> Tensor:
-        """ln metres, held to [ln d_min, ln d_max] (a ``mix`` trained outside 0..1 leaves
-        it), -> normalised log depth."""
-        held = ln_metres.clamp(math.log(self.d_min), math.log(self.d_max))
-        return torch.log(torch.exp(held) - (self.d_min - 1.0)) / self.log_span
+
+class RefineBranch(_LogDepthMix):
+    """The network's depth corrected by a refiner (:class:`LayoutNet` with ``depth_input``)
+    by a share ``mix`` in ln metres (module docstring): a fixed argument, not a weight, so
+    that the card's network arguments carry it (an export folds a weight of exactly 1
+    away), and at its default 0 the branch is neutral.
+
+    As ``layout-probe score`` runs a refiner on a prediction: the segmentation's argmax and
+    the depth in ln metres held to the coding's range, every ``STRIDE``-th pixel, the depth
+    of a ``far_classes`` pixel (the sky, +inf in the prediction) read as ``d_max``; the
+    refiner's correction, ``exp(ln refined - ln given)``, resized bilinearly to the input
+    (as cv2's INTER_LINEAR) and raised to ``mix``: at 1 the refined depth, at 0.5 the
+    geometric mean of it and the depth given."""
+
+    def __init__(self, classes: int, widths: Sequence[int], depth_range: tuple[float, float],
+                 far_classes: Sequence[int] = (), mix: float = 0.0) -> None:
+        super().__init__(depth_range)
+        if not 0 <= mix <= 1:
+            raise ValueError(f'RefineBranch mix must be in 0..1, got {mix}')
+        self.refiner = LayoutNet(classes, widths, depth_input=True)
+        self.far_classes = tuple(int(c) for c in far_classes)
+        self.mix = float(mix)
+
+    def forward(self, logits: Tensor, coded: Tensor) -> Tensor:
+        """Segmentation logits (N, K, H, W) and normalised log depth (N, 1, H, W) -> the
+        corrected normalised log depth (N, 1, H, W)."""
+        labels = logits.detach().argmax(1)[:, ::STRIDE, ::STRIDE]  # (N, H/4, W/4)
+        ln_head = self._ln_metres(coded)
+        given = ln_head[:, 0, ::STRIDE, ::STRIDE]
+        for far in self.far_classes:  # one comparison each (ONNX Equal)
+            given = torch.where(labels == far, torch.full_like(given, math.log(self.d_max)),
+                                given)
+        if not self.mix:
+            return coded
+        correction = torch.exp(self.refiner(labels, given) - given).unsqueeze(1)
+        factor = F.interpolate(correction, size=coded.shape[-2:], mode='bilinear',
+                               align_corners=False)
+        return self._changed(coded, ln_head, ln_head + self.mix * torch.log(factor))
