@@ -154,7 +154,7 @@ def default_export(card: ModelCard, model: Path) -> dict[str, Any]:
     recorded: dict[str, Any] = card.config.get('model') or {}
     if recorded.get('net') != NET or card.depth_coding is None:
         raise GraftError(f'{model} is no export of the {NET!r} network with a depth coding '
-                         f'(it is {recorded.get("net")!r}): only it has the layout branch')
+                         f'(it is {recorded.get("net")!r}): only it has the layout and refine branches')
     return recorded
 
 

@@ -373,12 +373,15 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument('--row-fallback', type=float, default=0.0, metavar='SHARE',
                    help="a refiner: share of frames whose standing things' input depth is "
                         "pulled toward their row's (row_fallback)")
-    g = commands.add_parser('graft', help='the model with the probe as its layout branch')
-    g.add_argument('probe', type=Path, help="train's .pt (of this model's segmentation)")
+    g = commands.add_parser('graft', help='the model with the probe as its layout branch '
+                                          '(a refiner: as its refine branch)')
+    g.add_argument('probe', type=Path, help="train's .pt (of this model's segmentation, or "
+                                            "a refiner of its depth)")
     g.add_argument('--out', type=Path, required=True, help='the ONNX file to write')
     g.add_argument('--model', default='', help='exported model (default: the bundled one)')
     g.add_argument('--mix', type=float, default=0.5,
-                   help="the layout's share in ln depth (0.5: the geometric mean)")
+                   help="the branch's share in ln depth (0.5: the geometric mean of the "
+                        "model's depth and the probe's or refiner's)")
     g.add_argument('--confidence', type=float, nargs=2, default=(), metavar=('LOW', 'HIGH'),
                    help="gate the share by the segmentation's top-class probability: the "
                         'full mix at HIGH or more, none at LOW or less')
