@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
+import time
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +13,7 @@ import pytest
 import torch
 from model_fixtures import CLASS_NAMES, write_model
 from test_data_trees import kitti_tree
+from training_helpers import PYTHON, REPO, training_env
 
 from mtdepth_ros.inference.backends.engine_cache import file_sha256
 from training.layout_probe import (
@@ -25,9 +29,12 @@ from training.layout_probe import (
     model_ln_depth,
     patch_noise,
     row_fallback,
+    state_path,
     train,
 )
 from training.nets.layout import STRIDE, LayoutNet, network_input
+
+KILL_STEPS, KILL_EVERY = 40, 5  # the kill test's run: long enough to be killed mid-run
 
 
 def _two_band_data(path: Path, frames: int = 16) -> Path:
@@ -245,3 +252,43 @@ def test_prepare_with_depth_train_and_score_a_refiner(tmp_path: Path) -> None:
     figures = json.loads(out.read_text())['kitti']
     assert tuple(figures) == PREDICTORS
     assert all(np.isfinite(v) and v >= 0 for by in figures.values() for v in by.values())
+
+
+def test_a_killed_training_resumes_to_the_probe_of_a_run_never_stopped(tmp_path: Path) -> None:
+    data = _two_band_data(tmp_path / 'bands.npz')
+    never_stopped = tmp_path / 'whole.pt'
+    train(data, never_stopped, steps=KILL_STEPS, seed=2, save_every=KILL_EVERY)
+    assert not state_path(never_stopped).exists(), 'a finished run leaves no state'
+
+    killed = tmp_path / 'killed.pt'
+    command = [PYTHON, '-m', 'training', 'layout-probe', 'train', str(data), '--out',
+               str(killed), '--steps', str(KILL_STEPS), '--seed', '2', '--save-every',
+               str(KILL_EVERY)]
+    process = subprocess.Popen(command, cwd=REPO, env=training_env(),
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 240
+        while not state_path(killed).exists() and process.poll() is None:
+            assert time.monotonic() < deadline, 'no state saved in time'
+            time.sleep(0.01)
+        process.send_signal(signal.SIGKILL)
+    finally:
+        process.wait()
+    assert process.returncode == -signal.SIGKILL, 'the run finished before it could be killed'
+    saved_at = torch.load(state_path(killed), weights_only=True)['step']
+    assert 0 < saved_at < KILL_STEPS and saved_at % KILL_EVERY == 0
+
+    with pytest.raises(SystemExit, match=r'the state of another run \(differs in seed\)'):
+        train(data, killed, steps=KILL_STEPS, seed=3, save_every=KILL_EVERY, resume=True)
+    rest = train(data, killed, steps=KILL_STEPS, seed=2, save_every=KILL_EVERY, resume=True)
+    assert len(rest) == KILL_STEPS - saved_at, 'resumed from the last save'
+    assert not state_path(killed).exists()
+    whole, resumed = (torch.load(path, weights_only=True) for path in (never_stopped, killed))
+    assert whole['source'] == resumed['source']
+    assert whole['state'].keys() == resumed['state'].keys()
+    assert all(torch.equal(whole['state'][key], resumed['state'][key]) for key in whole['state'])
+    # resumed once more: the probe is trained; nothing is run and nothing written
+    assert train(data, killed, steps=KILL_STEPS, seed=2, save_every=KILL_EVERY,
+                 resume=True) == []
+    with pytest.raises(SystemExit, match='--save-every 0'):
+        main(['train', str(data), '--out', str(killed), '--save-every', '0'])

@@ -3,7 +3,8 @@
 ``python -m training layout-probe prepare --tree TREE [TREE ...] --out DATA.npz [--model M.onnx]
 [--with-depth]``
 ``python -m training layout-probe train DATA.npz [DATA.npz ...] --out NET.pt [--steps N]
-[--seed S] [--widths W ...] [--patch-noise SHARE] [--row-fallback SHARE]``
+[--seed S] [--widths W ...] [--patch-noise SHARE] [--row-fallback SHARE] [--save-every N]
+[--resume]``
 ``python -m training layout-probe score NET.pt [--frames DIR ...] [--kitti TREE --split FILE]
 [--model M.onnx] [--shares S ...]``
 ``python -m training layout-probe graft NET.pt --out MODEL.onnx [--model M.onnx] [--mix 0.5]
@@ -22,7 +23,10 @@ generated frames depends on the renderer's look only through the segmentation.
 ``synth_dense_depth``, the dense ground truth, is the target) and keeps its segmentation
 at the probe's resolution: the probe learns from the segmentation it is given at run
 time, mistakes included. ``train`` fits the probe (L1 plus scale-invariant loss on ln
-depth, random mirror, 3 % of pixels given a random class). ``score`` runs the model and
+depth, random mirror, 3 % of pixels given a random class); every 100 steps it saves the
+probe and, beside it, the run's state (``NET.pt.state``: optimiser, schedule, random
+generators; ``--save-every N``), so that a run killed at any moment continues with ``--resume`` to bit for
+bit the probe of a run never stopped. ``score`` runs the model and
 the probe on real-check's sets (``--frames``, ``--kitti``: :func:`~training.real_check.
 frame_sets`, with ``--textured`` the generated frames twice, as the bundling rule reads
 them) and scores, under ``kitti_eigen`` with the project's scorer,
@@ -65,6 +69,7 @@ from mtdepth_ros.inference.backends.engine_cache import file_sha256
 from mtdepth_ros.inference.ground_contact import STANDING_CLASSES
 from mtdepth_ros.inference.predictor import Prediction, Predictor
 from mtdepth_ros.inference.resources import resolve_model_path
+from training.checkpoints import atomic_save
 from training.data.io import read_depth_png, read_rgb
 from training.data.synth.kitti_writer import EXTRA_DENSE
 from training.data.synth.rosbag_writer import BagFrame
@@ -79,6 +84,7 @@ SOURCE_KEYS = ('tree', 'model', 'model_sha256')  # prepare's record, kept in the
 HELD_M = (2.0, 125.0)  # a refiner's input depth held here (the coding's range; the sky's inf)
 FALLBACK_SHARE = (0.3, 1.0)  # --row-fallback: how far a region is pulled to its row, from..to
 FALLBACK_REGIONS = 0.5  # --row-fallback: each standing region's chance in a chosen frame
+SAVE_EVERY = 100  # train: steps between saves of the probe and the run's state
 PREDICTORS = ('model', 'layout', 'geometric mean')
 HEADLINE = ('abs_rel', 'silog', 'd1', 'rmse')
 
@@ -212,15 +218,50 @@ def row_fallback(labels: np.ndarray, ln_depth: np.ndarray, share: float,
     return ln_depth
 
 
+def state_path(out: Path) -> Path:
+    """Where :func:`train` keeps the state of a run writing ``out`` until it finishes."""
+    return out.with_name(out.name + '.state')
+
+
+def _finished(out: Path, source: dict[str, Any]) -> bool:
+    """Whether ``out`` is the probe of the run ``source`` describes, trained to its end."""
+    if state_path(out).exists() or not out.exists():
+        return False
+    saved = torch.load(out, weights_only=True).get('source', {})
+    return saved.get('step') == source['steps'] and all(
+        saved.get(key) == value for key, value in source.items())
+
+
+def _resumed(out: Path, run: dict[str, Any]) -> dict[str, Any] | None:
+    """The saved state of the run ``run`` describes, or None where it never saved one;
+    refused when the state is another run's."""
+    path = state_path(out)
+    if not path.exists():
+        return None
+    state: dict[str, Any] = torch.load(path, weights_only=True)
+    differ = sorted(key for key in run.keys() | state['run'].keys()
+                    if run.get(key) != state['run'].get(key))
+    if differ:
+        raise SystemExit(f'{path}: the state of another run (differs in '
+                         f'{", ".join(differ)}); run without --resume to start afresh')
+    return state
+
+
 def train(data: Path | Sequence[Path], out: Path, steps: int, seed: int, batch: int = 8,
           widths: Sequence[int] = WIDTHS, patch_share: float = 0.0,
-          fallback_share: float = 0.0) -> list[float]:
+          fallback_share: float = 0.0, resume: bool = False,
+          save_every: int = SAVE_EVERY) -> list[float]:
     """Fit a probe on ``data`` (one or more of :func:`prepare`'s files, all of one model);
-    saved to ``out`` every 100 steps and at the end. The losses, every step.
+    saved to ``out`` every ``save_every`` steps and at the end, with the run's state
+    beside it (:func:`state_path`, removed when the run ends). The losses of the steps
+    this call ran.
 
     Data prepared ``with_depth`` makes a refiner (:class:`LayoutNet` ``depth_input``),
     which with ``fallback_share`` learns from that share of frames given
-    :func:`row_fallback`."""
+    :func:`row_fallback`. With ``resume`` a run killed at any moment continues from its
+    last save: the probe it ends with is bit for bit the uninterrupted run's."""
+    if save_every < 1:
+        raise SystemExit(f'--save-every {save_every}: save at least every step (1 or more)')
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     paths = [data] if isinstance(data, Path) else list(data)
@@ -257,8 +298,26 @@ def train(data: Path | Sequence[Path], out: Path, steps: int, seed: int, batch: 
     optimiser = torch.optim.AdamW(net.parameters(), 1e-3, weight_decay=1e-4)
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, 2e-3, total_steps=steps,
                                                    pct_start=0.1)
-    losses = []
-    for step in range(steps):
+    # What makes two runs one: a state saved by another is refused on --resume.
+    run = {'data': [str(path.resolve()) for path in paths], 'sizes':
+           [path.stat().st_size for path in paths], 'steps': steps, 'seed': seed,
+           'batch': batch, 'widths': list(widths), 'patch_noise': patch_share,
+           'row_fallback': fallback_share}
+    if resume and _finished(out, source):
+        print(f'{out}: already trained ({steps} steps); nothing to resume', flush=True)
+        return []
+    start = 0
+    state = _resumed(out, run) if resume else None
+    if state is not None:
+        net.load_state_dict(state['net'])
+        optimiser.load_state_dict(state['optimiser'])
+        schedule.load_state_dict(state['schedule'])
+        rng.bit_generator.state = state['rng']
+        torch.set_rng_state(state['torch_rng'])
+        start = int(state['step'])
+        print(f'resumed at step {start}/{steps} from {state_path(out)}', flush=True)
+    losses: list[float] = []
+    for step in range(start, steps):
         chosen = torch.from_numpy(rng.integers(0, len(labels), batch))
         x, target = labels[chosen], depth[chosen]
         given = torch.from_numpy(model_depth[chosen.numpy()]) if model_depth is not None \
@@ -279,11 +338,18 @@ def train(data: Path | Sequence[Path], out: Path, steps: int, seed: int, batch: 
         optimiser.step()
         schedule.step()
         losses.append(loss.item())
-        if (step + 1) % 100 == 0 or step + 1 == steps:
-            print(f'step {step + 1}/{steps} loss {np.mean(losses[-100:]):.4f}', flush=True)
-            torch.save({'classes': net.classes, 'widths': list(widths),
-                        'depth_input': refiner, 'state': net.state_dict(),
-                        'source': {**source, 'step': step + 1}}, out)
+        if (step + 1) % save_every == 0 or step + 1 == steps:
+            print(f'step {step + 1}/{steps} loss {np.mean(losses[-save_every:]):.4f}',
+                  flush=True)
+            if step + 1 < steps:  # the state first: a probe is never ahead of its state
+                atomic_save({'run': run, 'step': step + 1, 'net': net.state_dict(),
+                             'optimiser': optimiser.state_dict(),
+                             'schedule': schedule.state_dict(), 'rng': rng.bit_generator.state,
+                             'torch_rng': torch.get_rng_state()}, state_path(out))
+            atomic_save({'classes': net.classes, 'widths': list(widths),
+                         'depth_input': refiner, 'state': net.state_dict(),
+                         'source': {**source, 'step': step + 1}}, out)
+    state_path(out).unlink(missing_ok=True)
     return losses
 
 
@@ -373,6 +439,11 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument('--row-fallback', type=float, default=0.0, metavar='SHARE',
                    help="a refiner: share of frames whose standing things' input depth is "
                         "pulled toward their row's (row_fallback)")
+    t.add_argument('--save-every', type=int, default=SAVE_EVERY, metavar='N',
+                   help='save the probe and the run\'s state (OUT.state) every N steps')
+    t.add_argument('--resume', action='store_true',
+                   help='continue a killed run from its last save: bit for bit the run '
+                        'never stopped')
     g = commands.add_parser('graft', help='the model with the probe as its layout branch '
                                           '(a refiner: as its refine branch)')
     g.add_argument('probe', type=Path, help="train's .pt (of this model's segmentation, or "
@@ -420,7 +491,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if args.command == 'train':
         train(args.data, args.out, args.steps, args.seed, widths=args.widths,
-              patch_share=args.patch_noise, fallback_share=args.row_fallback)
+              patch_share=args.patch_noise, fallback_share=args.row_fallback,
+              resume=args.resume, save_every=args.save_every)
         return 0
     if args.command == 'graft':
         from training.layout_graft import graft  # noqa: PLC0415  (imports this)
