@@ -23,10 +23,10 @@ generated frames depends on the renderer's look only through the segmentation.
 ``synth_dense_depth``, the dense ground truth, is the target) and keeps its segmentation
 at the probe's resolution: the probe learns from the segmentation it is given at run
 time, mistakes included. ``train`` fits the probe (L1 plus scale-invariant loss on ln
-depth, random mirror, 3 % of pixels given a random class); every 100 steps it saves the
-probe and, beside it, the run's state (``NET.pt.state``: optimiser, schedule, random
-generators; ``--save-every N``), so that a run killed at any moment continues with ``--resume`` to bit for
-bit the probe of a run never stopped. ``score`` runs the model and
+depth, random mirror, 3 % of pixels given a random class); every 100 steps
+(``--save-every N``) it saves the probe and, beside it, the run's state (``NET.pt.state``:
+optimiser, schedule, random generators), so that a run killed at any moment continues with
+``--resume`` to bit for bit the probe of a run never stopped. ``score`` runs the model and
 the probe on real-check's sets (``--frames``, ``--kitti``: :func:`~training.real_check.
 frame_sets`, with ``--textured`` the generated frames twice, as the bundling rule reads
 them) and scores, under ``kitti_eigen`` with the project's scorer,
