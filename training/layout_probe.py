@@ -228,8 +228,7 @@ def _finished(out: Path, source: dict[str, Any]) -> bool:
     if state_path(out).exists() or not out.exists():
         return False
     saved = torch.load(out, weights_only=True).get('source', {})
-    return saved.get('step') == source['steps'] and all(
-        saved.get(key) == value for key, value in source.items())
+    return bool(saved == {**source, 'step': source['steps']})
 
 
 def _resumed(out: Path, run: dict[str, Any]) -> dict[str, Any] | None:
@@ -298,11 +297,11 @@ def train(data: Path | Sequence[Path], out: Path, steps: int, seed: int, batch: 
     optimiser = torch.optim.AdamW(net.parameters(), 1e-3, weight_decay=1e-4)
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, 2e-3, total_steps=steps,
                                                    pct_start=0.1)
-    # What makes two runs one: a state saved by another is refused on --resume.
-    run = {'data': [str(path.resolve()) for path in paths], 'sizes':
-           [path.stat().st_size for path in paths], 'steps': steps, 'seed': seed,
-           'batch': batch, 'widths': list(widths), 'patch_noise': patch_share,
-           'row_fallback': fallback_share}
+    # What makes two runs one (the probe's record and the rest of the arguments): a state
+    # saved by another is refused on --resume.
+    run = {**source, 'data': [str(path.resolve()) for path in paths],
+           'sizes': [path.stat().st_size for path in paths], 'batch': batch,
+           'widths': list(widths)}
     if resume and _finished(out, source):
         print(f'{out}: already trained ({steps} steps); nothing to resume', flush=True)
         return []
