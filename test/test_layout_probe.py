@@ -16,17 +16,12 @@ from test_data_trees import kitti_tree
 from training_helpers import PYTHON, REPO, training_env
 
 from mtdepth_ros.inference.backends.engine_cache import file_sha256
-from training.layout_probe import (
+from training.layout_probe import HELD_M, PREDICTORS, layout_depth, load, main, model_ln_depth
+from training.layout_train import (
     FALLBACK_SHARE,
-    HELD_M,
     PATCH_COLUMNS,
     PATCH_ROWS,
     PATCHES,
-    PREDICTORS,
-    layout_depth,
-    load,
-    main,
-    model_ln_depth,
     patch_noise,
     row_fallback,
     state_path,

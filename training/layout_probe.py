@@ -22,11 +22,10 @@ generated frames depends on the renderer's look only through the segmentation.
 ``prepare`` runs an exported model on a generated KITTI tree's images (its
 ``synth_dense_depth``, the dense ground truth, is the target) and keeps its segmentation
 at the probe's resolution: the probe learns from the segmentation it is given at run
-time, mistakes included. ``train`` fits the probe (L1 plus scale-invariant loss on ln
-depth, random mirror, 3 % of pixels given a random class); every 100 steps
-(``--save-every N``) it saves the probe and, beside it, the run's state (``NET.pt.state``:
-optimiser, schedule, random generators), so that a run killed at any moment continues with
-``--resume`` to bit for bit the probe of a run never stopped. ``score`` runs the model and
+time, mistakes included. ``train`` fits the probe (:mod:`training.layout_train`: L1 plus
+scale-invariant loss on ln depth; saved with the run's state every 100 steps, so that a
+run killed at any moment continues with ``--resume`` to bit for bit the probe of a run
+never stopped). ``score`` runs the model and
 the probe on real-check's sets (``--frames``, ``--kitti``: :func:`~training.real_check.
 frame_sets`, with ``--textured`` the generated frames twice, as the bundling rule reads
 them) and scores, under ``kitti_eigen`` with the project's scorer,
@@ -37,7 +36,7 @@ A refiner is the same U-Net reading the model's ln depth as well (``prepare --wi
 keeps it; ``train`` then makes one): it gives that depth plus a learnt correction, and
 ``score`` reports it in the probe's place. With ``--row-fallback SHARE`` it learns from
 frames in which standing things are drawn at their row's depth, the failure the bundled
-model shows on real frames (:func:`row_fallback`; docs/training.md, "A refiner that reads
+model shows on real frames (:func:`~training.layout_train.row_fallback`; docs/training.md, "A refiner that reads
 the model's depth").
 
 ``prepare`` records the tree and the model (its sha256) and ``train`` keeps that record
@@ -60,31 +59,21 @@ from typing import Any
 import cv2
 import numpy as np
 import torch
-from torch import Tensor
 
 from mtdepth_ros.evaluation.bag_reader import Frame
 from mtdepth_ros.evaluation.protocols import PROTOCOLS
 from mtdepth_ros.evaluation.scoring import Scorer
 from mtdepth_ros.inference.backends.engine_cache import file_sha256
-from mtdepth_ros.inference.ground_contact import STANDING_CLASSES
 from mtdepth_ros.inference.predictor import Prediction, Predictor
 from mtdepth_ros.inference.resources import resolve_model_path
-from training.checkpoints import atomic_save
 from training.data.io import read_depth_png, read_rgb
 from training.data.synth.kitti_writer import EXTRA_DENSE
 from training.data.synth.rosbag_writer import BagFrame
+from training.layout_train import SAVE_EVERY, train
 from training.nets.layout import STRIDE, WIDTHS, LayoutNet
 from training.real_check import frame_sets
 
-VALID_M = (0.5, 120.0)  # dense ground truth the loss reads
-LABEL_NOISE = 0.03  # share of training pixels given a random class
-PATCHES = (1, 4)  # --patch-noise: patches per chosen frame, at least and below
-PATCH_ROWS, PATCH_COLUMNS = (3, 13), (3, 21)  # their size in probe cells, at least and below
-SOURCE_KEYS = ('tree', 'model', 'model_sha256')  # prepare's record, kept in the probe
 HELD_M = (2.0, 125.0)  # a refiner's input depth held here (the coding's range; the sky's inf)
-FALLBACK_SHARE = (0.3, 1.0)  # --row-fallback: how far a region is pulled to its row, from..to
-FALLBACK_REGIONS = 0.5  # --row-fallback: each standing region's chance in a chosen frame
-SAVE_EVERY = 100  # train: steps between saves of the probe and the run's state
 PREDICTORS = ('model', 'layout', 'geometric mean')
 HEADLINE = ('abs_rel', 'silog', 'd1', 'rmse')
 
@@ -164,192 +153,6 @@ def prepare(trees: Sequence[Path], out: Path, model: Path, with_depth: bool = Fa
                         tree=' + '.join(str(tree) for tree in trees),
                         model=str(model), model_sha256=file_sha256(model))
     return len(labels)
-
-
-def layout_loss(predicted: Tensor, depth: Tensor) -> Tensor:
-    """L1 plus scale-invariant (lambda 0.85) on ln depth, over the valid ground truth."""
-    valid = (depth > VALID_M[0]) & (depth < VALID_M[1])
-    error = predicted[valid] - torch.log(depth[valid])
-    variance = (error.pow(2).mean() - 0.85 * error.mean().pow(2)).clamp(min=0)
-    return error.abs().mean() + variance.sqrt()
-
-
-def patch_noise(labels: Tensor, share: float, rng: np.random.Generator) -> Tensor:
-    """``labels`` (N, h, w) with, in each frame chosen with probability ``share``, a few
-    rectangles given the class of another pixel of that frame: a segmentation that errs in
-    patches, a class spilling over its neighbours, rather than pixel by pixel."""
-    labels = labels.clone()
-    n, h, w = labels.shape
-    for k in range(n):
-        if rng.random() >= share:
-            continue
-        for _ in range(int(rng.integers(*PATCHES))):
-            rows, columns = int(rng.integers(*PATCH_ROWS)), int(rng.integers(*PATCH_COLUMNS))
-            top = int(rng.integers(0, max(1, h - rows)))
-            left = int(rng.integers(0, max(1, w - columns)))
-            source = labels[k, int(rng.integers(0, h)), int(rng.integers(0, w))]
-            labels[k, top:top + rows, left:left + columns] = source
-    return labels
-
-
-def row_fallback(labels: np.ndarray, ln_depth: np.ndarray, share: float,
-                 standing: Sequence[int], rng: np.random.Generator) -> np.ndarray:
-    """``ln_depth`` (N, h, w) with, in each frame chosen with probability ``share``, each
-    connected region of a ``standing`` class in ``labels`` (chance ``FALLBACK_REGIONS``)
-    pulled toward its row's median depth by a share drawn from ``FALLBACK_SHARE``: the
-    real frames' failure, a standing thing the network does not recognise drawn at its
-    row's depth (docs/training.md, "Rows or content"), simulated on generated frames."""
-    ln_depth = ln_depth.copy()
-    for k in range(len(labels)):
-        if rng.random() >= share:
-            continue
-        row = np.broadcast_to(np.median(ln_depth[k], axis=1, keepdims=True), ln_depth[k].shape)
-        for class_id in standing:
-            mask = (labels[k] == class_id).astype(np.uint8)
-            if not mask.any():
-                continue
-            count, regions = cv2.connectedComponents(mask, connectivity=4)
-            for region in range(1, count):
-                if rng.random() >= FALLBACK_REGIONS:
-                    continue
-                where = regions == region
-                pull = rng.uniform(*FALLBACK_SHARE)
-                ln_depth[k][where] += pull * (row[where] - ln_depth[k][where])
-    return ln_depth
-
-
-def state_path(out: Path) -> Path:
-    """Where :func:`train` keeps the state of a run writing ``out`` until it finishes."""
-    return out.with_name(out.name + '.state')
-
-
-def _finished(out: Path, source: dict[str, Any]) -> bool:
-    """Whether ``out`` is the probe of the run ``source`` describes, trained to its end."""
-    if state_path(out).exists() or not out.exists():
-        return False
-    saved = torch.load(out, weights_only=True).get('source', {})
-    return bool(saved == {**source, 'step': source['steps']})
-
-
-def _resumed(out: Path, run: dict[str, Any]) -> dict[str, Any] | None:
-    """The saved state of the run ``run`` describes, or None where it never saved one;
-    refused when the state is another run's."""
-    path = state_path(out)
-    if not path.exists():
-        return None
-    state: dict[str, Any] = torch.load(path, weights_only=True)
-    differ = sorted(key for key in run.keys() | state['run'].keys()
-                    if run.get(key) != state['run'].get(key))
-    if differ:
-        raise SystemExit(f'{path}: the state of another run (differs in '
-                         f'{", ".join(differ)}); run without --resume to start afresh')
-    return state
-
-
-def train(data: Path | Sequence[Path], out: Path, steps: int, seed: int, batch: int = 8,
-          widths: Sequence[int] = WIDTHS, patch_share: float = 0.0,
-          fallback_share: float = 0.0, resume: bool = False,
-          save_every: int = SAVE_EVERY) -> list[float]:
-    """Fit a probe on ``data`` (one or more of :func:`prepare`'s files, all of one model);
-    saved to ``out`` every ``save_every`` steps and at the end, with the run's state
-    beside it (:func:`state_path`, removed when the run ends). The losses of the steps
-    this call ran.
-
-    Data prepared ``with_depth`` makes a refiner (:class:`LayoutNet` ``depth_input``),
-    which with ``fallback_share`` learns from that share of frames given
-    :func:`row_fallback`. With ``resume`` a run killed at any moment continues from its
-    last save: the probe it ends with is bit for bit the uninterrupted run's."""
-    if save_every < 1:
-        raise SystemExit(f'--save-every {save_every}: save at least every step (1 or more)')
-    torch.manual_seed(seed)
-    rng = np.random.default_rng(seed)
-    paths = [data] if isinstance(data, Path) else list(data)
-    files = [np.load(path) for path in paths]
-    arrays = files[0]
-    with_depth = ['model_depth' in f for f in files]
-    if any(with_depth) and not all(with_depth):
-        raise SystemExit('a refiner\'s data and a probe\'s given together: prepare all of '
-                         'them --with-depth, or none')
-    refiner = all(with_depth)
-    for path, other in zip(paths[1:], files[1:]):
-        for key in ('classes', 'model_sha256'):
-            if key in arrays and (key not in other or str(other[key]) != str(arrays[key])):
-                raise SystemExit(f'{path}: another {key} than {paths[0]}\'s: one model\'s '
-                                 'frames only')
-    labels = torch.from_numpy(np.concatenate([f['labels'] for f in files]).astype(np.int64))
-    depth = torch.from_numpy(np.concatenate([f['depth'] for f in files]).astype(np.float32))
-    model_depth = np.concatenate([f['model_depth'] for f in files]).astype(np.float32) \
-        if refiner else None
-    if fallback_share and not refiner:
-        raise SystemExit('--row-fallback corrects a model\'s depth: prepare --with-depth')
-    names = [str(name) for name in arrays['names']] if 'names' in arrays else []
-    standing = [i for i, name in enumerate(names) if name in STANDING_CLASSES]
-    if fallback_share and not standing:
-        raise SystemExit('--row-fallback needs the class names (prepare records them) with a '
-                         'standing class (car, building, ...)')
-    net = LayoutNet(int(arrays['classes']), widths, depth_input=refiner)
-    # What the probe learnt from: the tree and the model whose segmentation it reads.
-    source: dict[str, Any] = {key: str(arrays[key]) for key in SOURCE_KEYS if key in arrays}
-    if len(files) > 1:
-        source['tree'] = ' + '.join(str(f['tree']) for f in files if 'tree' in f)
-    source.update(frames=len(labels), steps=steps, seed=seed, patch_noise=patch_share,
-                  **({'row_fallback': fallback_share} if refiner else {}))
-    optimiser = torch.optim.AdamW(net.parameters(), 1e-3, weight_decay=1e-4)
-    schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, 2e-3, total_steps=steps,
-                                                   pct_start=0.1)
-    # What makes two runs one (the probe's record and the rest of the arguments): a state
-    # saved by another is refused on --resume.
-    run = {**source, 'data': [str(path.resolve()) for path in paths],
-           'sizes': [path.stat().st_size for path in paths], 'batch': batch,
-           'widths': list(widths)}
-    if resume and _finished(out, source):
-        print(f'{out}: already trained ({steps} steps); nothing to resume', flush=True)
-        return []
-    start = 0
-    state = _resumed(out, run) if resume else None
-    if state is not None:
-        net.load_state_dict(state['net'])
-        optimiser.load_state_dict(state['optimiser'])
-        schedule.load_state_dict(state['schedule'])
-        rng.bit_generator.state = state['rng']
-        torch.set_rng_state(state['torch_rng'])
-        start = int(state['step'])
-        print(f'resumed at step {start}/{steps} from {state_path(out)}', flush=True)
-    losses: list[float] = []
-    for step in range(start, steps):
-        chosen = torch.from_numpy(rng.integers(0, len(labels), batch))
-        x, target = labels[chosen], depth[chosen]
-        given = torch.from_numpy(model_depth[chosen.numpy()]) if model_depth is not None \
-            else None
-        if rng.random() < 0.5:
-            x, target = x.flip(-1), target.flip(-1)
-            given = given.flip(-1) if given is not None else None
-        if given is not None and fallback_share:
-            given = torch.from_numpy(row_fallback(x.numpy(), given.numpy(), fallback_share,
-                                                  standing, rng))
-        noise = torch.from_numpy(rng.random(x.shape) < LABEL_NOISE)
-        x = torch.where(noise, torch.from_numpy(rng.integers(0, net.classes, x.shape)), x)
-        if patch_share:
-            x = patch_noise(x, patch_share, rng)
-        loss = layout_loss(net(x, given), target)
-        optimiser.zero_grad()
-        loss.backward()
-        optimiser.step()
-        schedule.step()
-        losses.append(loss.item())
-        if (step + 1) % save_every == 0 or step + 1 == steps:
-            print(f'step {step + 1}/{steps} loss {np.mean(losses[-save_every:]):.4f}',
-                  flush=True)
-            if step + 1 < steps:  # the state first: a probe is never ahead of its state
-                atomic_save({'run': run, 'step': step + 1, 'net': net.state_dict(),
-                             'optimiser': optimiser.state_dict(),
-                             'schedule': schedule.state_dict(), 'rng': rng.bit_generator.state,
-                             'torch_rng': torch.get_rng_state()}, state_path(out))
-            atomic_save({'classes': net.classes, 'widths': list(widths),
-                         'depth_input': refiner, 'state': net.state_dict(),
-                         'source': {**source, 'step': step + 1}}, out)
-    state_path(out).unlink(missing_ok=True)
-    return losses
 
 
 def load(path: Path) -> LayoutNet:

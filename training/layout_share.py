@@ -34,8 +34,8 @@ import numpy as np
 from mtdepth_ros.inference.backends.engine_cache import file_sha256
 from mtdepth_ros.inference.predictor import Predictor
 from training.data.io import read_rgb
-from training.layout_probe import (TRUTHS, VALID_M, input_depth, layout_depth, load,
-                                   truth_frames)
+from training.layout_probe import TRUTHS, input_depth, layout_depth, load, truth_frames
+from training.layout_train import VALID_M
 from training.nets.layout import check_class_share
 
 MIN_PIXELS = 100_000
