@@ -281,7 +281,7 @@ def refiner(exported: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     assert main(['prepare', '--tree', str(tree), '--out', str(data), '--model', str(exported),
                  '--with-depth']) == 0
     assert main(['train', str(data), '--out', str(out), '--steps', '5', '--widths', *WIDTHS,
-                 '--row-fallback', '0.5']) == 0
+                 '--row-fallback', '0.5', '--read-far', '0.5']) == 0
     return out
 
 
@@ -364,6 +364,7 @@ def test_the_grafted_refiners_card_names_it_and_loads_back(
     assert card.config['refiner']['model_sha256'] == file_sha256(exported)
     assert card.config['refiner']['row_fallback'] == 0.5
     assert 'refiner (mix 1;' in card.recipe and card.recipe.startswith(before.recipe)
+    assert 'row fallback 0.5, read far 0.5, on ' in card.recipe
     assert card.metrics[REFINE_MIX_METRIC] == 1.0
     assert not any(key.startswith('val_') for key in card.metrics)
     net = build_model('default', **net_args)

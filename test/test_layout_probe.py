@@ -19,10 +19,12 @@ from mtdepth_ros.inference.backends.engine_cache import file_sha256
 from training.layout_probe import HELD_M, PREDICTORS, layout_depth, load, main, model_ln_depth
 from training.layout_train import (
     FALLBACK_SHARE,
+    FAR_FACTOR,
     PATCH_COLUMNS,
     PATCH_ROWS,
     PATCHES,
     patch_noise,
+    read_far,
     row_fallback,
     state_path,
     train,
@@ -142,13 +144,14 @@ def test_prepare_reads_several_trees_and_records_them(tmp_path: Path) -> None:
     assert str(arrays['model_sha256']) == file_sha256(model)
 
 
-def _biased_model_data(path: Path, frames: int = 16, model: str = 'm') -> Path:
+def _biased_model_data(path: Path, frames: int = 16, model: str = 'm',
+                       names: tuple[str, str] = ('road', 'car')) -> Path:
     """The two bands, with a model's depth that reads class 1 (below) 1.5x too far."""
     bands = np.load(_two_band_data(path, frames))
     depth = bands['depth'].astype(np.float32)
     given = np.where(bands['labels'] == 1, 1.5 * depth, depth)
     np.savez_compressed(path, labels=bands['labels'], depth=bands['depth'], classes=2,
-                        names=np.array(['road', 'car']), model_sha256=model,
+                        names=np.array(names), model_sha256=model,
                         model_depth=model_ln_depth(given).astype(np.float16))
     return path
 
@@ -210,10 +213,36 @@ def test_row_fallback_draws_standing_regions_at_their_rows_depth() -> None:
     assert any(moved) and not all(moved)  # each region by chance
 
 
+def test_read_far_reads_chosen_regions_farther_by_one_factor_each() -> None:
+    labels = np.zeros((1, 8, 12), np.uint8)  # class 0 road, class 1 facade
+    labels[0, 1:6, 0:3] = 1
+    labels[0, 1:6, 8:12] = 1  # two facades, either side of the road
+    ln_depth = np.log(np.linspace(5.0, 40.0, 8 * 12, dtype=np.float32)).reshape(1, 8, 12)
+    assert np.array_equal(read_far(labels, ln_depth, 0.0, [1], np.random.default_rng(0)),
+                          ln_depth)
+    assert np.array_equal(read_far(labels, ln_depth, 1.0, [0], np.random.default_rng(0))[
+        labels == 1], ln_depth[labels == 1])  # only the classes given
+    farther = [read_far(labels, ln_depth, 1.0, [1], np.random.default_rng(seed))
+               for seed in range(8)]
+    assert np.array_equal(farther[0], read_far(labels, ln_depth, 1.0, [1],
+                                               np.random.default_rng(0)))  # seeded
+    low, high = np.log(FAR_FACTOR)
+    for out in farther:
+        assert np.array_equal(out[labels == 0], ln_depth[labels == 0])  # the road untouched
+        for region in (np.s_[0, 1:6, 0:3], np.s_[0, 1:6, 8:12]):  # each region as one
+            added = out[region] - ln_depth[region]
+            assert np.allclose(added, added.flat[0], atol=1e-5)
+            assert added.flat[0] == pytest.approx(0, abs=1e-6) or \
+                low - 1e-5 <= added.flat[0] <= high + 1e-5
+    moved = [bool(out[0, 3, 1] != ln_depth[0, 3, 1]) for out in farther]
+    assert any(moved) and not all(moved)  # each region by chance
+
+
 def test_train_refuses_a_fallback_without_depth_and_mixed_models(tmp_path: Path) -> None:
-    with pytest.raises(SystemExit, match='prepare --with-depth'):
-        train(_two_band_data(tmp_path / 'bands.npz'), tmp_path / 'x.pt', steps=1, seed=0,
-              fallback_share=0.5)
+    for shares in ({'fallback_share': 0.5}, {'far_share': 0.5}):
+        with pytest.raises(SystemExit, match='prepare --with-depth'):
+            train(_two_band_data(tmp_path / 'bands.npz'), tmp_path / 'x.pt', steps=1, seed=0,
+                  **shares)
     first = _biased_model_data(tmp_path / 'a.npz', model='a')
     with pytest.raises(SystemExit, match="another model_sha256"):
         train([first, _biased_model_data(tmp_path / 'b.npz', model='b')], tmp_path / 'x.pt',
@@ -225,6 +254,11 @@ def test_train_refuses_a_fallback_without_depth_and_mixed_models(tmp_path: Path)
                    tmp_path / 'x.pt', steps=2, seed=0, fallback_share=1.0)
     assert len(losses) == 2
     assert torch.load(tmp_path / 'x.pt', weights_only=True)['source']['frames'] == 32
+    with pytest.raises(SystemExit, match='--read-far needs the class names .* building'):
+        train(first, tmp_path / 'x.pt', steps=1, seed=0, far_share=0.5)  # road and car only
+    facades = _biased_model_data(tmp_path / 'd.npz', names=('road', 'building'))
+    assert len(train(facades, tmp_path / 'y.pt', steps=2, seed=0, far_share=1.0)) == 2
+    assert torch.load(tmp_path / 'y.pt', weights_only=True)['source']['read_far'] == 1.0
 
 
 def test_prepare_with_depth_train_and_score_a_refiner(tmp_path: Path) -> None:
@@ -240,6 +274,7 @@ def test_prepare_with_depth_train_and_score_a_refiner(tmp_path: Path) -> None:
                  '--row-fallback', '0.5']) == 0
     saved = torch.load(refiner, weights_only=True)
     assert saved['depth_input'] and saved['source']['row_fallback'] == 0.5
+    assert 'read_far' not in saved['source']  # kept only when used, as records before it
     assert saved['source']['frames'] == 2 * 9
     assert load(refiner).depth_input
     assert main(['score', str(refiner), '--kitti', str(tree), '--split', 'val', '--model',

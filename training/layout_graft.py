@@ -214,8 +214,9 @@ def graft_refiner(saved: dict[str, Any], refiner: Path, model: Path, out: Path, 
     config.setdefault('model', {})['net_args'] = net_args
     config['refiner'] = {**source, 'mix': mix}
     described = (f"refiner (mix {mix:g}; {source.get('steps')} steps, seed "
-                 f"{source.get('seed')}, row fallback {source.get('row_fallback', 0):g}, on "
-                 f"{source.get('tree')})")
+                 f"{source.get('seed')}, row fallback {source.get('row_fallback', 0):g}"
+                 + (f", read far {source['read_far']:g}" if 'read_far' in source else '')
+                 + f", on {source.get('tree')})")
     metrics = {k: card.metrics[k] for k in KEPT_METRICS if k in card.metrics}
     if MIX_METRIC in card.metrics:
         metrics[MIX_METRIC] = card.metrics[MIX_METRIC]

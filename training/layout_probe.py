@@ -3,8 +3,8 @@
 ``python -m training layout-probe prepare --tree TREE [TREE ...] --out DATA.npz [--model M.onnx]
 [--with-depth]``
 ``python -m training layout-probe train DATA.npz [DATA.npz ...] --out NET.pt [--steps N]
-[--seed S] [--widths W ...] [--patch-noise SHARE] [--row-fallback SHARE] [--save-every N]
-[--resume]``
+[--seed S] [--widths W ...] [--patch-noise SHARE] [--row-fallback SHARE] [--read-far SHARE]
+[--save-every N] [--resume]``
 ``python -m training layout-probe score NET.pt [--frames DIR ...] [--kitti TREE --split FILE]
 [--model M.onnx] [--shares S ...]``
 ``python -m training layout-probe graft NET.pt --out MODEL.onnx [--model M.onnx] [--mix 0.5]
@@ -36,8 +36,9 @@ A refiner is the same U-Net reading the model's ln depth as well (``prepare --wi
 keeps it; ``train`` then makes one): it gives that depth plus a learnt correction, and
 ``score`` reports it in the probe's place. With ``--row-fallback SHARE`` it learns from
 frames in which standing things are drawn at their row's depth, the failure the bundled
-model shows on real frames (:func:`~training.layout_train.row_fallback`; docs/training.md, "A refiner that reads
-the model's depth").
+model shows on real frames (:func:`~training.layout_train.row_fallback`; docs/training.md,
+"A refiner that reads the model's depth"); with ``--read-far SHARE`` from frames whose
+facades, walls and verges are read too far (:func:`~training.layout_train.read_far`).
 
 ``prepare`` records the tree and the model (its sha256) and ``train`` keeps that record
 in the probe, so that ``graft`` (:mod:`training.layout_graft`) puts the probe only into the
@@ -241,6 +242,9 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument('--row-fallback', type=float, default=0.0, metavar='SHARE',
                    help="a refiner: share of frames whose standing things' input depth is "
                         "pulled toward their row's (row_fallback)")
+    t.add_argument('--read-far', type=float, default=0.0, metavar='SHARE',
+                   help="a refiner: share of frames whose facades, walls and verges are read "
+                        'too far in its input depth (read_far)')
     t.add_argument('--save-every', type=int, default=SAVE_EVERY, metavar='N',
                    help='save the probe and the run\'s state (OUT.state) every N steps')
     t.add_argument('--resume', action='store_true',
@@ -294,6 +298,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == 'train':
         train(args.data, args.out, args.steps, args.seed, widths=args.widths,
               patch_share=args.patch_noise, fallback_share=args.row_fallback,
+              far_share=args.read_far,
               resume=args.resume, save_every=args.save_every)
         return 0
     if args.command == 'graft':
