@@ -22,11 +22,10 @@ from training.export import (
     check_report,
     export_checkpoint,
     export_main,
-    interval_confidence,
     load_for_export,
 )
 from training.export_card import far_classes
-from training.losses.targets import encode_depth
+from training.losses.targets import encode_depth, interval_confidence
 
 
 @pytest.fixture(scope='module')

@@ -285,6 +285,22 @@ def refiner(exported: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
+@pytest.fixture(scope='module')
+def confident_refiner(exported: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A refiner that reads the exported model's confidence as well."""
+    base = tmp_path_factory.mktemp('confident_refiner')
+    tree = kitti_tree(tmp_path_factory.getbasetemp())
+    data, out = base / 'data.npz', base / 'refiner.pt'
+    assert main(['prepare', '--tree', str(tree), '--out', str(data), '--model', str(exported),
+                 '--with-depth', '--with-confidence']) == 0
+    assert main(['train', str(data), '--out', str(out), '--steps', '5', '--widths', *WIDTHS]) == 0
+    saved = torch.load(out, weights_only=True)  # five steps correct little: made to correct,
+    saved['state']['out.weight'] *= 100  # and to lean on the confidence (its channel, the
+    saved['state']['down.0.0.weight'][:, -1] *= 100  # last), so that one read wrong shows
+    torch.save(saved, out)
+    return out
+
+
 def test_the_refine_branch_starts_neutral_and_follows_the_layout_branch() -> None:
     with_branches = build_model('default', layout_widths=(4, 6), refine_widths=(4, 6),
                                 refine_far_classes=(10,), **TINY).eval()
@@ -306,15 +322,22 @@ def test_the_refine_branch_starts_neutral_and_follows_the_layout_branch() -> Non
     assert torch.isfinite(moved).all()
 
 
+@pytest.mark.parametrize('which', ['refiner', 'confident_refiner'])
 def test_the_grafted_refiner_is_the_refined_depth(
-        exported: Path, refiner: Path, tmp_path: Path) -> None:
+        exported: Path, which: str, request: pytest.FixtureRequest, tmp_path: Path) -> None:
+    refiner: Path = request.getfixturevalue(which)
     rng = np.random.default_rng(0)
     image = rng.integers(0, 256, (80, 256, 3), np.uint8)
     model = Predictor(exported).predict(image)
     assert model.segmentation is not None and model.depth is not None
     coding = read_card(exported).depth_coding
     assert coding is not None
-    refined = layout_depth(load(refiner), model.segmentation, model.depth)
+    net = load(refiner)
+    refined = layout_depth(net, model.segmentation, model.depth, model.confidence)
+    if net.confidence_input:  # the confidence counts: the branch must read the model's
+        assert model.confidence is not None
+        unsure = layout_depth(net, model.segmentation, model.depth, 1 - model.confidence)
+        assert not np.allclose(unsure[np.isfinite(unsure)], refined[np.isfinite(refined)])
     for mix in (1.0, 0.5):
         out = tmp_path / f'refined_{mix}.onnx'
         assert main(['graft', str(refiner), '--model', str(exported), '--out', str(out),

@@ -163,6 +163,12 @@ def test_a_refiner_starts_as_the_depth_it_is_given() -> None:
     assert torch.equal(net(labels, ln_depth), ln_depth)
     with pytest.raises(ValueError, match='reads the ln depth'):
         net(labels)
+    sure = LayoutNet(3, (4, 6), depth_input=True, confidence_input=True).eval()
+    assert torch.equal(sure(labels, ln_depth, torch.rand(2, 6, 8)), ln_depth)
+    with pytest.raises(ValueError, match='reads the confidence too'):
+        sure(labels, ln_depth)
+    with pytest.raises(ValueError, match='only as a refiner'):
+        LayoutNet(3, (4, 6), confidence_input=True)
 
 
 def test_model_ln_depth_holds_the_far_and_the_near() -> None:
@@ -281,6 +287,34 @@ def test_prepare_with_depth_train_and_score_a_refiner(tmp_path: Path) -> None:
                  str(model), '--out', str(out)]) == 0
     figures = json.loads(out.read_text())['kitti']
     assert tuple(figures) == PREDICTORS
+    assert all(np.isfinite(v) and v >= 0 for by in figures.values() for v in by.values())
+
+
+def test_a_refiner_that_reads_the_models_confidence(tmp_path: Path) -> None:
+    tree = kitti_tree()
+    model = write_model(tmp_path / 'tiny.onnx')
+    data, refiner, out = tmp_path / 'data.npz', tmp_path / 'refiner.pt', tmp_path / 'scores.json'
+    with pytest.raises(SystemExit, match='give --with-depth too'):
+        main(['prepare', '--tree', str(tree), '--out', str(data), '--model', str(model),
+              '--with-confidence'])
+    assert main(['prepare', '--tree', str(tree), '--out', str(data), '--model', str(model),
+                 '--with-depth', '--with-confidence']) == 0
+    arrays = np.load(data)
+    confidence = arrays['model_confidence'].astype(np.float32)
+    assert confidence.shape == arrays['labels'].shape
+    assert 0 <= confidence.min() and confidence.max() <= 1 and confidence.std() > 0
+    with pytest.raises(SystemExit, match='--with-depth --with-confidence, all of it'):
+        train([data, _biased_model_data(tmp_path / 'b.npz')], tmp_path / 'x.pt', steps=1,
+              seed=0)
+    assert main(['train', str(data), '--out', str(refiner), '--steps', '3']) == 0
+    net = load(refiner)
+    assert net.depth_input and net.confidence_input
+    labels = np.zeros((STRIDE * 4, STRIDE * 6), np.uint8)
+    with pytest.raises(ValueError, match="reads the model's confidence too"):
+        layout_depth(net, labels, np.full(labels.shape, 10.0, np.float32))
+    assert main(['score', str(refiner), '--kitti', str(tree), '--split', 'val', '--model',
+                 str(model), '--out', str(out)]) == 0
+    figures = json.loads(out.read_text())['kitti']
     assert all(np.isfinite(v) and v >= 0 for by in figures.values() for v in by.values())
 
 

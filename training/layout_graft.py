@@ -39,6 +39,7 @@ import torch
 
 from mtdepth_ros.inference.backends.engine_cache import file_sha256
 from mtdepth_ros.inference.card import ModelCard
+from mtdepth_ros.inference.depth_coding import DepthCoding
 from mtdepth_ros.inference.model_file import read_card
 from training.average_weights import KEPT_METRICS
 from training.export import DeployNet, check_report, compare_outputs, export_onnx, write_card
@@ -207,6 +208,11 @@ def graft_refiner(saved: dict[str, Any], refiner: Path, model: Path, out: Path, 
     assert coding is not None  # checked by default_export
     net_args.update(refine_widths=list(widths), refine_far_classes=list(card.far_class_ids),
                     refine_mix=mix, layout_depth_range=[coding.d_min, coding.d_max])
+    if saved.get('confidence_input'):  # the refiner reads the confidence the model reports
+        if coding != DepthCoding(coding.d_min, coding.d_max, coding.num_intervals):
+            raise GraftError(f'{model}: its depth coding clips the intervals ({coding}); '
+                             'a refine branch reads the confidence of an unclipped coding')
+        net_args.update(refine_confidence=True, num_intervals=coding.num_intervals)
     net = branched_net(net_args, classes, refiner, model)
     assert net.refine is not None
     net.refine.refiner.load_state_dict(saved['state'])
@@ -216,6 +222,7 @@ def graft_refiner(saved: dict[str, Any], refiner: Path, model: Path, out: Path, 
     described = (f"refiner (mix {mix:g}; {source.get('steps')} steps, seed "
                  f"{source.get('seed')}, row fallback {source.get('row_fallback', 0):g}"
                  + (f", read far {source['read_far']:g}" if 'read_far' in source else '')
+                 + (', reading the confidence' if saved.get('confidence_input') else '')
                  + f", on {source.get('tree')})")
     metrics = {k: card.metrics[k] for k in KEPT_METRICS if k in card.metrics}
     if MIX_METRIC in card.metrics:

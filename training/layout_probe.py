@@ -1,7 +1,7 @@
 """Depth from the segmentation alone: does the scene's layout carry over to real frames?
 
 ``python -m training layout-probe prepare --tree TREE [TREE ...] --out DATA.npz [--model M.onnx]
-[--with-depth]``
+[--with-depth [--with-confidence]]``
 ``python -m training layout-probe train DATA.npz [DATA.npz ...] --out NET.pt [--steps N]
 [--seed S] [--widths W ...] [--patch-noise SHARE] [--row-fallback SHARE] [--read-far SHARE]
 [--save-every N] [--resume]``
@@ -34,7 +34,8 @@ focal-corrected alike), and their geometric mean.
 
 A refiner is the same U-Net reading the model's ln depth as well (``prepare --with-depth``
 keeps it; ``train`` then makes one): it gives that depth plus a learnt correction, and
-``score`` reports it in the probe's place. With ``--row-fallback SHARE`` it learns from
+``score`` reports it in the probe's place; with ``--with-confidence`` it reads the model's
+confidence as well, where the model says it is unsure. With ``--row-fallback SHARE`` it learns from
 frames in which standing things are drawn at their row's depth, the failure the bundled
 model shows on real frames (:func:`~training.layout_train.row_fallback`; docs/training.md,
 "A refiner that reads the model's depth"); with ``--read-far SHARE`` from frames whose
@@ -131,13 +132,18 @@ def model_ln_depth(depth: np.ndarray) -> np.ndarray:
     return np.log(np.clip(held, *HELD_M)).astype(np.float32)
 
 
-def prepare(trees: Sequence[Path], out: Path, model: Path, with_depth: bool = False) -> int:
+def prepare(trees: Sequence[Path], out: Path, model: Path, with_depth: bool = False,
+            with_confidence: bool = False) -> int:
     """The model's segmentation of each image of ``trees`` with its dense depth, and with
     ``with_depth`` the model's own ln depth (:func:`model_ln_depth`, what a refiner
-    corrects): frames."""
+    corrects), with ``with_confidence`` its confidence as well (what a refiner with
+    ``confidence_input`` reads): frames."""
+    if with_confidence and not with_depth:
+        raise SystemExit('--with-confidence is a refiner\'s: give --with-depth too')
     predictor = Predictor(model)
-    labels, depths, model_depths = [], [], []
+    labels, depths, model_depths, confidences = [], [], [], []
     heads = ['depth', 'segmentation'] if with_depth else ['segmentation']
+    heads += ['confidence'] if with_confidence else []
     for image_path, dense in truth_frames(trees):
         prediction = predictor.predict(read_rgb(image_path), heads=heads)
         assert prediction.segmentation is not None
@@ -146,8 +152,12 @@ def prepare(trees: Sequence[Path], out: Path, model: Path, with_depth: bool = Fa
         if with_depth:
             assert prediction.depth is not None
             model_depths.append(model_ln_depth(probe_labels(prediction.depth)).astype(np.float16))
+        if with_confidence:
+            assert prediction.confidence is not None
+            confidences.append(probe_labels(prediction.confidence).astype(np.float16))
     classes = predictor.card.classes
     extra = {'model_depth': np.stack(model_depths)} if with_depth else {}
+    extra.update({'model_confidence': np.stack(confidences)} if with_confidence else {})
     np.savez_compressed(out, labels=np.stack(labels), depth=np.stack(depths), **extra,
                         classes=len(classes.names) if classes else 0,
                         names=np.array(classes.names if classes else ()),
@@ -158,7 +168,8 @@ def prepare(trees: Sequence[Path], out: Path, model: Path, with_depth: bool = Fa
 
 def load(path: Path) -> LayoutNet:
     saved = torch.load(path, weights_only=True)
-    net = LayoutNet(*saved_shape(saved), depth_input=bool(saved.get('depth_input', False)))
+    net = LayoutNet(*saved_shape(saved), depth_input=bool(saved.get('depth_input', False)),
+                    confidence_input=bool(saved.get('confidence_input', False)))
     net.load_state_dict(saved['state'])
     return net.eval()
 
@@ -168,11 +179,12 @@ def saved_shape(saved: dict[str, Any]) -> tuple[int, tuple[int, ...]]:
     return int(saved['classes']), tuple(int(w) for w in saved.get('widths', WIDTHS))
 
 
-def layout_depth(net: LayoutNet, segmentation: np.ndarray,
-                 depth: np.ndarray | None = None) -> np.ndarray:
+def layout_depth(net: LayoutNet, segmentation: np.ndarray, depth: np.ndarray | None = None,
+                 confidence: np.ndarray | None = None) -> np.ndarray:
     """The probe's depth (metres) at the network input's resolution from its segmentation;
-    a refiner's from the model's ``depth`` (metres, the same pixels) too: that depth times
-    the refiner's correction, resized from the probe's resolution (+inf stays +inf)."""
+    a refiner's from the model's ``depth`` (metres, the same pixels) too, and its
+    ``confidence`` where the refiner reads it: that depth times the refiner's correction,
+    resized from the probe's resolution (+inf stays +inf)."""
     height, width = segmentation.shape
     with torch.no_grad():
         labels = torch.from_numpy(probe_labels(segmentation).astype(np.int64))[None]
@@ -182,7 +194,13 @@ def layout_depth(net: LayoutNet, segmentation: np.ndarray,
         if depth is None:
             raise ValueError('a refiner corrects the model\'s depth: give it')
         given = model_ln_depth(probe_labels(depth))
-        correction = np.exp(net(labels, torch.from_numpy(given)[None])[0].numpy() - given)
+        sure = None
+        if net.confidence_input:
+            if confidence is None:
+                raise ValueError('this refiner reads the model\'s confidence too: give it')
+            sure = torch.from_numpy(probe_labels(confidence).astype(np.float32))[None]
+        refined = net(labels, torch.from_numpy(given)[None], sure)
+        correction = np.exp(refined[0].numpy() - given)
     factor = cv2.resize(correction, (width, height), interpolation=cv2.INTER_LINEAR)
     with np.errstate(invalid='ignore'):
         return np.where(np.isfinite(depth), depth * factor, depth).astype(np.float32)
@@ -200,12 +218,13 @@ def score_frames(frames: Iterator[BagFrame], net: LayoutNet, predictor: Predicto
                for name in names}
     for index, bag_frame in enumerate(frames):
         fx = float(bag_frame.intrinsics[0, 0])
-        prediction = predictor.predict(bag_frame.image, heads=['depth', 'segmentation'],
-                                       focal_px=fx)
+        heads = ['depth', 'segmentation'] + (['confidence'] if net.confidence_input else [])
+        prediction = predictor.predict(bag_frame.image, heads=heads, focal_px=fx)
         assert prediction.depth is not None and prediction.segmentation is not None
         model, scale = prediction.depth, np.float32(prediction.depth_scale)
         # A refiner reads the depth in the network's own frame (before the focal scale).
-        layout = layout_depth(net, prediction.segmentation, model / scale) * scale
+        layout = layout_depth(net, prediction.segmentation, model / scale,
+                              prediction.confidence) * scale
         with np.errstate(invalid='ignore', divide='ignore'):
             mean = np.where(np.isfinite(model), np.sqrt(model * layout), model)
             mixed = [np.where(np.isfinite(model), model * (layout / model) ** share, model)
@@ -230,6 +249,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument('--model', default='', help='exported model (default: the bundled one)')
     p.add_argument('--with-depth', action='store_true',
                    help="keep the model's depth too: data for a refiner")
+    p.add_argument('--with-confidence', action='store_true',
+                   help="with --with-depth, its confidence too: a refiner that reads it")
     t = commands.add_parser('train', help='fit the probe')
     t.add_argument('data', type=Path, nargs='+', help="prepare's .npz files (one model's)")
     t.add_argument('--out', type=Path, required=True, help='the probe (.pt) to write')
@@ -292,7 +313,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     if args.command == 'prepare':
         started = time.monotonic()
-        count = prepare(args.tree, args.out, resolve_model_path(args.model), args.with_depth)
+        count = prepare(args.tree, args.out, resolve_model_path(args.model), args.with_depth,
+                        args.with_confidence)
         print(f'{count} frames -> {args.out} ({time.monotonic() - started:.0f} s)')
         return 0
     if args.command == 'train':

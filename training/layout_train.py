@@ -170,6 +170,11 @@ def train(data: Path | Sequence[Path], out: Path, steps: int, seed: int, batch: 
         raise SystemExit('a refiner\'s data and a probe\'s given together: prepare all of '
                          'them --with-depth, or none')
     refiner = all(with_depth)
+    with_confidence = ['model_confidence' in f for f in files]
+    if any(with_confidence) and not (refiner and all(with_confidence)):
+        raise SystemExit('a refiner that reads the confidence learns from data prepared '
+                         '--with-depth --with-confidence, all of it')
+    reads_confidence = all(with_confidence)
     for path, other in zip(paths[1:], files[1:]):
         for key in ('classes', 'model_sha256'):
             if key in arrays and (key not in other or str(other[key]) != str(arrays[key])):
@@ -179,6 +184,8 @@ def train(data: Path | Sequence[Path], out: Path, steps: int, seed: int, batch: 
     depth = torch.from_numpy(np.concatenate([f['depth'] for f in files]).astype(np.float32))
     model_depth = np.concatenate([f['model_depth'] for f in files]).astype(np.float32) \
         if refiner else None
+    confidence = torch.from_numpy(np.concatenate([f['model_confidence'] for f in files])
+                                  .astype(np.float32)) if reads_confidence else None
     for flag, share in (('--row-fallback', fallback_share), ('--read-far', far_share)):
         if share and not refiner:
             raise SystemExit(f'{flag} corrects a model\'s depth: prepare --with-depth')
@@ -191,7 +198,8 @@ def train(data: Path | Sequence[Path], out: Path, steps: int, seed: int, batch: 
     if far_share and not far:
         raise SystemExit(f'--read-far needs the class names (prepare records them) with one '
                          f'of {", ".join(FAR_CLASSES)}')
-    net = LayoutNet(int(arrays['classes']), widths, depth_input=refiner)
+    net = LayoutNet(int(arrays['classes']), widths, depth_input=refiner,
+                    confidence_input=reads_confidence)
     # What the probe learnt from: the tree and the model whose segmentation it reads.
     source: dict[str, Any] = {key: str(arrays[key]) for key in SOURCE_KEYS if key in arrays}
     if len(files) > 1:
@@ -226,9 +234,12 @@ def train(data: Path | Sequence[Path], out: Path, steps: int, seed: int, batch: 
         x, target = labels[chosen], depth[chosen]
         given = torch.from_numpy(model_depth[chosen.numpy()]) if model_depth is not None \
             else None
+        given_confidence = confidence[chosen] if confidence is not None else None
         if rng.random() < 0.5:
             x, target = x.flip(-1), target.flip(-1)
             given = given.flip(-1) if given is not None else None
+            given_confidence = given_confidence.flip(-1) \
+                if given_confidence is not None else None
         if given is not None and fallback_share:
             given = torch.from_numpy(row_fallback(x.numpy(), given.numpy(), fallback_share,
                                                   standing, rng))
@@ -238,7 +249,7 @@ def train(data: Path | Sequence[Path], out: Path, steps: int, seed: int, batch: 
         x = torch.where(noise, torch.from_numpy(rng.integers(0, net.classes, x.shape)), x)
         if patch_share:
             x = patch_noise(x, patch_share, rng)
-        loss = layout_loss(net(x, given), target)
+        loss = layout_loss(net(x, given, given_confidence), target)
         optimiser.zero_grad()
         loss.backward()
         optimiser.step()
@@ -253,7 +264,8 @@ def train(data: Path | Sequence[Path], out: Path, steps: int, seed: int, batch: 
                              'schedule': schedule.state_dict(), 'rng': rng.bit_generator.state,
                              'torch_rng': torch.get_rng_state()}, state_path(out))
             atomic_save({'classes': net.classes, 'widths': list(widths),
-                         'depth_input': refiner, 'state': net.state_dict(),
+                         'depth_input': refiner, 'confidence_input': reads_confidence,
+                         'state': net.state_dict(),
                          'source': {**source, 'step': step + 1}}, out)
     state_path(out).unlink(missing_ok=True)
     return losses

@@ -30,7 +30,9 @@ share ``refine_mix`` (0, neutral, by default); ``layout-probe graft`` puts a ref
 on this network's depth and segmentation in it (docs/training.md, "A refiner that reads the
 model's depth"). ``layout_depth_range``, the depth coding's, is both branches'.
 ``refine_far_classes`` are the classes whose depth the refiner reads as the coding's far
-end (the card's far classes: the prediction's +inf).
+end (the card's far classes: the prediction's +inf). ``refine_confidence`` has the refiner
+read the confidence as well, as the exported model reports it (the interval head's mass
+around the depth, in the coding of ``layout_depth_range`` and ``num_intervals``).
 """
 
 from __future__ import annotations
@@ -42,7 +44,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from mtdepth_ros.inference.depth_coding import MULTIDEPTH_KITTI
+from mtdepth_ros.inference.depth_coding import MULTIDEPTH_KITTI, DepthCoding
 from training.losses import CompositeLoss, SparseCrossEntropy, SparseMSE
 from training.nets.encoders import build_encoder
 from training.nets.heads import ConvHead, LightDecoder, upsample_to
@@ -109,7 +111,8 @@ class DefaultNet(MultiTaskNet):
                  layout_confidence: Sequence[float] = (),
                  layout_class_share: Sequence[float] = (),
                  refine_widths: Sequence[int] = (),
-                 refine_far_classes: Sequence[int] = (), refine_mix: float = 0.0) -> None:
+                 refine_far_classes: Sequence[int] = (), refine_mix: float = 0.0,
+                 refine_confidence: bool = False) -> None:
         super().__init__({'depth': 1, 'intervals': num_intervals, 'segmentation': num_classes})
         self.encoder = build_encoder(encoder, pretrained, **dict(encoder_args or {}))
         self.decoder = LightDecoder(self.encoder.channels, decoder_width, DECODER_FIRST_STAGE)
@@ -123,7 +126,9 @@ class DefaultNet(MultiTaskNet):
             layout_confidence, layout_class_share) if layout_widths else None
         self.refine = RefineBranch(num_classes, refine_widths, (
             float(layout_depth_range[0]), float(layout_depth_range[1])),
-            refine_far_classes, refine_mix) if refine_widths else None
+            refine_far_classes, refine_mix, DepthCoding(
+                float(layout_depth_range[0]), float(layout_depth_range[1]), num_intervals)
+            if refine_confidence else None) if refine_widths else None
         # Parameters an export of this network without them may lack: they start neutral.
         self.starts_neutral = tuple(
             prefix for prefix, branch in (('segmentation_cue.', self.segmentation_cue),
@@ -141,5 +146,6 @@ class DefaultNet(MultiTaskNet):
         if self.layout is not None:
             outputs['depth'] = self.layout(outputs['segmentation'], outputs['depth'])
         if self.refine is not None:
-            outputs['depth'] = self.refine(outputs['segmentation'], outputs['depth'])
+            outputs['depth'] = self.refine(outputs['segmentation'], outputs['depth'],
+                                           outputs['intervals'])
         return outputs

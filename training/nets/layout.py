@@ -38,6 +38,9 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
+from mtdepth_ros.inference.depth_coding import DepthCoding
+from training.losses.targets import interval_confidence
+
 STRIDE = 4  # the layout maps: every STRIDE-th pixel of the network input's
 WIDTHS = (32, 48, 64, 96, 128)  # the U-Net's channels, level by level
 START_DEPTH_M = 15.0  # the output's bias at the start (its weights start at zero)
@@ -71,18 +74,23 @@ class LayoutNet(nn.Module):
     With ``depth_input`` it is a refiner: it also reads a network's ln depth at the same
     pixels (one more input channel, centred on ln ``START_DEPTH_M``) and gives that depth
     plus a learnt correction, zero at the start (docs/training.md, "A refiner that reads
-    the model's depth")."""
+    the model's depth"). With ``confidence_input`` as well it reads the network's
+    confidence at those pixels too (0..1, one more channel, centred on 0.5): where the
+    network says it is unsure."""
 
     def __init__(self, classes: int, widths: Sequence[int] = WIDTHS,
-                 depth_input: bool = False) -> None:
+                 depth_input: bool = False, confidence_input: bool = False) -> None:
         super().__init__()
         if not widths or min(widths) < 1:
             raise ValueError(f'LayoutNet needs positive widths, got {list(widths)}')
+        if confidence_input and not depth_input:
+            raise ValueError('LayoutNet reads a confidence only as a refiner (depth_input)')
         self.classes = classes
         self.widths = tuple(int(w) for w in widths)
         self.depth_input = depth_input
+        self.confidence_input = confidence_input
         self.down = nn.ModuleList()
-        previous = classes + 2 + int(depth_input)
+        previous = classes + 2 + int(depth_input) + int(confidence_input)
         for width in self.widths:
             self.down.append(_block(previous, width))
             previous = width
@@ -94,14 +102,19 @@ class LayoutNet(nn.Module):
         nn.init.zeros_(self.out.weight)
         nn.init.constant_(self.out.bias, 0.0 if depth_input else math.log(START_DEPTH_M))
 
-    def forward(self, labels: Tensor, ln_depth: Tensor | None = None) -> Tensor:
-        """(N, h, w) int64 class ids [and, for a refiner, (N, h, w) ln metres] -> (N, h, w)
-        ln metres."""
+    def forward(self, labels: Tensor, ln_depth: Tensor | None = None,
+                confidence: Tensor | None = None) -> Tensor:
+        """(N, h, w) int64 class ids [and, for a refiner, (N, h, w) ln metres; with
+        ``confidence_input``, (N, h, w) confidence] -> (N, h, w) ln metres."""
         x = network_input(labels, self.classes)
         if self.depth_input:
             if ln_depth is None:
                 raise ValueError('a refiner (depth_input) reads the ln depth it corrects')
             x = torch.cat([x, (ln_depth - math.log(START_DEPTH_M)).unsqueeze(1)], 1)
+        if self.confidence_input:
+            if confidence is None:
+                raise ValueError('this refiner (confidence_input) reads the confidence too')
+            x = torch.cat([x, (confidence - 0.5).unsqueeze(1)], 1)
         skips = []
         for level, block in enumerate(self.down):
             x = block(x if level == 0 else F.max_pool2d(x, 2, ceil_mode=True))
@@ -213,20 +226,28 @@ class RefineBranch(_LogDepthMix):
     of a ``far_classes`` pixel (the sky, +inf in the prediction) read as ``d_max``; the
     refiner's correction, ``exp(ln refined - ln given)``, resized bilinearly to the input
     (as cv2's INTER_LINEAR) and raised to ``mix``: at 1 the refined depth, at 0.5 the
-    geometric mean of it and the depth given."""
+    geometric mean of it and the depth given. With ``confidence_coding`` (the depth
+    coding, whose intervals the confidence counts) the refiner reads the confidence the
+    exported model reports as well, from the interval logits and the depth given
+    (:func:`~training.losses.targets.interval_confidence`)."""
 
     def __init__(self, classes: int, widths: Sequence[int], depth_range: tuple[float, float],
-                 far_classes: Sequence[int] = (), mix: float = 0.0) -> None:
+                 far_classes: Sequence[int] = (), mix: float = 0.0,
+                 confidence_coding: DepthCoding | None = None) -> None:
         super().__init__(depth_range)
         if not 0 <= mix <= 1:
             raise ValueError(f'RefineBranch mix must be in 0..1, got {mix}')
-        self.refiner = LayoutNet(classes, widths, depth_input=True)
+        self.refiner = LayoutNet(classes, widths, depth_input=True,
+                                 confidence_input=confidence_coding is not None)
         self.far_classes = tuple(int(c) for c in far_classes)
         self.mix = float(mix)
+        self.confidence_coding = confidence_coding
 
-    def forward(self, logits: Tensor, coded: Tensor) -> Tensor:
-        """Segmentation logits (N, K, H, W) and normalised log depth (N, 1, H, W) -> the
-        corrected normalised log depth (N, 1, H, W)."""
+    def forward(self, logits: Tensor, coded: Tensor,
+                interval_logits: Tensor | None = None) -> Tensor:
+        """Segmentation logits (N, K, H, W), normalised log depth (N, 1, H, W) [and, with
+        ``confidence_coding``, the interval logits (N, I, H, W)] -> the corrected
+        normalised log depth (N, 1, H, W)."""
         labels = logits.detach().argmax(1)[:, ::STRIDE, ::STRIDE]  # (N, H/4, W/4)
         ln_head = self._ln_metres(coded)
         given = ln_head[:, 0, ::STRIDE, ::STRIDE]
@@ -235,7 +256,15 @@ class RefineBranch(_LogDepthMix):
                                 given)
         if not self.mix:
             return coded
-        correction = torch.exp(self.refiner(labels, given) - given).unsqueeze(1)
+        confidence = None
+        if self.confidence_coding is not None:
+            if interval_logits is None:
+                raise ValueError('this refine branch reads the confidence: give the interval '
+                                 'logits')
+            confidence = interval_confidence(
+                interval_logits.detach()[:, :, ::STRIDE, ::STRIDE],
+                coded.detach()[:, :, ::STRIDE, ::STRIDE], self.confidence_coding)[:, 0]
+        correction = torch.exp(self.refiner(labels, given, confidence) - given).unsqueeze(1)
         factor = F.interpolate(correction, size=coded.shape[-2:], mode='bilinear',
                                align_corners=False)
         return self._changed(coded, ln_head, ln_head + self.mix * torch.log(factor))
