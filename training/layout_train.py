@@ -14,6 +14,7 @@ the probe of a run never stopped.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -144,6 +145,54 @@ def _resumed(out: Path, run: dict[str, Any]) -> dict[str, Any] | None:
     return state
 
 
+@dataclass(frozen=True)
+class TrainingFrames:
+    """:func:`~training.layout_probe.prepare`'s files, one model's, their frames in order."""
+
+    labels: Tensor  # (N, h, w) int64 class ids: the model's segmentation
+    depth: Tensor  # (N, h, w) float32 metres: the dense ground truth
+    model_depth: np.ndarray | None  # (N, h, w) float32 ln metres: a refiner's input
+    confidence: Tensor | None  # (N, h, w) float32: the model's, where a refiner reads it
+    classes: int
+    names: list[str]  # the class names (prepare records them)
+    source: dict[str, Any]  # what the probe learnt from: tree, model, its sha256, frames
+
+
+def training_frames(paths: Sequence[Path]) -> TrainingFrames:
+    """The frames of ``paths``; refused where they are not all one model's, or mix a
+    probe's data with a refiner's (or a refiner's with and without the confidence)."""
+    files = [np.load(path) for path in paths]
+    first = files[0]
+    with_depth = ['model_depth' in f for f in files]
+    if any(with_depth) and not all(with_depth):
+        raise SystemExit('a refiner\'s data and a probe\'s given together: prepare all of '
+                         'them --with-depth, or none')
+    with_confidence = ['model_confidence' in f for f in files]
+    if any(with_confidence) and not (all(with_depth) and all(with_confidence)):
+        raise SystemExit('a refiner that reads the confidence learns from data prepared '
+                         '--with-depth --with-confidence, all of it')
+    for path, other in zip(paths[1:], files[1:]):
+        for key in ('classes', 'model_sha256'):
+            if key in first and (key not in other or str(other[key]) != str(first[key])):
+                raise SystemExit(f'{path}: another {key} than {paths[0]}\'s: one model\'s '
+                                 'frames only')
+
+    def joined(key: str) -> np.ndarray:
+        return np.concatenate([f[key] for f in files])
+
+    labels = torch.from_numpy(joined('labels').astype(np.int64))
+    source: dict[str, Any] = {key: str(first[key]) for key in SOURCE_KEYS if key in first}
+    if len(files) > 1:
+        source['tree'] = ' + '.join(str(f['tree']) for f in files if 'tree' in f)
+    return TrainingFrames(
+        labels, torch.from_numpy(joined('depth').astype(np.float32)),
+        joined('model_depth').astype(np.float32) if all(with_depth) else None,
+        torch.from_numpy(joined('model_confidence').astype(np.float32))
+        if all(with_confidence) else None,
+        int(first['classes']), [str(name) for name in first['names']] if 'names' in first
+        else [], {**source, 'frames': len(labels)})
+
+
 def train(data: Path | Sequence[Path], out: Path, steps: int, seed: int, batch: int = 8,
           widths: Sequence[int] = WIDTHS, patch_share: float = 0.0,
           fallback_share: float = 0.0, far_share: float = 0.0, resume: bool = False,
@@ -163,50 +212,26 @@ def train(data: Path | Sequence[Path], out: Path, steps: int, seed: int, batch: 
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     paths = [data] if isinstance(data, Path) else list(data)
-    files = [np.load(path) for path in paths]
-    arrays = files[0]
-    with_depth = ['model_depth' in f for f in files]
-    if any(with_depth) and not all(with_depth):
-        raise SystemExit('a refiner\'s data and a probe\'s given together: prepare all of '
-                         'them --with-depth, or none')
-    refiner = all(with_depth)
-    with_confidence = ['model_confidence' in f for f in files]
-    if any(with_confidence) and not (refiner and all(with_confidence)):
-        raise SystemExit('a refiner that reads the confidence learns from data prepared '
-                         '--with-depth --with-confidence, all of it')
-    reads_confidence = all(with_confidence)
-    for path, other in zip(paths[1:], files[1:]):
-        for key in ('classes', 'model_sha256'):
-            if key in arrays and (key not in other or str(other[key]) != str(arrays[key])):
-                raise SystemExit(f'{path}: another {key} than {paths[0]}\'s: one model\'s '
-                                 'frames only')
-    labels = torch.from_numpy(np.concatenate([f['labels'] for f in files]).astype(np.int64))
-    depth = torch.from_numpy(np.concatenate([f['depth'] for f in files]).astype(np.float32))
-    model_depth = np.concatenate([f['model_depth'] for f in files]).astype(np.float32) \
-        if refiner else None
-    confidence = torch.from_numpy(np.concatenate([f['model_confidence'] for f in files])
-                                  .astype(np.float32)) if reads_confidence else None
+    frames = training_frames(paths)
+    labels, depth, model_depth, confidence = (frames.labels, frames.depth, frames.model_depth,
+                                              frames.confidence)
+    refiner = model_depth is not None
     for flag, share in (('--row-fallback', fallback_share), ('--read-far', far_share)):
         if share and not refiner:
             raise SystemExit(f'{flag} corrects a model\'s depth: prepare --with-depth')
-    names = [str(name) for name in arrays['names']] if 'names' in arrays else []
-    standing = [i for i, name in enumerate(names) if name in STANDING_CLASSES]
+    standing = [i for i, name in enumerate(frames.names) if name in STANDING_CLASSES]
     if fallback_share and not standing:
         raise SystemExit('--row-fallback needs the class names (prepare records them) with a '
                          'standing class (car, building, ...)')
-    far = [i for i, name in enumerate(names) if name in FAR_CLASSES]
+    far = [i for i, name in enumerate(frames.names) if name in FAR_CLASSES]
     if far_share and not far:
         raise SystemExit(f'--read-far needs the class names (prepare records them) with one '
                          f'of {", ".join(FAR_CLASSES)}')
-    net = LayoutNet(int(arrays['classes']), widths, depth_input=refiner,
-                    confidence_input=reads_confidence)
-    # What the probe learnt from: the tree and the model whose segmentation it reads.
-    source: dict[str, Any] = {key: str(arrays[key]) for key in SOURCE_KEYS if key in arrays}
-    if len(files) > 1:
-        source['tree'] = ' + '.join(str(f['tree']) for f in files if 'tree' in f)
-    source.update(frames=len(labels), steps=steps, seed=seed, patch_noise=patch_share,
-                  **({'row_fallback': fallback_share} if refiner else {}),
-                  **({'read_far': far_share} if far_share else {}))  # (older records lack it)
+    net = LayoutNet(frames.classes, widths, depth_input=refiner,
+                    confidence_input=confidence is not None)
+    source = {**frames.source, 'steps': steps, 'seed': seed, 'patch_noise': patch_share,
+              **({'row_fallback': fallback_share} if refiner else {}),
+              **({'read_far': far_share} if far_share else {})}  # (older records lack it)
     optimiser = torch.optim.AdamW(net.parameters(), 1e-3, weight_decay=1e-4)
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, 2e-3, total_steps=steps,
                                                    pct_start=0.1)
@@ -264,7 +289,7 @@ def train(data: Path | Sequence[Path], out: Path, steps: int, seed: int, batch: 
                              'schedule': schedule.state_dict(), 'rng': rng.bit_generator.state,
                              'torch_rng': torch.get_rng_state()}, state_path(out))
             atomic_save({'classes': net.classes, 'widths': list(widths),
-                         'depth_input': refiner, 'confidence_input': reads_confidence,
+                         'depth_input': refiner, 'confidence_input': confidence is not None,
                          'state': net.state_dict(),
                          'source': {**source, 'step': step + 1}}, out)
     state_path(out).unlink(missing_ok=True)
