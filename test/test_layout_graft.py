@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
@@ -37,17 +38,24 @@ def exported(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
+def _trained(exported: Path, factory: pytest.TempPathFactory, name: str,
+             prepare: Sequence[str] = (), train: Sequence[str] = ()) -> Path:
+    """``layout-probe prepare`` on the generated tree with the exported model, then
+    ``train`` five steps: a probe, or with ``--with-depth`` among ``prepare`` a refiner."""
+    base = factory.mktemp(name)
+    tree = kitti_tree(factory.getbasetemp())
+    data, out = base / 'data.npz', base / f'{name}.pt'
+    assert main(['prepare', '--tree', str(tree), '--out', str(data), '--model', str(exported),
+                 *prepare]) == 0
+    assert main(['train', str(data), '--out', str(out), '--steps', '5', '--widths', *WIDTHS,
+                 *train]) == 0
+    return out
+
+
 @pytest.fixture(scope='module')
 def probe(exported: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A probe of the exported model's segmentation of the generated tree (a few steps)."""
-    base = tmp_path_factory.mktemp('probe')
-    tree = kitti_tree(tmp_path_factory.getbasetemp())
-    data, out = base / 'data.npz', base / 'probe.pt'
-    assert main(['prepare', '--tree', str(tree), '--out', str(data),
-                 '--model', str(exported)]) == 0
-    assert main(['train', str(data), '--out', str(out), '--steps', '5',
-                 '--widths', *WIDTHS]) == 0
-    return out
+    return _trained(exported, tmp_path_factory, 'probe')
 
 
 @pytest.fixture(scope='module')
@@ -275,25 +283,15 @@ def test_fit_share_fits_a_table_the_graft_applies_by_class(
 @pytest.fixture(scope='module')
 def refiner(exported: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A refiner of the exported model's depth and segmentation of the generated tree."""
-    base = tmp_path_factory.mktemp('refiner')
-    tree = kitti_tree(tmp_path_factory.getbasetemp())
-    data, out = base / 'data.npz', base / 'refiner.pt'
-    assert main(['prepare', '--tree', str(tree), '--out', str(data), '--model', str(exported),
-                 '--with-depth']) == 0
-    assert main(['train', str(data), '--out', str(out), '--steps', '5', '--widths', *WIDTHS,
-                 '--row-fallback', '0.5', '--read-far', '0.5']) == 0
-    return out
+    return _trained(exported, tmp_path_factory, 'refiner', ['--with-depth'],
+                    ['--row-fallback', '0.5', '--read-far', '0.5'])
 
 
 @pytest.fixture(scope='module')
 def confident_refiner(exported: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A refiner that reads the exported model's confidence as well."""
-    base = tmp_path_factory.mktemp('confident_refiner')
-    tree = kitti_tree(tmp_path_factory.getbasetemp())
-    data, out = base / 'data.npz', base / 'refiner.pt'
-    assert main(['prepare', '--tree', str(tree), '--out', str(data), '--model', str(exported),
-                 '--with-depth', '--with-confidence']) == 0
-    assert main(['train', str(data), '--out', str(out), '--steps', '5', '--widths', *WIDTHS]) == 0
+    out = _trained(exported, tmp_path_factory, 'confident_refiner',
+                   ['--with-depth', '--with-confidence'])
     saved = torch.load(out, weights_only=True)  # five steps correct little: made to correct,
     saved['state']['out.weight'] *= 100  # and to lean on the confidence (its channel, the
     saved['state']['down.0.0.weight'][:, -1] *= 100  # last), so that one read wrong shows
