@@ -35,9 +35,9 @@ focal-corrected alike), and their geometric mean.
 A refiner is the same U-Net reading the model's ln depth as well (``prepare --with-depth``
 keeps it; ``train`` then makes one): it gives that depth plus a learnt correction, and
 ``score`` reports it in the probe's place; with ``--with-confidence`` it reads the model's
-confidence as well, where the model says it is unsure. With ``--row-fallback SHARE`` it learns from
-frames in which standing things are drawn at their row's depth, the failure the bundled
-model shows on real frames (:func:`~training.layout_train.row_fallback`; docs/training.md,
+confidence as well, where the model says it is unsure. With ``--row-fallback SHARE`` it
+learns from frames in which standing things are drawn at their row's depth, the failure
+the bundled model shows on real frames (:func:`~training.layout_train.row_fallback`; docs/training.md,
 "A refiner that reads the model's depth"); with ``--read-far SHARE`` from frames whose
 facades, walls and verges are read too far (:func:`~training.layout_train.read_far`).
 
