@@ -37,9 +37,10 @@ keeps it; ``train`` then makes one): it gives that depth plus a learnt correctio
 ``score`` reports it in the probe's place; with ``--with-confidence`` it reads the model's
 confidence as well, where the model says it is unsure. With ``--row-fallback SHARE`` it
 learns from frames in which standing things are drawn at their row's depth, the failure
-the bundled model shows on real frames (:func:`~training.layout_train.row_fallback`; docs/training.md,
-"A refiner that reads the model's depth"); with ``--read-far SHARE`` from frames whose
-facades, walls and verges are read too far (:func:`~training.layout_train.read_far`).
+the bundled model shows on real frames (:func:`~training.layout_train.row_fallback`;
+docs/training.md, "A refiner that reads the model's depth"); with ``--read-far SHARE``
+from frames whose facades, walls and verges are read too far
+(:func:`~training.layout_train.read_far`).
 
 ``prepare`` records the tree and the model (its sha256) and ``train`` keeps that record
 in the probe, so that ``graft`` (:mod:`training.layout_graft`) puts the probe only into the
