@@ -16,6 +16,8 @@ from test_data_trees import kitti_tree
 from training_helpers import PYTHON, REPO, training_env
 
 from mtdepth_ros.inference.backends.engine_cache import file_sha256
+from training import layout_probe
+from training.data.random_convolution import random_convolution
 from training.layout_probe import HELD_M, PREDICTORS, layout_depth, load, main, model_ln_depth
 from training.layout_train import (
     FALLBACK_SHARE,
@@ -356,3 +358,33 @@ def test_a_killed_training_resumes_to_the_probe_of_a_run_never_stopped(tmp_path:
                  resume=True) == []
     with pytest.raises(SystemExit, match='--save-every 0'):
         main(['train', str(data), '--out', str(killed), '--save-every', '0'])
+
+
+def test_prepare_through_random_convolutions_is_seeded_and_keeps_the_truth(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: list[tuple[bool, bytes]] = []  # the tiny model's maps do not follow its input:
+    # watch the images it is given, whether each was changed and what it became
+
+    def watched(image: np.ndarray, probability: float) -> np.ndarray:
+        out = random_convolution(image, probability)
+        seen.append((not np.array_equal(out, image), out.tobytes()))
+        return out
+
+    monkeypatch.setattr(layout_probe, 'random_convolution', watched)
+    tree = kitti_tree()
+    model = write_model(tmp_path / 'tiny.onnx')
+    flags = ['--tree', str(tree), '--model', str(model), '--with-depth', '--with-confidence']
+    plain, twice = tmp_path / 'plain.npz', [tmp_path / 'a.npz', tmp_path / 'b.npz']
+    assert main(['prepare', *flags, '--out', str(plain)]) == 0
+    for out in twice:
+        assert main(['prepare', *flags, '--out', str(out), '--random-convolution', '1']) == 0
+    before, first, second = (np.load(path) for path in (plain, *twice))
+    assert np.array_equal(first['depth'], before['depth'])  # the truth is the frame's
+    assert str(first['tree']).endswith('(random convolution 1)')
+    for key in ('labels', 'model_depth', 'model_confidence'):
+        assert np.array_equal(first[key], second[key])
+    frames = len(first['labels'])
+    assert len(seen) == 2 * frames and all(changed for changed, _ in seen)  # every frame
+    assert seen[:frames] == seen[frames:]  # seeded: the same images each run
+    with pytest.raises(SystemExit, match='a probability'):
+        main(['prepare', *flags, '--out', str(plain), '--random-convolution', '1.5'])

@@ -1,7 +1,7 @@
 """Depth from the segmentation alone: does the scene's layout carry over to real frames?
 
 ``python -m training layout-probe prepare --tree TREE [TREE ...] --out DATA.npz [--model M.onnx]
-[--with-depth [--with-confidence]]``
+[--with-depth [--with-confidence]] [--random-convolution P]``
 ``python -m training layout-probe train DATA.npz [DATA.npz ...] --out NET.pt [--steps N]
 [--seed S] [--widths W ...] [--patch-noise SHARE] [--row-fallback SHARE] [--read-far SHARE]
 [--save-every N] [--resume]``
@@ -70,6 +70,7 @@ from mtdepth_ros.inference.backends.engine_cache import file_sha256
 from mtdepth_ros.inference.predictor import Prediction, Predictor
 from mtdepth_ros.inference.resources import resolve_model_path
 from training.data.io import read_depth_png, read_rgb
+from training.data.random_convolution import random_convolution
 from training.data.synth.kitti_writer import EXTRA_DENSE
 from training.data.synth.rosbag_writer import BagFrame
 from training.layout_train import SAVE_EVERY, train
@@ -79,6 +80,7 @@ from training.real_check import frame_sets
 HELD_M = (2.0, 125.0)  # a refiner's input depth held here (the coding's range; the sky's inf)
 PREDICTORS = ('model', 'layout', 'geometric mean')
 HEADLINE = ('abs_rel', 'silog', 'd1', 'rmse')
+CONVOLUTION_SEED = 0  # prepare --random-convolution: the same frames each run
 
 
 def probe_labels(segmentation: np.ndarray) -> np.ndarray:
@@ -134,19 +136,27 @@ def model_ln_depth(depth: np.ndarray) -> np.ndarray:
 
 
 def prepare(trees: Sequence[Path], out: Path, model: Path, with_depth: bool = False,
-            with_confidence: bool = False) -> int:
+            with_confidence: bool = False, convolution: float = 0.0) -> int:
     """The model's segmentation of each image of ``trees`` with its dense depth, and with
     ``with_depth`` the model's own ln depth (:func:`model_ln_depth`, what a refiner
     corrects), with ``with_confidence`` its confidence as well (what a refiner with
-    ``confidence_input`` reads): frames."""
+    ``confidence_input`` reads): frames. With ``convolution`` each image goes to the
+    model, with that probability, through a random convolution (seeded: the same frames
+    each run), a look the model was not trained on; the truth is the frame's."""
     if with_confidence and not with_depth:
         raise SystemExit('--with-confidence is a refiner\'s: give --with-depth too')
+    if not 0 <= convolution <= 1:
+        raise SystemExit(f'--random-convolution {convolution}: a probability, 0..1')
+    torch.manual_seed(CONVOLUTION_SEED)
     predictor = Predictor(model)
     labels, depths, model_depths, confidences = [], [], [], []
     heads = ['depth', 'segmentation'] if with_depth else ['segmentation']
     heads += ['confidence'] if with_confidence else []
     for image_path, dense in truth_frames(trees):
-        prediction = predictor.predict(read_rgb(image_path), heads=heads)
+        image = read_rgb(image_path)
+        if convolution:
+            image = random_convolution(image, convolution)
+        prediction = predictor.predict(image, heads=heads)
         assert prediction.segmentation is not None
         labels.append(probe_labels(prediction.segmentation))
         depths.append(probe_labels(input_depth(predictor, prediction, dense)).astype(np.float16))
@@ -162,7 +172,8 @@ def prepare(trees: Sequence[Path], out: Path, model: Path, with_depth: bool = Fa
     np.savez_compressed(out, labels=np.stack(labels), depth=np.stack(depths), **extra,
                         classes=len(classes.names) if classes else 0,
                         names=np.array(classes.names if classes else ()),
-                        tree=' + '.join(str(tree) for tree in trees),
+                        tree=' + '.join(str(tree) for tree in trees)
+                        + (f' (random convolution {convolution:g})' if convolution else ''),
                         model=str(model), model_sha256=file_sha256(model))
     return len(labels)
 
@@ -252,6 +263,9 @@ def parser() -> argparse.ArgumentParser:
                    help="keep the model's depth too: data for a refiner")
     p.add_argument('--with-confidence', action='store_true',
                    help="with --with-depth, its confidence too: a refiner that reads it")
+    p.add_argument('--random-convolution', type=float, default=0.0, metavar='P',
+                   help='each image, with probability P, through a random convolution '
+                        'before the model sees it (its truth the same)')
     t = commands.add_parser('train', help='fit the probe')
     t.add_argument('data', type=Path, nargs='+', help="prepare's .npz files (one model's)")
     t.add_argument('--out', type=Path, required=True, help='the probe (.pt) to write')
@@ -315,7 +329,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == 'prepare':
         started = time.monotonic()
         count = prepare(args.tree, args.out, resolve_model_path(args.model), args.with_depth,
-                        args.with_confidence)
+                        args.with_confidence, args.random_convolution)
         print(f'{count} frames -> {args.out} ({time.monotonic() - started:.0f} s)')
         return 0
     if args.command == 'train':
