@@ -147,7 +147,8 @@ def prepare(trees: Sequence[Path], out: Path, model: Path, with_depth: bool = Fa
         raise SystemExit('--with-confidence is a refiner\'s: give --with-depth too')
     if not 0 <= convolution <= 1:
         raise SystemExit(f'--random-convolution {convolution}: a probability, 0..1')
-    torch.manual_seed(CONVOLUTION_SEED)
+    if convolution:  # the generator random_convolution draws from
+        torch.manual_seed(CONVOLUTION_SEED)
     predictor = Predictor(model)
     labels, depths, model_depths, confidences = [], [], [], []
     heads = ['depth', 'segmentation'] if with_depth else ['segmentation']
@@ -206,12 +207,12 @@ def layout_depth(net: LayoutNet, segmentation: np.ndarray, depth: np.ndarray | N
         if depth is None:
             raise ValueError('a refiner corrects the model\'s depth: give it')
         given = model_ln_depth(probe_labels(depth))
-        sure = None
+        given_confidence = None
         if net.confidence_input:
             if confidence is None:
                 raise ValueError('this refiner reads the model\'s confidence too: give it')
-            sure = torch.from_numpy(probe_labels(confidence).astype(np.float32))[None]
-        refined = net(labels, torch.from_numpy(given)[None], sure)
+            given_confidence = torch.from_numpy(probe_labels(confidence).astype(np.float32))[None]
+        refined = net(labels, torch.from_numpy(given)[None], given_confidence)
         correction = np.exp(refined[0].numpy() - given)
     factor = cv2.resize(correction, (width, height), interpolation=cv2.INTER_LINEAR)
     with np.errstate(invalid='ignore'):
