@@ -9,6 +9,16 @@
 #       (WORK/labels_train, labels_s1, labels_s7, labels_s8: 3000 frames of scenes 9 and
 #       1000 of each of scenes 1, 7 and 8). About 3 minutes and 25 minutes on 2 cores.
 #
+#   scripts/refiner_rule.sh chain NAME BASE.onnx
+#       the bundled model's two grafts on BASE (a network trained afresh: a stage, a larger
+#       encoder), as the bundled model got them: the layout probe (prepare on
+#       WORK/labels_train with BASE's segmentation, train 2000 steps seed 0, graft at mix
+#       0.5) and then the refiner (prepare --with-depth on the four training trees with the
+#       grafted model, train 2000 steps seed 0, graft at mix 0.5), into WORK/chain/NAME; the
+#       candidate is WORK/chain/NAME/mtdepth_default.onnx, for judge. About 45 minutes on 2
+#       cores; run it again after an interruption: each file is written under a temporary
+#       name and kept only when whole, and the two trainings resume from their last save.
+#
 #   scripts/refiner_rule.sh judge NAME CANDIDATE.onnx [BASELINE.onnx]
 #       the rule: CANDIDATE and BASELINE (default models/mtdepth_default.onnx) on the five
 #       rule trees and _v2_val (the 189), each as rendered and with the texture probe's
@@ -90,6 +100,36 @@ judge() {
     "$PYTHON" -m training compare-frames "$WORK/real/$base_name" "$WORK/real/$name"
 }
 
+made() {  # made OUT COMMAND...: COMMAND --out a temporary name, renamed OUT when it ends well
+    local out=$1
+    shift
+    [ -f "$out" ] && return 0
+    local part="${out%.*}.part.${out##*.}"
+    rm -f "$part"
+    run "$@" --out "$part"
+    mv "$part" "$out"
+}
+
+chain() {
+    local name=$1 base=$2 out=$WORK/chain/$1 tree
+    [ -f "$base" ] || { echo "chain: no model $base" >&2; exit 2; }
+    mkdir -p "$out"
+    local probe=("$PYTHON" -m training layout-probe)
+    made "$out/probe.npz" "${probe[@]}" prepare --tree "$WORK/labels_train" --model "$base"
+    run "${probe[@]}" train "$out/probe.npz" --out "$out/probe.pt" --steps 2000 --seed 0 --resume
+    made "$out/layout.onnx" "${probe[@]}" graft "$out/probe.pt" --mix 0.5 --model "$base"
+    local data=()
+    for tree in train:r9 s1:r1 s7:r7 s8:r8; do
+        made "$out/${tree#*:}.npz" "${probe[@]}" prepare --tree "$WORK/labels_${tree%:*}" \
+            --model "$out/layout.onnx" --with-depth
+        data+=("$out/${tree#*:}.npz")
+    done
+    run "${probe[@]}" train "${data[@]}" --out "$out/refiner.pt" --steps 2000 --seed 0 --resume
+    made "$out/mtdepth_default.onnx" "${probe[@]}" graft "$out/refiner.pt" --mix 0.5 \
+        --model "$out/layout.onnx"
+    echo "chain $name: $out/mtdepth_default.onnx"
+}
+
 usage() {
     sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//' >&2
     exit 2
@@ -97,6 +137,7 @@ usage() {
 
 case "${1:-}" in
     trees) [ $# -eq 1 ] || usage; trees ;;
+    chain) [ $# -eq 3 ] || usage; shift; chain "$@" ;;
     judge) [ $# -ge 3 ] && [ $# -le 4 ] || usage; shift; judge "$@" ;;
     *) usage ;;
 esac
