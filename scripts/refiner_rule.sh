@@ -119,10 +119,10 @@ chain() {
     run "${probe[@]}" train "$out/probe.npz" --out "$out/probe.pt" --steps 2000 --seed 0 --resume
     made "$out/layout.onnx" "${probe[@]}" graft "$out/probe.pt" --mix 0.5 --model "$base"
     local data=()
-    for tree in train:r9 s1:r1 s7:r7 s8:r8; do
-        made "$out/${tree#*:}.npz" "${probe[@]}" prepare --tree "$WORK/labels_${tree%:*}" \
+    for tree in train s1 s7 s8; do  # trees' four: WORK/labels_TREE
+        made "$out/labels_$tree.npz" "${probe[@]}" prepare --tree "$WORK/labels_$tree" \
             --model "$out/layout.onnx" --with-depth
-        data+=("$out/${tree#*:}.npz")
+        data+=("$out/labels_$tree.npz")
     done
     run "${probe[@]}" train "${data[@]}" --out "$out/refiner.pt" --steps 2000 --seed 0 --resume
     made "$out/mtdepth_default.onnx" "${probe[@]}" graft "$out/refiner.pt" --mix 0.5 \
